@@ -1,0 +1,346 @@
+import { Subject } from 'rxjs';
+import type { Alert } from './alerts.js';
+import { JobContext } from './context.js';
+import { END_OF_TIME, Watermark, type Element, type Stream, type Timestamped } from './element.js';
+import { InternalError, RiskflowError } from './errors.js';
+import type { CheckpointData, CheckpointStore } from './checkpoint.js';
+import type { ReferenceData } from './reference.js';
+import { systemClock, type Clock } from './time.js';
+import { WatermarkTracker, type WatermarkTrackerSnapshot } from './watermarks.js';
+
+/** One batch from a source: parallel arrays, so no wrapper object per record. */
+export interface SourceBatch {
+  records: ReadonlyArray<Timestamped>;
+  /** Index into `BatchSource.streamNames` of each record's stream. */
+  streams: Uint8Array;
+  /** Partition name of each record (optional: default one partition per stream). */
+  partitions?: ReadonlyArray<string>;
+  length: number;
+}
+
+/**
+ * A pull-based source: the runner asks for the next batch only after the previous one went
+ * through the whole graph and the sinks flushed (that is the backpressure). `position()` and
+ * `seek()` let a checkpoint resume it exactly.
+ */
+export interface BatchSource {
+  readonly streamNames: readonly string[];
+  nextBatch(): Promise<SourceBatch | null>;
+  position(): unknown;
+  seek(pos: unknown): Promise<void>;
+}
+
+/** A source a topology declares: which input stream, and its watermark strategy. */
+export interface SourceDecl {
+  name: string;
+  stream: string;
+  outOfOrdernessMs: number;
+  idleTimeoutMs: number;
+}
+
+/** What the runner hands a topology to wire itself to. */
+export interface BuildEnv {
+  ctx: JobContext;
+  inputs: Record<string, Stream<any>>;
+  reference: ReferenceData;
+  onAlert(alert: Alert): void;
+  onOutput(sink: string, record: unknown): void;
+  onLate(stepId: string, record: unknown): void;
+  /** A failure inside the graph (e.g. a user function threw): the run stops with it. */
+  onError?(err: unknown): void;
+}
+
+/** The part of a compiled topology the runner needs. */
+export interface RunnableTopology {
+  name: string;
+  sources: readonly SourceDecl[];
+  build(env: BuildEnv): void;
+}
+
+/** Where a job's results go. `flush()` is awaited after every batch; `snapshot()` goes into checkpoints. */
+export interface JobSinks {
+  onAlert(alert: Alert): void;
+  onOutput(sink: string, record: unknown): void;
+  onLate(stepId: string, record: unknown): void;
+  flush(): Promise<void>;
+  snapshot?(): unknown;
+  restore?(state: unknown): Promise<void>;
+}
+
+export interface RunnerOptions {
+  source: BatchSource;
+  topologies: readonly RunnableTopology[];
+  reference: ReferenceData;
+  sinks: JobSinks;
+  clock?: Clock;
+  /** Emit a watermark once it has moved this far in event time (default 100 ms). */
+  watermarkIntervalMs?: number;
+  checkpoint?: {
+    store: CheckpointStore;
+    /** Event time between checkpoints (default 60 s). */
+    everyEventMs?: number;
+    fingerprint: string;
+    /** Resume from this checkpoint. */
+    restore?: CheckpointData | undefined;
+  };
+  /** Called after each batch with the batch's last event time: paces `--speed Nx`. */
+  pace?: (eventTime: number) => Promise<void>;
+  onBatch?: (stats: RunStats) => void;
+  /** Stops between batches (no end-of-input flush): a stop, not an end. */
+  signal?: AbortSignal;
+  /** Write a checkpoint when stopped by the signal. */
+  checkpointOnStop?: boolean;
+}
+
+export interface RunStats {
+  events: number;
+  eventsByStream: Record<string, number>;
+  batches: number;
+  firstEventTime: number;
+  lastEventTime: number;
+  checkpoints: number;
+  restoredFromSeq: number | undefined;
+  completed: boolean;
+}
+
+interface Target {
+  subject: Subject<Element<Timestamped>>;
+  tracker: WatermarkTracker;
+  lastWm: number;
+  partition: string;
+}
+
+interface RunnerSnapshot {
+  targets: Array<{ tracker: WatermarkTrackerSnapshot; lastWm: number }>;
+  globalMax: number;
+  nextIdleCheck: number;
+  lastCheckpointEventTime: number;
+  stats: RunStats;
+}
+
+/**
+ * The runner loop: pulls a batch, pushes each record synchronously through every topology that
+ * reads its stream (generating per-source watermarks on the way), flushes the sinks, checkpoints
+ * when due, and pulls the next batch. At the end of a bounded input it sends END_OF_TIME so every
+ * window and timer fires, then completes the inputs.
+ *
+ * Watermarks are emitted as a function of the record sequence alone (never of batch boundaries or
+ * wall time), so a replay gives the same output however it is batched, stopped and resumed.
+ *
+ * @example
+ * const stats = await new Runner({ source, topologies, reference, sinks }).run();
+ */
+export class Runner {
+  private readonly opts: RunnerOptions;
+  private readonly clock: Clock;
+  private readonly interval: number;
+  private readonly ctx: JobContext;
+  private readonly targets: Target[] = [];
+  private readonly routes: Target[][] = [];
+  private failure: unknown;
+  private globalMax = Number.NEGATIVE_INFINITY;
+  private nextIdleCheck = Number.NEGATIVE_INFINITY;
+  private lastCheckpointEventTime = Number.NEGATIVE_INFINITY;
+  private checkpointSeq = 0;
+  private stats: RunStats;
+
+  constructor(opts: RunnerOptions) {
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.interval = opts.watermarkIntervalMs ?? 100;
+    const restore = opts.checkpoint?.restore;
+    this.ctx = new JobContext({ restore: restore?.operators, clock: this.clock });
+    this.stats = {
+      events: 0,
+      eventsByStream: {},
+      batches: 0,
+      firstEventTime: Number.NaN,
+      lastEventTime: Number.NaN,
+      checkpoints: 0,
+      restoredFromSeq: restore?.seq,
+      completed: false,
+    };
+    for (let i = 0; i < opts.source.streamNames.length; i++) this.routes.push([]);
+  }
+
+  /** Job-wide operator state registry (for tests and diagnostics). */
+  get context(): JobContext {
+    return this.ctx;
+  }
+
+  async run(): Promise<RunStats> {
+    const { source, topologies, sinks } = this.opts;
+    this.wire();
+    const restore = this.opts.checkpoint?.restore;
+    if (restore) await this.restoreFrom(restore);
+
+    for (;;) {
+      if (this.opts.signal?.aborted) {
+        await sinks.flush();
+        if (this.opts.checkpointOnStop && this.opts.checkpoint) await this.writeCheckpoint();
+        return this.stats;
+      }
+      const batch = await source.nextBatch();
+      if (batch === null) break;
+      this.push(batch);
+      this.throwIfFailed();
+      await sinks.flush();
+      this.stats.batches++;
+      this.opts.onBatch?.(this.stats);
+      if (this.opts.pace && batch.length > 0) await this.opts.pace(this.stats.lastEventTime);
+      const cp = this.opts.checkpoint;
+      if (cp && this.globalMax - this.lastCheckpointEventTime >= (cp.everyEventMs ?? 60_000)) {
+        await this.writeCheckpoint();
+      }
+    }
+    for (const t of this.targets) t.subject.next(END_OF_TIME);
+    this.throwIfFailed();
+    for (const t of this.targets) t.subject.complete();
+    this.throwIfFailed();
+    await sinks.flush();
+    this.stats.completed = true;
+    void topologies;
+    return this.stats;
+  }
+
+  private wire(): void {
+    const { source, topologies, sinks, reference } = this.opts;
+    const streamIndex = new Map(source.streamNames.map((s, i) => [s, i] as const));
+    for (const topo of topologies) {
+      const inputs: Record<string, Stream<any>> = {};
+      for (const decl of topo.sources) {
+        const idx = streamIndex.get(decl.stream);
+        if (idx === undefined) {
+          throw new InternalError(`topology '${topo.name}' reads stream '${decl.stream}' that the source does not provide`);
+        }
+        const target: Target = {
+          subject: new Subject(),
+          tracker: new WatermarkTracker({ outOfOrdernessMs: decl.outOfOrdernessMs, idleTimeoutMs: decl.idleTimeoutMs }),
+          lastWm: Number.NEGATIVE_INFINITY,
+          partition: decl.stream,
+        };
+        target.tracker.addPartition(decl.stream);
+        this.targets.push(target);
+        this.routes[idx]!.push(target);
+        inputs[decl.name] = target.subject.asObservable();
+      }
+      topo.build({
+        ctx: this.ctx,
+        inputs,
+        reference,
+        onAlert: (a) => sinks.onAlert(a),
+        onOutput: (n, r) => sinks.onOutput(n, r),
+        onLate: (s, r) => sinks.onLate(s, r),
+        onError: (err) => {
+          this.failure ??= err;
+        },
+      });
+    }
+  }
+
+  private push(batch: SourceBatch): void {
+    const { records, streams, partitions, length } = batch;
+    const names = this.opts.source.streamNames;
+    const interval = this.interval;
+    const byStream = this.stats.eventsByStream;
+    for (let i = 0; i < length; i++) {
+      const rec = records[i]!;
+      const s = streams[i]!;
+      const ts = rec.ts;
+      if (ts > this.globalMax) this.globalMax = ts;
+      const targets = this.routes[s]!;
+      const partition = partitions ? partitions[i]! : undefined;
+      for (let j = 0; j < targets.length; j++) {
+        const t = targets[j]!;
+        t.tracker.observe(partition ?? t.partition, ts);
+        t.subject.next(rec);
+        const wm = t.tracker.current();
+        if (wm - t.lastWm >= interval) {
+          t.lastWm = wm;
+          t.subject.next(new Watermark(wm));
+        }
+      }
+      if (this.globalMax >= this.nextIdleCheck) {
+        // Idle sources follow the job's event-time clock; checking every interval keeps it cheap.
+        this.nextIdleCheck = this.globalMax + interval;
+        for (const t of this.targets) {
+          t.tracker.advanceClock(this.globalMax);
+          const wm = t.tracker.current();
+          if (wm - t.lastWm >= interval) {
+            t.lastWm = wm;
+            t.subject.next(new Watermark(wm));
+          }
+        }
+      }
+      const name = names[s]!;
+      byStream[name] = (byStream[name] ?? 0) + 1;
+    }
+    if (length > 0) {
+      this.stats.events += length;
+      if (Number.isNaN(this.stats.firstEventTime)) this.stats.firstEventTime = records[0]!.ts;
+      this.stats.lastEventTime = records[length - 1]!.ts;
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) {
+      const f = this.failure;
+      if (f instanceof RiskflowError) throw f;
+      throw new InternalError('the dataflow failed', { cause: f });
+    }
+  }
+
+  private snapshotRunner(): RunnerSnapshot {
+    return {
+      targets: this.targets.map((t) => ({ tracker: t.tracker.snapshot(), lastWm: t.lastWm })),
+      globalMax: this.globalMax,
+      nextIdleCheck: this.nextIdleCheck,
+      lastCheckpointEventTime: this.lastCheckpointEventTime,
+      stats: { ...this.stats, eventsByStream: { ...this.stats.eventsByStream } },
+    };
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    const cp = this.opts.checkpoint!;
+    this.lastCheckpointEventTime = this.globalMax;
+    this.checkpointSeq++;
+    this.stats.checkpoints++;
+    await cp.store.write({
+      version: 1,
+      seq: this.checkpointSeq,
+      createdAt: this.clock.now(),
+      jobFingerprint: cp.fingerprint,
+      sourcePosition: this.opts.source.position(),
+      runner: this.snapshotRunner(),
+      operators: this.ctx.snapshot(),
+      sinks: this.opts.sinks.snapshot?.(),
+    });
+  }
+
+  private async restoreFrom(chk: CheckpointData): Promise<void> {
+    const cp = this.opts.checkpoint!;
+    if (chk.jobFingerprint !== cp.fingerprint) {
+      throw new RiskflowError('E_CHECKPOINT', 'the checkpoint belongs to another job (topologies, parameters or input changed)');
+    }
+    const unclaimed = this.ctx.unclaimed();
+    if (unclaimed.length) {
+      throw new RiskflowError('E_CHECKPOINT', `checkpointed state has no operator: ${unclaimed.join(', ')}`);
+    }
+    const r = chk.runner as RunnerSnapshot;
+    if (r.targets.length !== this.targets.length) {
+      throw new RiskflowError('E_CHECKPOINT', 'the checkpoint has a different set of sources');
+    }
+    r.targets.forEach((s, i) => {
+      const t = this.targets[i]!;
+      t.tracker.restore(s.tracker);
+      t.lastWm = s.lastWm;
+    });
+    this.globalMax = r.globalMax;
+    this.nextIdleCheck = r.nextIdleCheck;
+    this.lastCheckpointEventTime = r.lastCheckpointEventTime;
+    this.stats = { ...r.stats, restoredFromSeq: chk.seq, completed: false };
+    this.checkpointSeq = chk.seq;
+    await this.opts.source.seek(chk.sourcePosition);
+    await this.opts.sinks.restore?.(chk.sinks);
+  }
+}
