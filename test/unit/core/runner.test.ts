@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { elementOperator } from '../../../src/operators/internals.js';
+import { Runner, type BatchSource, type JobSinks, type RunnableTopology, type SourceBatch } from '../../../src/core/runner.js';
+import { CheckpointStore } from '../../../src/core/checkpoint.js';
+import { makeAlert, type Alert } from '../../../src/core/alerts.js';
+import { emptyReference } from '../../../src/core/reference.js';
+import { ManualClock } from '../../../src/core/time.js';
+import type { Timestamped, Watermark } from '../../../src/core/element.js';
+
+interface Rec extends Timestamped {
+  k: string;
+  v: number;
+}
+
+/** An in-memory source of (stream index, record) pairs, cut into batches of `size`. */
+class ArraySource implements BatchSource {
+  private i = 0;
+  constructor(readonly streamNames: string[], private readonly items: Array<[number, Rec]>, private readonly size: number) {}
+  async nextBatch(): Promise<SourceBatch | null> {
+    if (this.i >= this.items.length) return null;
+    const slice = this.items.slice(this.i, this.i + this.size);
+    this.i += slice.length;
+    return { records: slice.map((x) => x[1]), streams: Uint8Array.from(slice.map((x) => x[0])), length: slice.length };
+  }
+  position(): unknown {
+    return this.i;
+  }
+  async seek(pos: unknown): Promise<void> {
+    this.i = pos as number;
+  }
+}
+
+/**
+ * A test topology: per key, sums `v` of records until the watermark passes each 1000 ms bucket,
+ * then alerts with the bucket's sum (so watermarks, buffering and state all matter).
+ */
+function bucketTopology(name: string): RunnableTopology {
+  return {
+    name,
+    sources: [
+      { name: 'a', stream: 'alpha', outOfOrdernessMs: 50, idleTimeoutMs: 2000 },
+      { name: 'b', stream: 'beta', outOfOrdernessMs: 0, idleTimeoutMs: 2000 },
+    ],
+    build(env) {
+      const op = elementOperator<Rec, never>(
+        () => {
+          let buckets = new Map<string, number>(); // "bucket|key" -> sum
+          return {
+            onRecord(r) {
+              const b = Math.floor(r.ts / 1000);
+              const k = `${b}|${r.k}`;
+              buckets.set(k, (buckets.get(k) ?? 0) + r.v);
+            },
+            onWatermark(wm: Watermark, emit) {
+              const due = [...buckets.keys()].filter((k) => (Number(k.split('|')[0]) + 1) * 1000 - 1 <= wm.ts).sort();
+              for (const k of due) {
+                const [b, key] = k.split('|');
+                env.onAlert(
+                  makeAlert(
+                    {
+                      type: 'BUCKET', severity: 'info', topic: 'market-risk-alerts', rule: 'bucket', topology: name,
+                      entity: { instrument: key! }, eventTime: Number(b) * 1000 + 999, value: buckets.get(k)!, threshold: 0,
+                      message: '', details: {},
+                    },
+                    env.ctx.clock.now(),
+                  ),
+                );
+                buckets.delete(k);
+              }
+              emit(wm);
+            },
+            checkpoint: { snapshot: () => new Map(buckets), restore: (s) => (buckets = new Map(s as Map<string, number>)) },
+          };
+        },
+        { id: `${name}/bucket`, ctx: env.ctx },
+      );
+      env.inputs.a!.pipe(op).subscribe({ error: (e) => env.onError?.(e) });
+      env.inputs.b!.subscribe({ error: (e) => env.onError?.(e) });
+    },
+  };
+}
+
+class MemorySinks implements JobSinks {
+  alerts: Alert[] = [];
+  onAlert(a: Alert) {
+    this.alerts.push(a);
+  }
+  onOutput() {}
+  onLate() {}
+  async flush() {}
+  snapshot() {
+    return this.alerts.length;
+  }
+  async restore(n: unknown) {
+    this.alerts.length = n as number;
+  }
+}
+
+function items(n: number): Array<[number, Rec]> {
+  const out: Array<[number, Rec]> = [];
+  let seed = 7;
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 16807) % 2147483647;
+    const jitter = seed % 40; // out of order by up to 40 ms < bound 50
+    out.push([i % 5 === 0 ? 1 : 0, { ts: i * 37 - jitter + 100, k: `K${seed % 3}`, v: seed % 100 }]);
+  }
+  return out;
+}
+
+const strip = (a: Alert[]) => a.map(({ emittedAt: _e, ...rest }) => rest);
+
+describe('Runner', () => {
+  it('pushes records, generates watermarks, flushes everything at the end', async () => {
+    const sinks = new MemorySinks();
+    const stats = await new Runner({
+      source: new ArraySource(['alpha', 'beta'], items(500), 64),
+      topologies: [bucketTopology('t')],
+      reference: emptyReference(),
+      sinks,
+      clock: new ManualClock(0),
+    }).run();
+    expect(stats.completed).toBe(true);
+    expect(stats.events).toBe(500);
+    expect(stats.eventsByStream).toEqual({ alpha: 400, beta: 100 });
+    const total = items(500).filter(([s]) => s === 0).reduce((a, [, r]) => a + r.v, 0);
+    expect(sinks.alerts.reduce((a, x) => a + x.value, 0)).toBe(total);
+    // every bucket alerted once
+    expect(new Set(sinks.alerts.map((a) => a.alertId)).size).toBe(sinks.alerts.length);
+  });
+
+  it('gives the same output whatever the batch size', async () => {
+    const run = async (size: number) => {
+      const sinks = new MemorySinks();
+      await new Runner({
+        source: new ArraySource(['alpha', 'beta'], items(700), size),
+        topologies: [bucketTopology('t')],
+        reference: emptyReference(),
+        sinks,
+        clock: new ManualClock(0),
+      }).run();
+      return strip(sinks.alerts);
+    };
+    const one = await run(1);
+    expect(await run(7)).toEqual(one);
+    expect(await run(1000)).toEqual(one);
+  });
+
+  it('stop -> checkpoint -> restore -> continue equals an uninterrupted run', async () => {
+    const all = items(900);
+    const full = new MemorySinks();
+    await new Runner({
+      source: new ArraySource(['alpha', 'beta'], all, 50),
+      topologies: [bucketTopology('t')],
+      reference: emptyReference(),
+      sinks: full,
+      clock: new ManualClock(0),
+    }).run();
+
+    for (const stopAfter of [1, 5, 11, 17]) {
+      const dir = await mkdtemp(join(tmpdir(), 'rf-run-'));
+      const store = new CheckpointStore(dir);
+      const sinks = new MemorySinks();
+      const ac = new AbortController();
+      let batches = 0;
+      const first = await new Runner({
+        source: new ArraySource(['alpha', 'beta'], all, 50),
+        topologies: [bucketTopology('t')],
+        reference: emptyReference(),
+        sinks,
+        clock: new ManualClock(0),
+        checkpoint: { store, fingerprint: 'f', everyEventMs: 5000 },
+        signal: ac.signal,
+        checkpointOnStop: true,
+        onBatch: () => {
+          if (++batches === stopAfter) ac.abort();
+        },
+      }).run();
+      expect(first.completed).toBe(false);
+      // Anything emitted after the checkpoint is discarded by the sink's restore.
+      const restore = await store.latest();
+      expect(restore).toBeDefined();
+      const second = await new Runner({
+        source: new ArraySource(['alpha', 'beta'], all, 50),
+        topologies: [bucketTopology('t')],
+        reference: emptyReference(),
+        sinks,
+        clock: new ManualClock(0),
+        checkpoint: { store, fingerprint: 'f', restore },
+      }).run();
+      expect(second.completed).toBe(true);
+      expect(second.events).toBe(900);
+      expect(strip(sinks.alerts)).toEqual(strip(full.alerts));
+    }
+  });
+
+  it('refuses a checkpoint of another job', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rf-run-'));
+    const store = new CheckpointStore(dir);
+    const ac = new AbortController();
+    ac.abort();
+    await new Runner({
+      source: new ArraySource(['alpha', 'beta'], items(10), 5),
+      topologies: [bucketTopology('t')],
+      reference: emptyReference(),
+      sinks: new MemorySinks(),
+      checkpoint: { store, fingerprint: 'one' },
+      signal: ac.signal,
+      checkpointOnStop: true,
+    }).run();
+    const restore = await store.latest();
+    await expect(
+      new Runner({
+        source: new ArraySource(['alpha', 'beta'], items(10), 5),
+        topologies: [bucketTopology('t')],
+        reference: emptyReference(),
+        sinks: new MemorySinks(),
+        checkpoint: { store, fingerprint: 'two', restore },
+      }).run(),
+    ).rejects.toMatchObject({ code: 'E_CHECKPOINT' });
+  });
+
+  it('stops with the error a user function raised inside the graph', async () => {
+    const topo: RunnableTopology = {
+      name: 'bad',
+      sources: [{ name: 'a', stream: 'alpha', outOfOrdernessMs: 0, idleTimeoutMs: 1000 }],
+      build(env) {
+        env.inputs.a!.pipe(
+          elementOperator<Rec, Rec>(() => ({
+            onRecord(r) {
+              if (r.v > 50) throw new Error('boom');
+            },
+          })),
+        ).subscribe({ error: (e) => env.onError?.(e) });
+      },
+    };
+    await expect(
+      new Runner({ source: new ArraySource(['alpha'], items(50).map(([, r]) => [0, r]), 10), topologies: [topo], reference: emptyReference(), sinks: new MemorySinks() }).run(),
+    ).rejects.toMatchObject({ code: 'E_INTERNAL' });
+  });
+});
