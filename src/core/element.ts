@@ -12,6 +12,8 @@ import type { Observable } from 'rxjs';
  * source$.pipe(filterRecords((t) => t.qty > 0)) // watermarks pass through untouched
  */
 export class Watermark {
+  // A type-only brand: without it any record with a numeric `ts` would type-check as a Watermark.
+  declare private readonly brand: 'watermark';
   constructor(readonly ts: number) {}
 }
 
