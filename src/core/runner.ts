@@ -48,6 +48,10 @@ export interface BuildEnv {
   onLate(stepId: string, record: unknown): void;
   /** A failure inside the graph (e.g. a user function threw): the run stops with it. */
   onError?(err: unknown): void;
+  /** Event time between state snapshots (default 60 s). */
+  snapshotIntervalMs?: number;
+  /** Rows of a snapshot table as of event time `snapshotTime` (CONTRACTS.md section 5). */
+  onSnapshot?(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void;
 }
 
 /** The part of a compiled topology the runner needs. */
@@ -62,6 +66,7 @@ export interface JobSinks {
   onAlert(alert: Alert): void;
   onOutput(sink: string, record: unknown): void;
   onLate(stepId: string, record: unknown): void;
+  onSnapshot?(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void;
   flush(): Promise<void>;
   snapshot?(): unknown;
   restore?(state: unknown): Promise<void>;
@@ -75,6 +80,8 @@ export interface RunnerOptions {
   clock?: Clock;
   /** Emit a watermark once it has moved this far in event time (default 100 ms). */
   watermarkIntervalMs?: number;
+  /** Event time between state snapshots that topologies emit (default 60 s). */
+  snapshotIntervalMs?: number;
   checkpoint?: {
     store: CheckpointStore;
     /** Event time between checkpoints (default 60 s). */
@@ -234,6 +241,8 @@ export class Runner {
         onError: (err) => {
           this.failure ??= err;
         },
+        snapshotIntervalMs: this.opts.snapshotIntervalMs ?? 60_000,
+        onSnapshot: (table, time, rows) => sinks.onSnapshot?.(table, time, rows),
       });
     }
   }

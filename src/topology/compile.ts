@@ -195,6 +195,8 @@ function buildTopology(
       },
       alert: (a) => env.onAlert(a),
       output: (name, r) => env.onOutput(name, r),
+      snapshotIntervalMs: env.snapshotIntervalMs ?? 60_000,
+      snapshot: (table, time, rows) => env.onSnapshot?.(table, time, rows),
       guard: <A extends unknown[], R>(fn: (...args: A) => R, udf: string) =>
         (...args: A): R => {
           try {

@@ -122,6 +122,8 @@ export interface AlertStep extends StepBase {
   input: string;
   /** Condition; default: every record alerts. */
   when?: Expr;
+  /** At most one alert per entity in this much event time (repeats are suppressed). */
+  throttle?: Duration;
   alert: AlertSpec;
 }
 export interface SinkStep extends StepBase {
@@ -255,6 +257,14 @@ export interface StepBuildEnv {
   late<T>(): SideOutput<T>;
   alert(a: Alert): void;
   output(sink: string, record: unknown): void;
+  /** Event time between state snapshots (CONTRACTS.md section 5; default 60 s). */
+  readonly snapshotIntervalMs: number;
+  /**
+   * Hands the rows of a snapshot table (snake_case columns of CONTRACTS.md section 5, without
+   * `snapshot_time`) as of event time `snapshotTime` to the job's snapshot sink. A step emits its
+   * rows for time T once it has applied every record with ts <= T and none after.
+   */
+  snapshot(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void;
   /** Wraps a user function so that a throw becomes a UserFunctionError naming the step and udf. */
   guard<A extends unknown[], R>(fn: (...args: A) => R, udf: string): (...args: A) => R;
 }

@@ -1,4 +1,5 @@
-import { ALERT_TOPICS, makeAlert, type Severity } from '../../core/alerts.js';
+import { ALERT_TOPICS, canonicalJson, makeAlert, type Severity } from '../../core/alerts.js';
+import { parseDuration } from '../../core/time.js';
 import { UserFunctionError } from '../../core/errors.js';
 import { elementOperator } from '../../operators/internals.js';
 import type { AlertStep, StepTypeDefinition } from '../schema.js';
@@ -18,10 +19,11 @@ type Rec = Record<string, unknown> & { ts: number };
  * Its output stream carries the alerts.
  */
 export const alertStep: StepTypeDefinition<AlertStep> = {
-  fields: ['when', 'alert'],
+  fields: ['when', 'alert', 'throttle'],
   terminal: true,
   validate(_step, v) {
     v.expression('when');
+    v.duration('throttle', { positive: true });
     const a = v.mapping('alert', { required: true });
     if (!a) return;
     for (const k of Object.keys(a)) {
@@ -61,8 +63,13 @@ export const alertStep: StepTypeDefinition<AlertStep> = {
     const rule = env.stepId;
     const topology = env.topology;
     const clock = env.ctx.clock;
+    const throttleMs = step.throttle === undefined ? 0 : parseDuration(step.throttle, 'throttle');
     return input!.pipe(
-      elementOperator<Rec, unknown>(() => ({
+      elementOperator<Rec, unknown>(() => {
+        // Event time of the last alert per entity, for `throttle` (one alert per entity per period).
+        let last = new Map<string, number>();
+        return {
+        checkpoint: throttleMs > 0 ? { snapshot: () => new Map(last), restore: (st) => (last = new Map(st as Map<string, number>)) } : undefined,
         onRecord(r, emit) {
           if (when !== undefined && !when(r)) return;
           const value = Number(valueOf(r));
@@ -81,6 +88,12 @@ export const alertStep: StepTypeDefinition<AlertStep> = {
           for (let i = 0; i < entityNames.length; i++) {
             const v = entityFns[i]!(r);
             entity[entityNames[i]!] = v === undefined || v === null ? '' : String(v);
+          }
+          if (throttleMs > 0) {
+            const k = canonicalJson(entity);
+            const prev = last.get(k);
+            if (prev !== undefined && r.ts >= prev && r.ts - prev < throttleMs) return;
+            last.set(k, r.ts);
           }
           const details: Record<string, unknown> = {};
           for (let i = 0; i < detailNames.length; i++) details[detailNames[i]!] = detailFns[i]!(r, locals);
@@ -105,13 +118,15 @@ export const alertStep: StepTypeDefinition<AlertStep> = {
           env.alert(alert);
           emit(alert);
         },
-      })),
+        };
+      }, { id: env.operatorId, ctx: env.ctx }),
     );
   },
   describe(step) {
     const a = step.alert;
     const lines = [`=> ${a.type} (${a.severity}) on ${a.topic}, entity ${Object.entries(a.entity).map(([k, e]) => `${k}=${exprText(e)}`).join(', ')}`];
     if (step.when !== undefined) lines.push(`when ${exprText(step.when)}`);
+    if (step.throttle !== undefined) lines.push(`at most one alert per entity every ${String(step.throttle)}`);
     lines.push(`value ${exprText(a.value)}, threshold ${exprText(a.threshold)}`);
     lines.push(`message "${a.message}"`);
     if (a.details) lines.push(`details ${Object.entries(a.details).map(([k, e]) => `${k}=${exprText(e)}`).join(', ')}`);
