@@ -31,6 +31,8 @@ export interface ReplayOptions {
   keepAlerts?: boolean;
   signal?: AbortSignal;
   batchSize?: number;
+  /** Called after every batch (tests stop a run at a chosen batch with it). */
+  onBatch?: (stats: RunStats) => void;
 }
 
 export interface ReplaySummary {
@@ -159,12 +161,10 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
       ? { store, fingerprint, restore, everyEventMs: parseDuration(o.checkpointEvery ?? '60s', '--checkpoint-every') }
       : undefined,
     pace: pacer ? (t) => pacer.pace(t) : undefined,
-    onBatch: progress
-      ? () => {
-          const p = source.progress();
-          progress.update({ ...p, deadLetters: sinks.counts.deadLetters });
-        }
-      : undefined,
+    onBatch: (st) => {
+      if (progress) progress.update({ ...source.progress(), deadLetters: sinks.counts.deadLetters });
+      o.onBatch?.(st);
+    },
     signal: o.signal,
     checkpointOnStop: true,
   });

@@ -14,7 +14,7 @@ function show(v: unknown): string {
  * alert), and the parameters in effect, marking those set by `--set` with their default.
  *
  * @example
- * console.log(describeTopology(await loadTopology('topologies/market-watch.yaml')));
+ * console.log(describeTopology(await loadTopology('topologies/examples/market-watch.yaml')));
  */
 export function describeTopology(t: LoadedTopology): string {
   const out: string[] = [];

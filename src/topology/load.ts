@@ -89,7 +89,7 @@ async function udfsFor(opts: LoadOptions): Promise<UdfRegistry> {
  * can (vitest), else its compiled `dist/<same path>.js` under the package root.
  *
  * @example
- * const t = await loadTopology('topologies/market-watch.yaml', { set: ['drop.pct=0.07'] });
+ * const t = await loadTopology('topologies/examples/market-watch.yaml', { set: ['drop.pct=0.07'] });
  * console.log(t.describe());
  */
 export async function loadTopology(file: string, opts: LoadOptions = {}): Promise<LoadedTopology> {
