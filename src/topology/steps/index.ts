@@ -32,3 +32,6 @@ for (const [type, def] of Object.entries(BUILTIN_STEP_TYPES)) {
 
 export { alertStep, deriveStep, filterStep, mapStep, sinkStep, asofJoinStep, enrichStep, intervalJoinStep, unionStep, processStep, windowStep };
 export { BUILTIN_AGGREGATES, compileAggregateCall } from './window.js';
+
+// The risk and surveillance library's step types (issue 3), registered through the same registry.
+import './desk-risk.js';

@@ -1,0 +1,579 @@
+/**
+ * Desk risk in one state machine: positions and P&L (positions.ts), each trader's VaR/ES
+ * (var.ts), the limit checks (limits.ts) and the `positions` / `trader_risk` snapshot tables
+ * (CONTRACTS.md 5). Pure code: the desk-risk step feeds it quotes and trades in event-time order
+ * and turns what it reports into alerts and snapshot rows.
+ *
+ * When a trader's VaR sees mark moves (the re-mark policy). CONTRACTS.md 4 values VaR at current
+ * positions and current marks, and marks move on every quote. The semantics kept here are exact:
+ * VAR_LIMIT is evaluated after every event that touches the trader (its trades, and quotes of
+ * instruments it holds), exactly like the other limits, as if L were recomputed at that instant.
+ * The work is lazy:
+ * - a trader's L (or w' Sigma w) holds each position at `riskNotional`, the notional it had when
+ *   last folded in; a trade folds the traded position at once (O(S));
+ * - a mark move only adds |notional - riskNotional| * b_i to the trader's drift bound U, where
+ *   b_i = max_s |r_i[s]| * sqrt(h) (historical) or z_c sqrt(Sigma_ii h) (parametric). VaR, ES and
+ *   both quantile conventions are 1-Lipschitz in the sup-norm of L (order statistics and their
+ *   weighted means), and parametric VaR is Lipschitz in w with those constants, so the true VaR
+ *   is within U of the stored one;
+ * - if stored VaR +- U cannot cross the VAR_LIMIT threshold (armed) or the re-arm level
+ *   (disarmed), the limit decision is the same as with the true VaR and nothing is folded; else
+ *   every moved position is folded (O(S) each), the VaR recomputed and checked;
+ * - at each snapshot time every moved position is folded, so `var_99`/`es_99` are exact as of T.
+ * So alerts equal those of a full recomputation after every event (up to rounding) while a trader
+ * far from its limit costs O(1) per quote; one hovering at the limit pays O(S) per moved position.
+ * Everything is a function of the records alone: there are no processing-time or event-time timers.
+ */
+import type { ReferenceData, Trader } from '../core/reference.js';
+import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
+import { PositionBook, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
+
+/**
+ * How a trader's VaR is computed: historical simulation (CONTRACTS.md 4, the default) or
+ * parametric with an EWMA covariance.
+ *
+ * @example
+ * const m: VarMethod = 'parametric';
+ */
+export type VarMethod = 'historical' | 'parametric';
+
+/**
+ * VaR settings (CONTRACTS.md 4 defaults).
+ *
+ * @example
+ * const v: VarOptions = { ...DEFAULT_VAR_OPTIONS, scenarios: 500, quantile: 'linear' };
+ */
+export interface VarOptions {
+  method: VarMethod;
+  confidence: number;
+  /** S, the number of daily scenarios (the last S+1 closes). */
+  scenarios: number;
+  horizonDays: number;
+  quantile: QuantileMethod;
+  /** EWMA decay of the parametric method. */
+  lambda: number;
+}
+
+/**
+ * CONTRACTS.md 4 defaults: historical, 99%, 250 scenarios, 1 day, `lower` quantile, lambda 0.94.
+ *
+ * @example new DeskRisk(reference, { var: { ...DEFAULT_VAR_OPTIONS, scenarios: 500 } }, sink)
+ */
+export const DEFAULT_VAR_OPTIONS: Readonly<VarOptions> = {
+  method: 'historical',
+  confidence: 0.99,
+  scenarios: 250,
+  horizonDays: 1,
+  quantile: 'lower',
+  lambda: 0.94,
+};
+
+/**
+ * Options of {@link DeskRisk}.
+ *
+ * @example { var: { ...DEFAULT_VAR_OPTIONS }, limits: { ...DEFAULT_LIMIT_POLICY }, snapshotIntervalMs: 60_000 }
+ */
+export interface DeskRiskOptions {
+  var?: Partial<VarOptions>;
+  limits?: Partial<LimitPolicy>;
+  /** Event time between snapshot tables (epoch-aligned; 0: only the one at the end). */
+  snapshotIntervalMs?: number;
+}
+
+/**
+ * Where a DeskRisk reports. Breaches of one event come sorted by trader, then type.
+ *
+ * @example
+ * const sink: DeskRiskSink = { breach: (b) => alerts.push(b), snapshot: (t, at, rows) => tables.push({ t, at, rows }), warn: console.warn };
+ */
+export interface DeskRiskSink {
+  breach(b: LimitBreach): void;
+  snapshot(table: 'positions' | 'trader_risk', snapshotTime: number, rows: Array<Record<string, unknown>>): void;
+  warn(message: string): void;
+}
+
+/**
+ * A quote as desk risk reads it (CONTRACTS.md 1; other fields are ignored).
+ *
+ * @example
+ * desk.quote({ ts: 1_710_509_400_470, instrument: 'BYTE', bid: 88.16, ask: 88.21 });
+ */
+export interface QuoteIn {
+  ts: number;
+  instrument: string;
+  bid: number;
+  ask: number;
+}
+
+/**
+ * A trade as desk risk reads it (CONTRACTS.md 1; other fields are ignored).
+ *
+ * @example
+ * desk.trade({ ts: 1_710_509_401_334, traderId: 'TR05', instrument: 'CRED', side: 'SELL', qty: 900, price: 19.86 });
+ */
+export interface TradeIn {
+  ts: number;
+  traderId: string;
+  instrument: string;
+  side: string;
+  qty: number;
+  price: number;
+}
+
+/**
+ * Work counters of a {@link DeskRisk}, for tests and benchmarks.
+ *
+ * @example desk.stats.folds; // O(S) vector updates so far
+ */
+export interface DeskRiskStats {
+  /** Position folds into a VaR vector (each O(S), or O(N) parametric). */
+  folds: number;
+  /** VaR recomputations (each one selection). */
+  varEvaluations: number;
+  /** Records that could not be applied (bad numbers, unknown side); the source normally dead-letters them first. */
+  ignored: number;
+}
+
+/** Per-instrument data of the risk model, hung on InstrumentMark.ext. */
+interface InstRisk {
+  /** Scenario returns (historical), undefined without history. */
+  r: Float64Array | undefined;
+  /** Row of the covariance (parametric), -1 without history. */
+  row: number;
+  /** VaR change per unit of notional not yet folded in (0 without history). */
+  bound: number;
+}
+
+/** Per-trader VaR and limit state, hung on TraderBook.ext. */
+class TraderRisk {
+  var = 0;
+  es = 0;
+  folds = 0;
+  /** Bound U on |true VaR - var| from the moves not yet folded in. */
+  drift = 0;
+  limits = new TraderLimitState();
+  constructor(
+    readonly lim: Trader | undefined,
+    readonly L: Float64Array | undefined,
+    readonly qf: QuadForm | undefined,
+  ) {}
+}
+
+/** Rebuild a trader's L (or w' Sigma w) from scratch after this many folds: bounds rounding drift at O(S n / 4096) per fold. */
+const REBUILD_EVERY = 4096;
+
+const TYPE_ORDER: Record<LimitType, number> = {
+  POSITION_LIMIT: 0,
+  NOTIONAL_LIMIT: 1,
+  LOSS_LIMIT: 2,
+  CONCENTRATION_LIMIT: 3,
+  DRAWDOWN: 4,
+  VAR_LIMIT: 5,
+};
+const byTraderThenType = (a: LimitBreach, b: LimitBreach): number =>
+  a.traderId < b.traderId ? -1 : a.traderId > b.traderId ? 1 : TYPE_ORDER[a.type] - TYPE_ORDER[b.type];
+
+/**
+ * Checkpoint data of a {@link DeskRisk} (structured-cloneable).
+ *
+ * @example const s: DeskRiskSnapshot = desk.snapshot();
+ */
+export interface DeskRiskSnapshot {
+  book: PositionBookSnapshot;
+  risk: Array<{ var: number; es: number; folds: number; drift: number; limits: boolean[]; L?: Float64Array; u?: Float64Array; q?: number }>;
+  nextSnapshot: number;
+  firstTs: number;
+  lastTs: number;
+  stats: DeskRiskStats;
+}
+
+/**
+ * The desk-risk state machine. Feed records in event-time order with `quote`/`trade` (records
+ * behind the last one processed are applied as they come: late updates), and call `finish()` at
+ * end of input (or `watermark(Infinity)`).
+ *
+ * @example
+ * const desk = new DeskRisk(day.reference, { snapshotIntervalMs: 60_000 }, sink);
+ * desk.quote({ ts: 1, instrument: 'ACME', bid: 99.9, ask: 100.1 });
+ * desk.trade({ ts: 2, traderId: 'TR01', instrument: 'ACME', side: 'BUY', qty: 100, price: 100 });
+ * desk.finish(); // emits the end-of-input snapshot
+ */
+export class DeskRisk implements PositionListener {
+  readonly book: PositionBook;
+  readonly scenarios: ScenarioSet;
+  readonly varOptions: VarOptions;
+  readonly policy: LimitPolicy;
+  stats: DeskRiskStats = { folds: 0, varEvaluations: 0, ignored: 0 };
+  private readonly hv: HistoricalVar | undefined;
+  private readonly pm: ParametricModel | undefined;
+  private readonly checker: LimitChecker;
+  private readonly S: number;
+  private readonly snapEvery: number;
+  private readonly figures: VarFigures;
+  private nextSnapshot = Number.POSITIVE_INFINITY;
+  private firstTs = Number.NaN;
+  private lastTs = Number.NaN;
+  private readonly out: LimitBreach[] = [];
+  private finished = false;
+  private sortedTraders: TraderBook[] | undefined;
+
+  constructor(
+    private readonly reference: ReferenceData,
+    opts: DeskRiskOptions,
+    private readonly sink: DeskRiskSink,
+  ) {
+    const v: VarOptions = { ...DEFAULT_VAR_OPTIONS, ...stripUndefined(opts.var ?? {}) };
+    this.varOptions = v;
+    this.policy = { ...DEFAULT_LIMIT_POLICY, ...stripUndefined(opts.limits ?? {}) };
+    this.checker = new LimitChecker(this.policy);
+    this.scenarios = buildScenarios(reference.history, v.scenarios);
+    this.S = this.scenarios.size;
+    if (v.method === 'parametric') {
+      this.pm = new ParametricModel(this.scenarios, { confidence: v.confidence, horizonDays: v.horizonDays, lambda: v.lambda });
+    } else {
+      this.hv = new HistoricalVar(this.S, { confidence: v.confidence, horizonDays: v.horizonDays, quantile: v.quantile });
+    }
+    const snap = opts.snapshotIntervalMs ?? 60_000;
+    if (!(snap >= 0)) throw new RangeError(`snapshotIntervalMs must be >= 0, got ${snap}`);
+    this.snapEvery = snap;
+    this.figures = { var: 0, es: 0, confidence: v.confidence, horizonDays: v.horizonDays, method: v.method, scenarios: this.S };
+    for (const w of this.scenarios.warnings) sink.warn(`VaR: ${w}`);
+    this.book = new PositionBook((name) => reference.instruments.get(name)?.prevClose ?? Number.NaN, this, {
+      instrument: (inst) => this.newInstrument(inst),
+      trader: (t) => this.newTrader(t),
+    });
+  }
+
+  private newInstrument(inst: InstrumentMark): void {
+    const r = this.scenarios.returns.get(inst.name);
+    const row = this.pm?.index.get(inst.name) ?? -1;
+    let bound = 0;
+    if (this.hv && r) {
+      let m = 0;
+      for (let s = 0; s < this.S; s++) m = Math.max(m, Math.abs(r[s] as number));
+      bound = m * Math.sqrt(this.varOptions.horizonDays);
+    } else if (this.pm && row >= 0) {
+      bound = Math.abs(this.pm.varFactor) * Math.sqrt(this.pm.cov[row * this.pm.n + row] as number);
+    }
+    inst.ext = { r, row, bound } satisfies InstRisk;
+    if (r === undefined) {
+      this.sink.warn(`VaR: ${inst.name} has no price history in history.csv; it contributes 0 to every scenario`);
+    }
+  }
+
+  private newTrader(t: TraderBook): void {
+    const L = this.hv ? new Float64Array(this.S) : undefined;
+    const qf = this.pm ? new QuadForm(this.pm.n) : undefined;
+    t.ext = new TraderRisk(this.reference.traders.get(t.id), L, qf);
+    this.sortedTraders = undefined;
+  }
+
+  /** Applies a quote (CONTRACTS.md 4, Mark price). */
+  quote(q: QuoteIn): void {
+    const ts = q.ts;
+    this.advance(ts);
+    if (!this.book.applyQuote(ts, q.instrument, q.bid, q.ask)) this.stats.ignored++;
+    this.after(ts);
+  }
+
+  /** Applies a trade (CONTRACTS.md 4, Positions). */
+  trade(t: TradeIn): void {
+    const ts = t.ts;
+    this.advance(ts);
+    if (this.book.applyTrade(ts, t.traderId, t.instrument, t.side, t.qty, t.price) === undefined) this.stats.ignored++;
+    this.after(ts);
+  }
+
+  /** The combined watermark: at +Infinity (end of input) this finishes. */
+  watermark(wm: number): void {
+    if (wm === Number.POSITIVE_INFINITY) this.finish();
+  }
+
+  /** End of input: the snapshot tables as of the last event time processed. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!Number.isNaN(this.lastTs)) this.emitSnapshot(this.lastTs);
+  }
+
+  onRevalue(pos: Position, ts: number): void {
+    const t = pos.trader;
+    const tr = t.ext as TraderRisk;
+    const b = (pos.inst.ext as InstRisk).bound;
+    if (b > 0) {
+      const term = Math.abs(pos.notional - pos.riskNotional) * b;
+      tr.drift += term - pos.riskDrift;
+      pos.riskDrift = term;
+    }
+    this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+    if (this.varDecisionOpen(tr)) {
+      this.foldAll(t, tr);
+      this.computeVar(tr);
+      this.checkVar(t, tr, ts);
+    }
+  }
+
+  onTrade(pos: Position, ts: number): void {
+    const t = pos.trader;
+    const tr = t.ext as TraderRisk;
+    this.checker.checkPosition(pos, tr.lim, ts, this.out);
+    this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+    const changed = this.fold(tr, pos);
+    if (!changed && t.open !== 0) return;
+    // Flat: every position was folded in at notional 0 (fold records riskNotional even without
+    // history), so the exact vector is 0 and any rounding residue can go.
+    if (t.open === 0) this.zero(tr);
+    else if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
+    this.computeVar(tr);
+    // The rest of the book may still carry unfolded mark moves: same rule as for a quote.
+    if (this.varDecisionOpen(tr)) {
+      this.foldAll(t, tr);
+      this.computeVar(tr);
+    }
+    this.checkVar(t, tr, ts);
+  }
+
+  /**
+   * Whether the VAR_LIMIT decision could differ between the stored VaR and the true one (within
+   * the drift bound U): armed and var + U above the limit, or disarmed and var - U at or below the
+   * re-arm level. The slack absorbs rounding in U's running sum (erring towards folding).
+   */
+  private varDecisionOpen(tr: TraderRisk): boolean {
+    const drift = tr.drift;
+    if (!(drift > 0)) return false;
+    const limit = tr.lim?.varLimit;
+    if (limit === undefined || !Number.isFinite(limit)) return false;
+    const u = drift * (1 + 1e-9) + 1e-12 * Math.abs(tr.var);
+    return tr.limits.var ? tr.var + u > limit : tr.var - u <= this.policy.rearmBelow * limit;
+  }
+
+  /** Folds a position's current notional into its trader's L / w' Sigma w; false when nothing changed. */
+  private fold(tr: TraderRisk, p: Position): boolean {
+    // The drift term goes even when d is 0 (a trade that brought the notional back): the term is
+    // then exactly 0, which is also what a restore recomputes.
+    tr.drift -= p.riskDrift;
+    p.riskDrift = 0;
+    const d = p.notional - p.riskNotional;
+    if (d === 0) return false;
+    p.riskNotional = p.notional;
+    const x = p.inst.ext as InstRisk;
+    if (tr.L !== undefined) {
+      if (x.r === undefined) return false;
+      addScaled(tr.L, d, x.r, this.S);
+    } else {
+      if (x.row < 0) return false;
+      tr.qf!.add(this.pm!, x.row, d);
+    }
+    tr.folds++;
+    this.stats.folds++;
+    return true;
+  }
+
+  /** Folds every moved position: L is then exact at the current marks. */
+  private foldAll(t: TraderBook, tr: TraderRisk): boolean {
+    let changed = false;
+    for (const p of t.positions) if (p.notional !== p.riskNotional && this.fold(tr, p)) changed = true;
+    tr.drift = 0;
+    if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
+    return changed;
+  }
+
+  private zero(tr: TraderRisk): void {
+    if (tr.L) tr.L.fill(0);
+    if (tr.qf) {
+      tr.qf.u.fill(0);
+      tr.qf.q = 0;
+    }
+    tr.folds = 0;
+  }
+
+  private rebuild(t: TraderBook, tr: TraderRisk): void {
+    tr.folds = 0;
+    if (tr.L) {
+      tr.L.fill(0);
+      for (const p of t.positions) {
+        const r = (p.inst.ext as InstRisk).r;
+        if (r !== undefined && p.riskNotional !== 0) addScaled(tr.L, p.riskNotional, r, this.S);
+      }
+    } else if (tr.qf) {
+      const w = new Float64Array(this.pm!.n);
+      for (const p of t.positions) {
+        const row = (p.inst.ext as InstRisk).row;
+        if (row >= 0) w[row] = (w[row] as number) + p.riskNotional;
+      }
+      tr.qf.rebuild(this.pm!, w);
+    }
+  }
+
+  private computeVar(tr: TraderRisk): void {
+    this.stats.varEvaluations++;
+    if (this.hv && tr.L) {
+      this.hv.compute(tr.L);
+      tr.var = this.hv.var;
+      tr.es = this.hv.es;
+    } else if (this.pm && tr.qf) {
+      tr.var = this.pm.var(tr.qf.q) + 0;
+      tr.es = this.pm.es(tr.qf.q) + 0;
+    }
+  }
+
+  private checkVar(t: TraderBook, tr: TraderRisk, ts: number): void {
+    const f = this.figures;
+    f.var = tr.var;
+    f.es = tr.es;
+    this.checker.checkVar(t, tr.limits, tr.lim, f, ts, this.out);
+  }
+
+  /** Snapshot times T < ts are due: their state is "every record with ts <= T applied". */
+  private advance(ts: number): void {
+    while (this.nextSnapshot < ts) {
+      const T = this.nextSnapshot;
+      this.emitSnapshot(T);
+      this.nextSnapshot = T + this.snapEvery;
+    }
+  }
+
+  private after(ts: number): void {
+    if (Number.isNaN(this.firstTs)) {
+      this.firstTs = ts;
+      if (this.snapEvery > 0) this.nextSnapshot = Math.ceil(ts / this.snapEvery) * this.snapEvery;
+    }
+    if (!(ts <= this.lastTs)) this.lastTs = ts;
+    const out = this.out;
+    if (out.length === 0) return;
+    if (out.length > 1) out.sort(byTraderThenType);
+    for (const b of out) this.sink.breach(b);
+    out.length = 0;
+  }
+
+  /**
+   * Both tables as of T. Unfolded mark moves are folded first so var_99/es_99 are exact; no limit
+   * is re-checked (nothing happened at T: the last event's decisions already match the true VaR).
+   */
+  private emitSnapshot(T: number): void {
+    for (const t of this.book.traders) {
+      const tr = t.ext as TraderRisk;
+      if (this.foldAll(t, tr)) this.computeVar(tr);
+    }
+    this.sink.snapshot('positions', T, this.positionRows());
+    this.sink.snapshot('trader_risk', T, this.traderRows());
+  }
+
+  private traders(): TraderBook[] {
+    if (this.sortedTraders === undefined) {
+      this.sortedTraders = this.book.traders.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+    return this.sortedTraders;
+  }
+
+  /**
+   * Rows of the `positions` table now (CONTRACTS.md 5), by trader then instrument; positions
+   * closed during the day stay (qty 0) because they carry realized P&L.
+   */
+  positionRows(): Array<Record<string, unknown>> {
+    const rows: Array<Record<string, unknown>> = [];
+    for (const t of this.traders()) {
+      const ps = t.positions.slice().sort((a, b) => (a.inst.name < b.inst.name ? -1 : a.inst.name > b.inst.name ? 1 : 0));
+      for (const p of ps) {
+        rows.push({
+          trader_id: t.id,
+          instrument: p.inst.name,
+          qty: p.qty,
+          avg_price: p.avgPrice,
+          mark_price: p.inst.mark,
+          notional: p.notional + 0,
+          realized_pnl: p.realizedPnl + 0,
+          unrealized_pnl: p.unrealizedPnl + 0,
+        });
+      }
+    }
+    return rows;
+  }
+
+  /**
+   * Rows of the `trader_risk` table now (CONTRACTS.md 5). `var_99`/`es_99` are the VaR/ES at the
+   * configured confidence and horizon (99%, 1 day by default) as of the last fold (exact at
+   * snapshot times); `var_limit` is null when traders.csv gives none.
+   */
+  traderRows(): Array<Record<string, unknown>> {
+    const rows: Array<Record<string, unknown>> = [];
+    for (const t of this.traders()) {
+      const tr = t.ext as TraderRisk;
+      const pnl = t.realized + t.unrealized;
+      const vl = tr.lim?.varLimit;
+      rows.push({
+        trader_id: t.id,
+        gross_exposure: t.gross + 0,
+        net_exposure: t.net + 0,
+        pnl: pnl + 0,
+        drawdown: t.peak - pnl + 0,
+        concentration: t.concentration,
+        var_99: tr.var,
+        es_99: tr.es,
+        var_limit: vl !== undefined && Number.isFinite(vl) ? vl : null,
+      });
+    }
+    return rows;
+  }
+
+  /** A trader's VaR and ES at the current marks (folds its moved positions first), or undefined. */
+  varOf(traderId: string): { var: number; es: number } | undefined {
+    const t = this.book.trader(traderId);
+    if (!t) return undefined;
+    const tr = t.ext as TraderRisk;
+    if (this.foldAll(t, tr)) this.computeVar(tr);
+    return { var: tr.var, es: tr.es };
+  }
+
+  /** Checkpoint data (taken between records). */
+  snapshot(): DeskRiskSnapshot {
+    return {
+      book: this.book.snapshot(),
+      risk: this.book.traders.map((t) => {
+        const tr = t.ext as TraderRisk;
+        return { var: tr.var, es: tr.es, folds: tr.folds, drift: tr.drift, limits: tr.limits.toArray(), L: tr.L?.slice(), u: tr.qf?.u.slice(), q: tr.qf?.q };
+      }),
+      nextSnapshot: this.nextSnapshot,
+      firstTs: this.firstTs,
+      lastTs: this.lastTs,
+      stats: { ...this.stats },
+    };
+  }
+
+  /** Restores a snapshot into a fresh DeskRisk built with the same reference data and options. */
+  restore(s: DeskRiskSnapshot): void {
+    this.book.restore(s.book);
+    for (const t of this.book.traders) {
+      for (const p of t.positions) {
+        // Same formula as onRevalue, so the restored terms are bit-identical to the live ones.
+        const b = (p.inst.ext as InstRisk).bound;
+        p.riskDrift = b > 0 ? Math.abs(p.notional - p.riskNotional) * b : 0;
+      }
+    }
+    this.book.traders.forEach((t, i) => {
+      const tr = t.ext as TraderRisk;
+      const x = s.risk[i]!;
+      tr.var = x.var;
+      tr.es = x.es;
+      tr.folds = x.folds;
+      tr.drift = x.drift;
+      tr.limits = TraderLimitState.fromArray(x.limits);
+      if (tr.L && x.L) tr.L.set(x.L);
+      if (tr.qf && x.u) {
+        tr.qf.u.set(x.u);
+        tr.qf.q = x.q ?? 0;
+      }
+    });
+    this.nextSnapshot = s.nextSnapshot;
+    this.firstTs = s.firstTs;
+    this.lastTs = s.lastTs;
+    this.stats = { ...s.stats };
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

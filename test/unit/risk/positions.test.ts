@@ -1,0 +1,201 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { applyFill, MarkSource, PositionBook, type Position } from '../../../src/risk/positions.js';
+import { generateDay, near, processingOrder, refState, type Ev } from './desk-reference.js';
+
+const PREV: Record<string, number> = { A: 100, B: 50, C: 20 };
+const prevClose = (i: string): number => PREV[i] ?? Number.NaN;
+
+function apply(book: PositionBook, e: Ev): void {
+  if (e.type === 'quote') book.applyQuote(e.ts, e.instrument, e.bid, e.ask);
+  else book.applyTrade(e.ts, e.traderId, e.instrument, e.side, e.qty, e.price);
+}
+
+/** Random event sequences over 3 instruments and 3 traders, integer quantities, 2-decimal prices. */
+const eventsArb = fc
+  .array(
+    fc.oneof(
+      fc.record({
+        type: fc.constant('quote' as const),
+        instrument: fc.constantFrom('A', 'B', 'C'),
+        mid: fc.integer({ min: 500, max: 20_000 }),
+        half: fc.integer({ min: 1, max: 20 }),
+      }),
+      fc.record({
+        type: fc.constant('trade' as const),
+        traderId: fc.constantFrom('T1', 'T2', 'T3'),
+        instrument: fc.constantFrom('A', 'B', 'C'),
+        side: fc.constantFrom('BUY' as const, 'SELL' as const),
+        qty: fc.integer({ min: 1, max: 3000 }),
+        price: fc.integer({ min: 500, max: 20_000 }),
+      }),
+    ),
+    { minLength: 1, maxLength: 120 },
+  )
+  .map((xs) =>
+    xs.map((x, k): Ev =>
+      x.type === 'quote'
+        ? { type: 'quote', ts: 1000 + k, instrument: x.instrument, bid: (x.mid - x.half) / 100, ask: (x.mid + x.half) / 100, bidSize: 1, askSize: 1 }
+        : { type: 'trade', ts: 1000 + k, tradeId: `t${k}`, traderId: x.traderId, instrument: x.instrument, side: x.side, qty: x.qty, price: x.price / 100 },
+    ),
+  );
+
+describe('applyFill (weighted average cost, CONTRACTS.md 4)', () => {
+  it('increases, reduces and crosses zero as the contract says', () => {
+    const p = { qty: 0, avgPrice: 0, realizedPnl: 0 };
+    expect(applyFill(p, 100, 10)).toBe(0);
+    expect(applyFill(p, 300, 12)).toBe(0);
+    expect(p).toEqual({ qty: 400, avgPrice: 11.5, realizedPnl: 0 });
+    expect(applyFill(p, -100, 13)).toBe(150); // closes 100 at +1.5
+    expect(p).toEqual({ qty: 300, avgPrice: 11.5, realizedPnl: 150 });
+    expect(applyFill(p, -500, 11)).toBe(-150); // closes 300 at -0.5, opens short 200 at 11
+    expect(p).toEqual({ qty: -200, avgPrice: 11, realizedPnl: 0 });
+    expect(applyFill(p, -200, 12)).toBe(0);
+    expect(p.avgPrice).toBe(11.5);
+    expect(applyFill(p, 400, 10)).toBe(600); // short covered 1.5 below average
+    expect(p).toEqual({ qty: 0, avgPrice: 0, realizedPnl: 600 });
+  });
+
+  it('treats a remainder within rounding of zero as flat', () => {
+    const p = { qty: 0, avgPrice: 0, realizedPnl: 0 };
+    applyFill(p, 0.1, 10);
+    applyFill(p, 0.2, 10);
+    applyFill(p, -0.3, 11);
+    expect(p.qty).toBe(0);
+    expect(p.avgPrice).toBe(0);
+  });
+});
+
+describe('PositionBook', () => {
+  it('marks by quote mid, else last trade, else prevClose; an older quote does not move the mark', () => {
+    const book = new PositionBook(prevClose);
+    const a = book.instrumentOf('A');
+    expect([a.mark, a.source]).toEqual([100, MarkSource.PrevClose]);
+    book.applyTrade(1, 'T1', 'A', 'BUY', 10, 101);
+    expect([a.mark, a.source]).toEqual([101, MarkSource.Trade]);
+    book.applyTrade(2, 'T2', 'A', 'SELL', 10, 102);
+    expect(a.mark).toBe(102);
+    book.applyQuote(3, 'A', 99, 101);
+    expect([a.mark, a.source]).toEqual([100, MarkSource.Quote]);
+    book.applyTrade(4, 'T1', 'A', 'BUY', 10, 105);
+    expect(a.mark).toBe(100);
+    book.applyQuote(2.5, 'A', 90, 92); // late: older than the quote at 3
+    expect(a.mark).toBe(100);
+    expect(book.trader('T1')!.unrealized).toBeCloseTo(20 * (100 - 103), 9);
+  });
+
+  it('ignores unusable records', () => {
+    const book = new PositionBook(prevClose);
+    expect(book.applyTrade(1, 'T1', 'A', 'HOLD', 10, 100)).toBeUndefined();
+    expect(book.applyTrade(1, 'T1', 'A', 'BUY', 0, 100)).toBeUndefined();
+    expect(book.applyTrade(1, 'T1', 'A', 'BUY', 10, Number.NaN)).toBeUndefined();
+    expect(book.applyQuote(1, 'A', Number.NaN, 1)).toBe(false);
+    expect(book.traders).toHaveLength(0);
+  });
+
+  it('re-values only the open positions of the quoted instrument', () => {
+    const touched: string[] = [];
+    const book = new PositionBook(prevClose, {
+      onRevalue: (p: Position) => touched.push(`${p.trader.id}/${p.inst.name}`),
+      onTrade: () => undefined,
+    });
+    book.applyTrade(1, 'T1', 'A', 'BUY', 10, 100);
+    book.applyTrade(2, 'T2', 'A', 'BUY', 10, 100);
+    book.applyTrade(3, 'T3', 'B', 'BUY', 10, 50);
+    book.applyTrade(4, 'T2', 'A', 'SELL', 10, 100); // T2 flat in A: no longer a holder
+    touched.length = 0;
+    book.applyQuote(5, 'A', 101, 103);
+    expect(touched).toEqual(['T1/A']);
+    book.applyQuote(6, 'A', 101, 103); // same mid: nothing to re-value
+    expect(touched).toEqual(['T1/A']);
+  });
+
+  it('matches a full recomputation after every event (random sequences, 1e-9 relative)', () => {
+    fc.assert(
+      fc.property(eventsArb, (events) => {
+        const book = new PositionBook(prevClose);
+        const peak = new Map<string, number>();
+        for (let i = 0; i < events.length; i++) {
+          apply(book, events[i]!);
+          const ref = refState(processingOrder(events.slice(0, i + 1)), prevClose);
+          for (const [id, rt] of ref.traders) {
+            peak.set(id, Math.max(peak.get(id) ?? 0, rt.pnl));
+            const t = book.trader(id)!;
+            const scale = rt.gross + Math.abs(rt.realized);
+            expect(near(t.gross, rt.gross, scale)).toBe(true);
+            expect(near(t.net, rt.net, scale)).toBe(true);
+            expect(near(t.realized, rt.realized, scale)).toBe(true);
+            expect(near(t.unrealized, rt.unrealized, scale)).toBe(true);
+            expect(near(t.pnl, rt.pnl, scale)).toBe(true);
+            expect(near(t.peak, peak.get(id)!, scale)).toBe(true);
+            expect(near(t.drawdown, peak.get(id)! - rt.pnl, scale)).toBe(true);
+            expect(near(t.concentration, rt.concentration, 1)).toBe(true);
+            for (const [inst, rp] of ref.positions.get(id)!) {
+              const p = t.byInstrument[book.instrument(inst)!.index]!;
+              expect(p.qty).toBe(rp.qty);
+              expect(near(p.avgPrice, rp.avg)).toBe(true);
+              expect(near(p.realizedPnl, rp.realized, scale)).toBe(true);
+              expect(p.inst.mark).toBe(rp.mark);
+              expect(near(p.notional, rp.notional, scale)).toBe(true);
+              expect(near(p.unrealizedPnl, rp.unrealized, scale)).toBe(true);
+            }
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('stays exact over long runs (the periodic re-sum of the running aggregates included)', () => {
+    const { events, reference } = generateDay(7, { events: 6000 });
+    const pc = (i: string): number => reference.instruments.get(i)!.prevClose;
+    const book = new PositionBook(pc);
+    for (const e of events) apply(book, e);
+    expect(Math.max(...book.traders.map((t) => t.touches))).toBeGreaterThan(2048);
+    const ref = refState(processingOrder(events), pc);
+    for (const [id, rt] of ref.traders) {
+      const t = book.trader(id)!;
+      const scale = rt.gross + Math.abs(rt.realized);
+      expect(near(t.gross, rt.gross, scale)).toBe(true);
+      expect(near(t.net, rt.net, scale)).toBe(true);
+      expect(near(t.pnl, rt.pnl, scale)).toBe(true);
+      expect(near(t.concentration, rt.concentration, 1)).toBe(true);
+    }
+  });
+
+  it('keeps the largest position right when it shrinks (rescan) and when another overtakes it', () => {
+    const book = new PositionBook(prevClose);
+    book.applyTrade(1, 'T1', 'A', 'BUY', 100, 100); // 10,000
+    book.applyTrade(2, 'T1', 'B', 'BUY', 150, 50); // 7,500
+    book.applyTrade(3, 'T1', 'C', 'SELL', 300, 20); // -6,000
+    const t = book.trader('T1')!;
+    expect(t.largest!.inst.name).toBe('A');
+    book.applyQuote(4, 'A', 59, 61); // A -> 6,000: B is now the largest
+    expect(t.largest!.inst.name).toBe('B');
+    expect(t.concentration).toBeCloseTo(7500 / 19500, 12);
+    book.applyQuote(5, 'C', 39, 41); // C -> -12,000 overtakes
+    expect(t.largest!.inst.name).toBe('C');
+    expect(t.concentration).toBeCloseTo(12000 / 25500, 12);
+  });
+
+  it('snapshot -> structuredClone -> restore -> continue equals an uninterrupted run', () => {
+    fc.assert(
+      fc.property(eventsArb, fc.nat(), (events, cut) => {
+        const k = cut % (events.length + 1);
+        const live = new PositionBook(prevClose);
+        for (const e of events) apply(live, e);
+        const first = new PositionBook(prevClose);
+        for (const e of events.slice(0, k)) apply(first, e);
+        const resumed = new PositionBook(prevClose);
+        resumed.restore(structuredClone(first.snapshot()));
+        for (const e of events.slice(k)) apply(resumed, e);
+        expect(resumed.snapshot()).toEqual(live.snapshot());
+        for (const t of live.traders) {
+          const r = resumed.trader(t.id)!;
+          expect([r.gross, r.net, r.pnl, r.peak, r.concentration]).toEqual([t.gross, t.net, t.pnl, t.peak, t.concentration]);
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
