@@ -1,0 +1,510 @@
+import type { History, ReferenceData } from '../core/reference.js';
+import { windowStart } from '../windows/assigners.js';
+import { durationText, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
+
+/**
+ * Parameters of {@link CorrelationMatrix} (CONTRACTS.md 4, Correlation matrix).
+ *
+ * @example const p: CorrelationParams = { ...CORRELATION_DEFAULTS, windowMs: 60_000, minObs: 20 };
+ */
+export interface CorrelationParams {
+  /** Tumbling window, epoch-aligned (default 5 min); a multiple of `stepMs`. */
+  windowMs: number;
+  /** Bar grid step (default 1 s). */
+  stepMs: number;
+  /** Fewest returns defined on both sides for a correlation (default 30). */
+  minObs: number;
+  /** CORRELATION_HIGH when |rho| >= this (default 0.9). */
+  highAbs: number;
+  /** CORRELATION_BREAK when |rho - rho_hist| >= this (default 0.5). */
+  breakAbs: number;
+}
+
+/**
+ * The defaults of CONTRACTS.md 4: 5-minute windows on a 1 s grid, 30 observations, |rho| >= 0.9,
+ * a break of 0.5.
+ *
+ * @example new CorrelationMatrix(CORRELATION_DEFAULTS, reference, sink)
+ */
+export const CORRELATION_DEFAULTS: CorrelationParams = { windowMs: 300_000, stepMs: 1000, minObs: 30, highAbs: 0.9, breakAbs: 0.5 };
+
+/**
+ * One row of the `correlations` snapshot table (CONTRACTS.md section 5): one per pair per closed
+ * window, instrument_a < instrument_b. A type alias so that rows are plain records for the sink.
+ *
+ * @example { window_start: 1_710_511_200_000, window_end: 1_710_511_500_000, instrument_a: 'ACME', instrument_b: 'BYTE', correlation: 0.62, n: 300 }
+ */
+export type CorrelationRow = {
+  window_start: number;
+  window_end: number;
+  instrument_a: string;
+  instrument_b: string;
+  correlation: number | null;
+  n: number;
+};
+
+/** Below this fraction of the sum of squares, a variance is rounding noise: the series is constant. */
+const ZERO_VARIANCE = 1e-12;
+
+/**
+ * Pearson sample correlation from sums over n paired observations, or NaN when n < minObs or
+ * either side has zero variance.
+ *
+ * @example pearsonFromSums(3, 6, 6, 14, 14, 14, 2) // 1 (x = y = 1, 2, 3)
+ */
+export function pearsonFromSums(n: number, sx: number, sy: number, sxx: number, syy: number, sxy: number, minObs: number): number {
+  if (n < minObs || n < 2) return Number.NaN;
+  const vx = sxx - (sx * sx) / n;
+  const vy = syy - (sy * sy) / n;
+  if (!(vx > ZERO_VARIANCE * sxx) || !(vy > ZERO_VARIANCE * syy)) return Number.NaN;
+  const r = (sxy - (sx * sy) / n) / Math.sqrt(vx * vy);
+  return r > 1 ? 1 : r < -1 ? -1 : r;
+}
+
+/**
+ * rho_hist of CONTRACTS.md 4 (Correlation matrix): the Pearson correlation of two instruments'
+ * daily returns `close[s] / close[s-1] - 1` over the whole history, on the days where both are
+ * defined (NaN when fewer than 2 such days, a close is missing, or a series is constant).
+ *
+ * @example historicalCorrelation(reference.history!, 'ACME', 'BYTE') // 0.61
+ */
+export function historicalCorrelation(history: History, a: string, b: string): number {
+  const ca = history.closes.get(a);
+  const cb = history.closes.get(b);
+  if (ca === undefined || cb === undefined) return Number.NaN;
+  let n = 0;
+  let sx = 0;
+  let sy = 0;
+  let sxx = 0;
+  let syy = 0;
+  let sxy = 0;
+  const len = Math.min(ca.length, cb.length);
+  for (let s = 1; s < len; s++) {
+    const x = (ca[s] as number) / (ca[s - 1] as number) - 1;
+    const y = (cb[s] as number) / (cb[s - 1] as number) - 1;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+    n++;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    syy += y * y;
+    sxy += x * y;
+  }
+  return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
+}
+
+interface LateStart {
+  /** Every instrument's running sums just before this instrument's first return of the window. */
+  s: Float64Array;
+  ss: Float64Array;
+}
+
+/**
+ * Checkpoint form of a {@link CorrelationMatrix} (structured-cloneable typed arrays).
+ *
+ * @example matrix.restore(structuredClone(matrix.snapshot()))
+ */
+export interface CorrelationSnapshot {
+  names: string[];
+  lastMid: Float64Array;
+  dirty: number[];
+  prevClose: Float64Array;
+  first: Float64Array;
+  s: Float64Array;
+  ss: Float64Array;
+  sxy: Float64Array;
+  high: Uint8Array;
+  brk: Uint8Array;
+  late: Array<[number, LateStart]>;
+  open: number;
+  bar: number;
+  /** Capacity the pair arrays were laid out with. */
+  cap: number;
+}
+
+/**
+ * The correlation matrix of CONTRACTS.md 4 over all instruments (a global, non-keyed calculator).
+ *
+ * Bars: the window [ws, ws + W) has bars j = 1..M (M = W / g) closing at ws + j*g; a bar's close
+ * is the mid of the latest quote with ts < its instant, carried forward (from before the window
+ * too); bar 0's close is the latest mid before ws. Returns r_j = close_j / close_{j-1} - 1. A pair's
+ * correlation is the Pearson sample correlation over the bars where both returns are defined
+ * (NaN -> null when fewer than `minObs`, or a zero variance).
+ *
+ * Cost: a quote only stores its instrument's latest mid and marks it dirty (O(1)). When event
+ * time passes a grid instant, only the dirty instruments' closes are read; an instrument's return
+ * is defined from the bar after its first close on, so the bars both sides of a pair have in a
+ * window are the last M - max(f_a, f_b) + 1, and the per-instrument sums of r and r^2 (with a
+ * copy of them taken when an instrument starts late in a window) give each pair's sx, sy, sxx, syy
+ * without per-pair work. Only sxy is per pair (a typed array), and only pairs where both returns
+ * are non-zero add to it: O(k^2) per bar for k instruments that moved. At the window's end each
+ * pair is one O(1) formula.
+ *
+ * Windows in which no quote arrived are neither computed nor reported (every return would be 0,
+ * so every correlation null); the bars of a reported window run to its end even past the last
+ * record (`finish`), as a window operator fires at the end of input.
+ *
+ * Alerts, per pair, at window close (eventTime = windowEnd - 1, windowStart/windowEnd set):
+ * CORRELATION_HIGH when |rho| >= `highAbs`; CORRELATION_BREAK when |rho - rho_hist| >= `breakAbs`
+ * (rho_hist: {@link historicalCorrelation}; no test without history). One alert per episode: a pair
+ * whose previous reported correlation already met the condition does not alert again; a null
+ * correlation (too little data) neither starts nor ends an episode.
+ *
+ * Instruments: those of the reference data, plus any seen in quotes. Rows and alerts come in
+ * (instrument_a, instrument_b) name order with instrument_a < instrument_b.
+ *
+ * @example
+ * const c = new CorrelationMatrix(CORRELATION_DEFAULTS, reference, (a) => alerts.push(a), (rows) => table.push(...rows));
+ * for (const q of quotesInTimeOrder) { c.advance(q.ts); c.onQuote(q); }
+ * c.finish();
+ */
+export class CorrelationMatrix implements EventTimeDriven {
+  private readonly p: CorrelationParams;
+  private readonly ref: ReferenceData;
+  private readonly out: AlertSink;
+  private readonly onWindow: ((rows: CorrelationRow[], windowStart: number, windowEnd: number) => void) | undefined;
+  private readonly bars: number;
+  /** The window length for messages: "5m", "90s". */
+  private readonly span: string;
+  private names: string[] = [];
+  private index = new Map<string, number>();
+  private cap = 0;
+  private lastMid: Float64Array = new Float64Array(0);
+  private isDirty: Uint8Array = new Uint8Array(0);
+  private dirty: number[] = [];
+  private prevClose: Float64Array = new Float64Array(0);
+  /** Bar of the instrument's first defined return in the open window (Infinity: none yet). */
+  private first: Float64Array = new Float64Array(0);
+  private s: Float64Array = new Float64Array(0);
+  private ss: Float64Array = new Float64Array(0);
+  /** Per pair (i < k at i * cap + k): sum of r_i r_k over the window. */
+  private sxy: Float64Array = new Float64Array(0);
+  private hist: Float64Array = new Float64Array(0);
+  /** Per pair: the last reported correlation met the HIGH / BREAK condition (episode open). */
+  private high: Uint8Array = new Uint8Array(0);
+  private brk: Uint8Array = new Uint8Array(0);
+  private late = new Map<number, LateStart>();
+  /** Start of the open window (NaN: none) and the next bar to close in it (1..M). */
+  private open = Number.NaN;
+  private bar = 1;
+  private zi = new Int32Array(0);
+  private zr = new Float64Array(0);
+  private sorted: number[] | undefined;
+
+  constructor(
+    p: CorrelationParams,
+    ref: ReferenceData,
+    out: AlertSink,
+    onWindow?: (rows: CorrelationRow[], windowStart: number, windowEnd: number) => void,
+  ) {
+    if (!(p.stepMs > 0) || !(p.windowMs > 0) || p.windowMs % p.stepMs !== 0) {
+      throw new RangeError(`correlation window ${p.windowMs} ms must be a positive multiple of the step ${p.stepMs} ms`);
+    }
+    this.p = p;
+    this.ref = ref;
+    this.out = out;
+    this.onWindow = onWindow;
+    this.bars = p.windowMs / p.stepMs;
+    this.span = p.windowMs % 60_000 === 0 ? `${p.windowMs / 60_000}m` : durationText(p.windowMs);
+    this.grow(Math.max(8, ref.instruments.size));
+    for (const name of [...ref.instruments.keys()].sort()) this.add(name);
+  }
+
+  /** Instruments known so far, in index order. */
+  get instruments(): readonly string[] {
+    return this.names;
+  }
+
+  advance(ts: number): void {
+    this.run(ts);
+  }
+
+  settle(t: number): void {
+    this.run(t);
+  }
+
+  finish(): void {
+    if (!Number.isNaN(this.open)) this.run(this.open + this.p.windowMs);
+  }
+
+  onQuote(q: MarketQuote): void {
+    if (Number.isNaN(this.open)) {
+      // The window's bars before this quote read the mids before it: close them now.
+      this.startWindow(windowStart(q.ts, this.p.windowMs));
+      this.run(q.ts);
+    }
+    let i = this.index.get(q.instrument);
+    if (i === undefined) i = this.add(q.instrument);
+    const mid = (q.bid + q.ask) / 2;
+    if (!(mid > 0)) return;
+    this.lastMid[i] = mid;
+    if (this.isDirty[i] === 0) {
+      this.isDirty[i] = 1;
+      this.dirty.push(i);
+    }
+  }
+
+  snapshot(): CorrelationSnapshot {
+    return {
+      names: this.names.slice(),
+      lastMid: this.lastMid.slice(),
+      dirty: this.dirty.slice(),
+      prevClose: this.prevClose.slice(),
+      first: this.first.slice(),
+      s: this.s.slice(),
+      ss: this.ss.slice(),
+      sxy: this.sxy.slice(),
+      high: this.high.slice(),
+      brk: this.brk.slice(),
+      late: [...this.late].map(([k, v]) => [k, { s: v.s.slice(), ss: v.ss.slice() }]),
+      open: this.open,
+      bar: this.bar,
+      cap: this.cap,
+    };
+  }
+
+  restore(st: unknown): void {
+    const x = st as CorrelationSnapshot;
+    this.names = x.names.slice();
+    this.index = new Map(this.names.map((n, i) => [n, i]));
+    this.cap = x.cap;
+    this.lastMid = x.lastMid.slice();
+    this.prevClose = x.prevClose.slice();
+    this.first = x.first.slice();
+    this.s = x.s.slice();
+    this.ss = x.ss.slice();
+    this.sxy = x.sxy.slice();
+    this.high = x.high.slice();
+    this.brk = x.brk.slice();
+    this.dirty = x.dirty.slice();
+    this.isDirty = new Uint8Array(this.cap);
+    for (const i of this.dirty) this.isDirty[i] = 1;
+    this.late = new Map(x.late.map(([k, v]) => [k, { s: v.s.slice(), ss: v.ss.slice() }]));
+    this.open = x.open;
+    this.bar = x.bar;
+    this.zi = new Int32Array(this.cap);
+    this.zr = new Float64Array(this.cap);
+    this.hist = new Float64Array(this.cap * this.cap).fill(Number.NaN);
+    for (let i = 0; i < this.names.length; i++) for (let k = i + 1; k < this.names.length; k++) this.hist[i * this.cap + k] = this.histOf(this.names[i]!, this.names[k]!);
+    this.sorted = undefined;
+  }
+
+  /** Closes every bar whose instant is <= t (a bar at t reads quotes before t only). */
+  private run(t: number): void {
+    const { stepMs } = this.p;
+    while (!Number.isNaN(this.open) && this.open + this.bar * stepMs <= t) {
+      this.closeBar(this.bar);
+      if (this.bar === this.bars) {
+        this.closeWindow();
+        this.open = Number.NaN;
+      } else this.bar++;
+    }
+  }
+
+  private startWindow(ws: number): void {
+    this.open = ws;
+    this.bar = 1;
+    const n = this.names.length;
+    for (let i = 0; i < n; i++) {
+      this.s[i] = 0;
+      this.ss[i] = 0;
+      this.first[i] = Number.isNaN(this.prevClose[i] as number) ? Number.POSITIVE_INFINITY : 1;
+    }
+    this.sxy.fill(0);
+    this.late.clear();
+  }
+
+  private closeBar(j: number): void {
+    const zi = this.zi;
+    const zr = this.zr;
+    const isDirty = this.isDirty;
+    let zn = 0;
+    let starters: number[] | undefined;
+    // Dirty instruments in index order (a scan of flags, cheaper than sorting the dirty list), so
+    // that each pair below is (lower index, higher index) without a branch.
+    const count = this.dirty.length === 0 ? 0 : this.names.length;
+    for (let i = 0; i < count; i++) {
+      if (isDirty[i] === 0) continue;
+      isDirty[i] = 0;
+      const close = this.lastMid[i] as number;
+      const prev = this.prevClose[i] as number;
+      this.prevClose[i] = close;
+      if (Number.isNaN(prev)) {
+        // First close: returns are defined from the next bar on.
+        this.first[i] = j + 1;
+        (starters ??= []).push(i);
+        continue;
+      }
+      // CONTRACTS.md 4, Correlation matrix: r_j = close_j / close_{j-1} - 1.
+      const r = close / prev - 1;
+      if (r === 0) continue;
+      this.s[i] = (this.s[i] as number) + r;
+      this.ss[i] = (this.ss[i] as number) + r * r;
+      zi[zn] = i;
+      zr[zn] = r;
+      zn++;
+    }
+    this.dirty.length = 0;
+    const cap = this.cap;
+    const sxy = this.sxy;
+    for (let a = 0; a < zn; a++) {
+      const base = (zi[a] as number) * cap;
+      const ra = zr[a] as number;
+      for (let b = a + 1; b < zn; b++) {
+        const pair = base + (zi[b] as number);
+        sxy[pair] = (sxy[pair] as number) + ra * (zr[b] as number);
+      }
+    }
+    if (starters) {
+      for (const i of starters) this.late.set(i, { s: this.s.slice(0, this.names.length), ss: this.ss.slice(0, this.names.length) });
+    }
+  }
+
+  private closeWindow(): void {
+    const ws = this.open;
+    const we = ws + this.p.windowMs;
+    const M = this.bars;
+    const { minObs, highAbs, breakAbs } = this.p;
+    const cap = this.cap;
+    this.sorted ??= this.names.map((_, i) => i).sort((a, b) => (this.names[a]! < this.names[b]! ? -1 : 1));
+    const order = this.sorted;
+    const rows: CorrelationRow[] | undefined = this.onWindow ? [] : undefined;
+    const alerts: MarketAlert[] = [];
+    for (let pa = 0; pa < order.length; pa++) {
+      const a = order[pa] as number;
+      const fa = this.first[a] as number;
+      for (let pb = pa + 1; pb < order.length; pb++) {
+        const b = order[pb] as number;
+        const fb = this.first[b] as number;
+        const start = fa > fb ? fa : fb;
+        const n = start > M ? 0 : M - start + 1;
+        let rho = Number.NaN;
+        if (n >= minObs) {
+          let sx = this.s[a] as number;
+          let sxx = this.ss[a] as number;
+          let sy = this.s[b] as number;
+          let syy = this.ss[b] as number;
+          // The side that started earlier has returns before the pair's first common bar: drop them.
+          if (fb > fa) {
+            const l = this.late.get(b);
+            if (l) {
+              sx -= l.s[a] ?? 0;
+              sxx -= l.ss[a] ?? 0;
+            }
+          } else if (fa > fb) {
+            const l = this.late.get(a);
+            if (l) {
+              sy -= l.s[b] ?? 0;
+              syy -= l.ss[b] ?? 0;
+            }
+          }
+          const pair = a < b ? a * cap + b : b * cap + a;
+          rho = pearsonFromSums(n, sx, sy, sxx, syy, this.sxy[pair] as number, minObs);
+          if (!Number.isNaN(rho)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
+        }
+        rows?.push({ window_start: ws, window_end: we, instrument_a: this.names[a]!, instrument_b: this.names[b]!, correlation: Number.isNaN(rho) ? null : rho, n });
+      }
+    }
+    for (const al of alerts) this.out(al);
+    if (rows) this.onWindow!(rows, ws, we);
+  }
+
+  private judge(pair: number, a: string, b: string, rho: number, n: number, ws: number, we: number, highAbs: number, breakAbs: number, alerts: MarketAlert[]): void {
+    // CONTRACTS.md 4, CORRELATION_HIGH: |rho| >= 0.9.
+    const isHigh = Math.abs(rho) >= highAbs;
+    if (isHigh && this.high[pair] === 0) {
+      alerts.push({
+        type: 'CORRELATION_HIGH',
+        severity: 'warning',
+        entity: { instrumentA: a, instrumentB: b },
+        eventTime: we - 1,
+        windowStart: ws,
+        windowEnd: we,
+        value: rho,
+        threshold: highAbs,
+        message: `${a}/${b} correlation ${numText(rho, 2)} over the ${this.span} window (limit ${numText(highAbs, 2)} in absolute value)`,
+        details: { n, stepMs: this.p.stepMs },
+      });
+    }
+    this.high[pair] = isHigh ? 1 : 0;
+    const h = this.hist[pair] as number;
+    if (Number.isNaN(h)) return;
+    // CONTRACTS.md 4, CORRELATION_BREAK: |rho - rho_hist| >= 0.5.
+    const gap = Math.abs(rho - h);
+    const isBreak = gap >= breakAbs;
+    if (isBreak && this.brk[pair] === 0) {
+      alerts.push({
+        type: 'CORRELATION_BREAK',
+        severity: 'warning',
+        entity: { instrumentA: a, instrumentB: b },
+        eventTime: we - 1,
+        windowStart: ws,
+        windowEnd: we,
+        value: gap,
+        threshold: breakAbs,
+        message: `${a}/${b} correlation ${numText(rho, 2)} over the ${this.span} window against ${numText(h, 2)} in daily history: a break of ${numText(gap, 2)} (limit ${numText(breakAbs, 2)})`,
+        details: { correlation: rho, historical: h, n, stepMs: this.p.stepMs },
+      });
+    }
+    this.brk[pair] = isBreak ? 1 : 0;
+  }
+
+  private histOf(a: string, b: string): number {
+    const h = this.ref.history;
+    return h === undefined ? Number.NaN : historicalCorrelation(h, a < b ? a : b, a < b ? b : a);
+  }
+
+  private add(name: string): number {
+    const i = this.names.length;
+    if (i === this.cap) this.grow(this.cap * 2);
+    this.names.push(name);
+    this.index.set(name, i);
+    this.lastMid[i] = Number.NaN;
+    this.prevClose[i] = Number.NaN;
+    this.first[i] = Number.POSITIVE_INFINITY;
+    this.s[i] = 0;
+    this.ss[i] = 0;
+    for (let k = 0; k < i; k++) this.hist[k * this.cap + i] = this.histOf(this.names[k]!, name);
+    this.sorted = undefined;
+    return i;
+  }
+
+  /** Re-lays the per-instrument and per-pair arrays for a larger capacity. */
+  private grow(cap: number): void {
+    const old = this.cap;
+    const n = this.names.length;
+    const vec = (a: Float64Array, fill: number): Float64Array<ArrayBuffer> => {
+      const b = new Float64Array(cap).fill(fill);
+      b.set(a.subarray(0, n));
+      return b;
+    };
+    this.lastMid = vec(this.lastMid, Number.NaN);
+    this.prevClose = vec(this.prevClose, Number.NaN);
+    this.first = vec(this.first, Number.POSITIVE_INFINITY);
+    this.s = vec(this.s, 0);
+    this.ss = vec(this.ss, 0);
+    const dirty = new Uint8Array(cap);
+    dirty.set(this.isDirty.subarray(0, n));
+    this.isDirty = dirty;
+    const mat = <T extends Float64Array | Uint8Array>(a: T, make: (len: number) => T): T => {
+      const b = make(cap * cap);
+      for (let i = 0; i < n; i++) for (let k = i + 1; k < n; k++) b[i * cap + k] = a[i * old + k] as number;
+      return b;
+    };
+    this.sxy = mat(this.sxy, (l) => new Float64Array(l));
+    this.hist = mat(this.hist, (l) => new Float64Array(l).fill(Number.NaN));
+    this.high = mat(this.high, (l) => new Uint8Array(l));
+    this.brk = mat(this.brk, (l) => new Uint8Array(l));
+    for (const v of this.late.values()) {
+      const s = new Float64Array(cap);
+      s.set(v.s);
+      v.s = s;
+      const ss = new Float64Array(cap);
+      ss.set(v.ss);
+      v.ss = ss;
+    }
+    this.zi = new Int32Array(cap);
+    this.zr = new Float64Array(cap);
+    this.cap = cap;
+  }
+}

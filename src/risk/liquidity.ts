@@ -1,0 +1,290 @@
+import { windowStart } from '../windows/assigners.js';
+import { instrumentAlert, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
+
+/**
+ * Parameters of {@link LiquidityMonitor} (CONTRACTS.md 4, Liquidity).
+ *
+ * @example const p: LiquidityParams = { ...LIQUIDITY_DEFAULTS, minDepth: 500_000 };
+ */
+export interface LiquidityParams {
+  /** Tumbling window, epoch-aligned (default 30 s). */
+  windowMs: number;
+  /** LIQUIDITY_SPREAD when the window's mean spread exceeds max(floorBps, multiple x baseline median). */
+  spreadFloorBps: number;
+  spreadMultiple: number;
+  /** The baseline: the instrument's window means over this much before the window (default 30 min). */
+  baselineMs: number;
+  /** Previous windows with quotes needed in the baseline before the relative test applies (default 10). */
+  minBaselineWindows: number;
+  /** LIQUIDITY_DEPTH when the window's minimum depth at touch is below this (default 1,000,000). */
+  minDepth: number;
+}
+
+/**
+ * The defaults of CONTRACTS.md 4: 30 s windows, max(25 bps, 4x the 30-minute median) once 10
+ * windows of baseline exist, depth at touch 1,000,000.
+ *
+ * @example new LiquidityMonitor(LIQUIDITY_DEFAULTS, sink)
+ */
+export const LIQUIDITY_DEFAULTS: LiquidityParams = {
+  windowMs: 30_000,
+  spreadFloorBps: 25,
+  spreadMultiple: 4,
+  baselineMs: 1_800_000,
+  minBaselineWindows: 10,
+  minDepth: 1_000_000,
+};
+
+interface Inst {
+  name: string;
+  /** The open window's quotes: count, sum of spreads (bps), minimum depth. */
+  n: number;
+  sumBps: number;
+  minDepth: number;
+  /** Previous windows' (start, mean spread) within the baseline period, oldest first. */
+  histStart: number[];
+  histMean: number[];
+  /** The same means, sorted: the median without a sort per window. */
+  sorted: number[];
+  spreadEpisode: boolean;
+  depthEpisode: boolean;
+}
+
+/**
+ * Checkpoint form of a {@link LiquidityMonitor} (structured-cloneable).
+ *
+ * @example monitor.restore(structuredClone(monitor.snapshot()))
+ */
+export interface LiquiditySnapshot {
+  insts: Inst[];
+  open: number;
+  active: number[];
+}
+
+/**
+ * One closed window of an instrument, as the monitor evaluated it (for tests and tools).
+ *
+ * @example new LiquidityMonitor(LIQUIDITY_DEFAULTS, sink, (w) => console.log(w.instrument, w.meanSpreadBps, w.spreadLimitBps))
+ */
+export interface LiquidityWindow {
+  instrument: string;
+  windowStart: number;
+  windowEnd: number;
+  quotes: number;
+  meanSpreadBps: number;
+  minDepth: number;
+  /** Median of the previous windows' means in the baseline period (NaN when fewer than required). */
+  baselineBps: number;
+  baselineWindows: number;
+  spreadLimitBps: number;
+}
+
+/**
+ * Liquidity (CONTRACTS.md 4), per instrument over tumbling epoch-aligned windows of `windowMs`:
+ * - LIQUIDITY_SPREAD when the window's mean quoted spread `(ask - bid) / mid * 1e4` (the plain
+ *   mean over its quotes) exceeds max(`spreadFloorBps`, `spreadMultiple` x the median of the
+ *   instrument's window means over the previous `baselineMs`). The relative test needs at least
+ *   `minBaselineWindows` previous windows with quotes in that period (10 = 5 minutes of history, so
+ *   a median of a handful of opening windows cannot set the bar); until then only the floor
+ *   applies. Every window's mean joins the baseline, breaching ones too (the median shrugs off a
+ *   few).
+ * - LIQUIDITY_DEPTH when the window's minimum depth at touch `bid*bidSize + ask*askSize` is below
+ *   `minDepth`.
+ *
+ * Episodes: consecutive breaching windows are one episode with one alert, at its first window; the
+ * episode ends at the first window with quotes that does not breach (a window without quotes says
+ * nothing and leaves it open). Spread and depth episodes are separate. Alerts carry windowStart,
+ * windowEnd and eventTime = windowEnd - 1 (the engine's convention for window results).
+ *
+ * A window closes once every record before its end has been applied: when a record at or after
+ * its end comes, or on `settle(t)` with t >= end; `finish()` closes the last one.
+ *
+ * @example
+ * const l = new LiquidityMonitor(LIQUIDITY_DEFAULTS, (a) => alerts.push(a));
+ * for (const q of quotesInTimeOrder) { l.advance(q.ts); l.onQuote(q); }
+ * l.finish();
+ */
+export class LiquidityMonitor implements EventTimeDriven {
+  private readonly p: LiquidityParams;
+  private readonly out: AlertSink;
+  private readonly onWindow: ((w: LiquidityWindow) => void) | undefined;
+  private insts: Inst[] = [];
+  private index = new Map<string, number>();
+  /** Start of the open window (NaN: none). */
+  private open = Number.NaN;
+  /** Instruments with quotes in the open window. */
+  private active: number[] = [];
+  private readonly scratch: number[] = [];
+
+  constructor(p: LiquidityParams, out: AlertSink, onWindow?: (w: LiquidityWindow) => void) {
+    this.p = p;
+    this.out = out;
+    this.onWindow = onWindow;
+  }
+
+  advance(ts: number): void {
+    if (ts >= this.open + this.p.windowMs) this.close();
+  }
+
+  settle(t: number): void {
+    if (t >= this.open + this.p.windowMs) this.close();
+  }
+
+  finish(): void {
+    if (!Number.isNaN(this.open)) this.close();
+  }
+
+  onQuote(q: MarketQuote): void {
+    if (Number.isNaN(this.open)) this.open = windowStart(q.ts, this.p.windowMs);
+    let k = this.index.get(q.instrument);
+    if (k === undefined) {
+      k = this.insts.length;
+      this.insts.push({ name: q.instrument, n: 0, sumBps: 0, minDepth: Number.POSITIVE_INFINITY, histStart: [], histMean: [], sorted: [], spreadEpisode: false, depthEpisode: false });
+      this.index.set(q.instrument, k);
+    }
+    const s = this.insts[k]!;
+    const mid = (q.bid + q.ask) / 2;
+    if (!(mid > 0)) return;
+    if (s.n === 0) this.active.push(k);
+    s.n++;
+    // CONTRACTS.md 4, Liquidity: quoted spread in bps and depth at touch.
+    s.sumBps += ((q.ask - q.bid) / mid) * 1e4;
+    const depth = q.bid * q.bidSize + q.ask * q.askSize;
+    if (depth < s.minDepth) s.minDepth = depth;
+  }
+
+  snapshot(): LiquiditySnapshot {
+    return { insts: this.insts.map((s) => ({ ...s, histStart: s.histStart.slice(), histMean: s.histMean.slice(), sorted: s.sorted.slice() })), open: this.open, active: this.active.slice() };
+  }
+
+  restore(st: unknown): void {
+    const s = st as LiquiditySnapshot;
+    this.insts = s.insts.map((x) => ({ ...x, histStart: x.histStart.slice(), histMean: x.histMean.slice(), sorted: x.sorted.slice() }));
+    this.index = new Map(this.insts.map((x, k) => [x.name, k]));
+    this.open = s.open;
+    this.active = s.active.slice();
+  }
+
+  private close(): void {
+    const start = this.open;
+    const end = start + this.p.windowMs;
+    const { spreadFloorBps, spreadMultiple, baselineMs, minBaselineWindows, minDepth } = this.p;
+    // Instrument order, so that alerts at one instant come out the same whatever the arrival order.
+    const insts = this.insts;
+    const active = this.active.sort((a, b) => (insts[a]!.name < insts[b]!.name ? -1 : 1));
+    for (const k of active) {
+      const s = this.insts[k]!;
+      const mean = s.sumBps / s.n;
+      // The baseline: previous windows that started in [start - baselineMs, start).
+      let h = 0;
+      while (h < s.histStart.length && (s.histStart[h] as number) < start - baselineMs) {
+        s.sorted.splice(lowerBound(s.sorted, s.histMean[h] as number), 1);
+        h++;
+      }
+      if (h > 0) {
+        s.histStart.splice(0, h);
+        s.histMean.splice(0, h);
+      }
+      const nb = s.histMean.length;
+      const median = nb >= minBaselineWindows && nb > 0 ? sortedMedian(s.sorted) : Number.NaN;
+      // CONTRACTS.md 4, LIQUIDITY_SPREAD: max(25 bps, 4 x the median over the previous 30 min).
+      const limit = Number.isNaN(median) ? spreadFloorBps : Math.max(spreadFloorBps, spreadMultiple * median);
+      const spreadBreach = mean > limit;
+      const depthBreach = s.minDepth < minDepth;
+      this.onWindow?.({ instrument: s.name, windowStart: start, windowEnd: end, quotes: s.n, meanSpreadBps: mean, minDepth: s.minDepth, baselineBps: median, baselineWindows: nb, spreadLimitBps: limit });
+      if (spreadBreach && !s.spreadEpisode) {
+        this.out(
+          instrumentAlert(
+            'LIQUIDITY_SPREAD',
+            'warning',
+            s.name,
+            end - 1,
+            mean,
+            limit,
+            `${s.name} spread ${numText(mean, 1)} bps on average in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${numText(limit, 1)} bps${Number.isNaN(median) ? '' : `, ${numText(spreadMultiple, 1)}x the ${numText(baselineMs / 60_000, 1)}-min median ${numText(median, 1)} bps`})`,
+            { quotes: s.n, baselineBps: Number.isNaN(median) ? null : median, baselineWindows: nb, floorBps: spreadFloorBps },
+            { start, end },
+          ),
+        );
+      }
+      if (depthBreach && !s.depthEpisode) {
+        this.out(
+          instrumentAlert(
+            'LIQUIDITY_DEPTH',
+            'warning',
+            s.name,
+            end - 1,
+            s.minDepth,
+            minDepth,
+            `${s.name} depth at touch down to ${amountText(s.minDepth)} in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${amountText(minDepth)})`,
+            { quotes: s.n },
+            { start, end },
+          ),
+        );
+      }
+      s.spreadEpisode = spreadBreach;
+      s.depthEpisode = depthBreach;
+      s.histStart.push(start);
+      s.histMean.push(mean);
+      s.sorted.splice(lowerBound(s.sorted, mean), 0, mean);
+      s.n = 0;
+      s.sumBps = 0;
+      s.minDepth = Number.POSITIVE_INFINITY;
+    }
+    active.length = 0;
+    this.open = Number.NaN;
+  }
+}
+
+/**
+ * Median of a list (mean of the middle two for an even count); `scratch` avoids an allocation.
+ *
+ * @example medianOf([4, 1, 3, 2]) // 2.5
+ */
+export function medianOf(values: readonly number[], scratch: number[] = []): number {
+  const n = values.length;
+  if (n === 0) return Number.NaN;
+  scratch.length = n;
+  for (let i = 0; i < n; i++) scratch[i] = values[i] as number;
+  scratch.sort((a, b) => a - b);
+  const m = n >> 1;
+  return n % 2 === 1 ? (scratch[m] as number) : ((scratch[m - 1] as number) + (scratch[m] as number)) / 2;
+}
+
+/** First index of a sorted list whose value is >= x. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((a[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function sortedMedian(a: readonly number[]): number {
+  const n = a.length;
+  const m = n >> 1;
+  return n % 2 === 1 ? (a[m] as number) : ((a[m - 1] as number) + (a[m] as number)) / 2;
+}
+
+/**
+ * The UTC time of day of an event time, for messages.
+ *
+ * @example clockText(Date.parse('2024-03-15T14:05:30Z')) // "14:05:30Z"
+ */
+export function clockText(t: number): string {
+  return `${new Date(t).toISOString().slice(11, 19)}Z`;
+}
+
+/**
+ * A currency amount for a message: "143k", "1.25M".
+ *
+ * @example amountText(143_200) // "143k"
+ */
+export function amountText(x: number): string {
+  if (Math.abs(x) >= 1e6) return `${numText(x / 1e6, 2)}M`;
+  if (Math.abs(x) >= 1e3) return `${Math.round(x / 1e3)}k`;
+  return numText(x, 0);
+}

@@ -1,0 +1,425 @@
+import type { ReferenceData } from '../core/reference.js';
+import { durationText, instrumentAlert, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
+
+/**
+ * Parameters of {@link LuldMonitor} (CONTRACTS.md 4, LULD), with the band table of the SEC's
+ * Limit Up-Limit Down plan (Appendix A, percentage parameters):
+ *
+ * | reference price            | Tier 1       | Tier 2       |
+ * |----------------------------|--------------|--------------|
+ * | > $3.00                    | 5%           | 10%          |
+ * | $0.75 to $3.00 (inclusive) | 20%          | 20%          |
+ * | < $0.75                    | lesser of $0.15 or 75% | same |
+ *
+ * CONTRACTS.md words it "tier 1 (and any price > $3.00) 5%, tier 2 10%; $0.75-$3.00 20%;
+ * < $0.75 the lesser of $0.15 or 75%", which read literally would give tier 2 stocks above $3
+ * 5%; the plan's table above is what is implemented. An instrument not in the reference data,
+ * or of a tier other than 1, is Tier 2 (the plan's Tier 2 is every NMS stock not in Tier 1).
+ * Not modelled: the plan's doubled bands near the open and close, and rounding bands to the cent.
+ *
+ * @example const p: LuldParams = { ...LULD_DEFAULTS, pauseAfterMs: 10_000 };
+ */
+export interface LuldParams {
+  /** Reference price: mean trade price over this much preceding time (default 5 min). */
+  referenceWindowMs: number;
+  /** Band of a Tier 1 instrument whose reference price is above `highPrice` (default 0.05). */
+  tier1Pct: number;
+  /** Band of a Tier 2 instrument whose reference price is above `highPrice` (default 0.10). */
+  tier2Pct: number;
+  /** Band for a reference price from `lowPrice` to `highPrice` inclusive, both tiers (default 0.20). */
+  midPct: number;
+  /** Below `lowPrice`: the band is the lesser of `lowCap` (currency) and `lowPct` of the price (defaults 0.15, 0.75). */
+  lowPct: number;
+  lowCap: number;
+  /** Price boundaries of the table (defaults 3.00 and 0.75). */
+  highPrice: number;
+  lowPrice: number;
+  /** A limit state not cleared after this long becomes a trading pause (default 15 s). */
+  pauseAfterMs: number;
+  /** How long a pause lasts before the instrument is monitored again (default 5 min, the plan's). */
+  pauseDurationMs: number;
+}
+
+/**
+ * The defaults of CONTRACTS.md 4 and the LULD plan: 5-minute reference, 5% / 10% / 20% /
+ * min($0.15, 75%) bands at $3.00 and $0.75, pause after 15 s, pauses of 5 minutes.
+ *
+ * @example new LuldMonitor(LULD_DEFAULTS, reference, sink)
+ */
+export const LULD_DEFAULTS: LuldParams = {
+  referenceWindowMs: 300_000,
+  tier1Pct: 0.05,
+  tier2Pct: 0.1,
+  midPct: 0.2,
+  lowPct: 0.75,
+  lowCap: 0.15,
+  highPrice: 3,
+  lowPrice: 0.75,
+  pauseAfterMs: 15_000,
+  pauseDurationMs: 300_000,
+};
+
+/**
+ * Half-width of the LULD price band around a reference price, in currency (see {@link LuldParams}
+ * for the table).
+ *
+ * @example
+ * luldBandWidth(100, 1, LULD_DEFAULTS); // 5
+ * luldBandWidth(100, 2, LULD_DEFAULTS); // 10
+ * luldBandWidth(2, 1, LULD_DEFAULTS);   // 0.4
+ * luldBandWidth(0.5, 2, LULD_DEFAULTS); // 0.15 (75% would be 0.375)
+ */
+export function luldBandWidth(ref: number, tier: number, p: LuldParams): number {
+  // CONTRACTS.md 4, LULD band table (SEC LULD plan, Appendix A).
+  if (ref > p.highPrice) return ref * (tier === 1 ? p.tier1Pct : p.tier2Pct);
+  if (ref >= p.lowPrice) return ref * p.midPct;
+  return Math.min(p.lowCap, ref * p.lowPct);
+}
+
+/**
+ * LULD state of an instrument, as the `market` table's luld_state column shows it.
+ *
+ * @example monitor.bands('ACME')?.state === 'limit_down'
+ */
+export type LuldStateName = 'normal' | 'limit_down' | 'limit_up' | 'paused';
+
+const NORMAL = 0;
+const LIMIT_DOWN = -1;
+const LIMIT_UP = 1;
+const PAUSED = 2;
+const STATE_NAMES: Record<number, LuldStateName> = { [NORMAL]: 'normal', [LIMIT_DOWN]: 'limit_down', [LIMIT_UP]: 'limit_up', [PAUSED]: 'paused' };
+
+interface Inst {
+  name: string;
+  tier: number;
+  /** Trades in the reference window: sum of prices and count (the FIFO holds the trades). */
+  sum: number;
+  count: number;
+  ref: number;
+  bid: number;
+  ask: number;
+  state: number;
+  /** When the current limit state began. */
+  since: number;
+  /** When the current limit state becomes a pause (NaN: none pending). */
+  pauseAt: number;
+  /** When the current pause ends (NaN: not paused). */
+  resumeAt: number;
+  /** Scratch flag of the eviction pass. */
+  touched: number;
+  /** Event time of the last LULD_LIMIT_STATE alert. */
+  alertedAt: number;
+}
+
+/** A FIFO of (time, instrument index, price) whose times only increase (parallel arrays). */
+class TimeQueue {
+  t: number[] = [];
+  i: number[] = [];
+  p: number[] = [];
+  head = 0;
+  get nextTime(): number {
+    return this.head < this.t.length ? (this.t[this.head] as number) : Number.POSITIVE_INFINITY;
+  }
+  get nextIndex(): number {
+    return this.i[this.head] as number;
+  }
+  get nextPrice(): number {
+    return this.p[this.head] as number;
+  }
+  push(t: number, i: number, p = 0): void {
+    this.t.push(t);
+    this.i.push(i);
+    this.p.push(p);
+  }
+  drop(): void {
+    this.head++;
+    if (this.head >= 1024 && this.head * 2 >= this.t.length) {
+      this.t = this.t.slice(this.head);
+      this.i = this.i.slice(this.head);
+      this.p = this.p.slice(this.head);
+      this.head = 0;
+    }
+  }
+  live(): { t: number[]; i: number[]; p: number[] } {
+    return { t: this.t.slice(this.head), i: this.i.slice(this.head), p: this.p.slice(this.head) };
+  }
+  load(s: { t: number[]; i: number[]; p: number[] }): void {
+    this.t = s.t.slice();
+    this.i = s.i.slice();
+    this.p = s.p.slice();
+    this.head = 0;
+  }
+}
+
+/**
+ * Checkpoint form of a {@link LuldMonitor} (structured-cloneable).
+ *
+ * @example monitor.restore(structuredClone(monitor.snapshot()))
+ */
+export interface LuldSnapshot {
+  insts: Inst[];
+  trades: { t: number[]; i: number[]; p: number[] };
+  pauses: { t: number[]; i: number[]; p: number[] };
+  resumes: { t: number[]; i: number[]; p: number[] };
+}
+
+/**
+ * Limit Up-Limit Down (CONTRACTS.md 4, LULD) per instrument.
+ *
+ * - Reference price: the mean trade price over the preceding `referenceWindowMs`, i.e. of trades
+ *   with ts in (t - 5 min, t], kept as a running sum and count with trades leaving the window in
+ *   time order (a FIFO: O(1) amortised). When no trade is in the window the previous reference
+ *   stays in effect (as in the plan); before the first trade it is the instrument's prevClose
+ *   (no bands when there is neither).
+ * - Bands: reference -/+ {@link luldBandWidth} (not rounded to the cent).
+ * - LULD_LIMIT_STATE when the best offer reaches the lower band (ask <= lower: limit down) or the
+ *   best bid the upper band (bid >= upper: limit up), tested whenever the quote or the bands
+ *   change (a quote, a trade, a trade leaving the reference window). One alert per entry into the
+ *   state (at most one per instrument and instant); it clears when the condition no longer holds.
+ * - LULD_PAUSE when the state has not cleared `pauseAfterMs` after it began (an event-time timer
+ *   that fires after every record with ts <= entry + 15 s). The instrument is then paused for
+ *   `pauseDurationMs`: no LULD alerts meanwhile (the stock would not trade); when the pause ends it
+ *   is tested again at once and may re-enter a limit state.
+ * - At the end of input, timers later than the last record do not fire (there is no evidence
+ *   that the state persisted).
+ *
+ * @example
+ * const l = new LuldMonitor(LULD_DEFAULTS, reference, (a) => alerts.push(a));
+ * for (const r of recordsInTimeOrder) { l.advance(r.ts); r.type === 'quote' ? l.onQuote(r) : l.onTrade(r); }
+ * l.settle(lastTs);
+ */
+export class LuldMonitor implements EventTimeDriven {
+  private readonly p: LuldParams;
+  private readonly ref: ReferenceData;
+  private readonly out: AlertSink;
+  private insts: Inst[] = [];
+  private index = new Map<string, number>();
+  /** Trades in their reference windows, in time order: they leave at ts + window. */
+  private trades = new TimeQueue();
+  private pauses = new TimeQueue();
+  private resumes = new TimeQueue();
+  private readonly touched: number[] = [];
+
+  constructor(p: LuldParams, ref: ReferenceData, out: AlertSink) {
+    this.p = p;
+    this.ref = ref;
+    this.out = out;
+  }
+
+  /** Current bands and state of an instrument (undefined when it has no reference price). */
+  bands(instrument: string): { lower: number; upper: number; state: LuldStateName; reference: number } | undefined {
+    const k = this.index.get(instrument);
+    let ref: number;
+    let tier: number;
+    let state = NORMAL;
+    if (k === undefined) {
+      // Not seen yet: what its first record would start from.
+      const ins = this.ref.instruments.get(instrument);
+      ref = ins !== undefined && ins.prevClose > 0 ? ins.prevClose : Number.NaN;
+      tier = ins?.tier === 1 ? 1 : 2;
+    } else {
+      const s = this.insts[k]!;
+      ref = s.ref;
+      tier = s.tier;
+      state = s.state;
+    }
+    if (Number.isNaN(ref)) return undefined;
+    const w = luldBandWidth(ref, tier, this.p);
+    return { lower: ref - w, upper: ref + w, state: STATE_NAMES[state]!, reference: ref };
+  }
+
+  advance(ts: number): void {
+    this.run(ts, false);
+  }
+
+  settle(t: number): void {
+    this.run(t, true);
+  }
+
+  onQuote(q: MarketQuote): void {
+    const k = this.instOf(q.instrument);
+    const s = this.insts[k]!;
+    s.bid = q.bid;
+    s.ask = q.ask;
+    this.evaluate(s, k, q.ts);
+  }
+
+  onTrade(t: MarketTrade): void {
+    if (!(t.price > 0)) return;
+    const k = this.instOf(t.instrument);
+    const s = this.insts[k]!;
+    this.trades.push(t.ts + this.p.referenceWindowMs, k, t.price);
+    s.sum += t.price;
+    s.count++;
+    // CONTRACTS.md 4, LULD: reference = mean trade price over the preceding 5 minutes.
+    s.ref = s.sum / s.count;
+    this.evaluate(s, k, t.ts);
+  }
+
+  snapshot(): LuldSnapshot {
+    return { insts: this.insts.map((s) => ({ ...s })), trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
+  }
+
+  restore(st: unknown): void {
+    const s = st as LuldSnapshot;
+    this.insts = s.insts.map((x) => ({ ...x }));
+    this.index = new Map(this.insts.map((x, k) => [x.name, k]));
+    this.trades.load(s.trades);
+    this.pauses.load(s.pauses);
+    this.resumes.load(s.resumes);
+  }
+
+  /**
+   * Fires, in time order, trades leaving the window (at the start of their instant: a record at
+   * that time no longer sees them) and pause/resume timers (at the end of their instant: after
+   * the records at that time). `inclusive`: fire timers at `t` too.
+   */
+  private run(t: number, inclusive: boolean): void {
+    const tq = this.trades;
+    const pq = this.pauses;
+    const rq = this.resumes;
+    for (;;) {
+      const te = tq.nextTime;
+      const tp = pq.nextTime;
+      const tr = rq.nextTime;
+      const timer = tp <= tr ? tp : tr;
+      if (te <= timer && te <= t) {
+        // Every trade leaving at this instant goes at once: the bands move once per instant.
+        const touched = this.touched;
+        do {
+          const k = tq.nextIndex;
+          const s = this.insts[k]!;
+          s.count--;
+          s.sum -= tq.nextPrice;
+          if (s.touched === 0) {
+            s.touched = 1;
+            touched.push(k);
+          }
+          tq.drop();
+        } while (tq.nextTime === te);
+        for (const k of touched) {
+          const s = this.insts[k]!;
+          s.touched = 0;
+          // An empty window keeps the previous reference in effect (restarting the sum exactly).
+          if (s.count > 0) s.ref = s.sum / s.count;
+          else s.sum = 0;
+        }
+        for (const k of touched) this.evaluate(this.insts[k]!, k, te);
+        touched.length = 0;
+      } else if (timer < t || (inclusive && timer <= t)) {
+        if (tp <= tr) {
+          const k = pq.nextIndex;
+          pq.drop();
+          this.firePause(k, tp);
+        } else {
+          const k = rq.nextIndex;
+          rq.drop();
+          this.fireResume(k, tr);
+        }
+      } else break;
+    }
+  }
+
+  private firePause(k: number, at: number): void {
+    const s = this.insts[k]!;
+    // A timer of a limit state that has since cleared (or been replaced) is stale.
+    if ((s.state !== LIMIT_DOWN && s.state !== LIMIT_UP) || s.pauseAt !== at) return;
+    const down = s.state === LIMIT_DOWN;
+    const w = luldBandWidth(s.ref, s.tier, this.p);
+    const band = down ? s.ref - w : s.ref + w;
+    this.out(
+      instrumentAlert(
+        'LULD_PAUSE',
+        'critical',
+        s.name,
+        at,
+        at - s.since,
+        this.p.pauseAfterMs,
+        `${s.name} LULD trading pause: limit ${down ? 'down' : 'up'} state not cleared after ${durationText(at - s.since)} (${down ? 'lower' : 'upper'} band ${numText(band, 4)})`,
+        { direction: down ? 'down' : 'up', limitStateSince: s.since, band, reference: s.ref, bid: s.bid, ask: s.ask, pauseUntil: at + this.p.pauseDurationMs },
+      ),
+    );
+    s.state = PAUSED;
+    s.pauseAt = Number.NaN;
+    s.resumeAt = at + this.p.pauseDurationMs;
+    this.resumes.push(s.resumeAt, k);
+  }
+
+  private fireResume(k: number, at: number): void {
+    const s = this.insts[k]!;
+    if (s.state !== PAUSED || s.resumeAt !== at) return;
+    s.state = NORMAL;
+    s.resumeAt = Number.NaN;
+    this.evaluate(s, k, at);
+  }
+
+  private evaluate(s: Inst, k: number, t: number): void {
+    if (s.state === PAUSED) return;
+    let cond = NORMAL;
+    let band = Number.NaN;
+    if (!Number.isNaN(s.ref) && !Number.isNaN(s.ask)) {
+      const w = luldBandWidth(s.ref, s.tier, this.p);
+      const lower = s.ref - w;
+      const upper = s.ref + w;
+      // CONTRACTS.md 4, LULD: the best offer reaches the lower band, or the best bid the upper.
+      if (s.ask <= lower) {
+        cond = LIMIT_DOWN;
+        band = lower;
+      } else if (s.bid >= upper) {
+        cond = LIMIT_UP;
+        band = upper;
+      }
+    }
+    if (cond === s.state) return;
+    s.state = cond;
+    s.pauseAt = Number.NaN;
+    if (cond === NORMAL) return;
+    s.since = t;
+    s.pauseAt = t + this.p.pauseAfterMs;
+    this.pauses.push(s.pauseAt, k);
+    // Quotes flickering across the band within one instant make one alert (a second would share its id).
+    if (s.alertedAt === t) return;
+    s.alertedAt = t;
+    const down = cond === LIMIT_DOWN;
+    const px = down ? s.ask : s.bid;
+    const pct = luldBandWidth(s.ref, s.tier, this.p) / s.ref;
+    this.out(
+      instrumentAlert(
+        'LULD_LIMIT_STATE',
+        'warning',
+        s.name,
+        t,
+        px,
+        band,
+        `${s.name} limit ${down ? 'down' : 'up'}: best ${down ? 'offer' : 'bid'} ${numText(px, 4)} at the ${down ? 'lower' : 'upper'} band ${numText(band, 4)} (reference ${numText(s.ref, 4)}, band ${pctText(pct)})`,
+        { direction: down ? 'down' : 'up', reference: s.ref, lower: s.ref - pct * s.ref, upper: s.ref + pct * s.ref, bid: s.bid, ask: s.ask, tier: s.tier },
+      ),
+    );
+  }
+
+  private instOf(name: string): number {
+    let k = this.index.get(name);
+    if (k === undefined) {
+      const ins = this.ref.instruments.get(name);
+      const prev = ins?.prevClose;
+      k = this.insts.length;
+      this.insts.push({
+        name,
+        tier: ins?.tier === 1 ? 1 : 2,
+        sum: 0,
+        count: 0,
+        ref: prev !== undefined && prev > 0 ? prev : Number.NaN,
+        bid: Number.NaN,
+        ask: Number.NaN,
+        state: NORMAL,
+        since: Number.NaN,
+        pauseAt: Number.NaN,
+        resumeAt: Number.NaN,
+        touched: 0,
+        alertedAt: Number.NaN,
+      });
+      this.index.set(name, k);
+    }
+    return k;
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * Shared pieces of the market-risk calculators (flash crash, ultrafast extreme events, LULD,
+ * market-wide halts, liquidity, correlation) and the `market` snapshot table. Pure domain code:
+ * the calculators take records already in event-time order (the `marketEvents` step in
+ * src/topology/steps/market-risk.ts orders them) and report alerts to a callback.
+ */
+import type { AlertInput, Severity } from '../core/alerts.js';
+import type { ReferenceData } from '../core/reference.js';
+
+/**
+ * The fields of a quote the calculators read (CONTRACTS.md section 1); input records have more.
+ *
+ * @example const q: MarketQuote = { ts: 1_710_511_200_000, instrument: 'ACME', bid: 99.99, ask: 100.01, bidSize: 500, askSize: 700 };
+ */
+export interface MarketQuote {
+  ts: number;
+  instrument: string;
+  bid: number;
+  ask: number;
+  bidSize: number;
+  askSize: number;
+}
+
+/**
+ * The fields of a trade the calculators read (CONTRACTS.md section 1); input records have more.
+ *
+ * @example const t: MarketTrade = { ts: 1_710_511_200_000, instrument: 'ACME', price: 100, qty: 300 };
+ */
+export interface MarketTrade {
+  ts: number;
+  instrument: string;
+  price: number;
+  qty?: number;
+}
+
+/**
+ * An alert as a calculator reports it: everything of CONTRACTS.md section 3 except the topic,
+ * rule and topology, which the step that runs the calculator adds (with the id and emittedAt).
+ *
+ * @example
+ * const seen: MarketAlert[] = [];
+ * new FlashCrashDetector(FLASH_CRASH_DEFAULTS, (a) => seen.push(a));
+ */
+export type MarketAlert = Omit<AlertInput, 'topic' | 'rule' | 'topology'>;
+
+/**
+ * Where calculators report alerts (synchronously, in the order they arise).
+ *
+ * @example const sink: AlertSink = (a) => console.log(a.message);
+ */
+export type AlertSink = (a: MarketAlert) => void;
+
+/**
+ * What a calculator that acts on the passage of event time (windows, grids, timers, sliding
+ * evictions) implements, so that a step can drive it in event-time order:
+ * `advance(ts)` before applying a record with that ts, `settle(t)` once every record with
+ * ts <= t has been applied. Things due "at the start of instant t" (a bar closing at t reads the
+ * latest mid with ts < t) fire in `advance(t)`; things due "at the end of instant t" (a timer, a
+ * snapshot as of t) fire in `settle(t)` or in the `advance` of a later record.
+ *
+ * @example
+ * calc.advance(q.ts); calc.onQuote(q); // for each record in event-time order
+ * calc.settle(watermark);
+ */
+export interface EventTimeDriven {
+  advance(ts: number): void;
+  settle(t: number): void;
+  /** End of input: close what is still open (windows); timers past the last record do not fire. */
+  finish?(): void;
+  snapshot(): unknown;
+  restore(s: unknown): void;
+}
+
+/**
+ * The mid of a quote, (bid + ask) / 2: the mark price of CONTRACTS.md 4.
+ *
+ * @example midOf(99.99, 100.01) // 100
+ */
+export function midOf(bid: number, ask: number): number {
+  return (bid + ask) / 2;
+}
+
+/**
+ * A fraction as a percentage for risk-desk messages: one decimal, trailing ".0" dropped.
+ *
+ * @example pctText(0.072) // "7.2%"; pctText(0.05) // "5%"
+ */
+export function pctText(x: number, digits = 1): string {
+  return `${trimZeros((x * 100).toFixed(digits))}%`;
+}
+
+/**
+ * A number for a message: fixed decimals, trailing zeros dropped.
+ *
+ * @example numText(0.9, 2) // "0.9"; numText(142.5, 2) // "142.5"
+ */
+export function numText(x: number, digits = 2): string {
+  return trimZeros(x.toFixed(digits));
+}
+
+/**
+ * A duration for a message: "850ms" under a second, "1.4s" under ten, whole seconds from there.
+ *
+ * @example durationText(38_400) // "38s"; durationText(1500) // "1.5s"
+ */
+export function durationText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 9950) return `${trimZeros((ms / 1000).toFixed(1))}s`;
+  return `${Math.round(ms / 1000)}s`;
+}
+
+function trimZeros(s: string): string {
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
+}
+
+/**
+ * Builds a market alert whose entity is an instrument (CONTRACTS.md section 3), with the window
+ * bounds when given.
+ *
+ * @example instrumentAlert('FLASH_CRASH', 'critical', 'ACME', t, 0.072, 0.05, 'ACME fell 7.2% in 38s (limit 5%)', {})
+ */
+export function instrumentAlert(
+  type: string,
+  severity: Severity,
+  instrument: string,
+  eventTime: number,
+  value: number,
+  threshold: number,
+  message: string,
+  details: Record<string, unknown>,
+  window?: { start: number; end: number },
+): MarketAlert {
+  const a: MarketAlert = { type, severity, entity: { instrument }, eventTime, value, threshold, message, details };
+  if (window) {
+    a.windowStart = window.start;
+    a.windowEnd = window.end;
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------------------------- market state
+
+/**
+ * Parameters of {@link MarketStateTracker}.
+ *
+ * @example const p: MarketStateParams = { returnWindowMs: 60_000 };
+ */
+export interface MarketStateParams {
+  /** Look-back of `ret_60s` (default 60 s). */
+  returnWindowMs: number;
+}
+
+/**
+ * What the market table reads from a LULD calculator run on the same records (a `LuldMonitor`
+ * from luld.ts): it is driven through the tracker and asked for an instrument's bands.
+ *
+ * @example new MarketStateTracker(p, ref, new LuldMonitor(LULD_DEFAULTS, ref, () => undefined))
+ */
+export interface LuldView extends EventTimeDriven {
+  onQuote(q: MarketQuote): void;
+  onTrade(t: MarketTrade): void;
+  bands(instrument: string): { lower: number; upper: number; state: string } | undefined;
+}
+
+/**
+ * One row of the `market` snapshot table (CONTRACTS.md section 5), null where there is no value
+ * (no quote yet, no LULD bands). A type alias rather than an interface so that rows are plain
+ * `Record<string, unknown>` for the snapshot sink.
+ *
+ * @example { instrument: 'ACME', mark_price: 131.2, spread_bps: 31, depth: 243_000, ret_60s: -0.06, luld_lower: 134.6, luld_upper: 148.8, luld_state: 'paused' }
+ */
+export type MarketRow = {
+  instrument: string;
+  mark_price: number | null;
+  spread_bps: number | null;
+  depth: number | null;
+  ret_60s: number | null;
+  luld_lower: number | null;
+  luld_upper: number | null;
+  luld_state: string | null;
+};
+
+interface MarkState {
+  mark: number;
+  /** 0: prevClose or none, 1: a trade, 2: a quote (a quote's mid always wins, CONTRACTS.md 4). */
+  source: number;
+  spreadBps: number;
+  depth: number;
+  /** (ts, mark) changes kept for ret_60s: the oldest entry is the mark in effect at t - window. */
+  histTs: number[];
+  histMark: number[];
+  histHead: number;
+}
+
+/**
+ * Checkpoint form of a {@link MarketStateTracker} (structured-cloneable).
+ *
+ * @example tracker.restore(structuredClone(tracker.snapshot()))
+ */
+export interface MarketStateSnapshot {
+  marks: Array<[string, Omit<MarkState, 'histHead'>]>;
+  luld: unknown;
+}
+
+/**
+ * The `market` snapshot table (CONTRACTS.md section 5): per instrument its mark (CONTRACTS.md 4,
+ * Mark price: mid of the latest quote, else the latest trade price, else prevClose), the quoted
+ * spread in bps and depth at touch of its latest quote, `ret_60s` = mark / mark 60 s earlier - 1,
+ * and its LULD bands and state (from a {@link LuldView} run on the same records, whose alerts the
+ * caller discards; without one those columns are null). Rows cover the reference instruments plus
+ * any seen, in instrument order.
+ *
+ * @example
+ * const m = new MarketStateTracker({ returnWindowMs: 60_000 }, reference, new LuldMonitor(LULD_DEFAULTS, reference, () => undefined));
+ * m.advance(q.ts); m.onQuote(q); m.settle(t); m.rows(t);
+ */
+export class MarketStateTracker implements EventTimeDriven {
+  private readonly p: MarketStateParams;
+  private readonly ref: ReferenceData;
+  private marks = new Map<string, MarkState>();
+  private readonly luld: LuldView | undefined;
+  private sorted: string[] | undefined;
+
+  constructor(p: MarketStateParams, ref: ReferenceData, luld?: LuldView) {
+    this.p = p;
+    this.ref = ref;
+    this.luld = luld;
+    for (const ins of ref.instruments.values()) this.stateOf(ins.instrument);
+  }
+
+  advance(ts: number): void {
+    this.luld?.advance(ts);
+  }
+
+  settle(t: number): void {
+    this.luld?.settle(t);
+  }
+
+  onQuote(q: MarketQuote): void {
+    const s = this.stateOf(q.instrument);
+    const mid = midOf(q.bid, q.ask);
+    s.spreadBps = ((q.ask - q.bid) / mid) * 1e4;
+    s.depth = q.bid * q.bidSize + q.ask * q.askSize;
+    s.source = 2;
+    this.setMark(s, q.ts, mid);
+    this.luld?.onQuote(q);
+  }
+
+  onTrade(t: MarketTrade): void {
+    const s = this.stateOf(t.instrument);
+    if (s.source < 2) {
+      s.source = 1;
+      this.setMark(s, t.ts, t.price);
+    }
+    this.luld?.onTrade(t);
+  }
+
+  /** The table's rows as of `t` (every record with ts <= t applied, none after). */
+  rows(t: number): MarketRow[] {
+    this.sorted ??= [...this.marks.keys()].sort();
+    const out: MarketRow[] = [];
+    const w = this.p.returnWindowMs;
+    for (const name of this.sorted) {
+      const s = this.marks.get(name)!;
+      const bands = this.luld?.bands(name);
+      const past = this.markAt(s, t - w);
+      out.push({
+        instrument: name,
+        mark_price: Number.isNaN(s.mark) ? null : s.mark,
+        spread_bps: Number.isNaN(s.spreadBps) ? null : s.spreadBps,
+        depth: Number.isNaN(s.depth) ? null : s.depth,
+        // CONTRACTS.md 5, market.ret_60s: mark / mark 60 s ago - 1.
+        ret_60s: Number.isNaN(past) || Number.isNaN(s.mark) ? null : s.mark / past - 1,
+        luld_lower: bands ? bands.lower : null,
+        luld_upper: bands ? bands.upper : null,
+        luld_state: bands ? bands.state : null,
+      });
+    }
+    return out;
+  }
+
+  snapshot(): MarketStateSnapshot {
+    const marks: MarketStateSnapshot['marks'] = [];
+    for (const [k, s] of this.marks) {
+      marks.push([k, { mark: s.mark, source: s.source, spreadBps: s.spreadBps, depth: s.depth, histTs: s.histTs.slice(s.histHead), histMark: s.histMark.slice(s.histHead) }]);
+    }
+    return { marks, luld: this.luld?.snapshot() };
+  }
+
+  restore(st: unknown): void {
+    const s = st as MarketStateSnapshot;
+    this.marks = new Map(s.marks.map(([k, v]) => [k, { ...v, histTs: v.histTs.slice(), histMark: v.histMark.slice(), histHead: 0 }]));
+    this.sorted = undefined;
+    if (this.luld && s.luld) this.luld.restore(s.luld);
+  }
+
+  private stateOf(name: string): MarkState {
+    let s = this.marks.get(name);
+    if (s === undefined) {
+      const prev = this.ref.instruments.get(name)?.prevClose;
+      const mark = prev !== undefined && prev > 0 ? prev : Number.NaN;
+      s = { mark, source: 0, spreadBps: Number.NaN, depth: Number.NaN, histTs: [], histMark: [], histHead: 0 };
+      if (!Number.isNaN(mark)) {
+        s.histTs.push(Number.NEGATIVE_INFINITY);
+        s.histMark.push(mark);
+      }
+      this.marks.set(name, s);
+      this.sorted = undefined;
+    }
+    return s;
+  }
+
+  private setMark(s: MarkState, ts: number, mark: number): void {
+    s.mark = mark;
+    s.histTs.push(ts);
+    s.histMark.push(mark);
+    // Keep one entry at or before ts - window (the mark in effect then); older ones are dead.
+    const cutoff = ts - this.p.returnWindowMs;
+    let h = s.histHead;
+    while (h + 1 < s.histTs.length && (s.histTs[h + 1] as number) <= cutoff) h++;
+    s.histHead = h;
+    if (h > 64 && h * 2 > s.histTs.length) {
+      s.histTs = s.histTs.slice(h);
+      s.histMark = s.histMark.slice(h);
+      s.histHead = 0;
+    }
+  }
+
+  /** The mark in effect at `t` from the kept history (NaN when none). */
+  private markAt(s: MarkState, t: number): number {
+    let ans = Number.NaN;
+    for (let i = s.histHead; i < s.histTs.length; i++) {
+      if ((s.histTs[i] as number) <= t) ans = s.histMark[i] as number;
+      else break;
+    }
+    return ans;
+  }
+}

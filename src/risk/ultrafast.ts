@@ -1,0 +1,161 @@
+import { durationText, instrumentAlert, pctText, type AlertSink, type MarketTrade } from './market.js';
+
+/**
+ * Parameters of {@link UltrafastDetector} (CONTRACTS.md 4, ULTRAFAST_EXTREME_EVENT).
+ *
+ * @example const p: UltrafastParams = { ...ULTRAFAST_DEFAULTS, minTrades: 8 };
+ */
+export interface UltrafastParams {
+  /** Trades in the run, first and last included (default 10). */
+  minTrades: number;
+  /** First-to-last time must be strictly below this (default 1500 ms). */
+  maxDurationMs: number;
+  /** |last / first - 1| must reach this (default 0.008). */
+  minMovePct: number;
+}
+
+/**
+ * The defaults of CONTRACTS.md 4 (Johnson et al. 2013): 10 trades, under 1500 ms, 0.8%.
+ *
+ * @example new UltrafastDetector(ULTRAFAST_DEFAULTS, sink)
+ */
+export const ULTRAFAST_DEFAULTS: UltrafastParams = { minTrades: 10, maxDurationMs: 1500, minMovePct: 0.008 };
+
+interface RunState {
+  /** +1 a run of strict upticks, -1 of strict downticks, 0 a single trade so far. */
+  dir: number;
+  /** The run's trades still able to start a qualifying stretch (parallel arrays from `head`). */
+  ts: number[];
+  px: number[];
+  head: number;
+  /** Trades in the run so far. */
+  count: number;
+  alerted: boolean;
+}
+
+/**
+ * Checkpoint form of an {@link UltrafastDetector} (structured-cloneable).
+ *
+ * @example detector.restore(structuredClone(detector.snapshot()))
+ */
+export interface UltrafastSnapshot {
+  runs: Array<[string, Omit<RunState, 'head'>]>;
+}
+
+/**
+ * ULTRAFAST_EXTREME_EVENT (CONTRACTS.md 4, after Johnson et al. 2013, "Abrupt rise of new machine
+ * ecology beyond human response time"): per instrument, >= `minTrades` consecutive trades each
+ * strictly below (a crash) or above (a spike) the previous one, first-to-last < `maxDurationMs`,
+ * total move |last/first - 1| >= `minMovePct`.
+ *
+ * A run is a maximal sequence of strict down-ticks (or up-ticks); a trade at an equal price ends it
+ * and starts a new one of length 1; a tick the other way ends it and starts a new run made of the
+ * previous trade and this one. The event is any stretch of consecutive trades inside a run that
+ * meets the three conditions, so a slow start does not hide a fast burst later in the same run.
+ * For the newest trade, the best start is the earliest trade less than `maxDurationMs` earlier
+ * (prices are monotone in a run, so the earliest start gives the largest move); a pointer moving
+ * forward finds it, O(1) amortised per trade.
+ *
+ * One alert per run: the first trade at which the run qualifies alerts (eventTime = that trade's
+ * ts, value = the move of the qualifying stretch); the run continuing after that, however far,
+ * stays the same event and does not alert again; the next run (after the direction breaks) can.
+ *
+ * @example
+ * const u = new UltrafastDetector(ULTRAFAST_DEFAULTS, (a) => alerts.push(a));
+ * for (const t of tradesInTimeOrder) u.onTrade(t);
+ */
+export class UltrafastDetector {
+  private readonly p: UltrafastParams;
+  private readonly out: AlertSink;
+  private runs = new Map<string, RunState>();
+
+  constructor(p: UltrafastParams, out: AlertSink) {
+    this.p = p;
+    this.out = out;
+  }
+
+  onTrade(t: MarketTrade): void {
+    const price = t.price;
+    if (!(price > 0)) return;
+    let r = this.runs.get(t.instrument);
+    if (r === undefined) {
+      r = { dir: 0, ts: [], px: [], head: 0, count: 0, alerted: false };
+      this.runs.set(t.instrument, r);
+    }
+    const n = r.px.length;
+    const last = n > r.head ? (r.px[n - 1] as number) : Number.NaN;
+    const lastTs = n > r.head ? (r.ts[n - 1] as number) : Number.NaN;
+    const d = r.count === 0 ? 0 : price < last ? -1 : price > last ? 1 : 0;
+    if (r.count === 0 || d === 0 || (r.dir !== 0 && d !== r.dir)) {
+      // The run breaks: a new one starts at this trade (equal price) or at the previous one.
+      const keepPrev = d !== 0 && r.count > 0;
+      r.ts.length = 0;
+      r.px.length = 0;
+      r.head = 0;
+      r.count = 0;
+      r.alerted = false;
+      r.dir = d;
+      if (keepPrev) {
+        r.ts.push(lastTs);
+        r.px.push(last);
+        r.count = 1;
+      }
+    } else if (r.dir === 0) r.dir = d;
+    r.ts.push(t.ts);
+    r.px.push(price);
+    r.count++;
+    if (r.alerted) {
+      // Same event: only the newest trade is needed to extend or break the run.
+      this.compact(r, r.px.length - 1);
+      return;
+    }
+    const { minTrades, maxDurationMs, minMovePct } = this.p;
+    // Earliest start less than maxDurationMs before this trade.
+    let h = r.head;
+    const lastIdx = r.px.length - 1;
+    while (h < lastIdx && t.ts - (r.ts[h] as number) >= maxDurationMs) h++;
+    this.compact(r, h);
+    h = r.head;
+    const trades = r.px.length - h;
+    if (trades < minTrades) return;
+    const first = r.px[h] as number;
+    const move = Math.abs(price / first - 1);
+    if (move < minMovePct) return;
+    r.alerted = true;
+    const down = r.dir < 0;
+    const dur = t.ts - (r.ts[h] as number);
+    this.out(
+      instrumentAlert(
+        'ULTRAFAST_EXTREME_EVENT',
+        'warning',
+        t.instrument,
+        t.ts,
+        move,
+        minMovePct,
+        `${t.instrument} ultrafast ${down ? 'crash' : 'spike'}: ${trades} consecutive trades ${down ? 'down' : 'up'} ${pctText(move, 2)} in ${durationText(dur)} (limit ${pctText(minMovePct, 2)} in under ${durationText(maxDurationMs)})`,
+        { direction: down ? 'down' : 'up', trades, firstPrice: first, lastPrice: price, firstTs: r.ts[h], durationMs: dur },
+      ),
+    );
+  }
+
+  snapshot(): UltrafastSnapshot {
+    return {
+      runs: [...this.runs].map(([k, r]) => [k, { dir: r.dir, ts: r.ts.slice(r.head), px: r.px.slice(r.head), count: r.count, alerted: r.alerted }]),
+    };
+  }
+
+  restore(st: unknown): void {
+    const s = st as UltrafastSnapshot;
+    this.runs = new Map(s.runs.map(([k, r]) => [k, { ...r, ts: r.ts.slice(), px: r.px.slice(), head: 0 }]));
+  }
+
+  /** Moves the head to `h`, reclaiming the dropped prefix now and then. */
+  private compact(r: RunState, h: number): void {
+    r.head = h;
+    if (h >= 32 && h * 2 >= r.px.length) {
+      r.ts = r.ts.slice(h);
+      r.px = r.px.slice(h);
+      r.head = 0;
+    }
+  }
+}

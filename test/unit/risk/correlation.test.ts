@@ -1,0 +1,286 @@
+import fc from 'fast-check';
+import { sampleCorrelation } from 'simple-statistics';
+import { describe, expect, it } from 'vitest';
+import { emptyReference, type ReferenceData } from '../../../src/core/reference.js';
+import { CORRELATION_DEFAULTS, CorrelationMatrix, historicalCorrelation, pearsonFromSums, type CorrelationParams, type CorrelationRow } from '../../../src/risk/correlation.js';
+import type { MarketAlert, MarketQuote } from '../../../src/risk/market.js';
+
+const T0 = Date.parse('2024-03-15T14:00:00Z'); // a multiple of 5 min
+const S = 1000;
+
+function reference(names: string[], history?: Record<string, number[]>): ReferenceData {
+  const ref = emptyReference();
+  for (const n of names) ref.instruments.set(n, { instrument: n, sector: 'X', currency: 'USD', tier: 1, prevClose: 100, adv: 0, isIndex: false });
+  if (history) {
+    const len = Object.values(history)[0]!.length;
+    ref.history = { dates: Array.from({ length: len }, (_, i) => `d${i}`), closes: new Map(Object.entries(history).map(([k, v]) => [k, Float64Array.from(v)])) };
+  }
+  return ref;
+}
+
+function run(quotes: MarketQuote[], ref: ReferenceData, p: CorrelationParams = CORRELATION_DEFAULTS): { rows: CorrelationRow[]; alerts: MarketAlert[]; windows: number[] } {
+  const rows: CorrelationRow[] = [];
+  const alerts: MarketAlert[] = [];
+  const windows: number[] = [];
+  const c = new CorrelationMatrix(p, ref, (a) => alerts.push(a), (r, ws) => {
+    rows.push(...r);
+    windows.push(ws);
+  });
+  for (const q of quotes) {
+    c.advance(q.ts);
+    c.onQuote(q);
+  }
+  c.finish();
+  return { rows, alerts, windows };
+}
+
+/**
+ * The reference computation of CONTRACTS.md 4 (Correlation matrix), by brute force: bars from the
+ * quote list by scanning, then a two-pass Pearson per pair over the bars where both returns exist.
+ */
+function bruteRows(quotes: MarketQuote[], names: string[], p: CorrelationParams): CorrelationRow[] {
+  const windows = [...new Set(quotes.map((q) => Math.floor(q.ts / p.windowMs) * p.windowMs))].sort((a, b) => a - b);
+  const M = p.windowMs / p.stepMs;
+  const closeAt = (inst: string, t: number): number => {
+    let mid = Number.NaN;
+    for (const q of quotes) if (q.instrument === inst && q.ts < t) mid = (q.bid + q.ask) / 2; // ties: the later one
+    return mid;
+  };
+  const rows: CorrelationRow[] = [];
+  for (const ws of windows) {
+    // The instruments known when the window closes: the reference ones and those quoted before its end.
+    const all = [...new Set([...names, ...quotes.filter((q) => q.ts < ws + p.windowMs).map((q) => q.instrument)])].sort();
+    const ret = new Map<string, number[]>();
+    for (const inst of all) {
+      const closes = Array.from({ length: M + 1 }, (_, j) => closeAt(inst, ws + j * p.stepMs));
+      ret.set(inst, Array.from({ length: M }, (_, j) => closes[j + 1]! / closes[j]! - 1));
+    }
+    for (let a = 0; a < all.length; a++) {
+      for (let b = a + 1; b < all.length; b++) {
+        const xs: number[] = [];
+        const ys: number[] = [];
+        ret.get(all[a]!)!.forEach((x, j) => {
+          const y = ret.get(all[b]!)![j]!;
+          if (!Number.isNaN(x) && !Number.isNaN(y)) {
+            xs.push(x);
+            ys.push(y);
+          }
+        });
+        const n = xs.length;
+        let rho: number | null = null;
+        if (n >= p.minObs) {
+          const mx = xs.reduce((s, v) => s + v, 0) / n;
+          const my = ys.reduce((s, v) => s + v, 0) / n;
+          let cxy = 0;
+          let vx = 0;
+          let vy = 0;
+          for (let k = 0; k < n; k++) {
+            cxy += (xs[k]! - mx) * (ys[k]! - my);
+            vx += (xs[k]! - mx) ** 2;
+            vy += (ys[k]! - my) ** 2;
+          }
+          rho = vx > 0 && vy > 0 ? cxy / Math.sqrt(vx * vy) : null;
+        }
+        rows.push({ window_start: ws, window_end: ws + p.windowMs, instrument_a: all[a]!, instrument_b: all[b]!, correlation: rho, n });
+      }
+    }
+  }
+  return rows;
+}
+
+function expectSameRows(got: CorrelationRow[], want: CorrelationRow[]): void {
+  expect(got.map((r) => [r.window_start, r.window_end, r.instrument_a, r.instrument_b, r.n, r.correlation === null])).toEqual(
+    want.map((r) => [r.window_start, r.window_end, r.instrument_a, r.instrument_b, r.n, r.correlation === null]),
+  );
+  got.forEach((r, i) => {
+    if (r.correlation !== null) expect(Math.abs(r.correlation - want[i]!.correlation!)).toBeLessThan(1e-9);
+  });
+}
+
+/** Quotes from a one-factor model: each event moves every level, then quotes some instruments. */
+function factorQuotes(steps: Array<{ dt: number; f: number; e: number[]; who: number }>, names: string[], betas: number[]): MarketQuote[] {
+  const level = names.map(() => 100);
+  const out: MarketQuote[] = [];
+  let ts = T0 - 7 * S;
+  for (const s of steps) {
+    ts += s.dt;
+    names.forEach((_, i) => (level[i]! *= 1 + betas[i]! * s.f * 1e-4 + (s.e[i] ?? 0) * 1e-4));
+    names.forEach((n, i) => {
+      if ((s.who >> i) & 1) {
+        const mid = Math.round(level[i]! * 100) / 100;
+        out.push({ ts, instrument: n, bid: mid - 0.01, ask: mid + 0.01, bidSize: 100, askSize: 100 });
+      }
+    });
+  }
+  return out;
+}
+
+describe('correlation matrix vs brute force', () => {
+  const small: CorrelationParams = { windowMs: 60 * S, stepMs: S, minObs: 10, highAbs: 0.9, breakAbs: 0.5 };
+
+  it('matches bars built by brute force and a two-pass Pearson, to 1e-9 (property)', () => {
+    const names = ['A', 'B', 'C', 'D'];
+    const stepArb = fc.record({
+      // Whole seconds half of the time: quotes exactly at grid instants belong to the next bar.
+      dt: fc.oneof(fc.integer({ min: 0, max: 3 }).map((k) => k * S), fc.integer({ min: 0, max: 2500 }), fc.constant(200 * S)),
+      f: fc.integer({ min: -20, max: 20 }),
+      e: fc.array(fc.integer({ min: -10, max: 10 }), { minLength: 4, maxLength: 4 }),
+      who: fc.integer({ min: 1, max: 15 }),
+    });
+    let nonNull = 0;
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 200 }), fc.boolean(), (steps, withRef) => {
+        // With reference data, 'A' and 'Z' are known up front ('Z' is never quoted); 'D' only ever appears in quotes.
+        const ref = reference(withRef ? ['A', 'Z'] : []);
+        const quotes = factorQuotes(steps, names, [1, 0.8, -0.5, 0]);
+        const got = run(quotes, ref, small);
+        nonNull += got.rows.filter((r) => r.correlation !== null).length;
+        expectSameRows(got.rows, bruteRows(quotes, withRef ? ['A', 'Z'] : [], small));
+      }),
+      { numRuns: 150 },
+    );
+    expect(nonNull).toBeGreaterThan(200);
+  });
+
+  it('matches on the default 5 min / 1 s grid with late starters, gaps and ties', () => {
+    const names = ['A', 'B', 'C', 'D', 'E'];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+    const steps = Array.from({ length: 2500 }, (_, i) => ({
+      dt: i === 1200 ? 1_000_000 : Math.floor((rnd() + 1) * 700),
+      f: rnd() * 20,
+      e: names.map(() => rnd() * 8),
+      // 'E' starts quoting a third of the way in (a late starter in its first window).
+      who: i < 800 ? 15 & Math.floor((rnd() + 1) * 8 + 1) : Math.floor((rnd() + 1) * 15.99 + 1),
+    }));
+    const quotes = factorQuotes(steps, names, [1, 1.2, 0.7, -0.4, 0.9]);
+    const got = run(quotes, reference(['A', 'B']));
+    const want = bruteRows(quotes, ['A', 'B'], CORRELATION_DEFAULTS);
+    expect(got.rows.length).toBe(want.length);
+    expect(got.rows.filter((r) => r.correlation !== null).length).toBeGreaterThan(20);
+    expectSameRows(got.rows, want);
+  });
+
+  it('null below minObs and for a zero variance; n counts returns defined on both sides', () => {
+    // B is quoted once, before the window: its returns are all 0 (zero variance).
+    const quotes: MarketQuote[] = [{ ts: T0 - 1, instrument: 'B', bid: 10, ask: 10.02, bidSize: 1, askSize: 1 }];
+    for (let i = 0; i < 60; i++) quotes.push({ ts: T0 + i * S + 500, instrument: 'A', bid: 100 + (i % 3), ask: 100.02 + (i % 3), bidSize: 1, askSize: 1 });
+    const { rows } = run(quotes, reference([]));
+    // A's first quote is in bar 1 (at 0.5 s): closes from bar 1, returns from bar 2: 59 of them.
+    expect(rows.filter((r) => r.window_start === T0)).toEqual([{ window_start: T0, window_end: T0 + 300 * S, instrument_a: 'A', instrument_b: 'B', correlation: null, n: 299 }]);
+    const few = run(quotes.slice(0, 20), reference([]), { ...small, minObs: 100 });
+    expect(few.rows.every((r) => r.correlation === null)).toBe(true);
+  });
+});
+
+describe('correlation alerts', () => {
+  const p: CorrelationParams = { windowMs: 60 * S, stepMs: S, minObs: 10, highAbs: 0.9, breakAbs: 0.5 };
+  /** One window of quotes for A and B: B follows A (rho 1) or moves on its own. */
+  function windowQuotes(w: number, together: boolean): MarketQuote[] {
+    const out: MarketQuote[] = [];
+    for (let i = 0; i < 59; i++) {
+      const ts = T0 + w * 60 * S + i * S + 100;
+      const a = 100 + ((i * 7) % 5);
+      const b = together ? 2 * a : 200 + ((i * 3) % 4) * ((i * 11) % 3);
+      out.push({ ts, instrument: 'A', bid: a - 0.01, ask: a + 0.01, bidSize: 1, askSize: 1 });
+      out.push({ ts, instrument: 'B', bid: b - 0.02, ask: b + 0.02, bidSize: 1, askSize: 1 });
+    }
+    return out;
+  }
+
+  it('CORRELATION_HIGH once per episode: a pair already high in the previous window does not alert again', () => {
+    const quotes = [true, true, false, true].flatMap((t, w) => windowQuotes(w, t));
+    const { alerts, rows } = run(quotes, reference(['A', 'B']), p);
+    expect(rows.map((r) => (r.correlation === null ? null : Math.round(r.correlation * 100) / 100))).toEqual([1, 1, expect.any(Number), 1]);
+    expect(Math.abs(rows[2]!.correlation!)).toBeLessThan(0.9);
+    expect(alerts.map((a) => [a.type, a.windowStart, a.eventTime])).toEqual([
+      ['CORRELATION_HIGH', T0, T0 + 60 * S - 1],
+      ['CORRELATION_HIGH', T0 + 180 * S, T0 + 240 * S - 1],
+    ]);
+    expect(alerts[0]).toMatchObject({ entity: { instrumentA: 'A', instrumentB: 'B' }, severity: 'warning', threshold: 0.9, windowEnd: T0 + 60 * S });
+    expect(alerts[0]!.message).toBe('A/B correlation 1 over the 1m window (limit 0.9 in absolute value)');
+  });
+
+  it('CORRELATION_BREAK against the correlation of daily returns in the history', () => {
+    // Daily history where A and B move together (rho_hist ~ 1): an intraday window where B moves alone breaks.
+    const a = [100, 101, 99, 102, 103, 101, 104];
+    const history = { A: a, B: a.map((x) => x * 2 + (x % 2) * 0.01) };
+    const ref = reference(['A', 'B'], history);
+    const quotes = [false, false, true].flatMap((t, w) => windowQuotes(w, t));
+    const { alerts, rows } = run(quotes, ref, p);
+    const hist = historicalCorrelation(ref.history!, 'A', 'B');
+    expect(hist).toBeGreaterThan(0.99);
+    expect(alerts.map((x) => [x.type, x.windowStart])).toEqual([
+      ['CORRELATION_BREAK', T0],
+      ['CORRELATION_HIGH', T0 + 120 * S],
+    ]);
+    expect(alerts[0]!.value).toBeCloseTo(Math.abs(rows[0]!.correlation! - hist), 12);
+    expect(alerts[0]!.details).toMatchObject({ historical: hist });
+    expect(alerts[0]!.message).toMatch(/^A\/B correlation -?0\.\d+ over the 1m window against 1 in daily history: a break of \d\.\d+ \(limit 0\.5\)$/);
+  });
+
+  it('a null window neither starts nor ends an episode', () => {
+    // In window 1 only A moves: B's returns are all 0, a zero variance, so the correlation is null.
+    const quotes = [...windowQuotes(0, true), ...windowQuotes(1, true).filter((q) => q.instrument === 'A'), ...windowQuotes(2, true)];
+    const { alerts, rows } = run(quotes, reference(['A', 'B']), p);
+    expect(rows.map((r) => r.correlation === null)).toEqual([false, true, false]);
+    expect(alerts).toHaveLength(1);
+  });
+});
+
+describe('historical correlation and the Pearson formula', () => {
+  it('historicalCorrelation equals a two-pass sample correlation of the daily returns, skipping missing closes', () => {
+    const a = [100, 101, 99.5, 102, Number.NaN, 103, 101.2, 104, 103.3, 106];
+    const b = [50, 50.2, 49.1, 51, 51.5, 51.2, 50.1, 52.5, 51.8, 52.1];
+    const ref = reference([], { A: a, B: b });
+    const rets = (c: number[]) => c.slice(1).map((x, i) => x / c[i]! - 1);
+    const ra = rets(a);
+    const rb = rets(b);
+    const keep = ra.map((x, i) => Number.isFinite(x) && Number.isFinite(rb[i]!));
+    const want = sampleCorrelation(ra.filter((_, i) => keep[i]), rb.filter((_, i) => keep[i]));
+    expect(historicalCorrelation(ref.history!, 'A', 'B')).toBeCloseTo(want, 12);
+    expect(historicalCorrelation(ref.history!, 'A', 'NOPE')).toBeNaN();
+  });
+
+  it('pearsonFromSums', () => {
+    expect(pearsonFromSums(3, 6, 6, 14, 14, 14, 2)).toBeCloseTo(1, 12);
+    expect(pearsonFromSums(3, 6, -6, 14, 14, -14, 2)).toBeCloseTo(-1, 12);
+    expect(pearsonFromSums(3, 3, 6, 3, 14, 6, 2)).toBeNaN(); // x constant
+    expect(pearsonFromSums(3, 6, 6, 14, 14, 14, 4)).toBeNaN(); // below minObs
+  });
+});
+
+describe('correlation state', () => {
+  it('snapshot -> restore -> continue equals an uninterrupted run, also mid-window with a late starter', () => {
+    const names = ['A', 'B', 'C'];
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+    const steps = Array.from({ length: 1500 }, (_, i) => ({ dt: Math.floor((rnd() + 1) * 600), f: rnd() * 20, e: names.map(() => rnd() * 10), who: i < 300 ? 3 : 7 }));
+    const quotes = factorQuotes(steps, names, [1, 0.9, 1.1]);
+    const ref = reference(['A']);
+    const whole = run(quotes, ref);
+    for (const cut of [100, 333, 1200]) {
+      const rows: CorrelationRow[] = [];
+      const alerts: MarketAlert[] = [];
+      const onWindow = (r: CorrelationRow[]) => rows.push(...r);
+      const c1 = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, (a) => alerts.push(a), onWindow);
+      for (const q of quotes.slice(0, cut)) {
+        c1.advance(q.ts);
+        c1.onQuote(q);
+      }
+      const c2 = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, (a) => alerts.push(a), onWindow);
+      c2.restore(structuredClone(c1.snapshot()));
+      for (const q of quotes.slice(cut)) {
+        c2.advance(q.ts);
+        c2.onQuote(q);
+      }
+      c2.finish();
+      expect(rows).toEqual(whole.rows);
+      expect(alerts).toEqual(whole.alerts);
+    }
+  });
+
+  it('rejects a window that is not a multiple of the step', () => {
+    expect(() => new CorrelationMatrix({ ...CORRELATION_DEFAULTS, windowMs: 1500, stepMs: 1000 }, emptyReference(), () => undefined)).toThrow(/multiple/);
+  });
+});
