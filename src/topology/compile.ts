@@ -1,4 +1,5 @@
-import { Subject, Subscription, connectable, share, type Connectable } from 'rxjs';
+import { Subscription } from 'rxjs';
+import { deferredMulticast, shareLean } from '../core/multicast.js';
 import { SideOutput } from '../core/context.js';
 import type { Element, Stream } from '../core/element.js';
 import { InternalError, RiskflowError, TopologyError, UserFunctionError } from '../core/errors.js';
@@ -148,15 +149,15 @@ function buildTopology(
 ): Subscription {
   const sub = new Subscription();
   const streams = new Map<string, Stream<any>>();
-  const connectables: Array<Connectable<Element<unknown>>> = [];
+  const connectables: Array<{ connect(): Subscription }> = [];
   for (const s of t.sources) {
     const input = env.inputs[s.name];
     if (!input) throw new InternalError(`topology '${t.name}': the runner gave no input for source '${s.name}'`);
     // Multicast each input, connected only once the whole graph is subscribed: a step that reads a
     // source must not miss records because another subscribed first.
-    const c = connectable(input, { connector: () => new Subject<Element<unknown>>(), resetOnDisconnect: false });
+    const c = deferredMulticast<Element<unknown>>(input);
     connectables.push(c);
-    streams.set(s.name, c);
+    streams.set(s.name, c.stream);
   }
   const scalars = t.udfs.scalarFunctions();
   const onError =
@@ -209,7 +210,7 @@ function buildTopology(
     };
     let out = def.build(step, inputs, benv);
     const readers = (consumers.get(id) ?? 0) + (def.terminal ? 1 : 0);
-    if (readers > 1) out = out.pipe(share());
+    if (readers > 1) out = out.pipe(shareLean());
     streams.set(id, out);
     if (def.terminal) terminals.push(out);
   }
