@@ -2,12 +2,15 @@ import { resolve } from 'node:path';
 import { RiskflowError, UsageError } from '../core/errors.js';
 import { parse } from './args.js';
 import { isDirectory, replayDay, standardTopologies, loadTopologies } from './replay.js';
+import { cmdGenDay } from './gen-day.js';
 
 const USAGE = `riskflow: event-time stream processing for trading risk and surveillance
 
 Usage:
   riskflow replay <dayDir> [--topology <file>]... [--out <dir>] [--speed max|<N>x] [--set <param>=<value>]...
                   [--checkpoint-dir <dir>] [--checkpoint-every <duration>] [--fresh] [--no-progress] [--quiet]
+  riskflow gen-day --date <YYYY-MM-DD> --seed <n> --out <dir> [--instruments <n>] [--traders <n>]
+                  [--hours <h>] [--format jsonl|jsonl.gz|arrow] [--incidents all|none] [--quiet]
   riskflow validate <topology>...
   riskflow describe <topology> [--set <param>=<value>]...
   riskflow help
@@ -40,6 +43,7 @@ async function cmdReplay(argv: string[]): Promise<number> {
     checkpointEvery: values['checkpoint-every'],
     fresh: values.fresh,
     progress: !values['no-progress'] && !values.quiet,
+    printDetection: !values.quiet,
   });
   if (!values.quiet) {
     const out = process.stdout;
@@ -88,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdValidate(rest);
     case 'describe':
       return cmdDescribe(rest);
+    case 'gen-day':
+      return cmdGenDay(rest);
     case 'help':
     case '--help':
     case '-h':

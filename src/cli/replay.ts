@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, stat, writeFile, mkdir } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Alert } from '../core/alerts.js';
 import { CheckpointStore } from '../core/checkpoint.js';
@@ -11,6 +11,7 @@ import { ProgressReporter } from '../observability/progress.js';
 import { loadTopology, type LoadedTopology } from '../topology/index.js';
 import { packageRoot } from './paths.js';
 import { ReplaySinks, type SinkCounts } from './replay-sinks.js';
+import { evaluateDetection, formatDetectionTable, loadDetectionInputs, type DetectionResult } from './detection.js';
 
 export interface ReplayOptions {
   dayDir: string;
@@ -31,6 +32,8 @@ export interface ReplayOptions {
   keepAlerts?: boolean;
   signal?: AbortSignal;
   batchSize?: number;
+  /** Print the detection table on stderr when the day has incidents.json (default true). */
+  printDetection?: boolean;
   /** Called after every batch (tests stop a run at a chosen batch with it). */
   onBatch?: (stats: RunStats) => void;
 }
@@ -51,6 +54,8 @@ export interface ReplaySummary {
   checkpoints: number;
   resumedFromCheckpoint: number | null;
   completed: boolean;
+  /** Labelled incidents against the alerts raised, when the day has incidents.json. */
+  detection?: DetectionResult;
 }
 
 export interface ReplayResult {
@@ -180,6 +185,18 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
 
   const wallMs = systemClock.now() - started;
   const summary = summarize(o, day.meta?.date, topologies, stats, sinks.counts, wallMs);
+  if (stats.completed) {
+    const labelled = await loadDetectionInputs(o.dayDir);
+    if (labelled) {
+      // Read back from the file: after a resume, alerts from before the checkpoint are only there.
+      const alerts = (await readFile(sinks.alerts.path, 'utf8'))
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Alert);
+      summary.detection = evaluateDetection(labelled.incidents, alerts, labelled.calm ? { calm: labelled.calm } : {});
+      if (o.printDetection !== false) stderr.write(`${formatDetectionTable(summary.detection)}\n`);
+    }
+  }
   if (stats.completed) await writeFile(join(o.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return { summary, stats, alerts: sinks.kept, topologies };
 }
