@@ -159,15 +159,3 @@ describe('cmdGenDay', () => {
     expect((err as Error).message).toMatch(message);
   });
 });
-
-describe.skipIf(!process.env['RISKFLOW_GEN_BENCH'])('benchmark scale (RISKFLOW_GEN_BENCH=1)', () => {
-  it('200 instruments, 500 traders, 6.5 h: >= 2M events in under a minute, Arrow readable', async () => {
-    const dir = tempDir();
-    const t0 = Date.now();
-    const r = await genDay({ date: '2024-03-15', seed: 1, out: dir, instruments: 200, traders: 500, hours: 6.5, format: 'arrow' });
-    expect(r.counts.events).toBeGreaterThanOrEqual(2_000_000);
-    expect(Date.now() - t0).toBeLessThan(60_000);
-    const day = await loadDay(dir);
-    expect(day.files.quote!.endsWith('.arrow')).toBe(true);
-  }, 120_000);
-});
