@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Alert } from '../core/alerts.js';
 import { CheckpointStore } from '../core/checkpoint.js';
 import { UsageError } from '../core/errors.js';
-import { Runner, type BatchSource, type RunStats, type SourceBatch } from '../core/runner.js';
+import { Runner, type BatchSource, type LatencySummary, type RunStats, type SourceBatch } from '../core/runner.js';
 import { formatEventTime, parseDuration, systemClock } from '../core/time.js';
 import { loadDay, DayReplaySource, Pacer, parseSpeed } from '../connectors/replay/index.js';
 import { ProgressReporter } from '../observability/progress.js';
@@ -32,6 +32,8 @@ export interface ReplayOptions {
   keepAlerts?: boolean;
   signal?: AbortSignal;
   batchSize?: number;
+  /** Time every Nth event's processing; the percentiles go to summary.latencyUs (benchmarks). */
+  latencySampleEvery?: number;
   /** Print the detection table on stderr when the day has incidents.json (default true). */
   printDetection?: boolean;
   /** Called after every batch (tests stop a run at a chosen batch with it). */
@@ -54,6 +56,8 @@ export interface ReplaySummary {
   checkpoints: number;
   resumedFromCheckpoint: number | null;
   completed: boolean;
+  /** Per-event processing latency in µs, when sampled (`latencySampleEvery`). */
+  latencyUs?: LatencySummary;
   /** Labelled incidents against the alerts raised, when the day has incidents.json. */
   detection?: DetectionResult;
 }
@@ -172,6 +176,7 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
     },
     signal: o.signal,
     checkpointOnStop: true,
+    latencySampleEvery: o.latencySampleEvery,
   });
   let stats: RunStats;
   try {
@@ -185,6 +190,8 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
 
   const wallMs = systemClock.now() - started;
   const summary = summarize(o, day.meta?.date, topologies, stats, sinks.counts, wallMs);
+  const latency = runner.latencyPercentiles();
+  if (latency) summary.latencyUs = latency;
   if (stats.completed) {
     const labelled = await loadDetectionInputs(o.dayDir);
     if (labelled) {

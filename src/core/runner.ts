@@ -1,4 +1,4 @@
-import { Subject } from 'rxjs';
+import { Multicast } from './multicast.js';
 import type { Alert } from './alerts.js';
 import { JobContext } from './context.js';
 import { END_OF_TIME, Watermark, type Element, type Stream, type Timestamped } from './element.js';
@@ -70,6 +70,12 @@ export interface JobSinks {
   flush(): Promise<void>;
   snapshot?(): unknown;
   restore?(state: unknown): Promise<void>;
+  /**
+   * Called once a checkpoint (whose `snapshot()` this sink gave) is durably written: a
+   * transactional sink commits the output of the interval here (two-phase commit, as Flink's
+   * `notifyCheckpointComplete`). A failure fails the run; the next run restores that checkpoint.
+   */
+  commit?(checkpointSeq: number): Promise<void>;
 }
 
 export interface RunnerOptions {
@@ -89,10 +95,16 @@ export interface RunnerOptions {
     fingerprint: string;
     /** Resume from this checkpoint. */
     restore?: CheckpointData | undefined;
+    /** Also checkpoint when this much processing time has passed since the last one (live sources). */
+    everyWallMs?: number;
   };
+  /** Write a checkpoint after the end of input, once every window has flushed (a finished job's state). */
+  checkpointOnComplete?: boolean;
   /** Called after each batch with the batch's last event time: paces `--speed Nx`. */
   pace?: (eventTime: number) => Promise<void>;
   onBatch?: (stats: RunStats) => void;
+  /** Time every Nth record's processing (see {@link Runner.latencyPercentiles}); 0 or absent: off. */
+  latencySampleEvery?: number;
   /** Stops between batches (no end-of-input flush): a stop, not an end. */
   signal?: AbortSignal;
   /** Write a checkpoint when stopped by the signal. */
@@ -110,8 +122,35 @@ export interface RunStats {
   completed: boolean;
 }
 
+export interface LatencySummary {
+  samples: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** Latency samples in µs, kept in a growable Float64Array (no object per sample). */
+class LatencySampler {
+  private buf = new Float64Array(1 << 16);
+  private n = 0;
+  add(us: number): void {
+    if (this.n === this.buf.length) {
+      const next = new Float64Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.n++] = us;
+  }
+  summary(): LatencySummary {
+    const a = this.buf.slice(0, this.n).sort();
+    const q = (p: number) => (a.length ? a[Math.min(a.length - 1, Math.floor(p * a.length))]! : Number.NaN);
+    return { samples: a.length, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: a.length ? a[a.length - 1]! : Number.NaN };
+  }
+}
+
 interface Target {
-  subject: Subject<Element<Timestamped>>;
+  subject: Multicast<Element<Timestamped>>;
   tracker: WatermarkTracker;
   lastWm: number;
   partition: string;
@@ -149,7 +188,11 @@ export class Runner {
   private nextIdleCheck = Number.NEGATIVE_INFINITY;
   private lastCheckpointEventTime = Number.NEGATIVE_INFINITY;
   private checkpointSeq = 0;
+  private lastCheckpointWall = Number.NEGATIVE_INFINITY;
   private stats: RunStats;
+  private readonly streamCounts: Float64Array;
+  private readonly latency: LatencySampler | undefined;
+  private untilSample = 1;
 
   constructor(opts: RunnerOptions) {
     this.opts = opts;
@@ -168,6 +211,9 @@ export class Runner {
       completed: false,
     };
     for (let i = 0; i < opts.source.streamNames.length; i++) this.routes.push([]);
+    this.streamCounts = new Float64Array(opts.source.streamNames.length);
+    this.latency = opts.latencySampleEvery ? new LatencySampler() : undefined;
+    this.untilSample = opts.latencySampleEvery ?? 1;
   }
 
   /** Job-wide operator state registry (for tests and diagnostics). */
@@ -180,6 +226,7 @@ export class Runner {
     this.wire();
     const restore = this.opts.checkpoint?.restore;
     if (restore) await this.restoreFrom(restore);
+    this.lastCheckpointWall = this.clock.now();
 
     for (;;) {
       if (this.opts.signal?.aborted) {
@@ -196,7 +243,11 @@ export class Runner {
       this.opts.onBatch?.(this.stats);
       if (this.opts.pace && batch.length > 0) await this.opts.pace(this.stats.lastEventTime);
       const cp = this.opts.checkpoint;
-      if (cp && this.globalMax - this.lastCheckpointEventTime >= (cp.everyEventMs ?? 60_000)) {
+      if (
+        cp &&
+        (this.globalMax - this.lastCheckpointEventTime >= (cp.everyEventMs ?? 60_000) ||
+          (cp.everyWallMs !== undefined && this.clock.now() - this.lastCheckpointWall >= cp.everyWallMs))
+      ) {
         await this.writeCheckpoint();
       }
     }
@@ -206,6 +257,7 @@ export class Runner {
     this.throwIfFailed();
     await sinks.flush();
     this.stats.completed = true;
+    if (this.opts.checkpointOnComplete && this.opts.checkpoint) await this.writeCheckpoint();
     void topologies;
     return this.stats;
   }
@@ -221,7 +273,7 @@ export class Runner {
           throw new InternalError(`topology '${topo.name}' reads stream '${decl.stream}' that the source does not provide`);
         }
         const target: Target = {
-          subject: new Subject(),
+          subject: new Multicast(),
           tracker: new WatermarkTracker({ outOfOrdernessMs: decl.outOfOrdernessMs, idleTimeoutMs: decl.idleTimeoutMs }),
           lastWm: Number.NEGATIVE_INFINITY,
           partition: decl.stream,
@@ -229,7 +281,7 @@ export class Runner {
         target.tracker.addPartition(decl.stream);
         this.targets.push(target);
         this.routes[idx]!.push(target);
-        inputs[decl.name] = target.subject.asObservable();
+        inputs[decl.name] = target.subject;
       }
       topo.build({
         ctx: this.ctx,
@@ -249,13 +301,16 @@ export class Runner {
 
   private push(batch: SourceBatch): void {
     const { records, streams, partitions, length } = batch;
-    const names = this.opts.source.streamNames;
     const interval = this.interval;
-    const byStream = this.stats.eventsByStream;
+    const counts = this.streamCounts;
+    const sampler = this.latency;
     for (let i = 0; i < length; i++) {
       const rec = records[i]!;
       const s = streams[i]!;
       const ts = rec.ts;
+      // Every Nth record is timed from entering the graph until everything it caused (watermark
+      // firings included) has run: the per-event processing latency of the benchmark.
+      const t0 = sampler !== undefined && --this.untilSample === 0 ? performance.now() : 0;
       if (ts > this.globalMax) this.globalMax = ts;
       const targets = this.routes[s]!;
       const partition = partitions ? partitions[i]! : undefined;
@@ -281,14 +336,24 @@ export class Runner {
           }
         }
       }
-      const name = names[s]!;
-      byStream[name] = (byStream[name] ?? 0) + 1;
+      counts[s]!++;
+      if (t0 !== 0) {
+        sampler!.add((performance.now() - t0) * 1000);
+        this.untilSample = this.opts.latencySampleEvery!;
+      }
     }
     if (length > 0) {
+      const names = this.opts.source.streamNames;
+      for (let k = 0; k < names.length; k++) if (counts[k]! > 0) this.stats.eventsByStream[names[k]!] = counts[k]!;
       this.stats.events += length;
       if (Number.isNaN(this.stats.firstEventTime)) this.stats.firstEventTime = records[0]!.ts;
       this.stats.lastEventTime = records[length - 1]!.ts;
     }
+  }
+
+  /** Per-event processing latency percentiles (µs) when `latencySampleEvery` is set. */
+  latencyPercentiles(): LatencySummary | undefined {
+    return this.latency?.summary();
   }
 
   private throwIfFailed(): void {
@@ -324,6 +389,8 @@ export class Runner {
       operators: this.ctx.snapshot(),
       sinks: this.opts.sinks.snapshot?.(),
     });
+    this.lastCheckpointWall = this.clock.now();
+    await this.opts.sinks.commit?.(this.checkpointSeq);
   }
 
   private async restoreFrom(chk: CheckpointData): Promise<void> {
@@ -348,6 +415,7 @@ export class Runner {
     this.nextIdleCheck = r.nextIdleCheck;
     this.lastCheckpointEventTime = r.lastCheckpointEventTime;
     this.stats = { ...r.stats, restoredFromSeq: chk.seq, completed: false };
+    this.opts.source.streamNames.forEach((name, k) => (this.streamCounts[k] = this.stats.eventsByStream[name] ?? 0));
     this.checkpointSeq = chk.seq;
     await this.opts.source.seek(chk.sourcePosition);
     await this.opts.sinks.restore?.(chk.sinks);
