@@ -1,6 +1,27 @@
-import type { OperatorFunction } from 'rxjs';
-import type { Element } from '../core/element.js';
-import { elementOperator } from './internals.js';
+import type { OperatorFunction, Subscriber } from 'rxjs';
+import { Watermark, type Element } from '../core/element.js';
+import { LinkSubscriber, linkOperator } from './internals.js';
+
+class FilterLink<T> extends LinkSubscriber<T, T> {
+  constructor(
+    out: Subscriber<Element<T>>,
+    private readonly predicate: (record: T) => boolean,
+  ) {
+    super(out);
+  }
+
+  override next(e: Element<T>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    try {
+      if (e instanceof Watermark || this.predicate(e)) this.out.next(e);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
 
 /**
  * Keeps the records for which `predicate` is true; watermarks always pass.
@@ -8,9 +29,5 @@ import { elementOperator } from './internals.js';
  * @example trades$.pipe(filterRecords((t) => t.qty * t.price > 1e6))
  */
 export function filterRecords<T>(predicate: (record: T) => boolean): OperatorFunction<Element<T>, Element<T>> {
-  return elementOperator<T, T>(() => ({
-    onRecord(r, emit) {
-      if (predicate(r)) emit(r);
-    },
-  }));
+  return linkOperator<T, T>((out) => new FilterLink<T>(out, predicate));
 }

@@ -1,6 +1,32 @@
-import type { OperatorFunction } from 'rxjs';
-import type { Element } from '../core/element.js';
-import { elementOperator } from './internals.js';
+import type { OperatorFunction, Subscriber } from 'rxjs';
+import { Watermark, type Element } from '../core/element.js';
+import { LinkSubscriber, linkOperator } from './internals.js';
+
+class FlatMapLink<I, O> extends LinkSubscriber<I, O> {
+  constructor(
+    out: Subscriber<Element<O>>,
+    private readonly fn: (record: I) => Iterable<O>,
+  ) {
+    super(out);
+  }
+
+  override next(e: Element<I>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    try {
+      if (e instanceof Watermark) {
+        this.out.next(e);
+        return;
+      }
+      const out = this.out;
+      for (const o of this.fn(e)) out.next(o);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
 
 /**
  * Turns each record into zero or more records; watermarks pass.
@@ -8,9 +34,5 @@ import { elementOperator } from './internals.js';
  * @example orders$.pipe(flatMapRecords((o) => (o.action === 'REPLACE' ? [cancelOf(o), newOf(o)] : [o])))
  */
 export function flatMapRecords<I, O>(fn: (record: I) => Iterable<O>): OperatorFunction<Element<I>, Element<O>> {
-  return elementOperator<I, O>(() => ({
-    onRecord(r, emit) {
-      for (const o of fn(r)) emit(o);
-    },
-  }));
+  return linkOperator<I, O>((out) => new FlatMapLink<I, O>(out, fn));
 }

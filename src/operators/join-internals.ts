@@ -2,7 +2,7 @@
  * Shared machinery of the multi-input operators (asofJoin, intervalJoin, union): the minimum
  * watermark over inputs, the two-input subscription, and the time-ordered record buffer.
  */
-import { Observable, Subscription, type OperatorFunction } from 'rxjs';
+import { Observable, Subscriber, Subscription, type OperatorFunction } from 'rxjs';
 import { END_OF_TIME, Watermark, type Element, type Stream } from '../core/element.js';
 import type { JobContext } from '../core/context.js';
 import { RiskflowError, UserFunctionError } from '../core/errors.js';
@@ -103,6 +103,48 @@ export function asUserError(reg: OperatorRegistration, cause: unknown): Error {
   return new UserFunctionError(`${where}: a user function threw: ${msg}`, { step: reg.id, cause });
 }
 
+/**
+ * One input of a multi-input operator. A `Subscriber` subclass, so that the upstream calls it
+ * directly (a plain observer would be wrapped in a SafeSubscriber, two more calls per record).
+ */
+class InputSubscriber<L, R> extends Subscriber<Element<L | R>> {
+  constructor(
+    /** 0: left, 1: right. */
+    private readonly i: number,
+    private readonly h: TwoInputHandler<L, R>,
+    private readonly onWm: (i: number, w: Watermark) => void,
+    private readonly fail: (err: unknown) => void,
+    private readonly out: Subscriber<unknown>,
+    private readonly finish: (i: number) => void,
+  ) {
+    super();
+  }
+
+  override next(e: Element<L | R>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    try {
+      if (e instanceof Watermark) this.onWm(this.i, e);
+      else if (this.i === 0) this.h.onLeft(e as L);
+      else this.h.onRight(e as R);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  protected override _error(err: unknown): void {
+    this.out.error(err);
+    this.unsubscribe();
+  }
+
+  protected override _complete(): void {
+    this.finish(this.i);
+    this.unsubscribe();
+  }
+}
+
 interface TwoInputSnapshot {
   wms: { inputs: number[]; current: number };
   handler: unknown;
@@ -164,35 +206,9 @@ export function twoInputOperator<L, R, O>(
         if (++done === 2) subscriber.complete();
       };
       const subs = new Subscription();
-      subs.add(
-        right$.subscribe({
-          next(e) {
-            try {
-              if (e instanceof Watermark) onWm(1, e);
-              else h.onRight(e as R);
-            } catch (err) {
-              fail(err);
-            }
-          },
-          error: (err) => subscriber.error(err),
-          complete: () => finish(1),
-        }),
-      );
+      subs.add(right$.subscribe(new InputSubscriber<L, R>(1, h, onWm, fail, subscriber, finish)));
       if (!subscriber.closed) {
-        subs.add(
-          left$.subscribe({
-            next(e) {
-              try {
-                if (e instanceof Watermark) onWm(0, e);
-                else h.onLeft(e as L);
-              } catch (err) {
-                fail(err);
-              }
-            },
-            error: (err) => subscriber.error(err),
-            complete: () => finish(0),
-          }),
-        );
+        subs.add(left$.subscribe(new InputSubscriber<L, R>(0, h, onWm, fail, subscriber, finish)));
       }
       return subs;
     });

@@ -1,6 +1,27 @@
-import type { OperatorFunction } from 'rxjs';
-import type { Element } from '../core/element.js';
-import { elementOperator } from './internals.js';
+import type { OperatorFunction, Subscriber } from 'rxjs';
+import { Watermark, type Element } from '../core/element.js';
+import { LinkSubscriber, linkOperator } from './internals.js';
+
+class MapLink<I, O> extends LinkSubscriber<I, O> {
+  constructor(
+    out: Subscriber<Element<O>>,
+    private readonly fn: (record: I) => O,
+  ) {
+    super(out);
+  }
+
+  override next(e: Element<I>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    try {
+      this.out.next(e instanceof Watermark ? e : this.fn(e));
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
 
 /**
  * Transforms each record; watermarks pass. The result must keep an event time in `ts` (usually the
@@ -9,9 +30,5 @@ import { elementOperator } from './internals.js';
  * @example trades$.pipe(mapRecords((t) => ({ ...t, notional: t.qty * t.price })))
  */
 export function mapRecords<I, O>(fn: (record: I) => O): OperatorFunction<Element<I>, Element<O>> {
-  return elementOperator<I, O>(() => ({
-    onRecord(r, emit) {
-      emit(fn(r));
-    },
-  }));
+  return linkOperator<I, O>((out) => new MapLink<I, O>(out, fn));
 }

@@ -1,11 +1,11 @@
-import type { OperatorFunction } from 'rxjs';
-import type { Element, Timestamped } from '../core/element.js';
-import type { JobContext, SideOutput } from '../core/context.js';
+import type { OperatorFunction, Subscriber } from 'rxjs';
+import { Watermark, type Element, type Timestamped } from '../core/element.js';
+import type { Checkpointable, JobContext, SideOutput } from '../core/context.js';
 import { RiskflowError, TopologyError, UserFunctionError } from '../core/errors.js';
 import type { WindowAssigner } from '../windows/assigners.js';
 import type { AggregateFunction } from '../windows/aggregate.js';
 import { normalizeTrigger, type TriggerSpec } from '../windows/triggers.js';
-import { elementOperator } from './internals.js';
+import { LinkSubscriber, linkOperator } from './internals.js';
 import { WindowCore } from './window-internals.js';
 
 /**
@@ -69,6 +69,105 @@ export interface WindowAggregateOptions<T, ACC, OUT> {
 }
 
 /**
+ * The operator's per-subscription link, one subclass per window kind: each has its own `next`, so
+ * the per-record call into the core stays monomorphic whatever other window operators run.
+ * Results go straight to the downstream subscriber (`core.out` is set once).
+ */
+abstract class WindowLink<T extends Timestamped, ACC, OUT> extends LinkSubscriber<T, WindowResult<OUT>> {
+  readonly checkpoint: Checkpointable;
+
+  constructor(
+    out: Subscriber<Element<WindowResult<OUT>>>,
+    protected readonly core: WindowCore<T, ACC, OUT>,
+    protected readonly userError: (e: unknown) => unknown,
+  ) {
+    super(out);
+    core.out = (e) => out.next(e);
+    this.checkpoint = {
+      snapshot: () => core.snapshot(),
+      restore: (s) => core.restore(s),
+    };
+  }
+
+  /** Fires what `w` closes, then forwards it if it advanced; errors of user functions are wrapped. */
+  protected watermark(w: Watermark): void {
+    let advanced: boolean;
+    try {
+      advanced = this.core.watermark(w.ts);
+    } catch (e) {
+      throw this.userError(e);
+    }
+    if (advanced) this.out.next(w);
+  }
+}
+
+class TumblingLink<T extends Timestamped, ACC, OUT> extends WindowLink<T, ACC, OUT> {
+  override next(e: Element<T>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    try {
+      if (e instanceof Watermark) {
+        this.watermark(e);
+        return;
+      }
+      try {
+        this.core.recordTumbling(e);
+      } catch (err) {
+        throw this.userError(err);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
+
+class SlidingLink<T extends Timestamped, ACC, OUT> extends WindowLink<T, ACC, OUT> {
+  override next(e: Element<T>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    try {
+      if (e instanceof Watermark) {
+        this.watermark(e);
+        return;
+      }
+      try {
+        this.core.recordSliding(e);
+      } catch (err) {
+        throw this.userError(err);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
+
+class SessionLink<T extends Timestamped, ACC, OUT> extends WindowLink<T, ACC, OUT> {
+  override next(e: Element<T>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    try {
+      if (e instanceof Watermark) {
+        this.watermark(e);
+        return;
+      }
+      try {
+        this.core.recordSession(e);
+      } catch (err) {
+        throw this.userError(err);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+}
+
+/**
  * Keyed event-time window aggregation (Flink's `window(...).aggregate(...)`): keeps one
  * accumulator per (key, window), never the records, and on each watermark W emits a `final`
  * result for every window with `windowEnd - 1 <= W`, ordered by (windowEnd, key), then forwards
@@ -115,67 +214,24 @@ export function windowAggregate<T extends Timestamped, ACC, OUT>(
       ? e
       : new UserFunctionError(`window aggregate: key or aggregate function threw: ${String(e)}`, { step: id, cause: e });
 
-  return elementOperator<T, WindowResult<OUT>>(
-    () => {
-      const core = new WindowCore<T, ACC, OUT>({
-        id,
-        key: opts.key,
-        assigner: opts.assigner,
-        aggregate: opts.aggregate,
-        allowedLatenessMs: lateness,
-        everyMs: trigger.everyMs,
-        everyCount: trigger.everyCount,
-        late: opts.late,
-        stats: opts.stats,
-      });
-      // One closure per subscription, specialised by window kind, so the per-record call site
-      // stays monomorphic.
-      const kind = opts.assigner.kind;
-      const onRecord =
-        kind === 'tumbling'
-          ? (r: T, emit: (e: Element<WindowResult<OUT>>) => void): void => {
-              core.out = emit;
-              try {
-                core.recordTumbling(r);
-              } catch (e) {
-                throw userError(e);
-              }
-            }
-          : kind === 'sliding'
-            ? (r: T, emit: (e: Element<WindowResult<OUT>>) => void): void => {
-                core.out = emit;
-                try {
-                  core.recordSliding(r);
-                } catch (e) {
-                  throw userError(e);
-                }
-              }
-            : (r: T, emit: (e: Element<WindowResult<OUT>>) => void): void => {
-                core.out = emit;
-                try {
-                  core.recordSession(r);
-                } catch (e) {
-                  throw userError(e);
-                }
-              };
-      return {
-        onRecord,
-        onWatermark(w, emit) {
-          core.out = emit;
-          let advanced: boolean;
-          try {
-            advanced = core.watermark(w.ts);
-          } catch (e) {
-            throw userError(e);
-          }
-          if (advanced) emit(w);
-        },
-        checkpoint: {
-          snapshot: () => core.snapshot(),
-          restore: (s) => core.restore(s),
-        },
-      };
-    },
-    id !== undefined ? { id, ctx: opts.ctx } : undefined,
-  );
+  const make = (out: Subscriber<Element<WindowResult<OUT>>>): WindowLink<T, ACC, OUT> => {
+    const core = new WindowCore<T, ACC, OUT>({
+      id,
+      key: opts.key,
+      assigner: opts.assigner,
+      aggregate: opts.aggregate,
+      allowedLatenessMs: lateness,
+      everyMs: trigger.everyMs,
+      everyCount: trigger.everyCount,
+      late: opts.late,
+      stats: opts.stats,
+    });
+    const kind = opts.assigner.kind;
+    return kind === 'tumbling'
+      ? new TumblingLink(out, core, userError)
+      : kind === 'sliding'
+        ? new SlidingLink(out, core, userError)
+        : new SessionLink(out, core, userError);
+  };
+  return linkOperator<T, WindowResult<OUT>>(make, id !== undefined ? { id, ctx: opts.ctx } : undefined);
 }

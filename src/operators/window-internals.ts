@@ -22,10 +22,14 @@ export type Firing = 'early' | 'final' | 'late';
 
 /** Per-key window state: where a key's slots are found without scanning. */
 export class KeyState<ACC> {
-  /** Tumbling/sliding: the slot with the latest start seen, where in-order records land. */
+  /** Tumbling/sliding: the live slot with the latest start, where in-order records land. */
   cur: Slot<ACC> | null = null;
-  /** Tumbling/sliding: the other live slots of this key, by window start. */
-  others: Map<number, Slot<ACC>> | null = null;
+  /**
+   * Tumbling/sliding: the other live slots of this key, sorted by start (all before `cur`'s). A
+   * sliding record's windows are then the last few entries, found by position rather than by a
+   * lookup per window.
+   */
+  older: SlotRun<ACC> | null = null;
   /** Sessions: live sessions of this key, disjoint and sorted by start. */
   sessions: Slot<ACC>[] | null = null;
   size = 0;
@@ -55,6 +59,105 @@ export class Slot<ACC> {
     public end: number,
     public acc: ACC,
   ) {}
+}
+
+/**
+ * A key's aligned slots other than the newest, sorted by start: a deque over an array (a moving
+ * head, since slots mostly go from the front as the watermark passes them), with positional
+ * access from the back for in-order records.
+ */
+export class SlotRun<ACC> {
+  private items: Array<Slot<ACC> | undefined> = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** The `j`-th slot from the back (1 = the last), or undefined. */
+  fromBack(j: number): Slot<ACC> | undefined {
+    const items = this.items;
+    const i = items.length - j;
+    return i >= this.head ? items[i] : undefined;
+  }
+
+  /** Appends `s`, whose start must be after every start here. */
+  push(s: Slot<ACC>): void {
+    this.items.push(s);
+  }
+
+  /** Removes and returns the last slot. */
+  pop(): Slot<ACC> | undefined {
+    if (this.items.length === this.head) return undefined;
+    const s = this.items.pop();
+    if (this.items.length === this.head) this.reset();
+    return s;
+  }
+
+  find(start: number): Slot<ACC> | undefined {
+    const items = this.items;
+    const h = this.head;
+    let lo = h;
+    let hi = items.length;
+    // Most lookups are for recent windows: look at the back before bisecting.
+    if (hi > lo && items[hi - 1]!.start <= start) lo = hi - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (items[mid]!.start < start) lo = mid + 1;
+      else hi = mid;
+    }
+    const s = items[lo];
+    return s !== undefined && s.start === start ? s : undefined;
+  }
+
+  /** Inserts `s` at its place by start (no slot with that start is here). */
+  insert(s: Slot<ACC>): void {
+    const items = this.items;
+    const h = this.head;
+    let i = items.length;
+    while (i > h && items[i - 1]!.start > s.start) i--;
+    if (i === h && h > 0) {
+      // Before the head: reuse the free cell rather than shifting.
+      this.head = h - 1;
+      items[h - 1] = s;
+      return;
+    }
+    items.splice(i, 0, s);
+  }
+
+  remove(s: Slot<ACC>): void {
+    const items = this.items;
+    const h = this.head;
+    if (items[h] === s) {
+      items[h] = undefined;
+      this.head = h + 1;
+      if (this.head === items.length) this.reset();
+      else if (this.head >= 32 && this.head * 2 >= items.length) this.compact();
+      return;
+    }
+    const i = items.indexOf(s, h);
+    if (i >= 0) items.splice(i, 1);
+    if (items.length === this.head) this.reset();
+  }
+
+  /** Live slots, oldest first. */
+  toArray(): Array<Slot<ACC>> {
+    return this.items.slice(this.head) as Array<Slot<ACC>>;
+  }
+
+  private reset(): void {
+    this.items.length = 0;
+    this.head = 0;
+  }
+
+  private compact(): void {
+    const items = this.items;
+    const h = this.head;
+    const n = items.length - h;
+    for (let i = 0; i < n; i++) items[i] = items[i + h];
+    items.length = n;
+    this.head = 0;
+  }
 }
 
 /** Binary min-heap of slots that stores each slot's position in it, for O(log n) removal. */
@@ -164,6 +267,9 @@ export class EndBuckets<ACC> {
   private readonly byEnd = new Map<number, Slot<ACC>[]>();
   private readonly ends: number[] = [];
   private readonly pool: Slot<ACC>[][] = [];
+  /** The bucket `add` last used, and its end (NaN: none). */
+  private lastEnd = Number.NaN;
+  private lastBucket: Slot<ACC>[] | null = null;
 
   /** The smallest end with a bucket; NaN when there is none, so that every `<=` test fails. */
   firstEnd(): number {
@@ -171,6 +277,12 @@ export class EndBuckets<ACC> {
   }
 
   add(end: number, s: Slot<ACC>): void {
+    // New slots nearly always share the end of the previous one (keys move through the same
+    // windows): skip the map lookup then.
+    if (end === this.lastEnd) {
+      this.lastBucket!.push(s);
+      return;
+    }
     let b = this.byEnd.get(end);
     if (b === undefined) {
       b = this.pool.pop() ?? [];
@@ -195,6 +307,7 @@ export class EndBuckets<ACC> {
     const end = this.ends.shift()!;
     const b = this.byEnd.get(end)!;
     this.byEnd.delete(end);
+    if (end === this.lastEnd) this.forgetLast();
     return b;
   }
 
@@ -206,10 +319,18 @@ export class EndBuckets<ACC> {
   clear(): void {
     this.byEnd.clear();
     this.ends.length = 0;
+    this.forgetLast();
+  }
+
+  private forgetLast(): void {
+    this.lastEnd = Number.NaN;
+    this.lastBucket = null;
   }
 
   private open(end: number, b: Slot<ACC>[]): void {
     this.byEnd.set(end, b);
+    this.lastEnd = end;
+    this.lastBucket = b;
     // New ends nearly always come last (event time moves forward): scan from the back.
     const ends = this.ends;
     let i = ends.length;
@@ -289,7 +410,7 @@ const EMPTY: never[] = [];
  * core.recordTumbling({ ts: 3, k: 'a' }); core.watermark(9); // results: one final firing
  */
 export class WindowCore<T extends Timestamped, ACC, OUT> {
-  /** Where results and forwarded watermarks go; set by the operator before each call. */
+  /** Where results go; set once by the operator. */
   out: (e: Element<WindowResult<OUT>>) => void = () => {};
   wm = Number.NEGATIVE_INFINITY;
   lateCount = 0;
@@ -309,6 +430,15 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
   private readonly lateOut: SideOutput<T> | undefined;
   private readonly stats: WindowStats | undefined;
   private warned = false;
+  /**
+   * The aligned period (size for tumbling, slide for sliding) last computed from a record:
+   * `ts - offset` in [alignLo, alignHi) means the window start is `ts - (ts - offset - alignLo)`,
+   * exactly what the `%` formula gives (see `alignedStart`), without its costly float modulo.
+   */
+  private alignLo = Number.NaN;
+  private alignHi = Number.NaN;
+  private readonly period: number;
+  private readonly exactPeriod: boolean;
 
   private readonly keys = new Map<string, KeyState<ACC>>();
   /** Key states without slots, kept for reuse by the key's next window until a sweep. */
@@ -350,6 +480,8 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
     this.slide = o.assigner.slideMs ?? o.assigner.sizeMs;
     this.gap = o.assigner.gapMs ?? o.assigner.sizeMs;
     this.offset = o.assigner.offsetMs;
+    this.period = o.assigner.kind === 'sliding' ? this.slide : this.size;
+    this.exactPeriod = Number.isInteger(this.period);
     this.lateness = o.allowedLatenessMs;
     this.everyMs = o.everyMs;
     this.everyCount = o.everyCount;
@@ -359,11 +491,36 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
 
   // ---------------------------------------------------------------- records
 
+  /**
+   * Start of the aligned window (of length `period`: size, or slide for sliding windows) holding
+   * `ts`: `ts - ((ts - offset) mod period)`, the same value as `windowStart`. A float `%` costs
+   * tens of ns, so the period of the last record is remembered: within it, `(ts - offset) mod
+   * period` is `ts - offset - lo` exactly, where lo = k * period is the period's start (exact
+   * when `period` is an integer and lo + period <= 2^53; otherwise nothing is remembered).
+   */
+  private alignedStart(ts: number): number {
+    const u = ts - this.offset;
+    const lo = this.alignLo;
+    if (u >= lo && u < this.alignHi) return ts - (u - lo);
+    return this.alignSlow(ts, u);
+  }
+
+  private alignSlow(ts: number, u: number): number {
+    const p = this.period;
+    const m = u % p;
+    if (u >= 0 && this.exactPeriod) {
+      const lo = u - m;
+      const hi = lo + p;
+      if (hi <= 9007199254740992) {
+        this.alignLo = lo;
+        this.alignHi = hi;
+      }
+    }
+    return ts - (m < 0 ? m + p : m);
+  }
+
   recordTumbling(r: T): void {
-    const ts = r.ts;
-    const size = this.size;
-    const m = (ts - this.offset) % size;
-    const start = ts - (m < 0 ? m + size : m);
+    const start = this.alignedStart(r.ts);
     const key = this.keyOf(r);
     const ks = this.keys.get(key);
     if (ks !== undefined) {
@@ -382,7 +539,7 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
       this.lateRecord(r);
       return;
     }
-    const end = start + size;
+    const end = start + this.size;
     if (end - 1 + this.lateness <= this.wm) {
       this.lateRecord(r);
       return;
@@ -394,8 +551,7 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
     const ts = r.ts;
     const size = this.size;
     const slide = this.slide;
-    const m = (ts - this.offset) % slide;
-    const lastStart = ts - (m < 0 ? m + slide : m);
+    const lastStart = this.alignedStart(ts);
     if (!Number.isFinite(lastStart)) {
       this.lateRecord(r);
       return;
@@ -404,6 +560,10 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
     let ks = this.keys.get(key);
     let k = 0;
     while (lastStart - (k + 1) * slide > ts - size) k++;
+    // In-order data: the key's newest slot is this record's newest window, and its other windows
+    // are the last k older slots, in order; checked by start before use.
+    const c = ks !== undefined ? ks.cur : null;
+    const older = c !== null && c.start === lastStart ? ks!.older : null;
     let missed = false;
     // Oldest window first, so that early/late firings caused by one record come out by windowEnd.
     for (let j = k; j >= 0; j--) {
@@ -413,9 +573,12 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
         missed = true;
         continue;
       }
-      if (ks === undefined) ks = this.newKey(key);
-      const c = ks.cur;
-      this.addRecord(c !== null && c.start === start ? c : this.alignedSlot(ks, start, end), r);
+      let s: Slot<ACC> | null | undefined = j === 0 ? c : older !== null ? older.fromBack(j) : undefined;
+      if (s == null || s.start !== start) {
+        if (ks === undefined) ks = this.newKey(key);
+        s = this.alignedSlot(ks, start, end);
+      }
+      this.addRecord(s, r);
     }
     // A record that some of its windows could no longer take is reported, even if others took it.
     if (missed) this.lateRecord(r);
@@ -515,7 +678,7 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
   private alignedSlot(ks: KeyState<ACC>, start: number, end: number): Slot<ACC> {
     const c = ks.cur;
     if (c !== null && c.start === start) return c;
-    const found = ks.others?.get(start);
+    const found = ks.older?.find(start);
     if (found !== undefined) return found;
     const s = new Slot<ACC>(ks, start, end, this.agg.createAccumulator());
     this.attach(ks);
@@ -532,14 +695,15 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
   }
 
   private place(ks: KeyState<ACC>, s: Slot<ACC>): void {
+    // Keeps `cur` the slot with the latest start, the others in `older` by start.
     const c = ks.cur;
     if (c === null) {
       ks.cur = s;
     } else if (s.start > c.start) {
-      (ks.others ??= new Map()).set(c.start, c);
+      (ks.older ??= new SlotRun<ACC>()).push(c);
       ks.cur = s;
     } else {
-      (ks.others ??= new Map()).set(s.start, s);
+      (ks.older ??= new SlotRun<ACC>()).insert(s);
     }
   }
 
@@ -613,9 +777,9 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
       const i = ks.sessions.indexOf(s);
       if (i >= 0) ks.sessions.splice(i, 1);
     } else if (ks.cur === s) {
-      ks.cur = null;
+      ks.cur = ks.older?.pop() ?? null;
     } else {
-      ks.others?.delete(s.start);
+      ks.older?.remove(s);
     }
     if (--ks.size === 0) this.emptyKeys++;
   }
@@ -767,7 +931,7 @@ export class WindowCore<T extends Timestamped, ACC, OUT> {
     };
     for (const ks of this.keys.values()) {
       if (ks.sessions !== null) for (const s of ks.sessions) add(s);
-      if (ks.others !== null) for (const s of ks.others.values()) add(s);
+      if (ks.older !== null) for (const s of ks.older.toArray()) add(s);
       if (ks.cur !== null) add(ks.cur);
     }
     // Accumulators are mutated in place after this returns: hand out a copy.

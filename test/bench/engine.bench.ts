@@ -1,4 +1,5 @@
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs';
+import { Multicast } from '../../src/core/multicast.js';
 import { Watermark, END_OF_TIME, type Element } from '../../src/core/element.js';
 import { mapRecords } from '../../src/operators/map-records.js';
 import { windowAggregate } from '../../src/operators/window-aggregate.js';
@@ -173,9 +174,10 @@ export function runEngineBench(n: number): BenchRow[] {
     else trades.push({ ts: e.ts, instrument: e.key, price: 100 + e.v });
   }
   const joinEngine = best(() => {
-    // As replay feeds it: one time-ordered input split by stream, both sides carrying watermarks.
-    const tradeIn = new Subject<Element<Trade>>();
-    const quoteIn = new Subject<Element<Quote>>();
+    // As the runner feeds it: one time-ordered input split by stream into lean multicasts, both
+    // sides carrying watermarks.
+    const tradeIn = new Multicast<Element<Trade>>();
+    const quoteIn = new Multicast<Element<Quote>>();
     let c = 0;
     tradeIn
       .pipe(
