@@ -9,6 +9,8 @@ const USAGE = `riskflow: event-time stream processing for trading risk and surve
 Usage:
   riskflow replay <dayDir> [--topology <file>]... [--out <dir>] [--speed max|<N>x] [--set <param>=<value>]...
                   [--checkpoint-dir <dir>] [--checkpoint-every <duration>] [--fresh] [--no-progress] [--quiet]
+                  [--snapshot-every <duration>] [--snapshot-retention <n>|all]
+  riskflow sql [--snapshots <dir>] [<query>] [--format table|csv|json] [--export <file.parquet|.csv|.json>]
   riskflow gen-day --date <YYYY-MM-DD> --seed <n> --out <dir> [--instruments <n>] [--traders <n>]
                   [--hours <h>] [--format jsonl|jsonl.gz|arrow] [--incidents all|none] [--quiet]
   riskflow validate <topology>...
@@ -27,6 +29,8 @@ async function cmdReplay(argv: string[]): Promise<number> {
     'checkpoint-dir': { type: 'string' },
     'checkpoint-every': { type: 'string' },
     fresh: { type: 'boolean', default: false },
+    'snapshot-every': { type: 'string', default: '60s' },
+    'snapshot-retention': { type: 'string' },
     'no-progress': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   });
@@ -42,6 +46,8 @@ async function cmdReplay(argv: string[]): Promise<number> {
     checkpointDir: values['checkpoint-dir'],
     checkpointEvery: values['checkpoint-every'],
     fresh: values.fresh,
+    snapshotEvery: values['snapshot-every'],
+    snapshotRetention: values['snapshot-retention'],
     progress: !values['no-progress'] && !values.quiet,
     printDetection: !values.quiet,
   });
@@ -94,6 +100,9 @@ export async function main(argv: string[]): Promise<number> {
       return cmdDescribe(rest);
     case 'gen-day':
       return cmdGenDay(rest);
+    case 'sql':
+      // Loaded on demand: replay does not load DuckDB, sql does not load the engine.
+      return (await import('./sql.js')).cmdSql(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -3,6 +3,7 @@ import { mkdir, rename, stat, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Alert } from '../core/alerts.js';
 import type { JobSinks } from '../core/runner.js';
+import type { ReplaySnapshots } from './replay-snapshots.js';
 
 /**
  * An append-only JSONL file that can resume: `bytes` goes into checkpoints and `resumeAt(bytes)`
@@ -70,6 +71,7 @@ interface SinksSnapshot {
   late: Offset;
   outputs: Record<string, Offset>;
   counts: SinkCounts;
+  snapshots?: unknown;
 }
 
 /** Counters a replay reports in summary.json. */
@@ -95,7 +97,13 @@ export class ReplaySinks implements JobSinks {
   /** Alerts kept in memory too when asked (tests, the detection table). */
   readonly kept: Alert[] | undefined;
 
-  constructor(private readonly outDir: string, opts: { keepAlerts?: boolean; onAlert?: (a: Alert) => void } = {}) {
+  private readonly snapshotSink: ReplaySnapshots | undefined;
+
+  constructor(
+    private readonly outDir: string,
+    opts: { keepAlerts?: boolean; onAlert?: (a: Alert) => void; snapshots?: ReplaySnapshots } = {},
+  ) {
+    this.snapshotSink = opts.snapshots;
     this.alerts = new ResumableJsonl(join(outDir, 'alerts.jsonl'));
     this.deadLetters = new ResumableJsonl(join(outDir, 'dead-letters.jsonl'));
     this.late = new ResumableJsonl(join(outDir, 'late.jsonl'));
@@ -111,6 +119,7 @@ export class ReplaySinks implements JobSinks {
   async open(resume?: unknown): Promise<void> {
     if (resume === undefined) {
       await Promise.all([this.alerts.open(), this.deadLetters.open(), this.late.open()]);
+      await this.snapshotSink?.open();
       return;
     }
     const s = resume as SinksSnapshot;
@@ -121,16 +130,22 @@ export class ReplaySinks implements JobSinks {
       this.outputs.set(name, f);
     }
     this.counts = structuredClone(s.counts);
+    await this.snapshotSink?.open(s.snapshots);
   }
 
   onAlert(a: Alert): void {
     this.alerts.write(a);
+    this.snapshotSink?.onAlert(a);
     this.kept?.push(a);
     const c = this.counts;
     c.alerts++;
     c.alertsByType[a.type] = (c.alertsByType[a.type] ?? 0) + 1;
     c.alertsByTopic[a.topic] = (c.alertsByTopic[a.topic] ?? 0) + 1;
     this.alertHook?.(a);
+  }
+
+  onSnapshot(table: string, time: number, rows: ReadonlyArray<Record<string, unknown>>): void {
+    this.snapshotSink?.onSnapshot(table, time, rows);
   }
 
   onDeadLetter(d: unknown): void {
@@ -161,6 +176,7 @@ export class ReplaySinks implements JobSinks {
       this.opening = [];
     }
     await Promise.all([this.alerts.flush(), this.deadLetters.flush(), this.late.flush(), ...[...this.outputs.values()].map((o) => o.flush())]);
+    await this.snapshotSink?.flush();
   }
 
   snapshot(): SinksSnapshot {
@@ -171,11 +187,13 @@ export class ReplaySinks implements JobSinks {
       late: at(this.late),
       outputs: Object.fromEntries([...this.outputs].map(([k, f]) => [k, at(f)])),
       counts: structuredClone(this.counts),
+      snapshots: this.snapshotSink?.snapshot(),
     };
   }
 
   async close(): Promise<void> {
     await this.flush();
     await Promise.all([this.alerts.close(), this.deadLetters.close(), this.late.close(), ...[...this.outputs.values()].map((o) => o.close())]);
+    await this.snapshotSink?.close();
   }
 }

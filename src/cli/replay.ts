@@ -11,6 +11,7 @@ import { ProgressReporter } from '../observability/progress.js';
 import { loadTopology, type LoadedTopology } from '../topology/index.js';
 import { packageRoot } from './paths.js';
 import { ReplaySinks, type SinkCounts } from './replay-sinks.js';
+import { ReplaySnapshots } from './replay-snapshots.js';
 import { evaluateDetection, formatDetectionTable, loadDetectionInputs, type DetectionResult } from './detection.js';
 
 export interface ReplayOptions {
@@ -32,6 +33,10 @@ export interface ReplayOptions {
   keepAlerts?: boolean;
   signal?: AbortSignal;
   batchSize?: number;
+  /** Event time between state snapshots (default 60s); written under <out>/snapshots. */
+  snapshotEvery?: string;
+  /** Snapshot files kept per table: a number, or `all` (default). */
+  snapshotRetention?: string;
   /** Time every Nth event's processing; the percentiles go to summary.latencyUs (benchmarks). */
   latencySampleEvery?: number;
   /** Print the detection table on stderr when the day has incidents.json (default true). */
@@ -127,7 +132,8 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
   const streams: string[] = [];
   for (const t of topologies) for (const s of t.sources) if (!streams.includes(s.stream)) streams.push(s.stream);
 
-  const sinks = new ReplaySinks(o.outDir, { keepAlerts: o.keepAlerts ?? false });
+  const snapshots = new ReplaySnapshots(o.outDir, { every: o.snapshotEvery ?? '60s', retention: o.snapshotRetention });
+  const sinks = new ReplaySinks(o.outDir, { keepAlerts: o.keepAlerts ?? false, snapshots });
   const source = new DayReplaySource(day, {
     streams: streams as Array<'trade' | 'quote' | 'order'>,
     batchSize: o.batchSize ?? 4096,
@@ -143,7 +149,8 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
 
   let store: CheckpointStore | undefined;
   let restore;
-  const fingerprint = jobFingerprint(resolve(o.dayDir), topologies);
+  // A resume must not change the snapshot interval: it is part of the job.
+  const fingerprint = jobFingerprint(resolve(o.dayDir), topologies, snapshots.intervalMs);
   if (o.checkpointDir) {
     store = new CheckpointStore(o.checkpointDir);
     if (o.fresh) await store.clear();
@@ -170,7 +177,9 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
       ? { store, fingerprint, restore, everyEventMs: parseDuration(o.checkpointEvery ?? '60s', '--checkpoint-every') }
       : undefined,
     pace: pacer ? (t) => pacer.pace(t) : undefined,
+    snapshotIntervalMs: snapshots.intervalMs,
     onBatch: (st) => {
+      snapshots.advance(st.lastEventTime, st.firstEventTime);
       if (progress) progress.update({ ...source.progress(), deadLetters: sinks.counts.deadLetters });
       o.onBatch?.(st);
     },
@@ -208,9 +217,9 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
   return { summary, stats, alerts: sinks.kept, topologies };
 }
 
-function jobFingerprint(dayDir: string, topologies: LoadedTopology[]): string {
+function jobFingerprint(dayDir: string, topologies: LoadedTopology[], snapshotIntervalMs: number): string {
   const h = createHash('sha256');
-  h.update(dayDir);
+  h.update(`${dayDir}\u0000${snapshotIntervalMs}`);
   for (const t of topologies) h.update(`\u0000${t.name}\u0000${JSON.stringify(t.spec)}\u0000${JSON.stringify(t.params)}`);
   return h.digest('hex');
 }

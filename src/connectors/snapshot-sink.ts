@@ -1,0 +1,764 @@
+/**
+ * Arrow snapshots of risk state (CONTRACTS.md section 5): every snapshot table is written, at each
+ * snapshot time T, to `<dir>/<table>/<T ms>.arrow` in the Arrow IPC *file* format, so pyarrow,
+ * polars, DuckDB and `riskflow sql` can all read it.
+ */
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  Bool,
+  Dictionary,
+  Field,
+  Float64,
+  Int32,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  Timestamp,
+  TimeUnit,
+  Utf8,
+  Vector,
+  type Data,
+  type DataType,
+} from 'apache-arrow';
+import type { Alert } from '../core/alerts.js';
+import { InputError, InternalError } from '../core/errors.js';
+
+/**
+ * How a column is stored. `timestamp`: Arrow Timestamp(ms, "UTC") from epoch ms (or an ISO string);
+ * `float64`: every number; `dictionary`: dictionary-encoded Utf8 (ids: few distinct values);
+ * `string`: plain Utf8; `json`: Utf8 holding `JSON.stringify` of an object (a string is kept as is);
+ * `bool`: Arrow Bool.
+ *
+ * @example const t: SnapshotColumnType = 'dictionary';
+ */
+export type SnapshotColumnType = 'timestamp' | 'float64' | 'dictionary' | 'string' | 'json' | 'bool';
+
+/**
+ * One column of a snapshot table.
+ *
+ * @example const c: SnapshotColumn = { name: 'var_99', type: 'float64' };
+ */
+export interface SnapshotColumn {
+  name: string;
+  type: SnapshotColumnType;
+}
+
+/**
+ * A snapshot table's columns, without `snapshot_time` (the sink adds it as the first column).
+ *
+ * @example
+ * const t: SnapshotTableSchema = { table: 'orders_open', columns: [{ name: 'trader_id', type: 'dictionary' }, { name: 'qty', type: 'float64' }] };
+ */
+export interface SnapshotTableSchema {
+  table: string;
+  columns: readonly SnapshotColumn[];
+}
+
+const f = (name: string): SnapshotColumn => ({ name, type: 'float64' });
+const d = (name: string): SnapshotColumn => ({ name, type: 'dictionary' });
+const ts = (name: string): SnapshotColumn => ({ name, type: 'timestamp' });
+
+/**
+ * The five tables of CONTRACTS.md section 5 with their column types. Ids are dictionary-encoded
+ * Utf8, numbers Float64, times Timestamp(ms, UTC). `alerts` has every field of an alert
+ * (CONTRACTS.md section 3) in snake_case, `entity` and `details` as JSON text.
+ *
+ * @example
+ * SNAPSHOT_TABLES.positions.columns.map((c) => c.name) // ['trader_id', 'instrument', 'qty', ...]
+ */
+export const SNAPSHOT_TABLES = {
+  positions: {
+    table: 'positions',
+    columns: [d('trader_id'), d('instrument'), f('qty'), f('avg_price'), f('mark_price'), f('notional'), f('realized_pnl'), f('unrealized_pnl')],
+  },
+  trader_risk: {
+    table: 'trader_risk',
+    columns: [
+      d('trader_id'),
+      f('gross_exposure'),
+      f('net_exposure'),
+      f('pnl'),
+      f('drawdown'),
+      f('concentration'),
+      f('var_99'),
+      f('es_99'),
+      f('var_limit'),
+    ],
+  },
+  correlations: {
+    table: 'correlations',
+    columns: [ts('window_start'), ts('window_end'), d('instrument_a'), d('instrument_b'), f('correlation'), f('n')],
+  },
+  market: {
+    table: 'market',
+    columns: [d('instrument'), f('mark_price'), f('spread_bps'), f('depth'), f('ret_60s'), f('luld_lower'), f('luld_upper'), d('luld_state')],
+  },
+  alerts: {
+    table: 'alerts',
+    columns: [
+      { name: 'alert_id', type: 'string' },
+      d('type'),
+      d('severity'),
+      d('topic'),
+      d('rule'),
+      d('topology'),
+      { name: 'entity', type: 'json' },
+      ts('event_time'),
+      ts('window_start'),
+      ts('window_end'),
+      f('value'),
+      f('threshold'),
+      { name: 'message', type: 'string' },
+      { name: 'details', type: 'json' },
+      ts('emitted_at'),
+    ],
+  },
+} as const satisfies Record<string, SnapshotTableSchema>;
+
+/**
+ * Names of the contract's tables.
+ *
+ * @example const t: ContractTable = 'trader_risk';
+ */
+export type ContractTable = keyof typeof SNAPSHOT_TABLES;
+
+const declared = new Map<string, SnapshotTableSchema>(Object.values(SNAPSHOT_TABLES).map((t) => [t.table, t]));
+
+/**
+ * A table name that is a folder name and a SQL identifier without quoting.
+ *
+ * @example TABLE_NAME.test('trader_risk') // true
+ */
+export const TABLE_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/**
+ * Declares the schema of an extra snapshot table, so its files have stable column types from the
+ * first snapshot on (a table nobody declares gets types inferred from its first rows: numbers
+ * Float64, strings Utf8, booleans Bool, objects JSON). A step type's module calls this at import,
+ * next to `registerStepType`. Declaring a contract table, or one name twice with other columns,
+ * throws.
+ *
+ * @example
+ * defineSnapshotTable({ table: 'order_book', columns: [{ name: 'instrument', type: 'dictionary' }, { name: 'bid', type: 'float64' }] });
+ */
+export function defineSnapshotTable(schema: SnapshotTableSchema): void {
+  if (!TABLE_NAME.test(schema.table)) {
+    throw new InternalError(`snapshot table '${schema.table}': a table name is lower-case letters, digits and '_' (it is a folder and a SQL name)`);
+  }
+  const names = new Set<string>();
+  for (const c of schema.columns) {
+    if (c.name === 'snapshot_time' || names.has(c.name)) throw new InternalError(`snapshot table '${schema.table}': column '${c.name}' is repeated or reserved`);
+    names.add(c.name);
+  }
+  const prev = declared.get(schema.table);
+  if (prev) {
+    if (JSON.stringify(prev.columns) === JSON.stringify(schema.columns)) return;
+    throw new InternalError(`snapshot table '${schema.table}' is already declared with other columns`);
+  }
+  declared.set(schema.table, { table: schema.table, columns: schema.columns.map((c) => ({ ...c })) });
+}
+
+/**
+ * The declared schema of a table (a contract table or one given to {@link defineSnapshotTable}),
+ * or undefined when its columns will be inferred.
+ *
+ * @example snapshotTableSchema('positions')?.columns.length // 8
+ */
+export function snapshotTableSchema(table: string): SnapshotTableSchema | undefined {
+  return declared.get(table);
+}
+
+const TIMESTAMP_MS_UTC = new Timestamp(TimeUnit.MILLISECOND, 'UTC');
+
+function arrowType(c: SnapshotColumn, id: number): DataType {
+  switch (c.type) {
+    case 'timestamp':
+      return TIMESTAMP_MS_UTC;
+    case 'float64':
+      return new Float64();
+    case 'dictionary':
+      return new Dictionary(new Utf8(), new Int32(), id);
+    case 'string':
+    case 'json':
+      return new Utf8();
+    case 'bool':
+      return new Bool();
+  }
+}
+
+/**
+ * The Arrow schema of a snapshot file: `snapshot_time` (Timestamp ms UTC, not null) then the
+ * table's columns, all nullable.
+ *
+ * @example snapshotArrowSchema(SNAPSHOT_TABLES.market.columns).fields[0].name // 'snapshot_time'
+ */
+export function snapshotArrowSchema(columns: readonly SnapshotColumn[]): Schema {
+  const fields: Field[] = [new Field('snapshot_time', TIMESTAMP_MS_UTC, false)];
+  columns.forEach((c, i) => fields.push(new Field(c.name, arrowType(c, i), true)));
+  return new Schema(fields);
+}
+
+function inferType(v: unknown): SnapshotColumnType | undefined {
+  if (v === null || v === undefined) return undefined;
+  switch (typeof v) {
+    case 'number':
+    case 'bigint':
+      return 'float64';
+    case 'string':
+      return 'string';
+    case 'boolean':
+      return 'bool';
+    default:
+      return 'json';
+  }
+}
+
+/**
+ * The columns a table's rows need: the known ones first (declared, or inferred earlier for this
+ * table), then any new key of the rows, typed from its first non-null value. Returns `known`
+ * itself when nothing is new.
+ *
+ * @example resolveColumns([], [{ desk: 'rates', n: 3 }]) // [{ name: 'desk', type: 'string' }, { name: 'n', type: 'float64' }]
+ */
+export function resolveColumns(known: readonly SnapshotColumn[], rows: ReadonlyArray<Record<string, unknown>>): readonly SnapshotColumn[] {
+  const have = new Set(known.map((c) => c.name));
+  let extra: Map<string, SnapshotColumnType | undefined> | undefined;
+  for (const row of rows) {
+    for (const k in row) {
+      if (have.has(k) || k === 'snapshot_time') continue;
+      extra ??= new Map();
+      const t = extra.get(k);
+      if (t === undefined) extra.set(k, inferType(row[k]));
+    }
+  }
+  if (!extra) return known;
+  const out = known.slice();
+  for (const [name, type] of extra) out.push({ name, type: type ?? 'string' });
+  return out;
+}
+
+function validityOf(n: number): { bits: Uint8Array; nulls: number } {
+  return { bits: new Uint8Array((n + 7) >> 3).fill(0xff), nulls: 0 };
+}
+
+function toMillis(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'string') return Date.parse(v);
+  return Number.NaN;
+}
+
+function encodeColumn(c: SnapshotColumn, id: number, rows: ReadonlyArray<Record<string, unknown>>): Data {
+  const n = rows.length;
+  const name = c.name;
+  const valid = validityOf(n);
+  const setNull = (i: number) => {
+    valid.bits[i >> 3]! &= ~(1 << (i & 7));
+    valid.nulls++;
+  };
+  const type = arrowType(c, id);
+  switch (c.type) {
+    case 'float64': {
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = rows[i]![name];
+        if (typeof v === 'number') out[i] = v;
+        else if (v === null || v === undefined) setNull(i);
+        else out[i] = Number(v);
+      }
+      return makeData({ type: type as Float64, length: n, data: out, nullCount: valid.nulls, nullBitmap: valid.nulls ? valid.bits : undefined });
+    }
+    case 'timestamp': {
+      const out = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = rows[i]![name];
+        const ms = v === null || v === undefined ? Number.NaN : toMillis(v);
+        if (Number.isFinite(ms)) out[i] = BigInt(Math.floor(ms));
+        else setNull(i);
+      }
+      return makeData({ type: type as Timestamp, length: n, data: out, nullCount: valid.nulls, nullBitmap: valid.nulls ? valid.bits : undefined });
+    }
+    case 'bool': {
+      const out = new Uint8Array((n + 7) >> 3);
+      for (let i = 0; i < n; i++) {
+        const v = rows[i]![name];
+        if (v === null || v === undefined) setNull(i);
+        else if (v) out[i >> 3]! |= 1 << (i & 7);
+      }
+      return makeData({ type: type as Bool, length: n, data: out, nullCount: valid.nulls, nullBitmap: valid.nulls ? valid.bits : undefined });
+    }
+    case 'dictionary': {
+      const codes = new Int32Array(n);
+      const index = new Map<string, number>();
+      const values: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const v = rows[i]![name];
+        if (v === null || v === undefined) {
+          setNull(i);
+          continue;
+        }
+        const s = typeof v === 'string' ? v : String(v);
+        let k = index.get(s);
+        if (k === undefined) {
+          k = values.length;
+          index.set(s, k);
+          values.push(s);
+        }
+        codes[i] = k;
+      }
+      const dict = utf8Data(values, undefined);
+      return makeData({
+        type: type as Dictionary<Utf8, Int32>,
+        length: n,
+        data: codes,
+        dictionary: new Vector([dict]),
+        nullCount: valid.nulls,
+        nullBitmap: valid.nulls ? valid.bits : undefined,
+      });
+    }
+    case 'string':
+    case 'json': {
+      const strings: Array<string | undefined> = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = rows[i]![name];
+        if (v === null || v === undefined) {
+          setNull(i);
+          strings[i] = undefined;
+        } else if (typeof v === 'string') strings[i] = v;
+        else strings[i] = c.type === 'json' ? JSON.stringify(v) : String(v);
+      }
+      return utf8Data(strings, valid.nulls ? valid : undefined);
+    }
+  }
+}
+
+function utf8Data(strings: ReadonlyArray<string | undefined>, valid: { bits: Uint8Array; nulls: number } | undefined): Data<Utf8> {
+  const n = strings.length;
+  const offsets = new Int32Array(n + 1);
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const s = strings[i];
+    if (s !== undefined) bytes += Buffer.byteLength(s, 'utf8');
+    offsets[i + 1] = bytes;
+  }
+  const buf = Buffer.allocUnsafe(bytes);
+  for (let i = 0; i < n; i++) {
+    const s = strings[i];
+    if (s !== undefined) buf.write(s, offsets[i]!, 'utf8');
+  }
+  const data = new Uint8Array(buf.buffer, buf.byteOffset, bytes);
+  return makeData({ type: new Utf8(), length: n, valueOffsets: offsets, data, nullCount: valid?.nulls ?? 0, nullBitmap: valid?.bits });
+}
+
+/**
+ * Encodes one snapshot as an Arrow IPC file: `snapshot_time` = `snapshotTime` on every row, then
+ * `columns` taken from the rows by name (a missing key is null).
+ *
+ * @example
+ * const bytes = encodeSnapshot(SNAPSHOT_TABLES.market.columns, 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
+ */
+export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): Uint8Array {
+  const schema = snapshotArrowSchema(columns);
+  const n = rows.length;
+  const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
+  const children: Data[] = [makeData({ type: TIMESTAMP_MS_UTC, length: n, data: times, nullCount: 0 })];
+  columns.forEach((c, i) => children.push(encodeColumn(c, i, rows)));
+  const struct = makeData({ type: new Struct(schema.fields), length: n, children, nullCount: 0 });
+  const batch = new RecordBatch(schema, struct);
+  return tableToIPC(new Table(schema, [batch]), 'file');
+}
+
+/**
+ * Rows of a snapshot file back as plain objects (timestamps as epoch ms, JSON columns as text):
+ * how the sink merges a late producer into a file, and how tests read files.
+ *
+ * @example decodeSnapshotRows(await readFile('out/snapshots/market/1710513000000.arrow'))[0].instrument
+ */
+export function decodeSnapshotRows(bytes: Uint8Array): Array<Record<string, unknown>> {
+  const t = tableFromIPC(bytes);
+  const names = t.schema.fields.map((x) => x.name);
+  const cols = names.map((n) => t.getChild(n)!.toArray() as ArrayLike<unknown>);
+  const out: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < t.numRows; i++) {
+    const r: Record<string, unknown> = {};
+    names.forEach((n, j) => {
+      const v = t.getChild(n)!.isValid(i) ? cols[j]![i] : null;
+      r[n] = typeof v === 'bigint' ? Number(v) : v;
+    });
+    out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The alert as a row of the `alerts` table (CONTRACTS.md section 5: every field in snake_case,
+ * `entity` and `details` as JSON text, absent window bounds as null).
+ *
+ * @example alertRow(alert).entity // '{"traderId":"TR03"}'
+ */
+export function alertRow(a: Alert): Record<string, unknown> {
+  return {
+    alert_id: a.alertId,
+    type: a.type,
+    severity: a.severity,
+    topic: a.topic,
+    rule: a.rule,
+    topology: a.topology,
+    entity: JSON.stringify(a.entity),
+    event_time: a.eventTime,
+    window_start: a.windowStart ?? null,
+    window_end: a.windowEnd ?? null,
+    value: a.value,
+    threshold: a.threshold,
+    message: a.message,
+    details: JSON.stringify(a.details ?? {}),
+    emitted_at: a.emittedAt,
+  };
+}
+
+const FILE = /^(-?\d+)\.arrow$/;
+
+/**
+ * Options of a {@link SnapshotSink}.
+ *
+ * @example const o: SnapshotSinkOptions = { dir: 'out/snapshots', retention: 24, intervalMs: 60_000 };
+ */
+export interface SnapshotSinkOptions {
+  /** Folder of the snapshots (`<out>/snapshots` for a replay); a folder per table is made in it. */
+  dir: string;
+  /** Keep the newest N files of each table (older ones are deleted); 0 or undefined keeps all. */
+  retention?: number;
+  /** Event time between snapshots: {@link SnapshotSink.advance} adds a snapshot time at each multiple. */
+  intervalMs?: number;
+  /** Write the `alerts` table (default true). */
+  alerts?: boolean;
+}
+
+/**
+ * What is on disk: snapshot files kept and the rows in them, in total and per table.
+ *
+ * @example sink.counts.byTable.positions // { files: 60, rows: 5576 }
+ */
+export interface SnapshotCounts {
+  files: number;
+  rows: number;
+  byTable: Record<string, { files: number; rows: number }>;
+}
+
+/**
+ * What a checkpoint keeps of a sink (structured-cloneable): the files written, inferred
+ * columns, the alerts so far and the pending snapshot times.
+ *
+ * @example await new SnapshotSink({ dir }).open(checkpoint.sinks.snapshots as SnapshotSinkState)
+ */
+export interface SnapshotSinkState {
+  version: 1;
+  /** Per table, the files kept: [snapshot time, rows], oldest first. */
+  files: Record<string, Array<[number, number]>>;
+  columns: Record<string, SnapshotColumn[]>;
+  alerts: Array<Record<string, unknown>>;
+  /** Alerts snapshot time -> number of alerts it was written with. */
+  alertTimes: Array<[number, number]>;
+  known: number[];
+  pendingAlertTime: number | null;
+  /** What `advance` has seen: [multiples added up to, last event time]. */
+  advanced: [number, number];
+  pending: Array<{ table: string; time: number; rows: Array<Record<string, unknown>>; calls: number; mergeFile: boolean }>;
+}
+
+interface Pending {
+  table: string;
+  time: number;
+  rows: Array<Record<string, unknown>>;
+  calls: number;
+  /** The (table, time) file exists already: its rows are merged in when writing. */
+  mergeFile: boolean;
+  keys?: Set<string>;
+}
+
+function normalise(v: unknown, type: SnapshotColumnType): unknown {
+  if (v === null || v === undefined) return null;
+  switch (type) {
+    case 'float64':
+      return typeof v === 'number' ? v : Number(v);
+    case 'timestamp':
+      return Math.floor(toMillis(v));
+    case 'json':
+      return typeof v === 'string' ? v : JSON.stringify(v);
+    case 'bool':
+      return Boolean(v);
+    default:
+      return String(v);
+  }
+}
+
+/**
+ * Writes snapshot tables as Arrow IPC files. Feed it a job's `onSnapshot(table, time, rows)` and
+ * `onAlert(alert)`; `flush()` (after every batch) writes what is pending, each file atomically
+ * (written under a temporary dot-name in the same folder, then renamed), then applies the
+ * retention.
+ *
+ * - Several calls for the same (table, T) (several steps or topologies, or a step's end-of-input
+ *   snapshot falling on an interval time) give one file holding the rows of all of them, a row
+ *   that an earlier call already gave being kept once.
+ * - `alerts` is cumulative: its snapshot at T holds every alert with `eventTime <= T`, one row per
+ *   alert, by event time. During the run it is written once a later snapshot time has been seen
+ *   (so alerts that a window emits shortly after their event time are in); `close()` rewrites those
+ *   whose content has grown since, so after a completed run the alerts snapshot at T is exactly the
+ *   alerts with event time <= T. Its snapshot times are those of the other tables, the multiples of
+ *   the interval and the last event time given to `advance()`.
+ * - A fresh `open()` deletes the snapshot files of an earlier run in `dir`; `open(state)` (resume
+ *   from a checkpoint) deletes only the files written after the checkpoint, which the resumed run
+ *   writes again.
+ *
+ * @example
+ * const sink = new SnapshotSink({ dir: 'out/snapshots', retention: 0 });
+ * await sink.open();
+ * sink.onSnapshot('market', 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
+ * await sink.flush();
+ * await sink.close();
+ */
+export class SnapshotSink {
+  readonly dir: string;
+  private readonly retention: number;
+  /** Event time between snapshots, when known (see `advance`). */
+  readonly intervalMs: number | undefined;
+  private readonly withAlerts: boolean;
+  private pending = new Map<string, Pending>();
+  private files = new Map<string, Array<[number, number]>>();
+  private columns = new Map<string, readonly SnapshotColumn[]>();
+  private alerts: Array<Record<string, unknown>> = [];
+  private alertTimes = new Map<number, number>();
+  private known = new Set<number>();
+  private maxTime = Number.NEGATIVE_INFINITY;
+  private pendingAlertTime: number | undefined;
+  private readonly madeDirs = new Set<string>();
+
+  constructor(opts: SnapshotSinkOptions) {
+    this.dir = opts.dir;
+    this.retention = opts.retention && opts.retention > 0 ? Math.floor(opts.retention) : 0;
+    this.intervalMs = opts.intervalMs;
+    this.withAlerts = opts.alerts ?? true;
+  }
+
+  /** Opens fresh (deleting an earlier run's snapshot files) or, given a checkpoint's state, resumes. */
+  async open(resume?: unknown): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    if (resume !== undefined && resume !== null) this.load(resume as SnapshotSinkState);
+    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const keep = new Set((this.files.get(entry.name) ?? []).map(([t]) => t));
+      const folder = join(this.dir, entry.name);
+      const present = new Set<number>();
+      for (const name of await readdir(folder)) {
+        const m = FILE.exec(name);
+        if (m && keep.has(Number(m[1]))) present.add(Number(m[1]));
+        else if (m || (name.startsWith('.') && name.endsWith('.tmp'))) await rm(join(folder, name), { force: true });
+      }
+      // Files that retention pruned after the checkpoint are gone for good: forget them.
+      const kept = this.files.get(entry.name);
+      if (kept) this.files.set(entry.name, kept.filter(([t]) => present.has(t)));
+    }
+  }
+
+  /**
+   * Rows of `table` as of `snapshotTime`. They are read at the next `flush()`, so the producer
+   * hands over rows it no longer changes (the risk steps build fresh rows for each snapshot).
+   */
+  onSnapshot(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void {
+    if (!TABLE_NAME.test(table)) throw new InternalError(`snapshot table '${table}': a table name is lower-case letters, digits and '_'`);
+    if (table === 'alerts' && this.withAlerts) {
+      throw new InternalError(`snapshot table 'alerts' is written by the snapshot sink from the job's alerts; a step cannot emit it`);
+    }
+    const key = `${table}\u0000${snapshotTime}`;
+    const p = this.pending.get(key);
+    if (!p) {
+      const mergeFile = (this.files.get(table) ?? []).some(([t]) => t === snapshotTime);
+      this.pending.set(key, { table, time: snapshotTime, rows: rows.slice(), calls: 1, mergeFile });
+    } else {
+      this.addRows(p, rows);
+    }
+    this.noteTime(snapshotTime);
+  }
+
+  onAlert(a: Alert): void {
+    if (this.withAlerts) this.alerts.push(alertRow(a));
+  }
+
+  /**
+   * The job's event time has reached `lastEventTime` (its first event being at `firstEventTime`):
+   * every multiple of the interval in between becomes a snapshot time of the `alerts` table, and
+   * `close()` adds a last one at `lastEventTime`, as the steps' end-of-input snapshots do. Jobs
+   * whose topologies emit no snapshot table get their alerts snapshots this way.
+   */
+  advance(lastEventTime: number, firstEventTime?: number): void {
+    if (!Number.isFinite(lastEventTime)) return;
+    if (lastEventTime > this.lastEventTime) this.lastEventTime = lastEventTime;
+    const iv = this.intervalMs;
+    if (!iv) return;
+    if (!Number.isFinite(this.advancedTo)) {
+      const first = firstEventTime !== undefined && Number.isFinite(firstEventTime) ? firstEventTime : lastEventTime;
+      this.advancedTo = Math.ceil(first / iv) * iv - iv;
+    }
+    for (let t = this.advancedTo + iv; t <= lastEventTime; t += iv) {
+      this.noteTime(t);
+      this.advancedTo = t;
+    }
+  }
+  private advancedTo = Number.NEGATIVE_INFINITY;
+  private lastEventTime = Number.NEGATIVE_INFINITY;
+
+  /** Files and rows on disk now. */
+  get counts(): SnapshotCounts {
+    const out: SnapshotCounts = { files: 0, rows: 0, byTable: {} };
+    for (const [table, list] of [...this.files].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const rows = list.reduce((n, [, r]) => n + r, 0);
+      out.byTable[table] = { files: list.length, rows };
+      out.files += list.length;
+      out.rows += rows;
+    }
+    return out;
+  }
+
+  private rowKey(cols: readonly SnapshotColumn[], row: Record<string, unknown>): string {
+    return JSON.stringify(cols.map((c) => normalise(row[c.name], c.type)));
+  }
+
+  private addRows(p: Pending, rows: ReadonlyArray<Record<string, unknown>>): void {
+    const cols = this.columnsFor(p.table, rows.length ? [...p.rows.slice(0, 1), ...rows] : p.rows.slice(0, 1));
+    if (!p.keys) {
+      p.keys = new Set();
+      for (const r of p.rows) p.keys.add(this.rowKey(cols, r));
+    }
+    for (const r of rows) {
+      const k = this.rowKey(cols, r);
+      if (p.keys.has(k)) continue;
+      p.keys.add(k);
+      p.rows.push(r);
+    }
+    p.calls++;
+  }
+
+  private noteTime(t: number): void {
+    if (!this.withAlerts || this.known.has(t)) return;
+    this.known.add(t);
+    if (t < this.maxTime) {
+      this.queueAlerts(t);
+      return;
+    }
+    if (this.pendingAlertTime !== undefined) this.queueAlerts(this.pendingAlertTime);
+    this.pendingAlertTime = t;
+    this.maxTime = t;
+  }
+
+  private queueAlerts(t: number): void {
+    const rows = this.alerts.filter((a) => (a.event_time as number) <= t);
+    // Stable: alerts of equal event time stay in emission order.
+    rows.sort((a, b) => (a.event_time as number) - (b.event_time as number));
+    this.pending.set(`alerts\u0000${t}`, { table: 'alerts', time: t, rows, calls: 1, mergeFile: false });
+    this.alertTimes.set(t, rows.length);
+  }
+
+  /** Writes every pending snapshot file, oldest snapshot time first. */
+  async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const work = [...this.pending.values()].sort((a, b) => a.time - b.time || (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
+    this.pending.clear();
+    for (const p of work) await this.write(p);
+  }
+
+  /** Writes the last snapshots, completes the `alerts` snapshots (see the class doc) and flushes. */
+  async close(): Promise<void> {
+    if (this.withAlerts) {
+      if (Number.isFinite(this.lastEventTime)) this.noteTime(this.lastEventTime);
+      if (this.pendingAlertTime !== undefined) this.queueAlerts(this.pendingAlertTime);
+      this.pendingAlertTime = undefined;
+      if (this.known.size === 0 && this.alerts.length > 0) {
+        // No snapshot time at all: one snapshot at the last alert, so the alerts can be queried.
+        const last = this.alerts.reduce((m, a) => Math.max(m, a.event_time as number), Number.NEGATIVE_INFINITY);
+        this.known.add(last);
+        this.queueAlerts(last);
+      }
+      for (const [t, written] of this.alertTimes) {
+        if (this.pending.has(`alerts\u0000${t}`)) continue;
+        let now = 0;
+        for (const a of this.alerts) if ((a.event_time as number) <= t) now++;
+        if (now !== written) this.queueAlerts(t);
+      }
+    }
+    await this.flush();
+  }
+
+  private columnsFor(table: string, rows: ReadonlyArray<Record<string, unknown>>): readonly SnapshotColumn[] {
+    const known = this.columns.get(table) ?? declared.get(table)?.columns ?? [];
+    const cols = resolveColumns(known, rows);
+    this.columns.set(table, cols);
+    return cols;
+  }
+
+  private async write(p: Pending): Promise<void> {
+    const { table, time } = p;
+    const folder = join(this.dir, table);
+    if (!this.madeDirs.has(folder)) {
+      await mkdir(folder, { recursive: true });
+      this.madeDirs.add(folder);
+    }
+    const path = join(folder, `${time}.arrow`);
+    if (p.mergeFile) {
+      // A later producer of a (table, T) already on disk: merge its rows into the file.
+      const before = decodeSnapshotRows(await readFile(path)).map(({ snapshot_time: _t, ...r }) => r);
+      const merged: Pending = { ...p, rows: before, calls: 1, mergeFile: false, keys: undefined };
+      this.addRows(merged, p.rows);
+      p = merged;
+    }
+    const bytes = encodeSnapshot(this.columnsFor(table, p.rows), time, p.rows);
+    const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+    let list = this.files.get(table);
+    if (!list) this.files.set(table, (list = []));
+    let i = list.length;
+    while (i > 0 && list[i - 1]![0] > time) i--;
+    if (i > 0 && list[i - 1]![0] === time) list[i - 1]![1] = p.rows.length;
+    else list.splice(i, 0, [time, p.rows.length]);
+    while (this.retention > 0 && list.length > this.retention) {
+      const [old] = list.shift()!;
+      await rm(join(folder, `${old}.arrow`), { force: true });
+      if (table === 'alerts') this.alertTimes.delete(old);
+    }
+  }
+
+  /** The sink's state for a checkpoint (the runner takes it after `flush()`). */
+  snapshot(): SnapshotSinkState {
+    return {
+      version: 1,
+      files: Object.fromEntries([...this.files].map(([k, v]) => [k, v.map(([t, r]) => [t, r] as [number, number])])),
+      columns: Object.fromEntries([...this.columns].map(([k, v]) => [k, v.map((c) => ({ ...c }))])),
+      alerts: this.alerts.slice(),
+      alertTimes: [...this.alertTimes],
+      known: [...this.known],
+      pendingAlertTime: this.pendingAlertTime ?? null,
+      advanced: [this.advancedTo, this.lastEventTime],
+      pending: [...this.pending.values()].map((p) => ({ table: p.table, time: p.time, rows: p.rows.slice(), calls: p.calls, mergeFile: p.mergeFile })),
+    };
+  }
+
+  private load(s: SnapshotSinkState): void {
+    if (s.version !== 1) throw new InputError(`snapshot sink state version ${String(s.version)} is not supported`);
+    this.files = new Map(Object.entries(s.files).map(([k, v]) => [k, v.map(([t, r]) => [t, r] as [number, number])]));
+    this.columns = new Map(Object.entries(s.columns));
+    this.alerts = s.alerts.slice();
+    this.alertTimes = new Map(s.alertTimes);
+    this.known = new Set(s.known);
+    this.maxTime = s.known.length ? Math.max(...s.known) : Number.NEGATIVE_INFINITY;
+    this.pendingAlertTime = s.pendingAlertTime ?? undefined;
+    [this.advancedTo, this.lastEventTime] = s.advanced;
+    this.pending = new Map(s.pending.map((p) => [`${p.table}\u0000${p.time}`, { ...p, rows: p.rows.slice() }]));
+  }
+}
