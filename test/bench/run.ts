@@ -1,11 +1,34 @@
 import { printTable } from './harness.js';
 import { runEngineBench } from './engine.bench.js';
+import { runVarBench } from './var.bench.js';
+import { runMarketBench } from './correlation.bench.js';
+import { runSurveillanceBench } from './surveillance.bench.js';
+import { runTopologiesBench, printTopologyRows } from './topologies.bench.js';
 
 /**
- * `npm run bench`: prints events/s of the engine beside hand-written loops. Size with
- * BENCH_EVENTS (default 5,000,000).
+ * `npm run bench`: prints the figures of every benchmark. BENCH_ONLY=engine,var,market,
+ * surveillance,topologies picks some; BENCH_EVENTS sizes the engine cases (default 5,000,000).
  */
+const only = new Set((process.env.BENCH_ONLY ?? 'engine,var,market,surveillance,topologies').split(','));
 const n = Number(process.env.BENCH_EVENTS ?? 5_000_000);
-console.log(`riskflow benchmarks: node ${process.version}, ${n.toLocaleString('en-US')} events per case, best of 3 after a warm-up`);
-console.log('\nengine (issue 2)');
-printTable(runEngineBench(n));
+console.log(`riskflow benchmarks: node ${process.version}, one core (the engine is single-threaded)`);
+if (only.has('engine')) {
+  console.log(`\nengine (issue 2): ${n.toLocaleString('en-US')} events per case, best of 3 after a warm-up`);
+  printTable(runEngineBench(n));
+}
+if (only.has('var')) {
+  console.log('\nVaR update per trade (issue 3)');
+  printTable(runVarBench());
+}
+if (only.has('market')) {
+  console.log('\nmarket-risk steps (issue 3)');
+  printTable(runMarketBench());
+}
+if (only.has('surveillance')) {
+  console.log('\nsurveillance steps (issue 3)');
+  printTable(runSurveillanceBench());
+}
+if (only.has('topologies')) {
+  console.log('\nthe three standard topologies on a generated day: 200 instruments, 500 traders, 6.5 h (issue 3)');
+  printTopologyRows(await runTopologiesBench());
+}

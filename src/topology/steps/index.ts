@@ -36,3 +36,4 @@ export { BUILTIN_AGGREGATES, compileAggregateCall } from './window.js';
 // The risk and surveillance library's step types (issue 3), registered through the same registry.
 import './desk-risk.js';
 import './market-risk.js';
+import './surveillance.js';

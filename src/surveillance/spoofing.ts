@@ -1,0 +1,394 @@
+/**
+ * SPOOFING (CONTRACTS.md section 4, Surveillance): a NEW order >= 10x the trader's median order
+ * size, cancelled within 2 s unfilled, while the same trader is filled on the opposite side within
+ * +/-5 s.
+ */
+import {
+  EventTimers,
+  FindingGrouper,
+  fmtElapsed,
+  fmtLimit,
+  fmtPrice,
+  fmtQty,
+  participle,
+  opposite,
+  type AlertDraft,
+  type Detector,
+  type Side,
+  type SurvOrder,
+  type SurvTrade,
+} from './common.js';
+import { FillHistory, OrderBookState, type FillHistorySnapshot, type OrderBookSnapshot } from './order-book-state.js';
+
+/** A growable binary min-heap of numbers in a Float64Array (a max-heap stores negated values). */
+class NumHeap {
+  a = new Float64Array(16);
+  n = 0;
+
+  top(): number {
+    return this.a[0] as number;
+  }
+
+  push(x: number): void {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    const a = this.a;
+    let i = this.n++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const v = a[p] as number;
+      if (v <= x) break;
+      a[i] = v;
+      i = p;
+    }
+    a[i] = x;
+  }
+
+  pop(): number {
+    const a = this.a;
+    const top = a[0] as number;
+    const n = --this.n;
+    if (n > 0) {
+      const x = a[n] as number;
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && (a[c + 1] as number) < (a[c] as number)) c++;
+        const v = a[c] as number;
+        if (v >= x) break;
+        a[i] = v;
+        i = c;
+      }
+      a[i] = x;
+    }
+    return top;
+  }
+
+  clear(): void {
+    this.n = 0;
+  }
+}
+
+/**
+ * The running median of a stream of numbers, over all values so far (`window` 0) or the last
+ * `window` values: two heaps (the lower half as a max-heap, the upper half as a min-heap), so an
+ * insert costs O(log n) and the median O(1). Values leaving the window are deleted lazily (counted
+ * in `delayed` and dropped when they reach a heap top); when lazily deleted values pile up the
+ * heaps are rebuilt from the window, which keeps memory O(window).
+ *
+ * @example
+ * const m = new RunningMedian(3);
+ * [5, 1, 9, 7].forEach((x) => m.add(x));
+ * m.median(); // 7 (median of 1, 9, 7)
+ */
+export class RunningMedian {
+  private lo = new NumHeap(); // negated values: the lower half
+  private hi = new NumHeap();
+  private loSize = 0;
+  private hiSize = 0;
+  private delayed = new Map<number, number>();
+  private ring: Float64Array;
+  private ringHead = 0;
+  private ringCount = 0;
+  private all: number[] = [];
+
+  constructor(readonly window = 0) {
+    this.ring = new Float64Array(window > 0 ? window : 0);
+  }
+
+  /** Number of values the median is over. */
+  get count(): number {
+    return this.loSize + this.hiSize;
+  }
+
+  /** The median (mean of the two middle values for an even count); NaN when empty. */
+  median(): number {
+    const k = this.loSize + this.hiSize;
+    if (k === 0) return Number.NaN;
+    if (this.loSize > this.hiSize) return -this.lo.top();
+    return (-this.lo.top() + this.hi.top()) / 2;
+  }
+
+  add(x: number): void {
+    this.insert(x);
+    if (this.window > 0) {
+      const w = this.window;
+      if (this.ringCount === w) {
+        const old = this.ring[this.ringHead] as number;
+        this.ring[this.ringHead] = x;
+        this.ringHead = (this.ringHead + 1) % w;
+        this.erase(old);
+        if (this.lo.n + this.hi.n > 2 * w + 16) this.rebuild();
+      } else {
+        this.ring[(this.ringHead + this.ringCount) % w] = x;
+        this.ringCount++;
+      }
+    } else {
+      this.all.push(x);
+    }
+  }
+
+  /** The values in the window, oldest first (for checkpoints). */
+  values(): number[] {
+    if (this.window === 0) return this.all.slice();
+    const out: number[] = [];
+    for (let i = 0; i < this.ringCount; i++) out.push(this.ring[(this.ringHead + i) % this.window] as number);
+    return out;
+  }
+
+  static of(window: number, values: readonly number[]): RunningMedian {
+    const m = new RunningMedian(window);
+    for (const v of values) m.add(v);
+    return m;
+  }
+
+  private insert(x: number): void {
+    if (this.loSize === 0 || x <= -this.lo.top()) {
+      this.lo.push(-x);
+      this.loSize++;
+    } else {
+      this.hi.push(x);
+      this.hiSize++;
+    }
+    this.balance();
+  }
+
+  private erase(x: number): void {
+    this.delayed.set(x, (this.delayed.get(x) ?? 0) + 1);
+    if (x <= -this.lo.top()) {
+      this.loSize--;
+      if (x === -this.lo.top()) this.prune(this.lo, -1);
+    } else {
+      this.hiSize--;
+      if (x === this.hi.top()) this.prune(this.hi, 1);
+    }
+    this.balance();
+  }
+
+  // Keeps loSize === hiSize or loSize === hiSize + 1, with live values on both tops.
+  private balance(): void {
+    if (this.loSize > this.hiSize + 1) {
+      this.hi.push(-this.lo.pop());
+      this.loSize--;
+      this.hiSize++;
+      this.prune(this.lo, -1);
+    } else if (this.loSize < this.hiSize) {
+      this.lo.push(-this.hi.pop());
+      this.loSize++;
+      this.hiSize--;
+      this.prune(this.hi, 1);
+    }
+  }
+
+  private prune(h: NumHeap, sign: 1 | -1): void {
+    while (h.n > 0) {
+      const v = sign * h.top();
+      const c = this.delayed.get(v);
+      if (c === undefined) return;
+      if (c === 1) this.delayed.delete(v);
+      else this.delayed.set(v, c - 1);
+      h.pop();
+    }
+  }
+
+  private rebuild(): void {
+    const vals = this.values();
+    this.lo.clear();
+    this.hi.clear();
+    this.loSize = 0;
+    this.hiSize = 0;
+    this.delayed.clear();
+    for (const v of vals) this.insert(v);
+  }
+}
+
+/**
+ * Parameters of {@link SpoofingDetector} (defaults of CONTRACTS.md section 4 in brackets).
+ *
+ * @example
+ * const p: SpoofingParams = { sizeMultiple: 10, medianWindow: 1000, minMedianOrders: 1, cancelWithinMs: 2000, fillWindowMs: 5000, orderTtlMs: 600_000 };
+ */
+export interface SpoofingParams {
+  /** An order this many times the trader's median size or more is large [10]. */
+  sizeMultiple: number;
+  /** The median is over the trader's last this many NEW orders; 0 = all since the start [1000]. */
+  medianWindow: number;
+  /** No median (so no spoofing) until the trader has placed this many NEW orders [1]. */
+  minMedianOrders: number;
+  /** Cancelled at most this long after its NEW [2 s]. */
+  cancelWithinMs: number;
+  /** Opposite-side fills count within +/- this of the NEW [5 s]. */
+  fillWindowMs: number;
+  /** Order state kept this long after an order's last event; must be longer than cancelWithinMs [1 min]. */
+  orderTtlMs: number;
+}
+
+/** A large order cancelled in time and unfilled, waiting for the end of its fill window. */
+interface Candidate {
+  orderId: string;
+  traderId: string;
+  instrument: string;
+  side: Side;
+  newTs: number;
+  cancelTs: number;
+  qty: number;
+  price: number;
+  median: number;
+}
+
+interface SpoofingSnapshot {
+  medians: Array<[string, number[]]>;
+  book: OrderBookSnapshot;
+  fills: FillHistorySnapshot;
+  timers: ReturnType<EventTimers<Candidate>['snapshot']>;
+  out: ReturnType<FindingGrouper['snapshot']>;
+}
+
+/**
+ * Detects spoofing in event-time order (see common.ts Sequencer).
+ *
+ * Median: per trader, over the quantities of that trader's NEW orders processed BEFORE this one
+ * (all instruments; the last `medianWindow` of them), kept by a {@link RunningMedian}; an order is
+ * large when its size >= sizeMultiple x that median. Size: the largest quantity the order displayed
+ * (its NEW or any REPLACE, so growing a small order by REPLACE does not escape the test); price: as
+ * placed. Unfilled: no trade carrying its orderId was processed before the CANCEL (a fill at the
+ * same ts as the CANCEL counts as before: trades precede orders at equal ts). Cancelled within
+ * cancelWithin of the NEW. Then the order waits until NEW + fillWindow (a timer; or the CANCEL if
+ * later) and alerts if the trader had fills on the opposite side of the same instrument with ts in
+ * [NEW - fillWindow, NEW + fillWindow]; a fill counts for both its trader and its counterparty.
+ *
+ * One alert per spoof order (orders of one trader evaluated at the same instant are merged);
+ * eventTime = the evaluation time; value = size / median (max when merged); threshold = sizeMultiple.
+ *
+ * @example
+ * const d = new SpoofingDetector({ sizeMultiple: 10, medianWindow: 1000, minMedianOrders: 1, cancelWithinMs: 2000, fillWindowMs: 5000, orderTtlMs: 600_000 });
+ * runDetector(d, trades, orders);
+ */
+export class SpoofingDetector implements Detector {
+  private readonly out: FindingGrouper;
+  private medians = new Map<string, RunningMedian>();
+  private readonly book: OrderBookState;
+  private readonly fills: FillHistory;
+  private readonly timers = new EventTimers<Candidate>();
+  private readonly due = { ts: 0 };
+
+  constructor(readonly params: SpoofingParams) {
+    if (!(params.orderTtlMs > params.cancelWithinMs)) throw new RangeError('spoofing: orderTtl must be longer than cancelWithin');
+    this.out = new FindingGrouper('SPOOFING', params.sizeMultiple, 'max');
+    this.book = new OrderBookState(params.orderTtlMs);
+    // A fill at f is needed by orders placed up to fillWindow after it, evaluated up to max(fillWindow, cancelWithin) after placing.
+    this.fills = new FillHistory(params.fillWindowMs + Math.max(params.fillWindowMs, params.cancelWithinMs));
+  }
+
+  /** The trader's current median NEW order size (NaN before minMedianOrders). */
+  medianOf(traderId: string): number {
+    const m = this.medians.get(traderId);
+    return m === undefined || m.count < this.params.minMedianOrders ? Number.NaN : m.median();
+  }
+
+  onTrade(t: SurvTrade): void {
+    if (typeof t.orderId === 'string') this.book.fill(t.orderId, t.qty, t.ts);
+    this.fills.add(t);
+  }
+
+  onOrder(o: SurvOrder): void {
+    const p = this.params;
+    if (o.action === 'NEW') {
+      let m = this.medians.get(o.traderId);
+      const e = this.book.apply(o);
+      if (e === undefined) return;
+      // The median of the orders BEFORE this one: taken before adding it.
+      e.tag = m === undefined || m.count < p.minMedianOrders ? Number.NaN : m.median();
+      if (m === undefined) {
+        m = new RunningMedian(p.medianWindow);
+        this.medians.set(o.traderId, m);
+      }
+      m.add(o.qty);
+      return;
+    }
+    const e = this.book.apply(o);
+    if (e === undefined || o.action !== 'CANCEL') return;
+    const median = e.tag;
+    if (!(median > 0) || e.filledQty > 0 || o.ts - e.newTs > p.cancelWithinMs || e.maxQty < p.sizeMultiple * median) return;
+    this.timers.add(Math.max(e.newTs + p.fillWindowMs, o.ts), {
+      orderId: e.orderId,
+      traderId: e.traderId,
+      instrument: e.instrument,
+      side: e.side,
+      newTs: e.newTs,
+      cancelTs: o.ts,
+      qty: e.maxQty,
+      price: e.newPrice,
+      median,
+    });
+  }
+
+  fireTimers(t: number, inclusive: boolean): void {
+    for (let c = this.timers.popDue(t, inclusive, this.due); c !== undefined; c = this.timers.popDue(t, inclusive, this.due)) {
+      this.evaluate(c, this.due.ts);
+    }
+  }
+
+  takeAlerts(): AlertDraft[] {
+    return this.out.take();
+  }
+
+  private evaluate(c: Candidate, now: number): void {
+    const p = this.params;
+    const fills = this.fills.between(c.traderId, c.instrument, opposite(c.side), c.newTs - p.fillWindowMs, c.newTs + p.fillWindowMs);
+    if (fills.length === 0) return;
+    const ratio = c.qty / c.median;
+    let filled = 0;
+    for (const f of fills) filled += f.qty;
+    const ids = fills.map((f) => f.tradeId);
+    this.out.add({
+      traderId: c.traderId,
+      eventTime: now,
+      value: ratio,
+      windowStart: c.newTs - p.fillWindowMs,
+      windowEnd: c.newTs + p.fillWindowMs,
+      message:
+        `${c.traderId} placed ${c.side} ${fmtQty(c.qty)} ${c.instrument} @ ${fmtPrice(c.price)} (${ratio.toFixed(1)}x their median order of ` +
+        `${fmtQty(c.median)}) and cancelled it unfilled after ${fmtElapsed(c.cancelTs - c.newTs)} while ${participle(opposite(c.side))} ` +
+        `${fmtQty(filled)} within ${fmtLimit(p.fillWindowMs)} of placing it (order ${c.orderId}; trades ${ids.join(', ')})`,
+      details: {
+        orderIds: [c.orderId],
+        tradeIds: ids,
+        instrument: c.instrument,
+        side: c.side,
+        qty: c.qty,
+        price: c.price,
+        medianQty: c.median,
+        ratio,
+        placedAt: c.newTs,
+        cancelledAt: c.cancelTs,
+        cancelAfterMs: c.cancelTs - c.newTs,
+        oppositeQty: filled,
+        oppositeFills: fills,
+      },
+    });
+  }
+
+  snapshot(): SpoofingSnapshot {
+    return {
+      medians: [...this.medians].map(([k, m]) => [k, m.values()]),
+      book: this.book.snapshot(),
+      fills: this.fills.snapshot(),
+      timers: this.timers.snapshot(),
+      out: this.out.snapshot(),
+    };
+  }
+
+  restore(state: unknown): void {
+    const s = state as SpoofingSnapshot;
+    this.medians = new Map(s.medians.map(([k, v]) => [k, RunningMedian.of(this.params.medianWindow, v)]));
+    this.book.restore(s.book);
+    this.fills.restore(s.fills);
+    this.timers.restore(s.timers);
+    this.out.restore(s.out);
+  }
+}
