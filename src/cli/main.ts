@@ -65,7 +65,7 @@ async function cmdReplay(argv: string[]): Promise<number> {
       out.write(`  ${'type'.padEnd(w)}  count\n`);
       for (const [t, n] of rows) out.write(`  ${t.padEnd(w)}  ${String(n).padStart(5)}\n`);
     }
-    out.write(`written to ${resolve(values.out)}: alerts.jsonl, dead-letters.jsonl, late.jsonl, summary.json\n`);
+    out.write(`written to ${resolve(values.out)}: alerts.jsonl, dead-letters.jsonl, late.jsonl, snapshots/, summary.json\n`);
   }
   return 0;
 }
