@@ -676,7 +676,11 @@ export class SnapshotSink {
   /** Writes the last snapshots, completes the `alerts` snapshots (see the class doc) and flushes. */
   async close(): Promise<void> {
     if (this.withAlerts) {
+      // The end-of-run snapshot holds every alert: end-of-input firings (a close-time rule, a
+      // window ending after the last record) may carry event times past the last record.
       if (Number.isFinite(this.lastEventTime)) this.noteTime(this.lastEventTime);
+      const lastAlert = this.alerts.reduce((m, a) => Math.max(m, a.event_time as number), Number.NEGATIVE_INFINITY);
+      if (Number.isFinite(lastAlert) && lastAlert > this.maxTime) this.noteTime(lastAlert);
       if (this.pendingAlertTime !== undefined) this.queueAlerts(this.pendingAlertTime);
       this.pendingAlertTime = undefined;
       if (this.known.size === 0 && this.alerts.length > 0) {

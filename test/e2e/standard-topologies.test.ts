@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { decodeSnapshotRows } from '../../src/connectors/snapshot-sink.js';
 import { replayDay, standardTopologies } from '../../src/cli/replay.js';
 import { genDay } from '../../src/cli/gen-day.js';
 import { ROOT, tempDir } from './helpers.js';
@@ -54,6 +55,13 @@ describe('the standard topologies (desk-risk, market-risk, surveillance)', () =>
     expect(await calmViolations(SAMPLE_DAY, r.alerts!)).toEqual([]);
     // Alert ids are unique (distinct rules per alert type where a step raises several).
     expect(new Set(r.alerts!.map((a) => a.alertId)).size).toBe(r.alerts!.length);
+    // The last alerts snapshot holds every alert, including those fired at end of input (the close).
+    const files = (await readdir(join(out, 'snapshots/alerts'))).sort((a, b) => Number.parseInt(a) - Number.parseInt(b));
+    const last = decodeSnapshotRows(await readFile(join(out, 'snapshots/alerts', files[files.length - 1]!)));
+    expect(last.map((row) => row.alert_id).sort()).toEqual(r.alerts!.map((a) => a.alertId).sort());
+    for (const table of ['positions', 'trader_risk', 'market', 'correlations']) {
+      expect((await readdir(join(out, 'snapshots', table))).length, table).toBeGreaterThan(10);
+    }
   });
 
   it('do the same on a day generated with another seed and date', async () => {
