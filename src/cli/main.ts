@@ -3,6 +3,8 @@ import { RiskflowError, UsageError } from '../core/errors.js';
 import { parse } from './args.js';
 import { isDirectory, replayDay, standardTopologies, loadTopologies } from './replay.js';
 import { cmdGenDay } from './gen-day.js';
+import { cmdRun } from './run.js';
+import { cmdProduceDay } from './produce-day.js';
 
 const USAGE = `riskflow: event-time stream processing for trading risk and surveillance
 
@@ -13,6 +15,12 @@ Usage:
   riskflow sql [--snapshots <dir>] [<query>] [--format table|csv|json] [--export <file.parquet|.csv|.json>]
   riskflow gen-day --date <YYYY-MM-DD> --seed <n> --out <dir> [--instruments <n>] [--traders <n>]
                   [--hours <h>] [--format jsonl|jsonl.gz|arrow] [--incidents all|none] [--quiet]
+  riskflow run <topology>... --brokers <host:port,...> [--group <id>] [--checkpoint-dir <dir>] [--bounded]
+               [--driver kafkajs|confluent] [--transactions|--no-transactions] [--reference <dayDir>] [--set <p>=<v>]...
+               [--topic-prefix <p>] [--checkpoint-every <event time>] [--checkpoint-interval <wall time>] [--batch-size <n>]
+               [--max-rate <events/s per task>] [--session-timeout <dur>] [--outputs] [--kafka-config <file.json>] [--json] [--quiet]
+  riskflow produce-day <dayDir> --brokers <host:port,...> [--speed max|<N>x] [--driver kafkajs|confluent]
+               [--topic-prefix <p>] [--streams trade,quote,order]
   riskflow validate <topology>...
   riskflow describe <topology> [--set <param>=<value>]...
   riskflow help
@@ -100,6 +108,10 @@ export async function main(argv: string[]): Promise<number> {
       return cmdDescribe(rest);
     case 'gen-day':
       return cmdGenDay(rest);
+    case 'run':
+      return cmdRun(rest);
+    case 'produce-day':
+      return cmdProduceDay(rest);
     case 'sql':
       // Loaded on demand: replay does not load DuckDB, sql does not load the engine.
       return (await import('./sql.js')).cmdSql(rest);

@@ -1,0 +1,303 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { UsageError } from '../../core/errors.js';
+import type {
+  ConsumerOptions,
+  DriverConsumer,
+  DriverProducer,
+  InBatch,
+  KafkaConnection,
+  KafkaDriver,
+  OutMessage,
+  PartitionOffsets,
+  ReadMessage,
+  TopicPartition,
+} from './driver.js';
+import { collectUntilEnd, groupByTopic } from './driver-util.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Any = any;
+
+const require = createRequire(import.meta.url);
+
+const ERR_ASSIGN = -175;
+const ERR_REVOKE = -174;
+
+/**
+ * The @confluentinc/kafka-javascript driver (librdkafka underneath), through its KafkaJS-shaped
+ * API. Producers use librdkafka's `murmur2_random` partitioner so keys land on the same
+ * partitions as with kafkajs and Java clients; consumers use the `range` assignor, which keeps
+ * partition p of every input topic on one member (a task).
+ */
+export class ConfluentDriver implements KafkaDriver {
+  readonly name = 'confluent' as const;
+  private admin: Any | undefined;
+  private nativeClient: Any | undefined;
+  private readonly closers: Array<() => Promise<void>> = [];
+
+  private constructor(
+    private readonly lib: Any,
+    private readonly kafka: Any,
+    private readonly props: Record<string, unknown>,
+    private readonly conn: KafkaConnection,
+  ) {}
+
+  static async create(conn: KafkaConnection): Promise<ConfluentDriver> {
+    let lib: Any;
+    try {
+      lib = require('@confluentinc/kafka-javascript');
+    } catch (cause) {
+      throw new UsageError(
+        'the confluent driver needs the optional dependency @confluentinc/kafka-javascript, built against librdkafka: ' +
+          'apt-get install -y zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev && CKJS_LINKING=dynamic npm install @confluentinc/kafka-javascript ' +
+          `(${(cause as Error).message.split('\n')[0]})`,
+        { field: 'driver' },
+      );
+    }
+    const { KafkaJS } = lib;
+    const props: Record<string, unknown> = { ...(conn.extra ?? {}) };
+    if (!process.env.RISKFLOW_KAFKA_DEBUG) props['log_level'] = 0;
+    const kafka = new KafkaJS.Kafka({
+      kafkaJS: {
+        clientId: conn.clientId ?? 'riskflow',
+        brokers: conn.brokers,
+        // The client rejects keys present with an undefined value.
+        ...(conn.ssl !== undefined ? { ssl: conn.ssl } : {}),
+        ...(conn.sasl !== undefined ? { sasl: conn.sasl } : {}),
+        logLevel: process.env.RISKFLOW_KAFKA_DEBUG ? KafkaJS.logLevel.INFO : KafkaJS.logLevel.NOTHING,
+      },
+      ...props,
+    });
+    return new ConfluentDriver(lib, kafka, props, conn);
+  }
+
+  private async getAdmin(): Promise<Any> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+      this.closers.push(() => admin.disconnect());
+    }
+    return this.admin;
+  }
+
+  async producer(opts: { transactionalId?: string }): Promise<DriverProducer> {
+    const transactional = opts.transactionalId !== undefined;
+    const p = this.kafka.producer({
+      kafkaJS: {
+        idempotent: true,
+        acks: -1,
+        ...(opts.transactionalId !== undefined ? { transactionalId: opts.transactionalId, transactionTimeout: 120_000 } : {}),
+      },
+      partitioner: 'murmur2_random',
+      'linger.ms': 2,
+      // librdkafka retries through outages on its own; give it time to ride one out.
+      'message.timeout.ms': 120_000,
+      'allow.auto.create.topics': false,
+    });
+    await p.connect();
+    let txn: Any | undefined;
+    const toBatch = (messages: readonly OutMessage[]) =>
+      groupByTopic(messages).map(([topic, ms]) => ({
+        topic,
+        messages: ms.map((m) => (m.partition === undefined ? { key: m.key, value: m.value } : { key: m.key, value: m.value, partition: m.partition })),
+      }));
+    const producer: DriverProducer = {
+      transactional,
+      async send(messages) {
+        if (!messages.length) return;
+        await (txn ?? p).sendBatch({ topicMessages: toBatch(messages) });
+      },
+      async begin() {
+        txn = await p.transaction();
+      },
+      async commit() {
+        const t = txn;
+        txn = undefined;
+        await t?.commit();
+      },
+      async abort() {
+        const t = txn;
+        txn = undefined;
+        await t?.abort();
+      },
+      close: () => p.disconnect(),
+    };
+    this.closers.push(() => p.disconnect().catch(() => undefined));
+    return producer;
+  }
+
+  async consumer(opts: ConsumerOptions): Promise<DriverConsumer> {
+    const h = opts.handlers;
+    const c = this.kafka.consumer({
+      kafkaJS: { groupId: opts.groupId, fromBeginning: true, autoCommit: false },
+      'partition.assignment.strategy': 'range',
+      'isolation.level': 'read_committed',
+      'session.timeout.ms': opts.sessionTimeoutMs ?? 10_000,
+      'heartbeat.interval.ms': 1000,
+      'fetch.wait.max.ms': 10,
+      // The client hands eachBatch 32 messages by default: far too few for the engine's batches.
+      'js.consumer.max.batch.size': 4096,
+      'allow.auto.create.topics': false,
+      rebalance_cb: async (err: Any, assignment: TopicPartition[]) => {
+        try {
+          if (err.code === ERR_ASSIGN) {
+            const starts = await h.onAssigned(assignment.map((a) => ({ topic: a.topic, partition: a.partition })));
+            const at = new Map(starts.map((s) => [`${s.topic}/${s.partition}`, s.offset]));
+            return assignment.map((a) => {
+              const o = at.get(`${a.topic}/${a.partition}`);
+              return o === undefined ? { topic: a.topic, partition: a.partition } : { topic: a.topic, partition: a.partition, offset: Number(o) };
+            });
+          }
+          if (err.code === ERR_REVOKE) await h.onRevoked(assignment.map((a) => ({ topic: a.topic, partition: a.partition })));
+        } catch (e) {
+          h.onError?.(e);
+        }
+        return null;
+      },
+    });
+    await c.connect();
+    await c.subscribe({ topics: opts.topics });
+    await c.run({
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch }: Any) => {
+        const b: InBatch = { topic: batch.topic, partition: batch.partition, highWatermark: String(batch.highWatermark), messages: batch.messages };
+        await h.onBatch(b);
+      },
+    });
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await c.disconnect().catch(() => undefined);
+    };
+    this.closers.push(close);
+    const group = (tps: TopicPartition[]) => {
+      const m = new Map<string, number[]>();
+      for (const tp of tps) (m.get(tp.topic) ?? m.set(tp.topic, []).get(tp.topic)!).push(tp.partition);
+      return [...m].map(([topic, partitions]) => ({ topic, partitions }));
+    };
+    return {
+      pause: (tps) => c.pause(group(tps)),
+      resume: (tps) => c.resume(group(tps)),
+      seek: (tp) => c.seek({ topic: tp.topic, partition: tp.partition, offset: tp.offset }),
+      close,
+    };
+  }
+
+  /** A plain librdkafka client for metadata and watermark queries (the admin API's ListOffsets needs newer brokers). */
+  private async native(): Promise<Any> {
+    if (!this.nativeClient) {
+      const c = new this.lib.KafkaConsumer({ ...this.baseProps(), 'group.id': `riskflow-meta-${randomUUID()}` }, {});
+      await new Promise<void>((res, rej) => c.connect({ timeout: 10_000 }, (err: Any) => (err ? rej(err) : res())));
+      this.nativeClient = c;
+      this.closers.push(() => new Promise<void>((res) => c.disconnect(() => res())));
+    }
+    return this.nativeClient;
+  }
+
+  private baseProps(): Record<string, unknown> {
+    const c = this.conn;
+    const p: Record<string, unknown> = { 'bootstrap.servers': c.brokers.join(','), 'client.id': c.clientId ?? 'riskflow', ...this.props };
+    if (c.ssl) p['security.protocol'] = c.sasl ? 'sasl_ssl' : 'ssl';
+    else if (c.sasl) p['security.protocol'] = 'sasl_plaintext';
+    if (typeof c.ssl === 'object' && c.ssl.ca) p['ssl.ca.pem'] = Array.isArray(c.ssl.ca) ? c.ssl.ca.join('\n') : c.ssl.ca;
+    if (c.sasl) {
+      p['sasl.mechanisms'] = c.sasl.mechanism.toUpperCase();
+      p['sasl.username'] = c.sasl.username;
+      p['sasl.password'] = c.sasl.password;
+    }
+    return p;
+  }
+
+  async offsets(topic: string): Promise<PartitionOffsets[]> {
+    const c = await this.native();
+    const md = await new Promise<Any>((res, rej) => c.getMetadata({ topic, timeout: 10_000 }, (err: Any, m: Any) => (err ? rej(err) : res(m))));
+    const t = (md.topics as Array<{ name: string; partitions: Array<{ id: number }> }>).find((x) => x.name === topic);
+    const parts = (t?.partitions ?? []).map((p) => p.id).sort((a, b) => a - b);
+    const out: PartitionOffsets[] = [];
+    for (const partition of parts) {
+      const w = await new Promise<Any>((res, rej) =>
+        c.queryWatermarkOffsets(topic, partition, 10_000, (err: Any, o: Any) => (err ? rej(err) : res(o))),
+      );
+      out.push({ partition, low: String(w.lowOffset), high: String(w.highOffset) });
+    }
+    return out;
+  }
+
+  async readAll(topic: string, opts: { readCommitted?: boolean; timeoutMs?: number } = {}): Promise<ReadMessage[]> {
+    const ends = await this.offsets(topic);
+    if (opts.readCommitted) return this.readCommitted(topic, ends, opts.timeoutMs ?? 60_000);
+    const c = this.kafka.consumer({
+      kafkaJS: { groupId: `riskflow-read-${randomUUID()}`, fromBeginning: true, autoCommit: false },
+      'isolation.level': opts.readCommitted ? 'read_committed' : 'read_uncommitted',
+      'fetch.wait.max.ms': 50,
+    });
+    await c.connect();
+    try {
+      await c.subscribe({ topics: [topic] });
+      return await collectUntilEnd(
+        ends,
+        opts.timeoutMs ?? 30_000,
+        (push) =>
+          c.run({
+            eachBatch: async ({ batch }: Any) => {
+              for (const m of batch.messages as Array<{ offset: string; key: Buffer | null; value: Buffer | null }>) {
+                push({ topic, partition: batch.partition, offset: String(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? null });
+              }
+            },
+          }),
+        topic,
+      );
+    } finally {
+      await c.disconnect().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Reads a topic up to its current end with read_committed, to the consumer's *position* (which
+   * moves past transaction markers), so it neither stops early at a marker nor before an open
+   * transaction is resolved (the last stable offset holds reads back until then).
+   */
+  private async readCommitted(topic: string, ends: PartitionOffsets[], timeoutMs: number): Promise<ReadMessage[]> {
+    const want = ends.filter((e) => BigInt(e.high) > BigInt(e.low));
+    if (!want.length) return [];
+    const c = new this.lib.KafkaConsumer(
+      { ...this.baseProps(), 'group.id': `riskflow-read-${randomUUID()}`, 'isolation.level': 'read_committed', 'enable.auto.commit': false },
+      {},
+    );
+    await new Promise<void>((res, rej) => c.connect({ timeout: 10_000 }, (err: Any) => (err ? rej(err) : res())));
+    const out: ReadMessage[] = [];
+    try {
+      c.setDefaultConsumeTimeout(100);
+      c.assign(want.map((e) => ({ topic, partition: e.partition, offset: Number(e.low) })));
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const msgs = await new Promise<Any[]>((res, rej) => c.consume(1000, (err: Any, m: Any[]) => (err ? rej(err) : res(m))));
+        for (const m of msgs) {
+          out.push({ topic, partition: m.partition, offset: String(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? null });
+        }
+        const pos = c.position(want.map((e) => ({ topic, partition: e.partition }))) as Array<{ partition: number; offset?: number }>;
+        const done = want.every((e) => {
+          const p = pos.find((x) => x.partition === e.partition);
+          return p?.offset !== undefined && p.offset >= 0 && BigInt(p.offset) >= BigInt(e.high);
+        });
+        if (done) break;
+        if (Date.now() > deadline) throw new Error(`reading ${topic} (read_committed): not at its end after ${timeoutMs} ms (an open transaction?)`);
+      }
+    } finally {
+      await new Promise<void>((res) => c.disconnect(() => res()));
+    }
+    return out.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.closers.reverse()) await c().catch(() => undefined);
+    this.closers.length = 0;
+    this.admin = undefined;
+    this.nativeClient = undefined;
+    void this.lib;
+    void this.props;
+  }
+}

@@ -1,0 +1,320 @@
+import type { Timestamped } from '../../core/element.js';
+import type { BatchSource, SourceBatch } from '../../core/runner.js';
+import { validateEvent, type DeadLetter, type StreamName } from '../events.js';
+import type { InBatch, InMessage, TopicPartition } from './driver.js';
+
+/** One input partition of a task: partition `partition` of the topic that carries `stream`. */
+export interface TaskInput {
+  stream: StreamName;
+  topic: string;
+  partition: number;
+}
+
+export interface KafkaTaskSourceOptions {
+  /** The task's partitions, one per stream, in the job's stream order (the merge's tie-break). */
+  inputs: TaskInput[];
+  /** Offset to start each input at (index-aligned with `inputs`). */
+  start: bigint[];
+  /** Bounded mode: the end offset of each input (seen at start); the source ends there. */
+  end?: bigint[];
+  /** Records per batch (default 4096). */
+  batchSize?: number;
+  /** Messages buffered per partition before it is paused (default 20,000). */
+  maxBuffered?: number;
+  onDeadLetter(d: DeadLetter & { topic: string; partition: number }): void;
+  pause(tp: TopicPartition): void;
+  resume(tp: TopicPartition): void;
+  /** Re-positions the consumer (after a seek to somewhere else than the start). */
+  seekConsumer(tp: TopicPartition & { offset: string }): void;
+  /** Stops waiting: `nextBatch()` then returns an empty batch, so the runner sees its signal. */
+  signal?: AbortSignal;
+  /** At most this many records per second (a throttled backfill); default unlimited. */
+  maxRate?: number;
+  /**
+   * Live mode: how long a partition that is behind but has nothing fetched yet may hold the merge
+   * back (default 20 ms). Bounded mode always waits: a backfill must be exactly ordered.
+   */
+  alignMs?: number;
+}
+
+interface Head {
+  rec: Timestamped | null;
+  dead: DeadLetter | null;
+}
+
+interface InputState {
+  input: TaskInput;
+  chunks: InMessage[][];
+  /** Index of the next message in chunks[0]. */
+  at: number;
+  buffered: number;
+  /** Next offset the consumer is expected to deliver (older ones are stale duplicates). */
+  fetched: bigint;
+  /** Next offset to process: the position a checkpoint records. */
+  next: bigint;
+  end: bigint | undefined;
+  /** The partition's end offset as last reported by a fetch. */
+  high: bigint;
+  paused: boolean;
+  head: Head | undefined;
+}
+
+/** A task's position: the next offset of each input partition, by `topic/partition`. */
+export type TaskPosition = Record<string, string>;
+
+/**
+ * The input of one task (one partition number across the co-partitioned input topics), as a
+ * pull-based {@link BatchSource} for the {@link Runner}. The consumer pushes fetched batches in
+ * with {@link push}; `nextBatch()` merges the task's partitions by event time with the stream
+ * order as tie-break, exactly as a replay merges a day's files, so a backfill gives the same
+ * record sequence (hence the same watermarks and alerts) however the broker interleaves
+ * fetches. A partition that has nothing buffered but is known to have more (behind its end
+ * offset) holds the merge back, so uneven fetching never makes records late; a caught-up live
+ * partition does not. Each partition's buffer is bounded: it is paused when full and resumed once
+ * drained, so memory stays bounded under any input rate.
+ *
+ * Values are JSON events (CONTRACTS.md section 1), validated like a replay's lines; a bad one
+ * goes to `onDeadLetter` with the reason, topic, partition, offset and raw value.
+ */
+export class KafkaTaskSource implements BatchSource {
+  readonly streamNames: readonly string[];
+  private readonly states: InputState[];
+  private readonly batchSize: number;
+  private readonly maxBuffered: number;
+  private waiter: (() => void) | undefined;
+  private readonly keyIndex = new Map<string, number>();
+
+  constructor(private readonly opts: KafkaTaskSourceOptions) {
+    this.streamNames = opts.inputs.map((i) => i.stream);
+    this.batchSize = opts.batchSize ?? 4096;
+    this.maxBuffered = opts.maxBuffered ?? 20_000;
+    this.states = opts.inputs.map((input, i) => ({
+      input,
+      chunks: [],
+      at: 0,
+      buffered: 0,
+      fetched: opts.start[i]!,
+      next: opts.start[i]!,
+      end: opts.end?.[i],
+      high: -1n,
+      paused: false,
+      head: undefined,
+    }));
+    opts.inputs.forEach((inp, i) => this.keyIndex.set(`${inp.topic}/${inp.partition}`, i));
+    opts.signal?.addEventListener('abort', () => this.wake(), { once: true });
+  }
+
+  /** Hands the source a fetched batch of one of its partitions. */
+  push(batch: InBatch): void {
+    const i = this.keyIndex.get(`${batch.topic}/${batch.partition}`);
+    if (i === undefined) return;
+    const s = this.states[i]!;
+    const hw = batch.highWatermark ? BigInt(batch.highWatermark) : -1n;
+    if (hw > s.high) s.high = hw;
+    const ms = batch.messages;
+    if (!ms.length) return;
+    let from = 0;
+    // A refetch after a seek or a consumer restart may repeat what is already buffered.
+    while (from < ms.length && BigInt(ms[from]!.offset) < s.fetched) from++;
+    let to = ms.length;
+    // Bounded: what was written after the start is not part of this run.
+    if (s.end !== undefined) while (to > from && BigInt(ms[to - 1]!.offset) >= s.end) to--;
+    if (from >= to) return;
+    const chunk = from === 0 && to === ms.length ? ms : ms.slice(from, to);
+    s.chunks.push(chunk);
+    s.buffered += chunk.length;
+    s.fetched = BigInt(chunk[chunk.length - 1]!.offset) + 1n;
+    if (s.fetched > s.high) s.high = s.fetched;
+    if (!s.paused && s.buffered >= this.maxBuffered) {
+      s.paused = true;
+      this.opts.pause({ topic: s.input.topic, partition: s.input.partition });
+    }
+    this.wake();
+  }
+
+  /** Where the consumer should be for a partition of this task (after a rejoin). */
+  fetchPosition(tp: TopicPartition): string | undefined {
+    const i = this.keyIndex.get(`${tp.topic}/${tp.partition}`);
+    return i === undefined ? undefined : this.states[i]!.fetched.toString();
+  }
+
+  /** True when every partition reached its end offset (bounded) and everything was taken. */
+  get exhausted(): boolean {
+    return this.states.every((s) => this.isDone(s));
+  }
+
+  private isDone(s: InputState): boolean {
+    return s.end !== undefined && s.buffered === 0 && s.next >= s.end;
+  }
+
+  /** Since when the merge has been held back by a live partition (NaN: it is not). */
+  private heldSince = Number.NaN;
+
+  /** A partition with nothing buffered that is known to have more holds the merge back. */
+  private blocks(s: InputState): boolean {
+    if (s.buffered > 0) return false;
+    if (s.end !== undefined) return s.next < s.end;
+    if (s.next >= s.high) return false;
+    // Live: wait for the lagging partition's next fetch, but not for long (latency).
+    const now = Date.now();
+    if (Number.isNaN(this.heldSince)) this.heldSince = now;
+    return now - this.heldSince < (this.opts.alignMs ?? 20);
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private wait(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((res) => {
+      const t = timeoutMs === undefined ? undefined : setTimeout(() => this.wake(), timeoutMs);
+      this.waiter = () => {
+        clearTimeout(t);
+        res();
+      };
+    });
+  }
+
+  private taken = 0;
+  private rateStart = Number.NaN;
+
+  async nextBatch(): Promise<SourceBatch | null> {
+    for (;;) {
+      if (this.opts.signal?.aborted) return { records: [], streams: new Uint8Array(0), length: 0 };
+      if (this.exhausted) return null;
+      const batch = this.take();
+      if (batch.length > 0) {
+        this.heldSince = Number.NaN;
+        await this.throttle(batch.length);
+        return batch;
+      }
+      await this.wait(Number.isNaN(this.heldSince) ? undefined : (this.opts.alignMs ?? 20));
+    }
+  }
+
+  private async throttle(n: number): Promise<void> {
+    const rate = this.opts.maxRate;
+    if (!rate) return;
+    if (Number.isNaN(this.rateStart)) this.rateStart = Date.now();
+    this.taken += n;
+    const wait = this.rateStart + (this.taken / rate) * 1000 - Date.now();
+    if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  private take(): SourceBatch {
+    const records: Timestamped[] = [];
+    const streams: number[] = [];
+    const states = this.states;
+    outer: while (records.length < this.batchSize) {
+      let best = -1;
+      let bestTs = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < states.length; i++) {
+        const s = states[i]!;
+        if (s.buffered === 0) {
+          if (this.blocks(s)) break outer;
+          continue;
+        }
+        let h = this.head(s);
+        while (h.dead) {
+          this.opts.onDeadLetter(h.dead as DeadLetter & { topic: string; partition: number });
+          this.pop(s);
+          if (s.buffered === 0) {
+            if (this.blocks(s)) break outer;
+            h = undefined as unknown as Head;
+            break;
+          }
+          h = this.head(s);
+        }
+        if (!h) continue;
+        const ts = h.rec!.ts;
+        // Strict '<' keeps the earlier stream on ties, as a replay's merge does.
+        if (ts < bestTs) {
+          bestTs = ts;
+          best = i;
+        }
+      }
+      if (best < 0) break;
+      const s = states[best]!;
+      records.push(s.head!.rec!);
+      streams.push(best);
+      this.pop(s);
+    }
+    return { records, streams: Uint8Array.from(streams), length: records.length };
+  }
+
+  private head(s: InputState): Head {
+    if (s.head) return s.head;
+    const m = s.chunks[0]![s.at]!;
+    const raw = m.value === null ? '' : m.value.toString('utf8');
+    const source = `${s.input.topic}/${s.input.partition}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(raw);
+    } catch (e) {
+      s.head = { rec: null, dead: this.dead(s, m, raw, `not valid JSON: ${(e as Error).message}`) };
+      return s.head;
+    }
+    const r = validateEvent(s.input.stream, obj);
+    s.head = r.ok
+      ? { rec: r.record as unknown as Timestamped, dead: null }
+      : { rec: null, dead: this.dead(s, m, raw, r.reason, r.field) };
+    void source;
+    return s.head;
+  }
+
+  private dead(s: InputState, m: InMessage, raw: string, reason: string, field?: string): DeadLetter {
+    const d: DeadLetter & { topic: string; partition: number } = {
+      source: `${s.input.topic}/${s.input.partition}`,
+      topic: s.input.topic,
+      partition: s.input.partition,
+      offset: m.offset,
+      reason,
+      raw,
+      stream: s.input.stream,
+    };
+    if (field !== undefined) d.field = field;
+    return d;
+  }
+
+  private pop(s: InputState): void {
+    const chunk = s.chunks[0]!;
+    s.next = BigInt(chunk[s.at]!.offset) + 1n;
+    s.head = undefined;
+    s.buffered--;
+    if (++s.at >= chunk.length) {
+      s.chunks.shift();
+      s.at = 0;
+    }
+    if (s.paused && s.buffered <= this.maxBuffered >> 1) {
+      s.paused = false;
+      this.opts.resume({ topic: s.input.topic, partition: s.input.partition });
+    }
+  }
+
+  position(): TaskPosition {
+    const out: TaskPosition = {};
+    for (const s of this.states) out[`${s.input.topic}/${s.input.partition}`] = s.next.toString();
+    return out;
+  }
+
+  async seek(pos: unknown): Promise<void> {
+    const p = pos as TaskPosition;
+    for (const s of this.states) {
+      const at = p[`${s.input.topic}/${s.input.partition}`];
+      if (at === undefined || BigInt(at) === s.next) continue;
+      // Somewhere else than where the consumer was started: drop the buffer and refetch.
+      s.chunks = [];
+      s.at = 0;
+      s.buffered = 0;
+      s.head = undefined;
+      s.next = s.fetched = BigInt(at);
+      this.opts.seekConsumer({ topic: s.input.topic, partition: s.input.partition, offset: at });
+      if (s.paused) {
+        s.paused = false;
+        this.opts.resume({ topic: s.input.topic, partition: s.input.partition });
+      }
+    }
+  }
+}

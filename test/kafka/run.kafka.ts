@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEMO_DAY,
+  MALFORMED_DAY,
+  MARKET_WATCH,
+  createTopics,
+  drivers,
+  hasKcat,
+  kafkajsRead,
+  kcatRead,
+  readAlerts,
+  replayAlerts,
+  riskflow,
+  riskflowOk,
+  sleep,
+  scenario,
+  startCluster,
+  stripEmittedAt,
+  tempDir,
+  type Cluster,
+} from './harness.js';
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe.each(drivers())('riskflow run --bounded with the %s driver', (driver) => {
+  it('yields exactly the alerts of riskflow replay on the demo day, readable with kcat and kafkajs', async () => {
+    const { prefix, group } = scenario(`eq-${driver}`);
+    await createTopics(cluster, prefix);
+    const produced = await riskflowOk(['produce-day', DEMO_DAY, '--brokers', cluster.bootstrap, '--topic-prefix', prefix, '--driver', driver]);
+    expect(produced).toMatch(/produced 20,563 messages/);
+    const ck = await tempDir();
+    const out = await riskflowOk([
+      'run', MARKET_WATCH, '--brokers', cluster.bootstrap, '--bounded', '--topic-prefix', prefix, '--group', group,
+      '--checkpoint-dir', ck, '--driver', driver, '--json', '--quiet', '--reference', DEMO_DAY,
+    ]);
+    const summary = JSON.parse(out.trim().split('\n').pop()!) as { events: number; completed: boolean; transactional: boolean };
+    expect(summary.completed).toBe(true);
+    expect(summary.events).toBe(16_859);
+    expect(summary.transactional).toBe(driver === 'confluent');
+
+    const replay = await replayAlerts(DEMO_DAY, MARKET_WATCH);
+    expect(replay.alerts.length).toBeGreaterThan(0);
+    const viaKafka = await readAlerts(cluster.bootstrap, prefix);
+    expect(viaKafka.map((m) => stripEmittedAt(m.value)).sort()).toEqual(replay.alerts);
+    // Message key = the entity id (CONTRACTS.md section 3).
+    for (const m of viaKafka) expect(m.key).toBe(Object.values((JSON.parse(m.value) as { entity: Record<string, string> }).entity).join('|'));
+
+    if (hasKcat()) {
+      const withKafkajs = (await kafkajsRead(cluster.bootstrap, `${prefix}market-risk-alerts`)).map((m) => stripEmittedAt(m.value)).sort();
+      const withKcat = kcatRead(cluster.bootstrap, `${prefix}market-risk-alerts`).map((m) => stripEmittedAt(m.value)).sort();
+      expect(withKafkajs).toEqual(withKcat);
+    }
+  });
+});
+
+describe('malformed messages', () => {
+  it('go to riskflow-dead-letters with the reason, topic/partition/offset and raw value, as replay dead-letters them', async () => {
+    const { prefix, group } = scenario('dead');
+    await createTopics(cluster, prefix);
+    await riskflowOk(['produce-day', MALFORMED_DAY, '--brokers', cluster.bootstrap, '--topic-prefix', prefix]);
+    const ck = await tempDir();
+    await riskflowOk([
+      'run', MARKET_WATCH, '--brokers', cluster.bootstrap, '--bounded', '--topic-prefix', prefix, '--group', group, '--checkpoint-dir', ck, '--quiet',
+    ]);
+    const replay = await replayAlerts(MALFORMED_DAY, MARKET_WATCH);
+    const dead = (await kafkajsRead(cluster.bootstrap, `${prefix}riskflow-dead-letters`)).map(
+      (m) => JSON.parse(m.value) as { topic: string; partition: number; offset: string; reason: string; raw: string; stream: string },
+    );
+    expect(dead.length).toBe(replay.deadLetters.length);
+    const key = (d: { raw?: unknown; reason?: unknown }) => `${String(d.reason)}\u0000${String(d.raw)}`;
+    expect(dead.map(key).sort()).toEqual(replay.deadLetters.map(key).sort());
+    for (const d of dead) {
+      expect(d.topic).toMatch(new RegExp(`^${prefix.replace('.', '\\.')}(trades|quotes)$`));
+      expect(d.partition).toBeGreaterThanOrEqual(0);
+      expect(Number(d.offset)).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM stops a live run after a final checkpoint; a restart continues from it, ending with the alerts of replay', async () => {
+    const driver = drivers().reverse()[0]!;
+    const { prefix, group } = scenario('sigterm');
+    await createTopics(cluster, prefix);
+    await riskflowOk(['produce-day', DEMO_DAY, '--brokers', cluster.bootstrap, '--topic-prefix', prefix]);
+    const ck = await tempDir();
+    const args = ['run', MARKET_WATCH, '--brokers', cluster.bootstrap, '--topic-prefix', prefix, '--group', group, '--checkpoint-dir', ck, '--driver', driver];
+    // Live (unbounded), throttled so that it is still busy when the signal comes.
+    const live = riskflow([...args, '--max-rate', '1000', '--batch-size', '100']);
+    let exited = false;
+    void live.done.then(() => (exited = true));
+    while (!exited && !/task \d+: started/.test(live.stderr())) await sleep(10);
+    await sleep(1500);
+    live.proc.kill('SIGTERM');
+    const r = await live.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/SIGTERM: stopping after a final checkpoint/);
+    // The bounded restart resumes every task from the checkpoints the stop wrote.
+    const out = await riskflowOk([...args, '--bounded', '--json']);
+    expect(JSON.parse(out.trim().split('\n').pop()!).completed).toBe(true);
+    const replay = await replayAlerts(DEMO_DAY, MARKET_WATCH);
+    const got = (await readAlerts(cluster.bootstrap, prefix)).map((m) => stripEmittedAt(m.value)).sort();
+    expect([...new Set(got)].sort()).toEqual(replay.alerts);
+    expect(got.length).toBe(replay.alerts.length);
+  });
+});
