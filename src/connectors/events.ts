@@ -260,3 +260,225 @@ export function validateEvent(stream: StreamName, obj: unknown): ValidationResul
 export function isStreamName(s: unknown): s is StreamName {
   return s === 'trade' || s === 'quote' || s === 'order';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fast paths. validateEvent stays the one definition of a valid event; these answer "would
+// validateEvent accept this unchanged?" cheaply for the common case, and say false whenever in
+// doubt, so the caller falls back to validateEvent (which then gives the reason, or normalises ts).
+
+const isStr = (v: unknown): boolean => typeof v === 'string' && v.length > 0;
+const isOptStr = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+const isPos = (v: unknown): boolean => typeof v === 'number' && v > 0 && v !== Infinity;
+const isNonNeg = (v: unknown): boolean => typeof v === 'number' && v >= 0 && v !== Infinity;
+const isOptNonNeg = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'number' && v >= 0 && v !== Infinity);
+
+/**
+ * True when {@link validateEvent} would accept `o` as it is (its `ts` already a finite number, so
+ * nothing to normalise); false means "ask validateEvent", not "invalid". Reads each field once,
+ * by name, with no result object: the per-record check of the readers' hot path.
+ *
+ * @example
+ * if (!(quickValid('trade', o) || validateEvent('trade', o).ok)) deadLetter(...);
+ */
+export function quickValid(stream: StreamName, o: unknown): boolean {
+  if (o === null || typeof o !== 'object') return false;
+  const r = o as Record<string, unknown>;
+  if (r['type'] !== stream) return false;
+  const ts = r['ts'];
+  if (typeof ts !== 'number' || !Number.isFinite(ts)) return false;
+  switch (stream) {
+    case 'trade':
+      return (
+        isStr(r['tradeId']) &&
+        isStr(r['instrument']) &&
+        isStr(r['traderId']) &&
+        (r['side'] === 'BUY' || r['side'] === 'SELL') &&
+        isPos(r['qty']) &&
+        isPos(r['price']) &&
+        isOptStr(r['counterpartyTraderId']) &&
+        isOptStr(r['orderId']) &&
+        isOptStr(r['account']) &&
+        isOptStr(r['venue'])
+      );
+    case 'quote':
+      return (
+        isStr(r['instrument']) &&
+        isPos(r['bid']) &&
+        isPos(r['ask']) &&
+        isNonNeg(r['bidSize']) &&
+        isNonNeg(r['askSize']) &&
+        !((r['bid'] as number) > (r['ask'] as number)) &&
+        isOptNonNeg(r['last']) &&
+        isOptNonNeg(r['volume'])
+      );
+    case 'order': {
+      const a = r['action'];
+      const co = r['clientOrder'];
+      return (
+        isStr(r['orderId']) &&
+        isStr(r['traderId']) &&
+        isStr(r['instrument']) &&
+        (r['side'] === 'BUY' || r['side'] === 'SELL') &&
+        isPos(r['qty']) &&
+        isPos(r['price']) &&
+        (a === 'NEW' || a === 'CANCEL' || a === 'REPLACE') &&
+        (co === undefined || co === null || typeof co === 'boolean') &&
+        isOptStr(r['account'])
+      );
+    }
+    default:
+      return false;
+  }
+}
+
+type ColumnRule = 'type' | 'ts' | 'str' | 'optStr' | 'side' | 'pos' | 'nonNeg' | 'optNonNeg' | 'action' | 'optBool';
+
+// What validateEvent requires of each known field, per stream; fields not listed are free.
+const COLUMN_RULES: Record<StreamName, { required: Array<[string, ColumnRule]>; optional: Array<[string, ColumnRule]> }> = {
+  trade: {
+    required: [['ts', 'ts'], ['tradeId', 'str'], ['instrument', 'str'], ['traderId', 'str'], ['side', 'side'], ['qty', 'pos'], ['price', 'pos']],
+    optional: [['counterpartyTraderId', 'optStr'], ['orderId', 'optStr'], ['account', 'optStr'], ['venue', 'optStr']],
+  },
+  quote: {
+    required: [['ts', 'ts'], ['instrument', 'str'], ['bid', 'pos'], ['ask', 'pos'], ['bidSize', 'nonNeg'], ['askSize', 'nonNeg']],
+    optional: [['last', 'optNonNeg'], ['volume', 'optNonNeg']],
+  },
+  order: {
+    required: [['ts', 'ts'], ['orderId', 'str'], ['traderId', 'str'], ['instrument', 'str'], ['side', 'side'], ['qty', 'pos'], ['price', 'pos'], ['action', 'action']],
+    optional: [['clientOrder', 'optBool'], ['account', 'optStr']],
+  },
+};
+
+// One loop per rule, so that each loop's loads and checks stay monomorphic.
+function columnPasses(rule: ColumnRule, col: ArrayLike<unknown>, from: number, to: number, stream: StreamName): boolean {
+  if (col instanceof Float64Array) {
+    // Numbers already: only the numeric rules can pass, and NaN fails every comparison below.
+    switch (rule) {
+      case 'ts':
+        for (let j = from; j < to; j++) if (!Number.isFinite(col[j]!)) return false;
+        return true;
+      case 'pos':
+        for (let j = from; j < to; j++) {
+          const v = col[j]!;
+          if (!(v > 0) || v === Infinity) return false;
+        }
+        return true;
+      case 'nonNeg':
+      case 'optNonNeg':
+        for (let j = from; j < to; j++) {
+          const v = col[j]!;
+          if (!(v >= 0) || v === Infinity) return false;
+        }
+        return true;
+      default:
+        return false;
+    }
+  }
+  switch (rule) {
+    case 'type':
+      for (let j = from; j < to; j++) if (col[j] !== stream) return false;
+      return true;
+    case 'ts':
+      for (let j = from; j < to; j++) {
+        const v = col[j];
+        if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+      }
+      return true;
+    case 'str':
+      for (let j = from; j < to; j++) {
+        const v = col[j];
+        if (typeof v !== 'string' || v.length === 0) return false;
+      }
+      return true;
+    case 'optStr':
+      for (let j = from; j < to; j++) {
+        const v = col[j];
+        if (v !== undefined && v !== null && typeof v !== 'string') return false;
+      }
+      return true;
+    case 'side':
+      for (let j = from; j < to; j++) {
+        const v = col[j];
+        if (v !== 'BUY' && v !== 'SELL') return false;
+      }
+      return true;
+    case 'pos':
+      for (let j = from; j < to; j++) if (!isPos(col[j])) return false;
+      return true;
+    case 'nonNeg':
+      for (let j = from; j < to; j++) if (!isNonNeg(col[j])) return false;
+      return true;
+    case 'optNonNeg':
+      for (let j = from; j < to; j++) if (!isOptNonNeg(col[j])) return false;
+      return true;
+    case 'action':
+      for (let j = from; j < to; j++) {
+        const v = col[j];
+        if (v !== 'NEW' && v !== 'CANCEL' && v !== 'REPLACE') return false;
+      }
+      return true;
+    case 'optBool':
+      for (let j = from; j < to; j++) {
+        const v = col[j];
+        if (v !== undefined && v !== null && typeof v !== 'boolean') return false;
+      }
+      return true;
+  }
+}
+
+/**
+ * What a reader knows of a column of a batch, for {@link columnsValid}: its values row by row;
+ * or only the values it can take (a dictionary column without nulls: checking those checks every
+ * row); or that every row holds a string (no nulls), and whether none of them is empty.
+ *
+ * @example
+ * const f: ColumnFacts = { kind: 'domain', domain: ['BUY', 'SELL'] };
+ */
+export type ColumnFacts =
+  | { kind: 'values'; values: ArrayLike<unknown> }
+  | { kind: 'domain'; domain: ArrayLike<unknown> }
+  | { kind: 'strings'; nonEmpty: boolean };
+
+function factsPass(rule: ColumnRule, f: ColumnFacts, from: number, to: number, stream: StreamName): boolean {
+  if (f.kind === 'values') return columnPasses(rule, f.values, from, to, stream);
+  if (f.kind === 'domain') return columnPasses(rule, f.domain, 0, f.domain.length, stream);
+  // Strings, no nulls: enough for the string rules, not for the rules on particular values.
+  return rule === 'optStr' || (rule === 'str' && f.nonEmpty);
+}
+
+/**
+ * True when every row `from..to-1` of a batch of columns (`names[c]` described by `cols[c]`, with
+ * `type` = `stream` for rows of a batch without a `type` column) would pass {@link validateEvent}
+ * unchanged: the whole batch then needs no per-row validation. False means "validate row by row".
+ *
+ * @example
+ * if (!columnsValid('quote', names, facts, 0, n)) for (...) validateEvent('quote', row(j));
+ */
+export function columnsValid(stream: StreamName, names: readonly string[], cols: readonly ColumnFacts[], from: number, to: number): boolean {
+  const rules = COLUMN_RULES[stream];
+  if (rules === undefined) return false;
+  const index = new Map<string, number>();
+  for (let c = 0; c < names.length; c++) {
+    if (index.has(names[c]!)) return false;
+    index.set(names[c]!, c);
+  }
+  const t = index.get('type');
+  if (t !== undefined && !factsPass('type', cols[t]!, from, to, stream)) return false;
+  for (const [name, rule] of rules.required) {
+    const c = index.get(name);
+    if (c === undefined || !factsPass(rule, cols[c]!, from, to, stream)) return false;
+  }
+  for (const [name, rule] of rules.optional) {
+    const c = index.get(name);
+    if (c !== undefined && !factsPass(rule, cols[c]!, from, to, stream)) return false;
+  }
+  if (stream === 'quote') {
+    const bid = cols[index.get('bid')!]!;
+    const ask = cols[index.get('ask')!]!;
+    if (bid.kind !== 'values' || ask.kind !== 'values') return false;
+    const b = bid.values;
+    const a = ask.values;
+    for (let j = from; j < to; j++) if ((b[j] as number) > (a[j] as number)) return false;
+  }
+  return true;
+}

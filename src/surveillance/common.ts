@@ -118,6 +118,9 @@ export interface AlertDraft {
   windowEnd?: number | undefined;
 }
 
+// The answer of an empty take(): never handed out for filling.
+const NO_ALERTS: AlertDraft[] = Object.freeze([]) as unknown as AlertDraft[];
+
 /**
  * Turns findings into alerts, one alert per (trader, event time): the alert id is a hash of
  * topology, rule, entity and event time (CONTRACTS.md section 3), so two alerts of one rule for one
@@ -157,6 +160,8 @@ export class FindingGrouper {
   take(): AlertDraft[] {
     this.close();
     const r = this.ready;
+    // Asked at every watermark, nearly always with nothing to give: no new array then.
+    if (r.length === 0) return NO_ALERTS;
     this.ready = [];
     return r;
   }
@@ -232,6 +237,12 @@ export class EventTimers<P> {
     return this.heap.size;
   }
 
+  /** Time of the earliest timer, +Infinity when there is none. */
+  nextDue(): number {
+    const top = this.heap.peek();
+    return top === undefined ? Number.POSITIVE_INFINITY : top.ts;
+  }
+
   add(ts: number, p: P): void {
     this.heap.push({ ts, seq: this.seq++, p });
   }
@@ -259,63 +270,84 @@ export class EventTimers<P> {
 }
 
 /**
- * A FIFO with O(1) push and shift (a moving head over an array, compacted when half is dead) and
- * removal from the middle for the rare match; what the per-key recent-trade buffers are made of.
+ * A FIFO with O(1) push and shift (a ring buffer of power-of-two capacity, so pushing and shifting
+ * never copy or allocate once it has grown) and removal from the middle for the rare match; what
+ * the per-key recent-trade buffers are made of.
  *
  * @example
  * const d = new Deque<number>(); d.push(1); d.push(2); d.shift(); // 1
  */
 export class Deque<T> {
-  private items: T[] = [];
+  private items: Array<T | undefined>;
   private head = 0;
+  private n = 0;
+  private mask: number;
+
+  constructor(capacity = 8) {
+    let c = 8;
+    while (c < capacity) c *= 2;
+    this.items = new Array<T | undefined>(c).fill(undefined);
+    this.mask = c - 1;
+  }
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.n;
   }
 
   push(v: T): void {
-    this.items.push(v);
+    if (this.n > this.mask) this.grow();
+    this.items[(this.head + this.n) & this.mask] = v;
+    this.n++;
   }
 
   /** The i-th live item from the front. */
   at(i: number): T {
-    return this.items[this.head + i] as T;
+    return this.items[(this.head + i) & this.mask] as T;
   }
 
   front(): T | undefined {
-    return this.head < this.items.length ? this.items[this.head] : undefined;
+    return this.n > 0 ? this.items[this.head] : undefined;
   }
 
   shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const v = this.items[this.head] as T;
-    (this.items as Array<T | undefined>)[this.head] = undefined;
-    this.head++;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    } else if (this.head >= 32 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    if (this.n === 0) return undefined;
+    const h = this.head;
+    const v = this.items[h] as T;
+    this.items[h] = undefined;
+    this.head = (h + 1) & this.mask;
+    this.n--;
     return v;
   }
 
   removeAt(i: number): void {
-    this.items.splice(this.head + i, 1);
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    }
+    const items = this.items;
+    const m = this.mask;
+    const h = this.head;
+    for (let k = i; k < this.n - 1; k++) items[(h + k) & m] = items[(h + k + 1) & m];
+    items[(h + this.n - 1) & m] = undefined;
+    this.n--;
   }
 
   toArray(): T[] {
-    return this.items.slice(this.head);
+    const out = new Array<T>(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = this.items[(this.head + i) & this.mask] as T;
+    return out;
+  }
+
+  private grow(): void {
+    const old = this.items;
+    const n = this.n;
+    const c = old.length * 2;
+    const items = new Array<T | undefined>(c).fill(undefined);
+    for (let i = 0; i < n; i++) items[i] = old[(this.head + i) & this.mask];
+    this.items = items;
+    this.head = 0;
+    this.mask = c - 1;
   }
 
   static from<T>(items: T[]): Deque<T> {
-    const d = new Deque<T>();
-    d.items = items.slice();
+    const d = new Deque<T>(items.length);
+    for (const v of items) d.push(v);
     return d;
   }
 }
@@ -382,6 +414,8 @@ export interface Detector {
   onTrade(t: SurvTrade): void;
   onOrder(o: SurvOrder): void;
   fireTimers(t: number, inclusive: boolean): void;
+  /** The detector's timer queue, when it has one: a driver may skip `fireTimers` while the queue's next due time is later. */
+  readonly timerQueue?: { nextDue(): number };
   /** Alerts completed since the last call. */
   takeAlerts(): AlertDraft[];
   snapshot(): unknown;

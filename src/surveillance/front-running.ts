@@ -54,11 +54,10 @@ interface Candidate {
 }
 
 interface FrontRunningSnapshot {
-  recent: Array<[string, string, SurvTrade[]]>;
+  recent: SurvTrade[];
   pending: Candidate[];
   nextId: number;
   timers: ReturnType<EventTimers<number>['snapshot']>;
-  sweepAt: number;
   out: ReturnType<FindingGrouper['snapshot']>;
 }
 
@@ -66,8 +65,8 @@ interface FrontRunningSnapshot {
  * Detects front running in event-time order (see common.ts Sequencer).
  *
  * A client order is a NEW order with `clientOrder: true` and qty >= minClientQty (a REPLACE that
- * grows an order does not make it one). The trades of each desk per instrument are kept for
- * `before`; a trade counts for its trader and for its counterparty (the opposite side). When a
+ * grows an order does not make it one). The trades of the last `before` are kept; a trade counts
+ * for its trader and for its counterparty (the opposite side). When a
  * client order of trader C (desk D, side S, time c) arrives, every other trader X of desk D with
  * trades on side S and ts in [c - before, c] (trades at c precede the order: stream order) becomes
  * a candidate; its first trade on the opposite side of the instrument with ts in (c, c + after]
@@ -83,32 +82,34 @@ interface FrontRunningSnapshot {
  */
 export class FrontRunningDetector implements Detector {
   private readonly out: FindingGrouper;
-  /** (desk, instrument) -> recent trades with a party on the desk (the records, once per desk), in ts order. */
-  private recent = new PairMap<Deque<SurvTrade>>();
+  /**
+   * The trades of the last `before`, all of them, in ts order. Client orders are rare and trades
+   * are many, so a trade costs one push here, and a client order scans the window for its
+   * instrument and desk (the same trades, in the same order, that per-desk queues would hold).
+   */
+  private recent = new Deque<SurvTrade>(256);
   /** (trader, instrument) -> candidates waiting for a reversal, oldest first. */
   private pending = new PairMap<Candidate[]>();
   private byId = new Map<number, Candidate>();
   private nextId = 0;
   private readonly timers = new EventTimers<number>();
+  readonly timerQueue: { nextDue(): number } = this.timers;
   private readonly due = { ts: 0 };
-  private sweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(readonly params: FrontRunningParams) {
     this.out = new FindingGrouper('FRONT_RUNNING', params.minClientQty, 'max');
   }
 
   onTrade(t: SurvTrade): void {
-    if (t.ts >= this.sweepAt) this.sweep(t.ts);
-    const cp = counterpartyOf(t);
     if (this.byId.size > 0) {
       this.reversal(t.traderId, t.side, t);
+      const cp = counterpartyOf(t);
       if (cp !== undefined) this.reversal(cp, opposite(t.side), t);
     }
-    const desks = this.params.desks;
-    const d1 = desks.get(t.traderId);
-    if (d1 !== undefined) this.remember(d1, t);
-    const d2 = cp === undefined ? undefined : desks.get(cp);
-    if (d2 !== undefined && d2 !== d1) this.remember(d2, t);
+    const d = this.recent;
+    const limit = t.ts - this.params.beforeMs;
+    for (let f = d.front(); f !== undefined && f.ts < limit; f = d.front()) d.shift();
+    d.push(t);
   }
 
   onOrder(o: SurvOrder): void {
@@ -116,8 +117,7 @@ export class FrontRunningDetector implements Detector {
     if (o.action !== 'NEW' || o.clientOrder !== true || !(o.qty >= p.minClientQty)) return;
     const desk = p.desks.get(o.traderId);
     if (desk === undefined) return;
-    const d = this.recent.get(desk, o.instrument);
-    if (d === undefined) return;
+    const d = this.recent;
     this.trim(d, o.ts);
     const pre = new Map<string, TradeRef[]>();
     const add = (traderId: string, side: Side, r: SurvTrade): void => {
@@ -129,6 +129,7 @@ export class FrontRunningDetector implements Detector {
     };
     for (let i = 0; i < d.size; i++) {
       const r = d.at(i);
+      if (r.instrument !== o.instrument) continue;
       add(r.traderId, r.side, r);
       const cp = counterpartyOf(r);
       if (cp !== undefined) add(cp, opposite(r.side), r);
@@ -155,6 +156,7 @@ export class FrontRunningDetector implements Detector {
     }
   }
 
+
   fireTimers(t: number, inclusive: boolean): void {
     for (let id = this.timers.popDue(t, inclusive, this.due); id !== undefined; id = this.timers.popDue(t, inclusive, this.due)) {
       const c = this.byId.get(id);
@@ -180,16 +182,6 @@ export class FrontRunningDetector implements Detector {
       } else i++;
     }
     if (waiting.length === 0) this.pending.delete(traderId, t.instrument);
-  }
-
-  private remember(desk: string, t: SurvTrade): void {
-    let d = this.recent.get(desk, t.instrument);
-    if (d === undefined) {
-      d = new Deque<SurvTrade>();
-      this.recent.set(desk, t.instrument, d);
-    }
-    this.trim(d, t.ts);
-    d.push(t);
   }
 
   private reversed(c: Candidate, t: SurvTrade, side: Side): void {
@@ -240,29 +232,17 @@ export class FrontRunningDetector implements Detector {
     for (let f = d.front(); f !== undefined && f.ts < limit; f = d.front()) d.shift();
   }
 
-  // Desks and instruments that went quiet keep their last trades until swept; the sweep bounds the
-  // state by the pairs active within `before`.
-  private sweep(now: number): void {
-    this.recent.prune((d) => {
-      this.trim(d, now);
-      return d.size === 0;
-    });
-    this.sweepAt = now + Math.max(60_000, 10 * this.params.beforeMs);
-  }
-
   snapshot(): FrontRunningSnapshot {
-    const recent: Array<[string, string, SurvTrade[]]> = [];
-    for (const [a, b, d] of this.recent.entries()) recent.push([a, b, d.toArray()]);
+    const recent = this.recent.toArray();
     const pending: Candidate[] = [];
     for (const [, , list] of this.pending.entries()) pending.push(...list);
     pending.sort((x, y) => x.id - y.id);
-    return structuredClone({ recent, pending, nextId: this.nextId, timers: this.timers.snapshot(), sweepAt: this.sweepAt, out: this.out.snapshot() });
+    return structuredClone({ recent, pending, nextId: this.nextId, timers: this.timers.snapshot(), out: this.out.snapshot() });
   }
 
   restore(state: unknown): void {
     const s = structuredClone(state as FrontRunningSnapshot);
-    this.recent.clear();
-    for (const [a, b, list] of s.recent) this.recent.set(a, b, Deque.from(list));
+    this.recent = Deque.from(s.recent);
     this.pending.clear();
     this.byId.clear();
     for (const c of s.pending) {
@@ -273,7 +253,6 @@ export class FrontRunningDetector implements Detector {
     }
     this.nextId = s.nextId;
     this.timers.restore(s.timers);
-    this.sweepAt = s.sweepAt;
     this.out.restore(s.out);
   }
 }

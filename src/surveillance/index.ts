@@ -36,13 +36,16 @@ export {
 export {
   OrderBookState,
   FillHistory,
+  OrderFlow,
+  NO_ORDER,
+  type OrderFlowSnapshot,
   type OrderEntry,
   type OrderBookCounters,
   type OrderBookSnapshot,
   type FillHistorySnapshot,
 } from './order-book-state.js';
 export { WashTradeDetector, withinTolerance, type WashTradeParams } from './wash-trade.js';
-export { SpoofingDetector, RunningMedian, type SpoofingParams } from './spoofing.js';
+export { SpoofingDetector, RunningMedian, TallyMedian, type SpoofingParams } from './spoofing.js';
 export { LayeringDetector, type LayeringParams } from './layering.js';
 export {
   MarkingTheCloseDetector,

@@ -3,7 +3,6 @@
  * within 1 s, all cancelled within 5 s, with an opposite-side fill of the same trader in between.
  */
 import {
-  Deque,
   EventTimers,
   FindingGrouper,
   fmtElapsed,
@@ -16,7 +15,7 @@ import {
   type SurvOrder,
   type SurvTrade,
 } from './common.js';
-import { FillHistory, OrderBookState, type FillHistorySnapshot, type OrderBookSnapshot, type OrderEntry } from './order-book-state.js';
+import { NO_ORDER, OrderFlow, type OrderBookState, type OrderFlowSnapshot } from './order-book-state.js';
 
 /**
  * Parameters of {@link LayeringDetector} (defaults of CONTRACTS.md section 4 in brackets).
@@ -37,9 +36,58 @@ export interface LayeringParams {
   orderTtlMs: number;
 }
 
+/**
+ * A trader's recent NEW orders as book slots, in NEW order: the slot, the slot's life (`gen`, so an
+ * order the book has since forgotten is recognised even if its slot holds another order now) and
+ * the NEW time (kept here, as the order's own, for trimming and for the placement window): three
+ * parallel arrays of numbers behind a moving head, no object per order.
+ */
+class SlotQueue {
+  slots: number[] = [];
+  gens: number[] = [];
+  newTs: number[] = [];
+  head = 0;
+  /** Whether the queue was empty at the last sweep (an idle trader's queue is dropped at the next). */
+  idle = false;
+
+  get size(): number {
+    return this.slots.length - this.head;
+  }
+
+  push(slot: number, gen: number, newTs: number): void {
+    this.slots.push(slot);
+    this.gens.push(gen);
+    this.newTs.push(newTs);
+  }
+
+  /** Physical index of the i-th item from the front. */
+  at(i: number): number {
+    return this.head + i;
+  }
+
+  /** Drops the orders placed before `limit`. */
+  trim(limit: number): void {
+    const n = this.slots.length;
+    let h = this.head;
+    while (h < n && (this.newTs[h] as number) < limit) h++;
+    if (h === n) {
+      this.slots.length = 0;
+      this.gens.length = 0;
+      this.newTs.length = 0;
+      h = 0;
+    } else if (h >= 64 && h * 2 >= n) {
+      this.slots = this.slots.slice(h);
+      this.gens = this.gens.slice(h);
+      this.newTs = this.newTs.slice(h);
+      h = 0;
+    }
+    this.head = h;
+  }
+}
+
 interface LayeringSnapshot {
-  book: OrderBookSnapshot;
-  fills: FillHistorySnapshot;
+  /** The order flow when the detector owns it (null when it shares its group's). */
+  flow: OrderFlowSnapshot | null;
   layers: Array<[string, Array<[string, number]>]>;
   timers: ReturnType<EventTimers<string>['snapshot']>;
   sweepAt: number;
@@ -71,51 +119,64 @@ interface LayeringSnapshot {
  * @example
  * const d = new LayeringDetector({ minOrders: 3, minLevels: 3, placeWithinMs: 1000, cancelWithinMs: 5000, orderTtlMs: 600_000 });
  * runDetector(d, trades, orders);
+ *
+ * With a shared {@link OrderFlow} (same orderTtl) the detector reads its book and fill history but
+ * leaves feeding them to the flow's driver (see OrderFlow).
  */
 export class LayeringDetector implements Detector {
   private readonly out: FindingGrouper;
+  private readonly flow: OrderFlow;
+  private readonly ownsFlow: boolean;
   private readonly book: OrderBookState;
-  private readonly fills: FillHistory;
   /**
-   * trader -> its recent NEW orders on every instrument and side (the book's entries, so CANCELs
-   * show), in NEW order: a layer is judged within seconds, so scanning a trader's few recent orders
-   * is cheaper than keeping a queue per (trader, instrument, side).
+   * trader -> its recent NEW orders on every instrument and side (as book slots, so CANCELs show),
+   * in NEW order: a layer is judged within seconds, so scanning a trader's few recent orders is
+   * cheaper than keeping a queue per (trader, instrument, side).
    */
-  private layers = new Map<string, Deque<OrderEntry>>();
+  private layers = new Map<string, SlotQueue>();
   private readonly timers = new EventTimers<string>();
+  readonly timerQueue: { nextDue(): number } = this.timers;
   private readonly horizonMs: number;
   private readonly due = { ts: 0 };
   private sweepAt = Number.NEGATIVE_INFINITY;
 
-  constructor(readonly params: LayeringParams) {
+  constructor(
+    readonly params: LayeringParams,
+    shared?: OrderFlow,
+  ) {
     this.horizonMs = params.placeWithinMs + params.cancelWithinMs;
     if (!(params.orderTtlMs > this.horizonMs)) throw new RangeError('layering: orderTtl must be longer than placeWithin + cancelWithin');
     this.out = new FindingGrouper('LAYERING', params.minOrders, 'max');
-    this.book = new OrderBookState(params.orderTtlMs);
-    this.fills = new FillHistory(this.horizonMs);
+    if (shared !== undefined && shared.book.ttlMs !== params.orderTtlMs) throw new RangeError('layering: a shared order flow must have the orderTtl of the detector');
+    this.ownsFlow = shared === undefined;
+    this.flow = shared ?? new OrderFlow(params.orderTtlMs, this.horizonMs);
+    this.flow.fills.widen(this.horizonMs);
+    this.book = this.flow.book;
   }
 
   onTrade(t: SurvTrade): void {
-    if (typeof t.orderId === 'string') this.book.fill(t.orderId, t.qty, t.ts);
-    this.fills.add(t);
+    if (this.ownsFlow) this.flow.onTrade(t);
   }
 
   onOrder(o: SurvOrder): void {
-    const e = this.book.apply(o);
-    if (e === undefined) return;
-    if (o.action === 'NEW') {
+    const k = this.ownsFlow ? this.flow.onOrder(o) : this.flow.applied(o);
+    if (k === NO_ORDER) return;
+    const b = this.book;
+    const action = o.action;
+    if (action === 'NEW') {
       if (o.ts >= this.sweepAt) this.sweep(o.ts);
       let d = this.layers.get(o.traderId);
       if (d === undefined) {
-        d = new Deque<OrderEntry>();
+        d = new SlotQueue();
         this.layers.set(o.traderId, d);
       }
-      this.trim(d, o.ts);
-      d.push(e);
-    } else if (o.action === 'CANCEL' && o.ts - e.newTs <= this.params.cancelWithinMs) {
-      this.timers.add(e.newTs + this.horizonMs, e.orderId);
+      d.trim(o.ts - this.horizonMs);
+      d.push(k, b.gen[k] as number, b.newTs[k] as number);
+    } else if (action === 'CANCEL' && o.ts - (b.newTs[k] as number) <= this.params.cancelWithinMs) {
+      this.timers.add((b.newTs[k] as number) + this.horizonMs, b.orderId[k] as string);
     }
   }
+
 
   fireTimers(t: number, inclusive: boolean): void {
     for (let id = this.timers.popDue(t, inclusive, this.due); id !== undefined; id = this.timers.popDue(t, inclusive, this.due)) {
@@ -127,32 +188,42 @@ export class LayeringDetector implements Detector {
     return this.out.take();
   }
 
-  private cancelledInTime(e: OrderEntry): boolean {
-    return !Number.isNaN(e.cancelTs) && e.cancelTs - e.newTs <= this.params.cancelWithinMs;
+  private cancelledInTime(k: number): boolean {
+    const b = this.book;
+    const c = b.cancelTs[k] as number;
+    return !Number.isNaN(c) && c - (b.newTs[k] as number) <= this.params.cancelWithinMs;
   }
 
   private evaluate(anchorId: string, now: number): void {
     const p = this.params;
-    const a = this.book.get(anchorId);
+    const b = this.book;
+    const ak = b.slotOf(anchorId);
     // An orderId reused after its first life expired names another order: not this anchor.
-    if (a === undefined || a.flag || a.newTs + this.horizonMs !== now) return;
+    if (ak === NO_ORDER || b.flag[ak] === 1 || (b.newTs[ak] as number) + this.horizonMs !== now) return;
+    const a = b.entry(ak);
     const d = this.layers.get(a.traderId);
     if (d === undefined) return;
-    const members: OrderEntry[] = [];
+    // Members are never forgotten orders: they were placed after the anchor, and the book forgets an
+    // order only ttl (> placeWithin + cancelWithin) after its last event.
+    const ks: number[] = [];
     const until = a.newTs + p.placeWithinMs;
     for (let i = 0; i < d.size; i++) {
-      const e = d.at(i);
-      if (e.newTs > until) break;
-      if (e.newTs >= a.newTs && e.instrument === a.instrument && e.side === a.side && !e.flag && this.cancelledInTime(e)) members.push(e);
+      const j = d.at(i);
+      const newTs = d.newTs[j] as number;
+      if (newTs > until) break;
+      const k = d.slots[j] as number;
+      if (b.gen[k] !== d.gens[j]) continue;
+      if (newTs >= a.newTs && b.instrument[k] === a.instrument && b.side[k] === a.side && b.flag[k] === 0 && this.cancelledInTime(k)) ks.push(k);
     }
-    if (members.length < p.minOrders) return;
+    if (ks.length < p.minOrders) return;
+    const members = ks.map((k) => b.entry(k));
     const levels = new Set(members.map((e) => e.newPrice));
     if (levels.size < p.minLevels) return;
     let lastCancel = a.cancelTs;
     for (const e of members) if (e.cancelTs > lastCancel) lastCancel = e.cancelTs;
-    const fills = this.fills.between(a.traderId, a.instrument, opposite(a.side), a.newTs, lastCancel);
+    const fills = this.flow.fills.between(a.traderId, a.instrument, opposite(a.side), a.newTs, lastCancel);
     if (fills.length === 0) return;
-    for (const e of members) e.flag = true;
+    for (const k of ks) b.flag[k] = 1;
     const prices = [...levels].sort((x, y) => x - y);
     let filled = 0;
     for (const f of fills) filled += f.qty;
@@ -187,26 +258,37 @@ export class LayeringDetector implements Detector {
     });
   }
 
-  private trim(d: Deque<OrderEntry>, now: number): void {
-    const limit = now - this.horizonMs;
-    for (let e = d.front(); e !== undefined && e.newTs < limit; e = d.front()) d.shift();
-  }
-
-  // Keys that went quiet keep their last orders until swept; the sweep bounds the state by the keys active within the horizon.
+  // Keys that went quiet keep their last orders until swept; the sweep bounds the state by the keys
+  // active within two sweep periods (a queue found empty twice in a row is dropped: dropping it at
+  // once would only have a busy trader's queue made again). A few hundred queues are not worth a
+  // sweep: it only frees memory, it never changes what is detected.
   private sweep(now: number): void {
-    for (const [trader, d] of this.layers) {
-      this.trim(d, now);
-      if (d.size === 0) this.layers.delete(trader);
-    }
     this.sweepAt = now + Math.max(60_000, 10 * this.horizonMs);
+    if (this.layers.size <= 1024) return;
+    const limit = now - this.horizonMs;
+    this.layers.forEach((d, trader, layers) => {
+      d.trim(limit);
+      if (d.size > 0) d.idle = false;
+      else if (d.idle) layers.delete(trader);
+      else d.idle = true;
+    });
   }
 
   snapshot(): LayeringSnapshot {
+    const b = this.book;
     const layers: LayeringSnapshot['layers'] = [];
-    for (const [trader, d] of this.layers) layers.push([trader, d.toArray().map((e): [string, number] => [e.orderId, e.newTs])]);
+    for (const [trader, d] of this.layers) {
+      const list: Array<[string, number]> = [];
+      for (let i = 0; i < d.size; i++) {
+        const j = d.at(i);
+        const k = d.slots[j] as number;
+        // An order the book has forgotten is past the horizon: a restore would drop it anyway.
+        if (b.gen[k] === d.gens[j]) list.push([b.orderId[k] as string, d.newTs[j] as number]);
+      }
+      layers.push([trader, list]);
+    }
     return {
-      book: this.book.snapshot(),
-      fills: this.fills.snapshot(),
+      flow: this.ownsFlow ? this.flow.snapshot() : null,
       layers,
       timers: this.timers.snapshot(),
       sweepAt: this.sweepAt,
@@ -216,17 +298,17 @@ export class LayeringDetector implements Detector {
 
   restore(state: unknown): void {
     const s = structuredClone(state as LayeringSnapshot);
-    this.book.restore(s.book);
-    this.fills.restore(s.fills);
+    if (this.ownsFlow && s.flow) this.flow.restore(s.flow);
     this.layers.clear();
-    // Re-linked to the restored book's entries; one the book no longer holds is past the horizon anyway.
+    const b = this.book;
+    // Re-linked to the restored book's slots; one the book no longer holds is past the horizon anyway.
     for (const [trader, ids] of s.layers) {
-      const list: OrderEntry[] = [];
+      const q = new SlotQueue();
       for (const [id, newTs] of ids) {
-        const e = this.book.get(id);
-        if (e !== undefined && e.newTs === newTs) list.push(e);
+        const k = b.slotOf(id);
+        if (k !== NO_ORDER && b.newTs[k] === newTs) q.push(k, b.gen[k] as number, newTs);
       }
-      if (list.length > 0) this.layers.set(trader, Deque.from(list));
+      if (q.size > 0) this.layers.set(trader, q);
     }
     this.timers.restore(s.timers);
     this.sweepAt = s.sweepAt;

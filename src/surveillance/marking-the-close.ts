@@ -181,6 +181,7 @@ export class MarkingTheCloseDetector implements Detector {
   private lastPrice = new Map<string, number>();
   private intervals = new Map<string, InstrumentInterval>();
   private readonly timers = new EventTimers<number>();
+  readonly timerQueue: { nextDue(): number } = this.timers;
   private readonly due = { ts: 0 };
 
   constructor(readonly params: MarkingTheCloseParams) {

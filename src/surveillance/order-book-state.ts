@@ -6,10 +6,11 @@
 import { Deque, opposite, type Side, type SurvOrder, type SurvTrade, type TradeRef } from './common.js';
 
 /**
- * One order. Prices and sizes as placed (`newQty`, `newPrice`) and as currently displayed (`qty`,
- * `price`, changed by REPLACE); `maxQty` is the largest size it ever displayed. `tag` and `flag`
- * belong to the detector that owns the book (spoofing keeps the trader's median at NEW time in
- * `tag`; layering marks orders already reported in `flag`).
+ * One order (a copy of its state in an {@link OrderBookState}). Prices and sizes as placed (`newQty`,
+ * `newPrice`) and as currently displayed (`qty`, `price`, changed by REPLACE); `maxQty` is the
+ * largest size it ever displayed. `tag` and `flag` belong to the detectors that read the book
+ * (spoofing keeps the trader's median at NEW time in `tag`; layering marks orders already reported
+ * in `flag`).
  *
  * @example
  * const e = book.apply(o); if (e && Number.isNaN(e.cancelTs)) { ...open... }
@@ -63,6 +64,9 @@ export interface OrderBookSnapshot {
   counters: OrderBookCounters;
 }
 
+/** No order: what the slot-based methods of {@link OrderBookState} return for an ignored event. */
+export const NO_ORDER = -1;
+
 /**
  * Orders keyed by orderId. REPLACE changes the displayed price and size of an open order (a new
  * NEW under the same id while it is live is ignored and counted); CANCEL closes it; a fill adds to
@@ -71,6 +75,12 @@ export interface OrderBookSnapshot {
  * unknown). Events reach the book in event-time order (the Sequencer guarantees it), so the expiry
  * queue is a FIFO of touches and expiring costs O(1) amortized per event.
  *
+ * Storage is columnar: an order lives in a slot of typed arrays (no object, and no boxed number per
+ * field, per order; a slot is reused once its order is forgotten, `gen` telling the lives of a
+ * slot apart), and the expiry FIFO is a ring of slots, each slot counting its touches still queued
+ * so that only its latest one can expire it. The detectors use the slot methods (`applySlot`,
+ * `fillSlot`, `slotOf` and the columns); `apply`/`fill`/`get` return {@link OrderEntry} copies.
+ *
  * @example
  * const book = new OrderBookState(600_000);
  * book.apply({ ...o, action: 'NEW' });
@@ -78,140 +88,323 @@ export interface OrderBookSnapshot {
  * book.apply({ ...o, action: 'CANCEL' })?.filledQty; // 100
  */
 export class OrderBookState {
-  private orders = new Map<string, OrderEntry>();
-  // The expiry FIFO: one (time, entry) per touch. Holding the entry rather than its id lets the
-  // stale touches of a refreshed order go by without a map lookup.
-  private expTs: number[] = [];
-  private expEntries: OrderEntry[] = [];
-  private head = 0;
+  private ids = new Map<string, number>();
+  private live = 0;
+  private cap = 0;
+  private top = 0;
+  private free: number[] = [];
+  orderId: string[] = [];
+  traderId: string[] = [];
+  instrument: string[] = [];
+  side: Side[] = [];
+  newTs = new Float64Array(0);
+  newQty = new Float64Array(0);
+  newPrice = new Float64Array(0);
+  qty = new Float64Array(0);
+  price = new Float64Array(0);
+  maxQty = new Float64Array(0);
+  replaces = new Float64Array(0);
+  filledQty = new Float64Array(0);
+  /** NaN until the first fill. */
+  firstFillTs = new Float64Array(0);
+  /** NaN while the order is not cancelled. */
+  cancelTs = new Float64Array(0);
+  /** Event time of the last NEW/REPLACE/CANCEL/fill: the TTL runs from it. */
+  lastTs = new Float64Array(0);
+  /** Scratch of the spoofing detector (the trader's median at NEW). */
+  tag = new Float64Array(0);
+  /** Scratch of the layering detector (already reported). */
+  flag = new Uint8Array(0);
+  /** Life of the slot: bumped when its order is forgotten. */
+  gen = new Int32Array(0);
+  /** 1 while the slot holds an order. */
+  private used = new Uint8Array(0);
+  private touches = new Int32Array(0);
+  // The expiry FIFO: one slot per touch, in a ring.
+  private exp = new Int32Array(64);
+  private expHead = 0;
+  private expLen = 0;
   counters: OrderBookCounters = { unknown: 0, duplicateNew: 0, afterCancel: 0 };
 
   constructor(readonly ttlMs: number) {}
 
   /** Number of orders held. */
   get size(): number {
-    return this.orders.size;
+    return this.live;
+  }
+
+  /** The slot of a held order, or NO_ORDER. */
+  slotOf(orderId: string): number {
+    const k = this.ids.get(orderId);
+    return k === undefined || this.used[k] === 0 ? NO_ORDER : k;
   }
 
   get(orderId: string): OrderEntry | undefined {
-    return this.orders.get(orderId);
+    const k = this.slotOf(orderId);
+    return k === NO_ORDER ? undefined : this.entry(k);
   }
 
-  /** Applies an order event; returns the entry it created or changed, or undefined when it was ignored. */
+  /** A copy of the order in slot k. */
+  entry(k: number): OrderEntry {
+    return {
+      orderId: this.orderId[k] as string,
+      traderId: this.traderId[k] as string,
+      instrument: this.instrument[k] as string,
+      side: this.side[k] as Side,
+      newTs: this.newTs[k] as number,
+      newQty: this.newQty[k] as number,
+      newPrice: this.newPrice[k] as number,
+      qty: this.qty[k] as number,
+      price: this.price[k] as number,
+      maxQty: this.maxQty[k] as number,
+      replaces: this.replaces[k] as number,
+      filledQty: this.filledQty[k] as number,
+      firstFillTs: this.firstFillTs[k] as number,
+      cancelTs: this.cancelTs[k] as number,
+      lastTs: this.lastTs[k] as number,
+      tag: this.tag[k] as number,
+      flag: this.flag[k] === 1,
+    };
+  }
+
+  /** Applies an order event; returns (a copy of) the entry it created or changed, or undefined when it was ignored. */
   apply(o: SurvOrder): OrderEntry | undefined {
-    const ts = o.ts;
-    this.expire(ts);
-    const e = this.orders.get(o.orderId);
-    if (o.action === 'NEW') {
-      if (e !== undefined) {
-        this.counters.duplicateNew++;
-        return undefined;
-      }
-      const n: OrderEntry = {
-        orderId: o.orderId,
-        traderId: o.traderId,
-        instrument: o.instrument,
-        side: o.side,
-        newTs: ts,
-        newQty: o.qty,
-        newPrice: o.price,
-        qty: o.qty,
-        price: o.price,
-        maxQty: o.qty,
-        replaces: 0,
-        filledQty: 0,
-        firstFillTs: Number.NaN,
-        cancelTs: Number.NaN,
-        lastTs: ts,
-        tag: Number.NaN,
-        flag: false,
-      };
-      this.orders.set(o.orderId, n);
-      this.touch(n, ts);
-      return n;
-    }
-    if (e === undefined) {
-      this.counters.unknown++;
-      return undefined;
-    }
-    if (!Number.isNaN(e.cancelTs)) {
-      this.counters.afterCancel++;
-      return undefined;
-    }
-    if (o.action === 'REPLACE') {
-      e.qty = o.qty;
-      e.price = o.price;
-      if (o.qty > e.maxQty) e.maxQty = o.qty;
-      e.replaces++;
-    } else {
-      e.cancelTs = ts;
-    }
-    this.touch(e, ts);
-    return e;
+    const k = this.applySlot(o);
+    return k === NO_ORDER ? undefined : this.entry(k);
   }
 
   /** Records a fill of `orderId` (a trade carrying it); undefined when the order is unknown. */
   fill(orderId: string, qty: number, ts: number): OrderEntry | undefined {
-    this.expire(ts);
-    const e = this.orders.get(orderId);
-    if (e === undefined) return undefined;
-    e.filledQty += qty;
-    if (Number.isNaN(e.firstFillTs)) e.firstFillTs = ts;
-    this.touch(e, ts);
-    return e;
+    const k = this.fillSlot(orderId, qty, ts);
+    return k === NO_ORDER ? undefined : this.entry(k);
+  }
+
+  /** {@link apply}, returning the slot of the entry it created or changed, or NO_ORDER. */
+  applySlot(o: SurvOrder): number {
+    const ts = o.ts;
+    this.expireBefore(ts);
+    const id = o.orderId;
+    const k = this.slotOf(id);
+    const action = o.action;
+    if (action === 'NEW') {
+      if (k !== NO_ORDER) {
+        this.counters.duplicateNew++;
+        return NO_ORDER;
+      }
+      const n = this.alloc();
+      this.orderId[n] = id;
+      this.traderId[n] = o.traderId;
+      this.instrument[n] = o.instrument;
+      this.side[n] = o.side;
+      const q = o.qty;
+      const p = o.price;
+      this.newTs[n] = ts;
+      this.newQty[n] = q;
+      this.newPrice[n] = p;
+      this.qty[n] = q;
+      this.price[n] = p;
+      this.maxQty[n] = q;
+      this.replaces[n] = 0;
+      this.filledQty[n] = 0;
+      this.firstFillTs[n] = Number.NaN;
+      this.cancelTs[n] = Number.NaN;
+      this.tag[n] = Number.NaN;
+      this.flag[n] = 0;
+      this.used[n] = 1;
+      this.live++;
+      this.ids.set(id, n);
+      this.touch(n, ts);
+      return n;
+    }
+    if (k === NO_ORDER) {
+      this.counters.unknown++;
+      return NO_ORDER;
+    }
+    if (!Number.isNaN(this.cancelTs[k])) {
+      this.counters.afterCancel++;
+      return NO_ORDER;
+    }
+    if (action === 'REPLACE') {
+      const q = o.qty;
+      this.qty[k] = q;
+      this.price[k] = o.price;
+      if (q > (this.maxQty[k] as number)) this.maxQty[k] = q;
+      this.replaces[k]!++;
+    } else {
+      this.cancelTs[k] = ts;
+    }
+    this.touch(k, ts);
+    return k;
+  }
+
+  /** {@link fill}, returning the slot or NO_ORDER. */
+  fillSlot(orderId: string, qty: number, ts: number): number {
+    this.expireBefore(ts);
+    const k = this.slotOf(orderId);
+    if (k === NO_ORDER) return NO_ORDER;
+    this.filledQty[k]! += qty;
+    if (Number.isNaN(this.firstFillTs[k])) this.firstFillTs[k] = ts;
+    this.touch(k, ts);
+    return k;
   }
 
   /** Forgets orders whose last event is at least ttl before `now`. */
   expire(now: number): void {
-    const ts = this.expTs;
-    const es = this.expEntries;
+    const exp = this.exp;
+    const mask = exp.length - 1;
     const ttl = this.ttlMs;
-    let h = this.head;
-    const n = ts.length;
-    while (h < n && (ts[h] as number) + ttl <= now) {
-      const e = es[h] as OrderEntry;
-      // Only the entry's latest touch expires it; older touches of a refreshed order are stale.
-      if (e.lastTs === ts[h] && this.orders.get(e.orderId) === e) this.orders.delete(e.orderId);
-      h++;
+    let h = this.expHead;
+    let n = this.expLen;
+    while (n > 0) {
+      const k = exp[h] as number;
+      const t = this.touches[k] as number;
+      // A touch with a later one still queued is stale: only the slot's latest touch can expire it.
+      if (t > 1) this.touches[k] = t - 1;
+      else if ((this.lastTs[k] as number) + ttl <= now) this.release(k);
+      else break;
+      h = (h + 1) & mask;
+      n--;
     }
-    if (h === this.head) return;
-    if (h === n) {
-      ts.length = 0;
-      es.length = 0;
-      h = 0;
-    } else if (h >= 4096 && h * 2 >= n) {
-      this.expTs = ts.slice(h);
-      this.expEntries = es.slice(h);
-      h = 0;
-    }
-    this.head = h;
+    this.expHead = h;
+    this.expLen = n;
+  }
+
+  // The common case of expire(): nothing at the head is due (checked without a call).
+  private expireBefore(now: number): void {
+    if (this.expLen === 0) return;
+    const k = this.exp[this.expHead] as number;
+    if ((this.touches[k] as number) > 1 || (this.lastTs[k] as number) + this.ttlMs <= now) this.expire(now);
   }
 
   snapshot(): OrderBookSnapshot {
+    const orders: OrderEntry[] = [];
+    for (const k of this.ids.values()) if (this.used[k] === 1) orders.push(this.entry(k));
+    // Each queued touch as [time, orderId]; a stale touch has no time of its own any more (-1).
     const expiry: Array<[number, string]> = [];
-    for (let i = this.head; i < this.expTs.length; i++) expiry.push([this.expTs[i] as number, (this.expEntries[i] as OrderEntry).orderId]);
-    return structuredClone({ ttlMs: this.ttlMs, orders: [...this.orders.values()], expiry, counters: this.counters });
+    const left = new Map<number, number>();
+    const mask = this.exp.length - 1;
+    for (let i = 0; i < this.expLen; i++) {
+      const k = this.exp[(this.expHead + i) & mask] as number;
+      const seen = (left.get(k) ?? 0) + 1;
+      left.set(k, seen);
+      expiry.push([seen === this.touches[k] ? (this.lastTs[k] as number) : -1, this.orderId[k] as string]);
+    }
+    return structuredClone({ ttlMs: this.ttlMs, orders, expiry, counters: this.counters });
   }
 
   restore(s: OrderBookSnapshot): void {
     const c = structuredClone(s);
-    this.orders = new Map(c.orders.map((e) => [e.orderId, e]));
-    this.expTs = [];
-    this.expEntries = [];
-    for (const [ts, id] of c.expiry) {
-      const e = this.orders.get(id);
-      if (e === undefined) continue;
-      this.expTs.push(ts);
-      this.expEntries.push(e);
+    this.ids = new Map();
+    this.live = 0;
+    this.cap = 0;
+    this.top = 0;
+    this.free = [];
+    this.orderId = [];
+    this.traderId = [];
+    this.instrument = [];
+    this.side = [];
+    this.grow(Math.max(16, c.orders.length));
+    this.expHead = 0;
+    this.expLen = 0;
+    for (const e of c.orders) {
+      const k = this.alloc();
+      this.orderId[k] = e.orderId;
+      this.traderId[k] = e.traderId;
+      this.instrument[k] = e.instrument;
+      this.side[k] = e.side;
+      this.newTs[k] = e.newTs;
+      this.newQty[k] = e.newQty;
+      this.newPrice[k] = e.newPrice;
+      this.qty[k] = e.qty;
+      this.price[k] = e.price;
+      this.maxQty[k] = e.maxQty;
+      this.replaces[k] = e.replaces;
+      this.filledQty[k] = e.filledQty;
+      this.firstFillTs[k] = e.firstFillTs;
+      this.cancelTs[k] = e.cancelTs;
+      this.lastTs[k] = e.lastTs;
+      this.tag[k] = e.tag;
+      this.flag[k] = e.flag ? 1 : 0;
+      this.touches[k] = 0;
+      this.used[k] = 1;
+      this.live++;
+      this.ids.set(e.orderId, k);
     }
-    this.head = 0;
+    for (const [, id] of c.expiry) {
+      const k = this.slotOf(id);
+      if (k === NO_ORDER) continue;
+      this.touches[k]!++;
+      this.pushTouch(k);
+    }
     this.counters = c.counters;
   }
 
-  private touch(e: OrderEntry, ts: number): void {
-    e.lastTs = ts;
-    this.expTs.push(ts);
-    this.expEntries.push(e);
+  private touch(k: number, ts: number): void {
+    this.lastTs[k] = ts;
+    this.touches[k]!++;
+    this.pushTouch(k);
+  }
+
+  private pushTouch(k: number): void {
+    if (this.expLen === this.exp.length) {
+      const old = this.exp;
+      const mask = old.length - 1;
+      const next = new Int32Array(old.length * 2);
+      for (let i = 0; i < this.expLen; i++) next[i] = old[(this.expHead + i) & mask] as number;
+      this.exp = next;
+      this.expHead = 0;
+    }
+    this.exp[(this.expHead + this.expLen) & (this.exp.length - 1)] = k;
+    this.expLen++;
+  }
+
+  private release(k: number): void {
+    this.touches[k] = 0;
+    this.used[k] = 0;
+    this.live--;
+    this.gen[k]!++;
+    this.ids.delete(this.orderId[k] as string);
+    this.free.push(k);
+  }
+
+  private alloc(): number {
+    if (this.free.length > 0) return this.free.pop() as number;
+    if (this.top === this.cap) this.grow(Math.max(64, this.cap * 2));
+    return this.top++;
+  }
+
+  private grow(cap: number): void {
+    if (cap <= this.cap) return;
+    const f64 = (a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.newTs = f64(this.newTs);
+    this.newQty = f64(this.newQty);
+    this.newPrice = f64(this.newPrice);
+    this.qty = f64(this.qty);
+    this.price = f64(this.price);
+    this.maxQty = f64(this.maxQty);
+    this.replaces = f64(this.replaces);
+    this.filledQty = f64(this.filledQty);
+    this.firstFillTs = f64(this.firstFillTs);
+    this.cancelTs = f64(this.cancelTs);
+    this.lastTs = f64(this.lastTs);
+    this.tag = f64(this.tag);
+    const flag = new Uint8Array(cap);
+    flag.set(this.flag);
+    this.flag = flag;
+    const gen = new Int32Array(cap);
+    gen.set(this.gen);
+    this.gen = gen;
+    const touches = new Int32Array(cap);
+    touches.set(this.touches);
+    this.touches = touches;
+    const used = new Uint8Array(cap);
+    used.set(this.used);
+    this.used = used;
+    this.cap = cap;
   }
 }
 
@@ -239,9 +432,14 @@ export interface FillHistorySnapshot {
  * fills.between('TR01', 'ACME', 'SELL', t0 - 5000, t0 + 5000); // TradeRef[]
  */
 export class FillHistory {
-  private trades = new Deque<SurvTrade>();
+  private trades = new Deque<SurvTrade>(64);
 
-  constructor(readonly horizonMs: number) {}
+  constructor(public horizonMs: number) {}
+
+  /** Keeps at least `horizonMs` of trades from now on (a shared history serves the longest need). */
+  widen(horizonMs: number): void {
+    if (horizonMs > this.horizonMs) this.horizonMs = horizonMs;
+  }
 
   /** Number of trades held. */
   get size(): number {
@@ -286,5 +484,71 @@ export class FillHistory {
 
   restore(s: FillHistorySnapshot): void {
     this.trades = Deque.from(structuredClone(s.trades));
+  }
+}
+
+/**
+ * Checkpoint form of an {@link OrderFlow}.
+ *
+ * @example const s: OrderFlowSnapshot = flow.snapshot();
+ */
+export interface OrderFlowSnapshot {
+  book: OrderBookSnapshot;
+  fills: FillHistorySnapshot;
+}
+
+/**
+ * The order state and fill history that the order-based detectors (spoofing, layering) keep in
+ * common: every trade fills its order and joins the history, every order event goes through the
+ * book. A detector either owns its flow (and feeds it from its own onTrade/onOrder) or shares one
+ * with the other detectors of a step group, whose driver feeds it once per record, after every
+ * detector's timers due before the record and before any detector sees the record; the detectors
+ * then read the book entry of the order it has just applied with {@link OrderFlow.applied}. One
+ * book and one history instead of one per detector: the same answers for half the work.
+ *
+ * @example
+ * const flow = new OrderFlow(60_000, 10_000);
+ * flow.onOrder(o); flow.applied(o)?.newTs;
+ */
+export class OrderFlow {
+  readonly book: OrderBookState;
+  readonly fills: FillHistory;
+  private lastOrder: SurvOrder | undefined;
+  private lastSlot = NO_ORDER;
+
+  constructor(ttlMs: number, horizonMs: number) {
+    this.book = new OrderBookState(ttlMs);
+    this.fills = new FillHistory(horizonMs);
+  }
+
+  onTrade(t: SurvTrade): void {
+    if (typeof t.orderId === 'string') this.book.fill(t.orderId, t.qty, t.ts);
+    this.fills.add(t);
+  }
+
+  /** Applies an order event to the book; the slot it created or changed, or NO_ORDER. */
+  onOrder(o: SurvOrder): number {
+    const k = this.book.applySlot(o);
+    this.lastOrder = o;
+    this.lastSlot = k;
+    return k;
+  }
+
+  /** What the last {@link onOrder} (which must have been for `o`) returned. */
+  applied(o: SurvOrder): number {
+    if (o !== this.lastOrder) throw new Error('OrderFlow.applied: the shared order flow has not applied this order');
+    return this.lastSlot;
+  }
+
+  snapshot(): OrderFlowSnapshot {
+    return { book: this.book.snapshot(), fills: this.fills.snapshot() };
+  }
+
+  restore(s: OrderFlowSnapshot): void {
+    this.book.restore(s.book);
+    this.fills.restore(s.fills);
+    this.fills.widen(s.fills.horizonMs);
+    this.lastOrder = undefined;
+    this.lastSlot = NO_ORDER;
   }
 }

@@ -18,7 +18,7 @@ import {
   type SurvOrder,
   type SurvTrade,
 } from './common.js';
-import { FillHistory, OrderBookState, type FillHistorySnapshot, type OrderBookSnapshot } from './order-book-state.js';
+import { NO_ORDER, OrderFlow, type OrderFlowSnapshot } from './order-book-state.js';
 
 /** A growable binary min-heap of numbers in a Float64Array (a max-heap stores negated values). */
 class NumHeap {
@@ -207,6 +207,148 @@ export class RunningMedian {
 }
 
 /**
+ * The running median of {@link RunningMedian} (same window semantics, same values), kept as the
+ * sorted distinct values with their counts and a cursor on the lower middle element. Order sizes
+ * repeat (round lots), so the distinct values are few: an insert or a deletion is a binary search
+ * over them plus a cursor step, with no heap and no lazy-deletion map. Exact for any values.
+ *
+ * @example
+ * const m = new TallyMedian(3);
+ * [5, 1, 9, 7].forEach((x) => m.add(x));
+ * m.median(); // 7
+ */
+export class TallyMedian {
+  private vals: number[] = [];
+  private cnts: number[] = [];
+  private n = 0;
+  /** Distinct index of the lower middle element (rank (n - 1) >> 1), and the count of elements before it. */
+  private mi = 0;
+  private before = 0;
+  private ring: Float64Array;
+  private ringHead = 0;
+  private ringCount = 0;
+  private all: number[] = [];
+
+  constructor(readonly window = 0) {
+    this.ring = new Float64Array(window > 0 ? window : 0);
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  median(): number {
+    const n = this.n;
+    if (n === 0) return Number.NaN;
+    const lo = this.vals[this.mi] as number;
+    if (n & 1) return lo;
+    const r = (n - 1) >> 1;
+    const hi = r + 1 < this.before + (this.cnts[this.mi] as number) ? lo : (this.vals[this.mi + 1] as number);
+    return (lo + hi) / 2;
+  }
+
+  add(x: number): void {
+    this.insert(x);
+    const w = this.window;
+    if (w > 0) {
+      if (this.ringCount === w) {
+        const h = this.ringHead;
+        const old = this.ring[h] as number;
+        this.ring[h] = x;
+        this.ringHead = h + 1 === w ? 0 : h + 1;
+        this.erase(old);
+      } else {
+        // Filling up: the head is still at 0.
+        this.ring[this.ringCount++] = x;
+      }
+    } else {
+      this.all.push(x);
+    }
+  }
+
+  /** The values in the window, oldest first (for checkpoints). */
+  values(): number[] {
+    if (this.window === 0) return this.all.slice();
+    const out: number[] = [];
+    for (let i = 0; i < this.ringCount; i++) out.push(this.ring[(this.ringHead + i) % this.window] as number);
+    return out;
+  }
+
+  static of(window: number, values: readonly number[]): TallyMedian {
+    const m = new TallyMedian(window);
+    for (const v of values) m.add(v);
+    return m;
+  }
+
+  /** Index of x among the distinct values, or -(insertion point) - 1. */
+  private find(x: number): number {
+    const v = this.vals;
+    let lo = 0;
+    let hi = v.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const y = v[mid] as number;
+      if (y < x) lo = mid + 1;
+      else if (y > x) hi = mid;
+      else return mid;
+    }
+    return -lo - 1;
+  }
+
+  private insert(x: number): void {
+    let k = this.find(x);
+    if (k >= 0) {
+      this.cnts[k]!++;
+      if (k < this.mi) this.before++;
+    } else {
+      k = -k - 1;
+      this.vals.splice(k, 0, x);
+      this.cnts.splice(k, 0, 1);
+      if (this.n > 0 && k <= this.mi) {
+        this.mi++;
+        this.before++;
+      }
+    }
+    this.n++;
+    this.settle();
+  }
+
+  private erase(x: number): void {
+    const k = this.find(x);
+    if (k < 0) return;
+    const c = (this.cnts[k] as number) - 1;
+    if (k < this.mi) this.before--;
+    if (c === 0) {
+      this.vals.splice(k, 1);
+      this.cnts.splice(k, 1);
+      if (k < this.mi) this.mi--;
+    } else {
+      this.cnts[k] = c;
+    }
+    this.n--;
+    this.settle();
+  }
+
+  // Moves the cursor to the lower middle rank; a change of one element moves it by at most one step.
+  private settle(): void {
+    if (this.n === 0) {
+      this.mi = 0;
+      this.before = 0;
+      return;
+    }
+    const r = (this.n - 1) >> 1;
+    while (r < this.before) {
+      this.mi--;
+      this.before -= this.cnts[this.mi] as number;
+    }
+    while (r >= this.before + (this.cnts[this.mi] as number)) {
+      this.before += this.cnts[this.mi] as number;
+      this.mi++;
+    }
+  }
+}
+
+/**
  * Parameters of {@link SpoofingDetector} (defaults of CONTRACTS.md section 4 in brackets).
  *
  * @example
@@ -242,8 +384,8 @@ interface Candidate {
 
 interface SpoofingSnapshot {
   medians: Array<[string, number[]]>;
-  book: OrderBookSnapshot;
-  fills: FillHistorySnapshot;
+  /** The order flow when the detector owns it (null when it shares its group's). */
+  flow: OrderFlowSnapshot | null;
   timers: ReturnType<EventTimers<Candidate>['snapshot']>;
   out: ReturnType<FindingGrouper['snapshot']>;
 }
@@ -267,21 +409,31 @@ interface SpoofingSnapshot {
  * @example
  * const d = new SpoofingDetector({ sizeMultiple: 10, medianWindow: 1000, minMedianOrders: 1, cancelWithinMs: 2000, fillWindowMs: 5000, orderTtlMs: 600_000 });
  * runDetector(d, trades, orders);
+ *
+ * With a shared {@link OrderFlow} (same orderTtl) the detector reads its book and fill history but
+ * leaves feeding them to the flow's driver (see OrderFlow).
  */
 export class SpoofingDetector implements Detector {
   private readonly out: FindingGrouper;
-  private medians = new Map<string, RunningMedian>();
-  private readonly book: OrderBookState;
-  private readonly fills: FillHistory;
+  private medians = new Map<string, TallyMedian>();
+  private readonly flow: OrderFlow;
+  private readonly ownsFlow: boolean;
   private readonly timers = new EventTimers<Candidate>();
+  readonly timerQueue: { nextDue(): number } = this.timers;
   private readonly due = { ts: 0 };
 
-  constructor(readonly params: SpoofingParams) {
+  constructor(
+    readonly params: SpoofingParams,
+    shared?: OrderFlow,
+  ) {
     if (!(params.orderTtlMs > params.cancelWithinMs)) throw new RangeError('spoofing: orderTtl must be longer than cancelWithin');
     this.out = new FindingGrouper('SPOOFING', params.sizeMultiple, 'max');
-    this.book = new OrderBookState(params.orderTtlMs);
     // A fill at f is needed by orders placed up to fillWindow after it, evaluated up to max(fillWindow, cancelWithin) after placing.
-    this.fills = new FillHistory(params.fillWindowMs + Math.max(params.fillWindowMs, params.cancelWithinMs));
+    const horizon = params.fillWindowMs + Math.max(params.fillWindowMs, params.cancelWithinMs);
+    if (shared !== undefined && shared.book.ttlMs !== params.orderTtlMs) throw new RangeError('spoofing: a shared order flow must have the orderTtl of the detector');
+    this.ownsFlow = shared === undefined;
+    this.flow = shared ?? new OrderFlow(params.orderTtlMs, horizon);
+    this.flow.fills.widen(horizon);
   }
 
   /** The trader's current median NEW order size (NaN before minMedianOrders). */
@@ -291,41 +443,44 @@ export class SpoofingDetector implements Detector {
   }
 
   onTrade(t: SurvTrade): void {
-    if (typeof t.orderId === 'string') this.book.fill(t.orderId, t.qty, t.ts);
-    this.fills.add(t);
+    if (this.ownsFlow) this.flow.onTrade(t);
   }
 
   onOrder(o: SurvOrder): void {
     const p = this.params;
-    if (o.action === 'NEW') {
+    const k = this.ownsFlow ? this.flow.onOrder(o) : this.flow.applied(o);
+    if (k === NO_ORDER) return;
+    const b = this.flow.book;
+    const action = o.action;
+    if (action === 'NEW') {
       let m = this.medians.get(o.traderId);
-      const e = this.book.apply(o);
-      if (e === undefined) return;
       // The median of the orders BEFORE this one: taken before adding it.
-      e.tag = m === undefined || m.count < p.minMedianOrders ? Number.NaN : m.median();
+      b.tag[k] = m === undefined || m.count < p.minMedianOrders ? Number.NaN : m.median();
       if (m === undefined) {
-        m = new RunningMedian(p.medianWindow);
+        m = new TallyMedian(p.medianWindow);
         this.medians.set(o.traderId, m);
       }
       m.add(o.qty);
       return;
     }
-    const e = this.book.apply(o);
-    if (e === undefined || o.action !== 'CANCEL') return;
-    const median = e.tag;
-    if (!(median > 0) || e.filledQty > 0 || o.ts - e.newTs > p.cancelWithinMs || e.maxQty < p.sizeMultiple * median) return;
-    this.timers.add(Math.max(e.newTs + p.fillWindowMs, o.ts), {
-      orderId: e.orderId,
-      traderId: e.traderId,
-      instrument: e.instrument,
-      side: e.side,
-      newTs: e.newTs,
+    if (action !== 'CANCEL') return;
+    const median = b.tag[k] as number;
+    const newTs = b.newTs[k] as number;
+    const maxQty = b.maxQty[k] as number;
+    if (!(median > 0) || (b.filledQty[k] as number) > 0 || o.ts - newTs > p.cancelWithinMs || maxQty < p.sizeMultiple * median) return;
+    this.timers.add(Math.max(newTs + p.fillWindowMs, o.ts), {
+      orderId: b.orderId[k] as string,
+      traderId: b.traderId[k] as string,
+      instrument: b.instrument[k] as string,
+      side: b.side[k] as Side,
+      newTs,
       cancelTs: o.ts,
-      qty: e.maxQty,
-      price: e.newPrice,
+      qty: maxQty,
+      price: b.newPrice[k] as number,
       median,
     });
   }
+
 
   fireTimers(t: number, inclusive: boolean): void {
     for (let c = this.timers.popDue(t, inclusive, this.due); c !== undefined; c = this.timers.popDue(t, inclusive, this.due)) {
@@ -339,7 +494,7 @@ export class SpoofingDetector implements Detector {
 
   private evaluate(c: Candidate, now: number): void {
     const p = this.params;
-    const fills = this.fills.between(c.traderId, c.instrument, opposite(c.side), c.newTs - p.fillWindowMs, c.newTs + p.fillWindowMs);
+    const fills = this.flow.fills.between(c.traderId, c.instrument, opposite(c.side), c.newTs - p.fillWindowMs, c.newTs + p.fillWindowMs);
     if (fills.length === 0) return;
     const ratio = c.qty / c.median;
     let filled = 0;
@@ -376,8 +531,7 @@ export class SpoofingDetector implements Detector {
   snapshot(): SpoofingSnapshot {
     return {
       medians: [...this.medians].map(([k, m]) => [k, m.values()]),
-      book: this.book.snapshot(),
-      fills: this.fills.snapshot(),
+      flow: this.ownsFlow ? this.flow.snapshot() : null,
       timers: this.timers.snapshot(),
       out: this.out.snapshot(),
     };
@@ -385,9 +539,8 @@ export class SpoofingDetector implements Detector {
 
   restore(state: unknown): void {
     const s = state as SpoofingSnapshot;
-    this.medians = new Map(s.medians.map(([k, v]) => [k, RunningMedian.of(this.params.medianWindow, v)]));
-    this.book.restore(s.book);
-    this.fills.restore(s.fills);
+    this.medians = new Map(s.medians.map(([k, v]) => [k, TallyMedian.of(this.params.medianWindow, v)]));
+    if (this.ownsFlow && s.flow) this.flow.restore(s.flow);
     this.timers.restore(s.timers);
     this.out.restore(s.out);
   }

@@ -6,7 +6,6 @@
 import {
   Deque,
   FindingGrouper,
-  PairMap,
   fmtElapsed,
   fmtLimit,
   fmtPct,
@@ -41,7 +40,7 @@ export interface WashTradeParams {
 type Leg = SurvTrade;
 
 interface WashSnapshot {
-  legs: Array<[string, string, Leg[]]>;
+  legs: Array<[string, Leg[]]>;
   mirrorTs: number;
   mirrors: Array<[string, number]>;
   sweepAt: number;
@@ -85,14 +84,25 @@ export function withinTolerance(a: number, b: number, tol: number): boolean {
  */
 export class WashTradeDetector implements Detector {
   private readonly out: FindingGrouper;
-  private legs = new PairMap<Deque<Leg>>();
+  /**
+   * trader -> its unpaired legs on every instrument, in processing (= ts) order: a trader has few
+   * trades within the window, so one short queue per trader, scanned for the instrument, is cheaper
+   * than a queue per (trader, instrument); the earliest match on the instrument is the same.
+   */
+  private legs = new Map<string, Deque<Leg>>();
   // Beneficial-owner reports at the current ts, by trade signature: > 0 buy-side reports pending, < 0 sell-side.
   private mirrorTs = Number.NaN;
   private mirrors = new Map<string, number>();
   private sweepAt = Number.NEGATIVE_INFINITY;
 
+  /** The owners held by two traders or more: a trader absent here shares its owner with nobody. */
+  private readonly sharedOwners = new Map<string, string>();
+
   constructor(readonly params: WashTradeParams) {
     this.out = new FindingGrouper('WASH_TRADE', params.windowMs / 1000, 'min');
+    const holders = new Map<string, number>();
+    for (const o of params.owners.values()) holders.set(o, (holders.get(o) ?? 0) + 1);
+    for (const [t, o] of params.owners) if ((holders.get(o) as number) > 1) this.sharedOwners.set(t, o);
   }
 
   onOrder(_o: SurvOrder): void {}
@@ -117,8 +127,8 @@ export class WashTradeDetector implements Detector {
     const me = t.traderId;
     let owner: string | undefined;
     if (cp !== me) {
-      owner = this.params.owners.get(me);
-      if (owner === undefined || owner !== this.params.owners.get(cp)) return false;
+      owner = this.sharedOwners.get(me);
+      if (owner === undefined || owner !== this.sharedOwners.get(cp)) return false;
     }
     const buyer = t.side === 'BUY' ? me : cp;
     const seller = t.side === 'BUY' ? cp : me;
@@ -157,16 +167,18 @@ export class WashTradeDetector implements Detector {
 
   private matchLeg(t: SurvTrade): void {
     const p = this.params;
-    let d = this.legs.get(t.traderId, t.instrument);
+    let d = this.legs.get(t.traderId);
     if (d === undefined) {
-      d = new Deque<Leg>();
-      this.legs.set(t.traderId, t.instrument, d);
+      d = new Deque<Leg>(4);
+      this.legs.set(t.traderId, d);
     }
     const from = t.ts - p.windowMs;
     for (let f = d.front(); f !== undefined && f.ts < from; f = d.front()) d.shift();
-    for (let i = 0; i < d.size; i++) {
+    const n = d.size;
+    for (let i = 0; i < n; i++) {
       const l = d.at(i);
-      if (l.side === t.side || !withinTolerance(l.qty, t.qty, p.qtyTolerance) || !withinTolerance(l.price, t.price, p.priceTolerance)) continue;
+      if (l.instrument !== t.instrument || l.side === t.side) continue;
+      if (!withinTolerance(l.qty, t.qty, p.qtyTolerance) || !withinTolerance(l.price, t.price, p.priceTolerance)) continue;
       d.removeAt(i);
       this.pairFound(t, l);
       return;
@@ -203,27 +215,27 @@ export class WashTradeDetector implements Detector {
     });
   }
 
-  // Pairs that went quiet keep their last legs until swept; the sweep bounds the state by the
-  // (trader, instrument) pairs active within the window.
+  // Traders that went quiet keep their last legs until swept; the sweep bounds the state by the
+  // traders active within the window.
   private sweep(now: number): void {
     const from = now - this.params.windowMs;
-    this.legs.prune((d) => {
+    this.legs.forEach((d, trader, legs) => {
       for (let f = d.front(); f !== undefined && f.ts < from; f = d.front()) d.shift();
-      return d.size === 0;
+      if (d.size === 0) legs.delete(trader);
     });
     this.sweepAt = now + Math.max(60_000, 10 * this.params.windowMs);
   }
 
   snapshot(): WashSnapshot {
-    const legs: Array<[string, string, Leg[]]> = [];
-    for (const [a, b, d] of this.legs.entries()) legs.push([a, b, d.toArray()]);
+    const legs: Array<[string, Leg[]]> = [];
+    for (const [a, d] of this.legs) legs.push([a, d.toArray()]);
     return structuredClone({ legs, mirrorTs: this.mirrorTs, mirrors: [...this.mirrors], sweepAt: this.sweepAt, out: this.out.snapshot() });
   }
 
   restore(state: unknown): void {
     const s = structuredClone(state as WashSnapshot);
     this.legs.clear();
-    for (const [a, b, list] of s.legs) this.legs.set(a, b, Deque.from(list));
+    for (const [a, list] of s.legs) this.legs.set(a, Deque.from(list));
     this.mirrorTs = s.mirrorTs;
     this.mirrors = new Map(s.mirrors);
     this.sweepAt = s.sweepAt;

@@ -1,10 +1,14 @@
+import { isAscii } from 'node:buffer';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../../core/errors.js';
-import { validateEvent, type DeadLetter, type StreamName } from '../events.js';
-import { newChunk, type EventReader, type ReaderChunk, type ReaderStart } from './reader.js';
+import { quickValid, validateEvent, type DeadLetter, type StreamName } from '../events.js';
+import { finishChunk, newChunk, pushRecord, type EventReader, type ReaderChunk, type ReaderStart } from './reader.js';
+
+/** Largest run of lines decoded into one string (bytes). */
+const ASCII_PIECE = 96 * 1024;
 
 /**
  * Streams a JSONL event file (plain, or gzip when the name ends in `.gz`), one JSON object per
@@ -78,7 +82,7 @@ export class JsonlReader implements EventReader {
 
   async nextChunk(): Promise<ReaderChunk | null> {
     if (!this.iter) throw new InputError('reader not opened', { file: this.file });
-    this.chunk = newChunk();
+    this.chunk = newChunk(4096);
     while (this.chunk.length === 0 && !this.ended) {
       let r: IteratorResult<Buffer>;
       try {
@@ -103,24 +107,52 @@ export class JsonlReader implements EventReader {
       }
       this.consume(r.value);
     }
-    return this.chunk.length > 0 ? this.chunk : null;
+    return this.chunk.length > 0 ? finishChunk(this.chunk) : null;
   }
 
   private consume(data: Buffer): void {
-    let buf: Buffer;
-    let base: number;
-    if (this.carry && this.carry.length > 0) {
-      buf = Buffer.concat([this.carry, data]);
-      base = this.carryStart;
-    } else {
-      buf = data;
-      base = this.streamPos;
-    }
+    const base = this.streamPos;
     this.streamPos += data.length;
     let pos = 0;
-    for (;;) {
+    if (this.carry && this.carry.length > 0) {
+      // The line that started in an earlier buffer ends at this one's first newline: only that
+      // line is copied, not the whole buffer.
+      const nl = data.indexOf(10);
+      if (nl < 0) {
+        this.carry = Buffer.concat([this.carry, data]);
+        return;
+      }
+      const line = Buffer.concat([this.carry, data.subarray(0, nl)]);
+      this.line++;
+      const end = base + nl + 1;
+      if (this.skip > 0) this.skip--;
+      else this.handleLine(line, 0, line.length, end);
+      this.lastEnd = end;
+      this.carry = undefined;
+      pos = nl + 1;
+    }
+    const last = data.lastIndexOf(10);
+    while (pos <= last) {
+      // Pieces of whole lines under 128 KB: a longer string goes to V8's large-object space, whose
+      // allocation costs ten times the copy.
+      let to = last + 1;
+      if (to - pos > ASCII_PIECE) {
+        const nl = data.lastIndexOf(10, pos + ASCII_PIECE - 1);
+        if (nl >= pos) to = nl + 1;
+      }
+      if (isAscii(data.subarray(pos, to))) this.asciiLines(data.toString('latin1', pos, to), base + pos);
+      else this.byteLines(data, pos, to, base);
+      pos = to;
+    }
+    this.carry = pos < data.length ? data.subarray(pos) : undefined;
+    this.carryStart = base + pos;
+  }
+
+  /** Complete lines buf[from..to) (to just past a newline), the buffer starting at file offset `base`. */
+  private byteLines(buf: Buffer, from: number, to: number, base: number): void {
+    let pos = from;
+    while (pos < to) {
       const nl = buf.indexOf(10, pos);
-      if (nl < 0) break;
       this.line++;
       const end = base + nl + 1;
       if (this.skip > 0) this.skip--;
@@ -128,8 +160,29 @@ export class JsonlReader implements EventReader {
       this.lastEnd = end;
       pos = nl + 1;
     }
-    this.carry = pos < buf.length ? buf.subarray(pos) : undefined;
-    this.carryStart = base + pos;
+  }
+
+  /**
+   * Complete lines of ASCII text (ending with a newline), starting at file offset `base`: decoded
+   * once for all of them, each line a slice of it (char offsets are byte offsets in ASCII).
+   */
+  private asciiLines(text: string, base: number): void {
+    let pos = 0;
+    const n = text.length;
+    while (pos < n) {
+      const nl = text.indexOf('\n', pos);
+      this.line++;
+      const endOffset = base + nl + 1;
+      if (this.skip > 0) {
+        this.skip--;
+      } else {
+        let end = nl;
+        if (end > pos && text.charCodeAt(end - 1) === 13) end--;
+        if (end > pos) this.handleText(text.slice(pos, end), endOffset);
+      }
+      this.lastEnd = endOffset;
+      pos = nl + 1;
+    }
   }
 
   private handleLine(buf: Buffer, start: number, end: number, endOffset: number): void {
@@ -141,6 +194,10 @@ export class JsonlReader implements EventReader {
     if (end === start) return;
     let text = buf.toString('utf8', start, end);
     if (this.line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    this.handleText(text, endOffset);
+  }
+
+  private handleText(text: string, endOffset: number): void {
     let obj: unknown;
     try {
       obj = JSON.parse(text);
@@ -149,17 +206,14 @@ export class JsonlReader implements EventReader {
       this.dead(`not valid JSON: ${(e as Error).message}`, undefined, text);
       return;
     }
-    const v = validateEvent(this.stream, obj);
-    if (!v.ok) {
-      this.dead(v.reason, v.field, text);
-      return;
+    if (!quickValid(this.stream, obj)) {
+      const v = validateEvent(this.stream, obj);
+      if (!v.ok) {
+        this.dead(v.reason, v.field, text);
+        return;
+      }
     }
-    const c = this.chunk;
-    const i = c.length++;
-    c.records[i] = v.record;
-    c.lines[i] = this.line;
-    c.ends[i] = this.seekable ? endOffset : -1;
-    c.dead[i] = this.pending;
+    pushRecord(this.chunk, obj as Record<string, unknown>, this.line, this.seekable ? endOffset : -1, this.pending);
     this.pending = undefined;
   }
 

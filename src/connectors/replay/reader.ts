@@ -11,11 +11,15 @@ import type { DeadLetter, StreamName } from '../events.js';
  */
 export interface ReaderChunk {
   records: Record<string, unknown>[];
+  /** Event time of each record (its validated, numeric `ts`), for the merge. */
+  ts: Float64Array;
   /** 1-based line (JSONL) or row (Arrow) number of each record. */
-  lines: number[];
+  lines: Float64Array;
   /** Byte offset just past each record's line, for seekable (plain JSONL) files; else -1. */
-  ends: number[];
+  ends: Float64Array;
   dead: Array<DeadLetter[] | undefined>;
+  /** False when no `dead[i]` is set: the merge then skips looking. */
+  anyDead: boolean;
   length: number;
 }
 
@@ -61,11 +65,57 @@ export interface EventReader {
 }
 
 /**
- * Shared by the readers: a fresh, empty chunk.
+ * Shared by the readers: a fresh, empty chunk to fill with {@link pushRecord} and close with
+ * {@link finishChunk} (its typed arrays grow as needed).
  *
  * @example
- * const c = newChunk(); const i = c.length++; c.records[i] = rec;
+ * const c = newChunk(); pushRecord(c, rec, line, -1, undefined); return finishChunk(c);
  */
-export function newChunk(): ReaderChunk {
-  return { records: [], lines: [], ends: [], dead: [], length: 0 };
+export function newChunk(capacity = 1024): ReaderChunk {
+  const cap = Math.max(16, capacity);
+  return { records: [], ts: new Float64Array(cap), lines: new Float64Array(cap), ends: new Float64Array(cap), dead: [], anyDead: false, length: 0 };
+}
+
+/**
+ * Appends a validated record (its `ts` a number), with its line, end offset and the dead letters
+ * read just before it.
+ *
+ * @example pushRecord(chunk, rec, 12, 2048, pendingDead);
+ */
+export function pushRecord(c: ReaderChunk, rec: Record<string, unknown>, line: number, end: number, dead: DeadLetter[] | undefined): void {
+  const i = c.length;
+  if (i === c.ts.length) {
+    const grow = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    c.ts = grow(c.ts);
+    c.lines = grow(c.lines);
+    c.ends = grow(c.ends);
+  }
+  c.records[i] = rec;
+  c.ts[i] = rec['ts'] as number;
+  c.lines[i] = line;
+  c.ends[i] = end;
+  if (dead !== undefined) {
+    c.dead[i] = dead;
+    c.anyDead = true;
+  }
+  c.length = i + 1;
+}
+
+/**
+ * The chunk with its typed arrays cut to its length.
+ *
+ * @example return finishChunk(chunk);
+ */
+export function finishChunk(c: ReaderChunk): ReaderChunk {
+  const n = c.length;
+  if (c.ts.length !== n) {
+    c.ts = c.ts.subarray(0, n);
+    c.lines = c.lines.subarray(0, n);
+    c.ends = c.ends.subarray(0, n);
+  }
+  return c;
 }

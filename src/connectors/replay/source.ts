@@ -200,10 +200,12 @@ export class DayReplaySource {
     const records = this.batch.records;
     const streams = this.batch.streams;
     const max = this.batchSize;
+    let eventTime = this.eventTime;
     let n = 0;
     while (n < max) {
       let best: Cursor | undefined;
       let bestTs = 0;
+      let bestK = -1;
       for (let k = 0; k < nc; k++) {
         const c = cursors[k]!;
         if (c.done) continue;
@@ -211,25 +213,58 @@ export class DayReplaySource {
           await this.refill(c);
           if (c.done) continue;
         }
-        const ts = (c.chunk!.records[c.i] as { ts: number }).ts;
+        const ts = c.chunk!.ts[c.i]!;
         // Strict '<' keeps the earlier stream on ties: cursors are in `opts.streams` order.
         if (best === undefined || ts < bestTs) {
           best = c;
           bestTs = ts;
+          bestK = k;
         }
       }
       if (best === undefined) break;
+      // The run of `best` goes on while its records stay ahead of every other head: before the
+      // heads of earlier streams, not after those of later ones (ties go to the earlier stream).
+      let before = Number.POSITIVE_INFINITY;
+      let upTo = Number.POSITIVE_INFINITY;
+      for (let k = 0; k < nc; k++) {
+        const c = cursors[k]!;
+        if (k === bestK || c.done) continue;
+        const h = c.chunk!.ts[c.i]!;
+        if (k < bestK) {
+          if (h < before) before = h;
+        } else if (h < upTo) upTo = h;
+      }
       const chunk = best.chunk!;
-      const i = best.i++;
-      const dead = chunk.dead[i];
-      if (dead !== undefined) this.emitDead(dead);
-      best.lines = chunk.lines[i]!;
-      best.byteOffset = chunk.ends[i]!;
-      records[n] = chunk.records[i]!;
-      streams[n] = best.index;
-      n++;
-      if (bestTs > this.eventTime) this.eventTime = bestTs;
+      const cts = chunk.ts;
+      const crec = chunk.records;
+      const idx = best.index;
+      const len = chunk.length;
+      let i = best.i;
+      if (chunk.anyDead) {
+        const dead = chunk.dead;
+        do {
+          const d = dead[i];
+          if (d !== undefined) this.emitDead(d);
+          const ts = cts[i]!;
+          if (ts > eventTime) eventTime = ts;
+          records[n] = crec[i]!;
+          streams[n] = idx;
+          n++;
+          i++;
+        } while (n < max && i < len && cts[i]! < before && cts[i]! <= upTo);
+      } else {
+        do {
+          const ts = cts[i]!;
+          if (ts > eventTime) eventTime = ts;
+          records[n] = crec[i]!;
+          streams[n] = idx;
+          n++;
+          i++;
+        } while (n < max && i < len && cts[i]! < before && cts[i]! <= upTo);
+      }
+      best.i = i;
     }
+    this.eventTime = eventTime;
     this.events += n;
     if (n === 0) {
       records.length = 0;
@@ -241,7 +276,18 @@ export class DayReplaySource {
     return this.batch;
   }
 
+  // Where a cursor stands is the line and end offset of its last consumed record, read from its
+  // chunk when asked (not stored per record).
+  private sync(c: Cursor): void {
+    const chunk = c.chunk;
+    if (chunk !== undefined && c.i > 0) {
+      c.lines = chunk.lines[c.i - 1]!;
+      c.byteOffset = chunk.ends[c.i - 1]!;
+    }
+  }
+
   private async refill(c: Cursor): Promise<void> {
+    this.sync(c);
     const r = c.reader!;
     const chunk = await r.nextChunk();
     if (chunk !== null) {
@@ -269,6 +315,7 @@ export class DayReplaySource {
 
   /** Where the replay stands after the last batch returned; see {@link ReplayPosition}. */
   position(): ReplayPosition {
+    for (const c of this.cursors) this.sync(c);
     return {
       version: 1,
       files: this.cursors.map((c) => ({
@@ -335,6 +382,7 @@ export class DayReplaySource {
 
   private async closeReaders(): Promise<void> {
     for (const c of this.cursors) {
+      this.sync(c);
       const r = c.reader;
       c.reader = undefined;
       c.chunk = undefined;

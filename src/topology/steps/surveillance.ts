@@ -17,6 +17,7 @@ import {
   FrontRunningDetector,
   LayeringDetector,
   MarkingTheCloseDetector,
+  OrderFlow,
   Sequencer,
   SpoofingDetector,
   WashTradeDetector,
@@ -25,6 +26,7 @@ import {
   fmtQty,
   type AlertDraft,
   type Detector,
+  type OrderFlowSnapshot,
   type SequencerSnapshot,
   type SurvOrder,
   type SurvTrade,
@@ -148,25 +150,180 @@ export const SURVEILLANCE_DEFAULTS = {
 const ms = (v: Duration | undefined, dflt: number, field: string): number => (v === undefined ? dflt : parseDuration(v, field));
 
 interface OperatorState {
-  seq: SequencerSnapshot;
+  /** 2: the state of a group member (checkpoints of steps that each kept their own sequencer and book do not carry over). */
+  v: 2;
+  /** The group's shared state, in the snapshot of the group's first member only. */
+  group: GroupSnapshot | null;
   det: unknown;
 }
 
+/** Which detector kind writes the per-order scratch fields of a shared book (OrderEntry tag / flag). */
+type FlowUser = 'spoofing' | 'layering';
+
 /**
- * Wires a detector between the step's inputs and its alerts: a Sequencer per subscription (so
- * records reach the detector in event-time order once the watermark, the minimum over the inputs,
- * passes them), alerts built with makeAlert and emitted before the watermark that completed them,
- * and the sequencer and detector state checkpointed under the step's operator id.
+ * What a detector factory gets when its step is part of a group: the group's order flow for an
+ * order TTL, shared with at most one detector of each kind (each kind owns a scratch field of the
+ * book's entries).
+ *
+ * @example make = (g) => new SpoofingDetector(params, g?.flow(params.orderTtlMs, 'spoofing'));
+ */
+interface GroupServices {
+  flow(ttlMs: number, user: FlowUser): OrderFlow;
+}
+
+type MakeDetector = (group: GroupServices | undefined) => Detector;
+
+interface GroupSnapshot {
+  seq: SequencerSnapshot;
+  /** The shared order flows in the order they were made (member order), with their TTL. */
+  flows: Array<[number, OrderFlowSnapshot]>;
+}
+
+/**
+ * The surveillance steps of a job that read the same inputs (the same trades stream, and the same
+ * orders stream or none) form a group for each subscription of the dataflow: one Sequencer orders
+ * their records once instead of once per step, and one order flow (book and fill history) serves
+ * spoofing and layering. Each step keeps its own detector, its own late output, its own watermark
+ * handling and its own alerts: a group releases its records to every member's detector at the
+ * first member's watermark (members see the same watermarks, one after the other with nothing in
+ * between), and each member emits its own detector's alerts at its own watermark, so every step
+ * emits the same alerts at the same moments as a step on its own. For each record a member's
+ * detector sees its timers due before the record, then the record, as alone; the shared flow is fed
+ * after every member's timers and before any member sees the record.
+ *
+ * Each member counts the records it receives per input; the first member to receive the k-th
+ * record hands it to the sequencer, so no member is special and any member may go first. The first
+ * member's checkpoint carries the group's state (sequencer and flows); it is also the first to
+ * register, so it is restored before any other member's detector.
+ */
+class GroupSession implements Detector {
+  readonly seq = new Sequencer();
+  private readonly dets: Detector[] = [];
+  private readonly queues: Array<{ nextDue(): number } | undefined> = [];
+  private readonly flows: Array<{ ttl: number; flow: OrderFlow; users: Set<FlowUser> }> = [];
+  /** Flow states of a restore whose flows their members have not asked for yet (by creation order). */
+  private pendingFlows: Array<[number, OrderFlowSnapshot]> = [];
+  /** Records handed to the sequencer so far, per input (0: trades, 1: orders). */
+  readonly offered = [0, 0];
+  started = false;
+  private members = 0;
+
+  readonly services: GroupServices = {
+    flow: (ttlMs, user) => {
+      let f = this.flows.find((x) => x.ttl === ttlMs && !x.users.has(user));
+      if (f === undefined) {
+        f = { ttl: ttlMs, flow: new OrderFlow(ttlMs, 0), users: new Set() };
+        this.restoreFlow(this.flows.length, f);
+        this.flows.push(f);
+      }
+      f.users.add(user);
+      return f.flow;
+    },
+  };
+
+  /** Adds a member's detector; returns its index (0: the member whose snapshot carries the group's state). */
+  join(d: Detector): number {
+    this.dets.push(d);
+    this.queues.push(d.timerQueue);
+    return this.members++;
+  }
+
+  /** Feeds every member detector the records with ts <= w (once per watermark, whichever member asks first). */
+  releaseTo(w: number): void {
+    this.started = true;
+    if (w > this.seq.wm) this.seq.release(w, this);
+  }
+
+  onTrade(t: SurvTrade): void {
+    const fl = this.flows;
+    for (let i = 0; i < fl.length; i++) fl[i]!.flow.onTrade(t);
+    const ds = this.dets;
+    for (let i = 0; i < ds.length; i++) ds[i]!.onTrade(t);
+  }
+
+  onOrder(o: SurvOrder): void {
+    const fl = this.flows;
+    for (let i = 0; i < fl.length; i++) fl[i]!.flow.onOrder(o);
+    const ds = this.dets;
+    for (let i = 0; i < ds.length; i++) ds[i]!.onOrder(o);
+  }
+
+  fireTimers(t: number, inclusive: boolean): void {
+    const ds = this.dets;
+    const qs = this.queues;
+    for (let i = 0; i < ds.length; i++) {
+      const q = qs[i];
+      if (q === undefined || q.nextDue() <= t) ds[i]!.fireTimers(t, inclusive);
+    }
+  }
+
+  /** Members take their own detectors' alerts. */
+  takeAlerts(): AlertDraft[] {
+    return [];
+  }
+
+  snapshot(): GroupSnapshot {
+    return { seq: this.seq.snapshot(), flows: this.flows.map((f): [number, OrderFlowSnapshot] => [f.ttl, f.flow.snapshot()]) };
+  }
+
+  /** Restores the sequencer and the flows; a flow its member has not asked for yet is restored when it is made. */
+  restore(state: unknown): void {
+    const s = state as GroupSnapshot;
+    this.seq.restore(s.seq);
+    this.pendingFlows = s.flows;
+    this.flows.forEach((f, i) => this.restoreFlow(i, f));
+    this.offered[0] = 0;
+    this.offered[1] = 0;
+  }
+
+  private restoreFlow(i: number, f: { ttl: number; flow: OrderFlow }): void {
+    const p = this.pendingFlows[i];
+    if (p === undefined) return;
+    if (p[0] !== f.ttl) throw new TypeError(`surveillance: the checkpoint's order flow ${i} has another order TTL (${p[0]} ms, not ${f.ttl} ms)`);
+    f.flow.restore(p[1]);
+  }
+}
+
+/** The group of a job's surveillance steps over one pair of input streams (see GroupSession). */
+interface Group {
+  session: GroupSession | undefined;
+}
+
+const groups = new WeakMap<object, Map<object, Map<object | null, Group>>>();
+
+function groupOf(env: StepBuildEnv, trades$: object, orders$: object | undefined): Group {
+  let byTrades = groups.get(env.ctx);
+  if (byTrades === undefined) groups.set(env.ctx, (byTrades = new Map()));
+  let byOrders = byTrades.get(trades$);
+  if (byOrders === undefined) byTrades.set(trades$, (byOrders = new Map()));
+  let g = byOrders.get(orders$ ?? null);
+  if (g === undefined) byOrders.set(orders$ ?? null, (g = { session: undefined }));
+  return g;
+}
+
+/** The group session a new subscription joins: the current one until records have flowed, then a fresh one. */
+function sessionOf(g: Group): GroupSession {
+  if (g.session === undefined || g.session.started) g.session = new GroupSession();
+  return g.session;
+}
+
+/**
+ * Wires a detector between the step's inputs and its alerts, within the group of the job's
+ * surveillance steps over the same inputs (see GroupSession): records reach the detector in
+ * event-time order once the watermark, the minimum over the inputs, passes them; alerts are built
+ * with makeAlert and emitted before the watermark that completed them; the sequencer and detector
+ * state are checkpointed under the step's operator id.
  */
 function surveillanceOperator(
   env: StepBuildEnv,
   severity: Severity,
-  make: () => Detector,
+  make: MakeDetector,
   trades$: Stream<SurvTrade>,
   orders$: Stream<SurvOrder> | undefined,
 ): Stream<Alert> {
   const late = env.late<SurvTrade | SurvOrder>();
   const clock = env.ctx.clock;
+  const group = groupOf(env, trades$, orders$);
   const toAlert = (d: AlertDraft): Alert => {
     const a = makeAlert(
       {
@@ -189,34 +346,68 @@ function surveillanceOperator(
     env.alert(a);
     return a;
   };
-  const checkpoint = (seq: Sequencer, det: Detector) => ({
-    snapshot: (): OperatorState => ({ seq: seq.snapshot(), det: det.snapshot() }),
-    restore: (s: unknown): void => {
-      const st = s as OperatorState;
-      seq.restore(st.seq);
-      det.restore(st.det);
-    },
-  });
+  /** One member of the group session, per subscription. */
+  const member = () => {
+    const session = sessionOf(group);
+    const det = make(session.services);
+    const index = session.join(det);
+    const seq = session.seq;
+    let trades = 0;
+    let orders = 0;
+    return {
+      det,
+      /** False when the trade is late (at or behind the released watermark). */
+      trade(t: SurvTrade): boolean {
+        if (++trades > session.offered[0]!) {
+          session.offered[0] = trades;
+          session.started = true;
+          return seq.offerTrade(t);
+        }
+        return t.ts > seq.wm;
+      },
+      order(o: SurvOrder): boolean {
+        if (++orders > session.offered[1]!) {
+          session.offered[1] = orders;
+          session.started = true;
+          return seq.offerOrder(o);
+        }
+        return o.ts > seq.wm;
+      },
+      release(w: number): void {
+        session.releaseTo(w);
+      },
+      checkpoint: {
+        snapshot: (): OperatorState => ({ v: 2, group: index === 0 ? session.snapshot() : null, det: det.snapshot() }),
+        restore: (s: unknown): void => {
+          const st = s as OperatorState;
+          if (st?.v !== 2) throw new TypeError('a checkpoint of an earlier riskflow version (surveillance state kept per step): start the replay afresh');
+          if (st.group) session.restore(st.group);
+          det.restore(st.det);
+          trades = 0;
+          orders = 0;
+        },
+      },
+    };
+  };
   if (orders$ === undefined) {
     const op: OperatorFunction<Element<SurvTrade>, Element<Alert>> = elementOperator<SurvTrade, Alert>(
       () => {
-        const seq = new Sequencer();
-        const det = make();
+        const m = member();
         return {
           onRecord(t) {
-            if (!seq.offerTrade(t)) late.emit(t);
+            if (!m.trade(t)) late.emit(t);
           },
           onWatermark(w, emit) {
-            seq.release(w.ts, det);
-            for (const d of det.takeAlerts()) emit(toAlert(d));
+            m.release(w.ts);
+            for (const d of m.det.takeAlerts()) emit(toAlert(d));
             emit(w);
           },
           onComplete(emit) {
             // An input that ends without END_OF_TIME still ends: judge what it left.
-            seq.release(Number.POSITIVE_INFINITY, det);
-            for (const d of det.takeAlerts()) emit(toAlert(d));
+            m.release(Number.POSITIVE_INFINITY);
+            for (const d of m.det.takeAlerts()) emit(toAlert(d));
           },
-          checkpoint: checkpoint(seq, det),
+          checkpoint: m.checkpoint,
         };
       },
       { id: env.operatorId, ctx: env.ctx },
@@ -227,22 +418,20 @@ function surveillanceOperator(
     twoInputOperator<SurvTrade, SurvOrder, Alert>(
       orders$,
       (scope) => {
-        const seq = new Sequencer();
-        const det = make();
-        const cp = checkpoint(seq, det);
+        const m = member();
         return {
           onLeft(t) {
-            if (!seq.offerTrade(t)) late.emit(t);
+            if (!m.trade(t)) late.emit(t);
           },
           onRight(o) {
-            if (!seq.offerOrder(o)) late.emit(o);
+            if (!m.order(o)) late.emit(o);
           },
           onWatermark(wm) {
-            seq.release(wm, det);
-            for (const d of det.takeAlerts()) scope.emit(toAlert(d));
+            m.release(wm);
+            for (const d of m.det.takeAlerts()) scope.emit(toAlert(d));
           },
-          snapshot: cp.snapshot,
-          restore: cp.restore,
+          snapshot: m.checkpoint.snapshot,
+          restore: m.checkpoint.restore,
         };
       },
       { name: env.stepId, id: env.operatorId, ctx: env.ctx },
@@ -344,7 +533,7 @@ export const spoofingStep: StepTypeDefinition<SpoofingStep> = {
       fillWindowMs: ms(step.fillWindow, D.fillWindowMs, 'fillWindow'),
       orderTtlMs: ms(step.orderTtl, D.orderTtlMs, 'orderTtl'),
     };
-    return surveillanceOperator(env, severityOf(step, D.severity), () => new SpoofingDetector(params), trades!, orders!);
+    return surveillanceOperator(env, severityOf(step, D.severity), (g) => new SpoofingDetector(params, g?.flow(params.orderTtlMs, 'spoofing')), trades!, orders!);
   },
   describe(step) {
     const D = SURVEILLANCE_DEFAULTS.spoofing;
@@ -387,7 +576,7 @@ export const layeringStep: StepTypeDefinition<LayeringStep> = {
       cancelWithinMs: ms(step.cancelWithin, D.cancelWithinMs, 'cancelWithin'),
       orderTtlMs: ms(step.orderTtl, D.orderTtlMs, 'orderTtl'),
     };
-    return surveillanceOperator(env, severityOf(step, D.severity), () => new LayeringDetector(params), trades!, orders!);
+    return surveillanceOperator(env, severityOf(step, D.severity), (g) => new LayeringDetector(params, g?.flow(params.orderTtlMs, 'layering')), trades!, orders!);
   },
   describe(step) {
     const D = SURVEILLANCE_DEFAULTS.layering;
