@@ -227,9 +227,18 @@ function inferType(v: unknown): SnapshotColumnType | undefined {
  */
 export function resolveColumns(known: readonly SnapshotColumn[], rows: ReadonlyArray<Record<string, unknown>>): readonly SnapshotColumn[] {
   const have = new Set(known.map((c) => c.name));
+  const names = known.map((c) => c.name);
+  const m = names.length;
   let extra: Map<string, SnapshotColumnType | undefined> | undefined;
   for (const row of rows) {
+    let j = 0;
     for (const k in row) {
+      // Rows built with the known columns in order (every producer of the contract tables) are
+      // matched position by position, without a set lookup per cell.
+      if (j < m && k === names[j]) {
+        j++;
+        continue;
+      }
       if (have.has(k) || k === 'snapshot_time') continue;
       extra ??= new Map();
       const t = extra.get(k);
@@ -276,11 +285,19 @@ function encodeColumn(c: SnapshotColumn, id: number, rows: ReadonlyArray<Record<
     }
     case 'timestamp': {
       const out = new BigInt64Array(n);
+      // Runs of one time (a window's bounds on each of its rows) convert to BigInt once.
+      let lastMs = Number.NaN;
+      let lastBig = 0n;
       for (let i = 0; i < n; i++) {
         const v = rows[i]![name];
         const ms = v === null || v === undefined ? Number.NaN : toMillis(v);
-        if (Number.isFinite(ms)) out[i] = BigInt(Math.floor(ms));
-        else setNull(i);
+        if (Number.isFinite(ms)) {
+          if (ms !== lastMs) {
+            lastMs = ms;
+            lastBig = BigInt(Math.floor(ms));
+          }
+          out[i] = lastBig;
+        } else setNull(i);
       }
       return makeData({ type: type as Timestamp, length: n, data: out, nullCount: valid.nulls, nullBitmap: valid.nulls ? valid.bits : undefined });
     }
@@ -297,6 +314,9 @@ function encodeColumn(c: SnapshotColumn, id: number, rows: ReadonlyArray<Record<
       const codes = new Int32Array(n);
       const index = new Map<string, number>();
       const values: string[] = [];
+      // Rows come grouped (a trader's positions, a pair's instrument_a): repeat the last code.
+      let lastS: string | undefined;
+      let lastK = 0;
       for (let i = 0; i < n; i++) {
         const v = rows[i]![name];
         if (v === null || v === undefined) {
@@ -304,6 +324,10 @@ function encodeColumn(c: SnapshotColumn, id: number, rows: ReadonlyArray<Record<
           continue;
         }
         const s = typeof v === 'string' ? v : String(v);
+        if (s === lastS) {
+          codes[i] = lastK;
+          continue;
+        }
         let k = index.get(s);
         if (k === undefined) {
           k = values.length;
@@ -311,6 +335,8 @@ function encodeColumn(c: SnapshotColumn, id: number, rows: ReadonlyArray<Record<
           values.push(s);
         }
         codes[i] = k;
+        lastS = s;
+        lastK = k;
       }
       const dict = utf8Data(values, undefined);
       return makeData({

@@ -39,21 +39,27 @@ export interface MonotonicDequeSnapshot {
 export class MonotonicDeque {
   readonly mode: 'max' | 'min';
   readonly step: boolean;
-  private value: Float64Array;
-  private ts: Float64Array;
-  /** When the entry stops counting: its own ts (points) or the next push's ts (step; +Inf while newest). */
-  private end: Float64Array;
+  private readonly isMax: boolean;
+  /**
+   * The entries as (value, ts, end) triples in one ring buffer (one array rather than three: a
+   * quote touches two deques per instrument, and each array is a cache line of its own). `end`
+   * is when the entry stops counting: its own ts (points) or the next push's ts (step; +Inf while
+   * newest).
+   */
+  private buf: Float64Array;
+  /** Capacity in entries (a power of two). */
+  private cap: number;
   private head = 0;
   private n = 0;
 
   constructor(mode: 'max' | 'min', opts: { step?: boolean; capacity?: number } = {}) {
     this.mode = mode;
+    this.isMax = mode === 'max';
     this.step = opts.step ?? false;
     let cap = 8;
     while (cap < (opts.capacity ?? 8)) cap *= 2;
-    this.value = new Float64Array(cap);
-    this.ts = new Float64Array(cap);
-    this.end = new Float64Array(cap);
+    this.cap = cap;
+    this.buf = new Float64Array(cap * 3);
   }
 
   /** Number of entries held (candidates for the extreme). */
@@ -63,38 +69,42 @@ export class MonotonicDeque {
 
   /** The extreme over the window (NaN when empty). */
   get extreme(): number {
-    return this.n === 0 ? Number.NaN : (this.value[this.head] as number);
+    return this.n === 0 ? Number.NaN : (this.buf[this.head * 3] as number);
   }
 
   /** The ts of the newest value equal to the extreme (NaN when empty). */
   get extremeTs(): number {
-    return this.n === 0 ? Number.NaN : (this.ts[this.head] as number);
+    return this.n === 0 ? Number.NaN : (this.buf[this.head * 3 + 1] as number);
   }
 
   /** Adds the value at `ts` (ts must not decrease). */
   push(ts: number, value: number): void {
-    const mask = this.value.length - 1;
-    if (this.n > 0 && this.step) this.end[(this.head + this.n - 1) & mask] = ts;
+    const b = this.buf;
+    const mask = this.cap - 1;
+    let n = this.n;
+    if (n > 0 && this.step) b[((this.head + n - 1) & mask) * 3 + 2] = ts;
     // Dominated entries at the back can never be the extreme again.
-    const isMax = this.mode === 'max';
-    while (this.n > 0) {
-      const back = this.value[(this.head + this.n - 1) & mask] as number;
-      if (isMax ? back <= value : back >= value) this.n--;
+    const isMax = this.isMax;
+    while (n > 0) {
+      const back = b[((this.head + n - 1) & mask) * 3] as number;
+      if (isMax ? back <= value : back >= value) n--;
       else break;
     }
-    if (this.n === this.value.length) this.grow();
-    const m = this.value.length - 1;
-    const i = (this.head + this.n) & m;
-    this.value[i] = value;
-    this.ts[i] = ts;
-    this.end[i] = this.step ? Number.POSITIVE_INFINITY : ts;
-    this.n++;
+    this.n = n;
+    if (n === this.cap) this.grow();
+    const i = ((this.head + n) & (this.cap - 1)) * 3;
+    const buf = this.buf;
+    buf[i] = value;
+    buf[i + 1] = ts;
+    buf[i + 2] = this.step ? Number.POSITIVE_INFINITY : ts;
+    this.n = n + 1;
   }
 
   /** Drops entries that stopped counting at or before `cutoff` (see the class comment). */
   evict(cutoff: number): void {
-    const mask = this.value.length - 1;
-    while (this.n > 0 && (this.end[this.head] as number) <= cutoff) {
+    const b = this.buf;
+    const mask = this.cap - 1;
+    while (this.n > 0 && (b[this.head * 3 + 2] as number) <= cutoff) {
       this.head = (this.head + 1) & mask;
       this.n--;
     }
@@ -106,36 +116,39 @@ export class MonotonicDeque {
   }
 
   snapshot(): MonotonicDequeSnapshot {
-    const pick = (a: Float64Array): Float64Array => {
+    const pick = (field: number): Float64Array => {
       const out = new Float64Array(this.n);
-      const mask = a.length - 1;
-      for (let k = 0; k < this.n; k++) out[k] = a[(this.head + k) & mask] as number;
+      const mask = this.cap - 1;
+      for (let k = 0; k < this.n; k++) out[k] = this.buf[((this.head + k) & mask) * 3 + field] as number;
       return out;
     };
-    return { mode: this.mode, step: this.step, value: pick(this.value), ts: pick(this.ts), end: pick(this.end) };
+    return { mode: this.mode, step: this.step, value: pick(0), ts: pick(1), end: pick(2) };
   }
 
   /** A deque from its snapshot. */
   static restore(s: MonotonicDequeSnapshot): MonotonicDeque {
     const d = new MonotonicDeque(s.mode, { step: s.step, capacity: s.value.length });
-    d.value.set(s.value);
-    d.ts.set(s.ts);
-    d.end.set(s.end);
+    for (let k = 0; k < s.value.length; k++) {
+      d.buf[k * 3] = s.value[k] as number;
+      d.buf[k * 3 + 1] = s.ts[k] as number;
+      d.buf[k * 3 + 2] = s.end[k] as number;
+    }
     d.n = s.value.length;
     return d;
   }
 
   private grow(): void {
-    const cap = this.value.length;
+    const cap = this.cap;
     const mask = cap - 1;
-    const copy = (a: Float64Array): Float64Array => {
-      const b = new Float64Array(cap * 2);
-      for (let k = 0; k < this.n; k++) b[k] = a[(this.head + k) & mask] as number;
-      return b;
-    };
-    this.value = copy(this.value);
-    this.ts = copy(this.ts);
-    this.end = copy(this.end);
+    const b = new Float64Array(cap * 2 * 3);
+    for (let k = 0; k < this.n; k++) {
+      const from = ((this.head + k) & mask) * 3;
+      b[k * 3] = this.buf[from] as number;
+      b[k * 3 + 1] = this.buf[from + 1] as number;
+      b[k * 3 + 2] = this.buf[from + 2] as number;
+    }
+    this.buf = b;
+    this.cap = cap * 2;
     this.head = 0;
   }
 }

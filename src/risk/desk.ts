@@ -26,8 +26,8 @@
  */
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PositionBook, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
-import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
+import { PF, PF_NOTIONAL, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PositionBook, TF, TF_EXT, TF_GROSS, TF_PEAK, TF_REALIZED, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { addScaled, addScaledMany, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /**
  * How a trader's VaR is computed: historical simulation (CONTRACTS.md 4, the default) or
@@ -145,19 +145,106 @@ interface InstRisk {
   bound: number;
 }
 
-/** Per-trader VaR and limit state, hung on TraderBook.ext. */
+/**
+ * The desk's slots in a trader's record of the book (`book.tf[index * TF + slot]`, TF_EXT
+ * onwards), the numbers a quote reads for every holder, next to the book's own: the VaR drift
+ * bound U and VaR, the quiet box of the book-level limit checks (see {@link TraderRisk.setQuiet}),
+ * whether concentration is checked, the VaR limit (NaN: none) and whether VAR_LIMIT is armed.
+ */
+const D_DRIFT = TF_EXT;
+const D_VAR = TF_EXT + 1;
+const D_GLO = TF_EXT + 2;
+const D_GHI = TF_EXT + 3;
+const D_LLO = TF_EXT + 4;
+const D_LHI = TF_EXT + 5;
+const D_DLO = TF_EXT + 6;
+const D_DHI = TF_EXT + 7;
+const D_CONC = TF_EXT + 8;
+const D_VAR_LIMIT = TF_EXT + 9;
+const D_VAR_ARMED = TF_EXT + 10;
+const D_CLO = TF_EXT + 11;
+const D_CHI = TF_EXT + 12;
+
+/** Per-trader VaR and limit state, hung on TraderBook.ext; its hot numbers live in the trader's record of the book. */
 class TraderRisk {
-  var = 0;
   es = 0;
   folds = 0;
-  /** Bound U on |true VaR - var| from the moves not yet folded in. */
-  drift = 0;
   limits = new TraderLimitState();
+  /** The trader's positions by instrument name (the `positions` table's order), while no position is added. */
+  byName: Position[] = [];
+  /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
+  readonly varLimit: number;
   constructor(
+    private readonly book: PositionBook,
+    /** The trader's index (its record in PositionBook.tf). */
+    readonly i: number,
     readonly lim: Trader | undefined,
     readonly L: Float64Array | undefined,
     readonly qf: QuadForm | undefined,
-  ) {}
+  ) {
+    const v = lim?.varLimit;
+    this.varLimit = v !== undefined && Number.isFinite(v) ? v : Number.NaN;
+    book.tf[i * TF + D_VAR_LIMIT] = this.varLimit;
+  }
+
+  get var(): number {
+    return this.book.tf[this.i * TF + D_VAR] as number;
+  }
+  set var(v: number) {
+    this.book.tf[this.i * TF + D_VAR] = v;
+  }
+  /** Bound U on |true VaR - var| from the moves not yet folded in. */
+  get drift(): number {
+    return this.book.tf[this.i * TF + D_DRIFT] as number;
+  }
+  set drift(v: number) {
+    this.book.tf[this.i * TF + D_DRIFT] = v;
+  }
+
+  /**
+   * The "quiet" box of the book-level limit checks for the current episode states: while gross
+   * exposure, loss, drawdown and concentration are all inside their ranges, LimitChecker.checkBook
+   * would neither alert nor re-arm, so a quote can skip it. The bounds are the same products
+   * checkBook compares against (so the skip decision is exact): an armed check is quiet while its
+   * value has not passed the limit, a disarmed one while it stays above the re-arm level. gross
+   * and loss must lie in (lo, hi], drawdown in (lo, hi), concentration in (lo, hi]. A NaN value is
+   * never inside, so it takes the full check. Also mirrors the VAR_LIMIT episode state. Call after
+   * anything that may change the episode states.
+   */
+  setQuiet(policy: LimitPolicy): void {
+    const df = this.book.tf;
+    const d = this.i * TF;
+    const lim = this.lim;
+    const st = this.limits;
+    const inf = Number.POSITIVE_INFINITY;
+    df[d + D_GLO] = df[d + D_LLO] = df[d + D_DLO] = df[d + D_CLO] = -inf;
+    df[d + D_GHI] = df[d + D_LHI] = df[d + D_DHI] = df[d + D_CHI] = inf;
+    df[d + D_CONC] = 0;
+    df[d + D_VAR_ARMED] = st.var ? 1 : 0;
+    if (lim === undefined) return;
+    const rearm = policy.rearmBelow;
+    const maxNotional = lim.maxNotional;
+    if (Number.isFinite(maxNotional)) {
+      if (st.notional) df[d + D_GHI] = maxNotional;
+      else df[d + D_GLO] = rearm * maxNotional;
+    }
+    const maxLoss = lim.maxLoss;
+    if (Number.isFinite(maxLoss)) {
+      if (st.loss) df[d + D_LHI] = maxLoss;
+      else df[d + D_LLO] = rearm * maxLoss;
+      const ddLimit = policy.drawdownOfMaxLoss * maxLoss;
+      if (ddLimit > 0) {
+        if (st.drawdown) df[d + D_DHI] = ddLimit;
+        else df[d + D_DLO] = rearm * ddLimit;
+      }
+    }
+    const maxConc = lim.maxConcentration;
+    if (Number.isFinite(maxConc)) {
+      df[d + D_CONC] = 1;
+      if (st.concentration) df[d + D_CHI] = maxConc;
+      else df[d + D_CLO] = rearm * maxConc;
+    }
+  }
 }
 
 /** Rebuild a trader's L (or w' Sigma w) from scratch after this many folds: bounds rounding drift at O(S n / 4096) per fold. */
@@ -217,6 +304,11 @@ export class DeskRisk implements PositionListener {
   private readonly out: LimitBreach[] = [];
   private finished = false;
   private sortedTraders: TraderBook[] | undefined;
+  /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
+  private instBound = new Float64Array(16);
+  /** Scratch of foldAll: the notional changes and return vectors of the positions it folds. */
+  private foldD = new Float64Array(16);
+  private readonly foldR: Float64Array[] = [];
 
   constructor(
     private readonly reference: ReferenceData,
@@ -257,6 +349,12 @@ export class DeskRisk implements PositionListener {
       bound = Math.abs(this.pm.varFactor) * Math.sqrt(this.pm.cov[row * this.pm.n + row] as number);
     }
     inst.ext = { r, row, bound } satisfies InstRisk;
+    if (inst.index >= this.instBound.length) {
+      const b = new Float64Array(this.instBound.length * 2 + inst.index);
+      b.set(this.instBound);
+      this.instBound = b;
+    }
+    this.instBound[inst.index] = bound;
     if (r === undefined) {
       this.sink.warn(`VaR: ${inst.name} has no price history in history.csv; it contributes 0 to every scenario`);
     }
@@ -265,7 +363,9 @@ export class DeskRisk implements PositionListener {
   private newTrader(t: TraderBook): void {
     const L = this.hv ? new Float64Array(this.S) : undefined;
     const qf = this.pm ? new QuadForm(this.pm.n) : undefined;
-    t.ext = new TraderRisk(this.reference.traders.get(t.id), L, qf);
+    const tr = new TraderRisk(this.book, t.index, this.reference.traders.get(t.id), L, qf);
+    tr.setQuiet(this.policy);
+    t.ext = tr;
     this.sortedTraders = undefined;
   }
 
@@ -298,20 +398,63 @@ export class DeskRisk implements PositionListener {
   }
 
   onRevalue(pos: Position, ts: number): void {
-    const t = pos.trader;
-    const tr = t.ext as TraderRisk;
-    const b = (pos.inst.ext as InstRisk).bound;
+    this.onRevalueById(pos.id, pos.trader.index, pos.inst.index, ts);
+  }
+
+  /**
+   * After a mark move re-valued position `id` (of trader `i`, in instrument `ii`): the drift
+   * bound, the book-level limits (skipped inside the quiet box) and the VaR decision, on the
+   * position's and the trader's records in the book (the per-quote hot path).
+   */
+  onRevalueById(id: number, i: number, ii: number, ts: number): void {
+    const book = this.book;
+    const pf = book.pf;
+    const df = book.tf;
+    const d = i * TF;
+    const b = this.instBound[ii] as number;
     if (b > 0) {
-      const term = Math.abs(pos.notional - pos.riskNotional) * b;
-      tr.drift += term - pos.riskDrift;
-      pos.riskDrift = term;
+      const pb = id * PF;
+      const term = Math.abs((pf[pb + PF_NOTIONAL] as number) - (pf[pb + PF_RISK_NOTIONAL] as number)) * b;
+      df[d + D_DRIFT] = (df[d + D_DRIFT] as number) + (term - (pf[pb + PF_RISK_DRIFT] as number));
+      pf[pb + PF_RISK_DRIFT] = term;
     }
-    this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-    if (this.varDecisionOpen(tr)) {
+    // LimitChecker.checkBook, skipped while every book-level metric is inside its quiet box
+    // (the same values checkBook compares, so it would do nothing).
+    const g = df[d + TF_GROSS] as number;
+    const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
+    const loss = -pnl;
+    const dd = (df[d + TF_PEAK] as number) - pnl;
+    if (
+      !(
+        g > (df[d + D_GLO] as number) &&
+        g <= (df[d + D_GHI] as number) &&
+        loss > (df[d + D_LLO] as number) &&
+        loss <= (df[d + D_LHI] as number) &&
+        dd > (df[d + D_DLO] as number) &&
+        dd < (df[d + D_DHI] as number)
+      ) ||
+      (df[d + D_CONC] !== 0 && !this.quietConcentration(i))
+    ) {
+      const t = book.traders[i]!;
+      const tr = t.ext as TraderRisk;
+      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+      tr.setQuiet(this.policy);
+    }
+    if (this.varDecisionOpenAt(d)) {
+      const t = book.traders[i]!;
+      const tr = t.ext as TraderRisk;
       this.foldAll(t, tr);
       this.computeVar(tr);
       this.checkVar(t, tr, ts);
     }
+  }
+
+  /** Concentration inside its quiet box (the value TraderBook.concentration returns, as checkBook reads it). */
+  private quietConcentration(i: number): boolean {
+    const c = this.book.concentrationOf(i);
+    const d = i * TF;
+    const tf = this.book.tf;
+    return c > (tf[d + D_CLO] as number) && c <= (tf[d + D_CHI] as number);
   }
 
   onTrade(pos: Position, ts: number): void {
@@ -319,6 +462,7 @@ export class DeskRisk implements PositionListener {
     const tr = t.ext as TraderRisk;
     this.checker.checkPosition(pos, tr.lim, ts, this.out);
     this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+    tr.setQuiet(this.policy);
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
     // Flat: every position was folded in at notional 0 (fold records riskNotional even without
@@ -340,12 +484,19 @@ export class DeskRisk implements PositionListener {
    * re-arm level. The slack absorbs rounding in U's running sum (erring towards folding).
    */
   private varDecisionOpen(tr: TraderRisk): boolean {
-    const drift = tr.drift;
+    return this.varDecisionOpenAt(tr.i * TF);
+  }
+
+  /** varDecisionOpen on the trader record at `d` (drift, VaR, limit, armed state). */
+  private varDecisionOpenAt(d: number): boolean {
+    const df = this.book.tf;
+    const drift = df[d + D_DRIFT] as number;
     if (!(drift > 0)) return false;
-    const limit = tr.lim?.varLimit;
-    if (limit === undefined || !Number.isFinite(limit)) return false;
-    const u = drift * (1 + 1e-9) + 1e-12 * Math.abs(tr.var);
-    return tr.limits.var ? tr.var + u > limit : tr.var - u <= this.policy.rearmBelow * limit;
+    const limit = df[d + D_VAR_LIMIT] as number;
+    if (Number.isNaN(limit)) return false;
+    const v = df[d + D_VAR] as number;
+    const u = drift * (1 + 1e-9) + 1e-12 * Math.abs(v);
+    return df[d + D_VAR_ARMED] !== 0 ? v + u > limit : v - u <= this.policy.rearmBelow * limit;
   }
 
   /** Folds a position's current notional into its trader's L / w' Sigma w; false when nothing changed. */
@@ -370,13 +521,48 @@ export class DeskRisk implements PositionListener {
     return true;
   }
 
-  /** Folds every moved position: L is then exact at the current marks. */
+  /**
+   * Folds every moved position: L is then exact at the current marks. Historical: the same folds
+   * as fold() position by position, applied to L in one pass (addScaledMany: bit-identical).
+   */
   private foldAll(t: TraderBook, tr: TraderRisk): boolean {
-    let changed = false;
-    for (const p of t.positions) if (p.notional !== p.riskNotional && this.fold(tr, p)) changed = true;
+    const L = tr.L;
+    if (L === undefined) {
+      let changed = false;
+      for (const p of t.positions) if (p.notional !== p.riskNotional && this.fold(tr, p)) changed = true;
+      tr.drift = 0;
+      if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
+      return changed;
+    }
+    let ds = this.foldD;
+    const rs = this.foldR;
+    let k = 0;
+    for (const p of t.positions) {
+      if (p.notional === p.riskNotional) continue;
+      // fold(): the drift terms go (drift is reset below), the position is folded at its notional.
+      p.riskDrift = 0;
+      const d = p.notional - p.riskNotional;
+      if (d === 0) continue;
+      p.riskNotional = p.notional;
+      const r = (p.inst.ext as InstRisk).r;
+      if (r === undefined) continue;
+      if (k === ds.length) {
+        const bigger = new Float64Array(ds.length * 2);
+        bigger.set(ds);
+        ds = this.foldD = bigger;
+      }
+      ds[k] = d;
+      rs[k] = r;
+      k++;
+    }
+    if (k > 0) {
+      addScaledMany(L, ds, rs, k, this.S);
+      tr.folds += k;
+      this.stats.folds += k;
+    }
     tr.drift = 0;
     if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
-    return changed;
+    return k > 0;
   }
 
   private zero(tr: TraderRisk): void {
@@ -423,6 +609,7 @@ export class DeskRisk implements PositionListener {
     f.var = tr.var;
     f.es = tr.es;
     this.checker.checkVar(t, tr.limits, tr.lim, f, ts, this.out);
+    this.book.tf[tr.i * TF + D_VAR_ARMED] = tr.limits.var ? 1 : 0;
   }
 
   /** Snapshot times T < ts are due: their state is "every record with ts <= T applied". */
@@ -474,7 +661,12 @@ export class DeskRisk implements PositionListener {
   positionRows(): Array<Record<string, unknown>> {
     const rows: Array<Record<string, unknown>> = [];
     for (const t of this.traders()) {
-      const ps = t.positions.slice().sort((a, b) => (a.inst.name < b.inst.name ? -1 : a.inst.name > b.inst.name ? 1 : 0));
+      const tr = t.ext as TraderRisk;
+      // Positions are only ever added: re-sort when there are new ones.
+      let ps = tr.byName;
+      if (ps.length !== t.positions.length) {
+        ps = tr.byName = t.positions.slice().sort((a, b) => (a.inst.name < b.inst.name ? -1 : a.inst.name > b.inst.name ? 1 : 0));
+      }
       for (const p of ps) {
         rows.push({
           trader_id: t.id,
@@ -559,6 +751,7 @@ export class DeskRisk implements PositionListener {
       tr.folds = x.folds;
       tr.drift = x.drift;
       tr.limits = TraderLimitState.fromArray(x.limits);
+      tr.setQuiet(this.policy);
       if (tr.L && x.L) tr.L.set(x.L);
       if (tr.qf && x.u) {
         tr.qf.u.set(x.u);

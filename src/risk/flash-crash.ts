@@ -1,5 +1,5 @@
 import { MonotonicDeque, type MonotonicDequeSnapshot } from './deque.js';
-import { durationText, instrumentAlert, midOf, pctText, type AlertSink, type MarketQuote } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, midOf, pctText, type AlertSink, type MarketQuote } from './market.js';
 
 /**
  * Parameters of {@link FlashCrashDetector} (CONTRACTS.md 4, FLASH_CRASH).
@@ -64,6 +64,8 @@ export class FlashCrashDetector {
   private readonly p: FlashCrashParams;
   private readonly out: AlertSink;
   private states = new Map<string, FlashState>();
+  /** The same states by instrument id (the per-quote lookup). */
+  private slots = new InstrumentSlots<FlashState>();
 
   constructor(p: FlashCrashParams, out: AlertSink) {
     this.p = p;
@@ -73,10 +75,11 @@ export class FlashCrashDetector {
   onQuote(q: MarketQuote): void {
     const mark = midOf(q.bid, q.ask);
     if (!(mark > 0)) return;
-    let s = this.states.get(q.instrument);
+    let s = this.slots.get(q.instrument);
     if (s === undefined) {
       s = { hi: new MonotonicDeque('max', { step: true }), lo: new MonotonicDeque('min', { step: true }), mark: Number.NaN, downArmed: true, upArmed: true };
       this.states.set(q.instrument, s);
+      this.slots.set(q.instrument, s);
     }
     const t = q.ts;
     const { windowMs, movePct, rearmPct } = this.p;
@@ -140,6 +143,8 @@ export class FlashCrashDetector {
     this.states = new Map(
       s.states.map(([k, v]) => [k, { hi: MonotonicDeque.restore(v.hi), lo: MonotonicDeque.restore(v.lo), mark: v.mark, downArmed: v.downArmed, upArmed: v.upArmed }]),
     );
+    this.slots = new InstrumentSlots<FlashState>();
+    for (const [k, v] of this.states) this.slots.set(k, v);
   }
 }
 

@@ -1,5 +1,5 @@
 import { windowStart } from '../windows/assigners.js';
-import { instrumentAlert, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
+import { InstrumentSlots, instrumentAlert, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
 
 /**
  * Parameters of {@link LiquidityMonitor} (CONTRACTS.md 4, Liquidity).
@@ -110,6 +110,8 @@ export class LiquidityMonitor implements EventTimeDriven {
   private readonly onWindow: ((w: LiquidityWindow) => void) | undefined;
   private insts: Inst[] = [];
   private index = new Map<string, number>();
+  /** The same indices by instrument id (the per-record lookup). */
+  private slots = new InstrumentSlots<number>();
   /** Start of the open window (NaN: none). */
   private open = Number.NaN;
   /** Instruments with quotes in the open window. */
@@ -136,11 +138,12 @@ export class LiquidityMonitor implements EventTimeDriven {
 
   onQuote(q: MarketQuote): void {
     if (Number.isNaN(this.open)) this.open = windowStart(q.ts, this.p.windowMs);
-    let k = this.index.get(q.instrument);
+    let k = this.slots.get(q.instrument);
     if (k === undefined) {
       k = this.insts.length;
       this.insts.push({ name: q.instrument, n: 0, sumBps: 0, minDepth: Number.POSITIVE_INFINITY, histStart: [], histMean: [], sorted: [], spreadEpisode: false, depthEpisode: false });
       this.index.set(q.instrument, k);
+      this.slots.set(q.instrument, k);
     }
     const s = this.insts[k]!;
     const mid = (q.bid + q.ask) / 2;
@@ -161,6 +164,8 @@ export class LiquidityMonitor implements EventTimeDriven {
     const s = st as LiquiditySnapshot;
     this.insts = s.insts.map((x) => ({ ...x, histStart: x.histStart.slice(), histMean: x.histMean.slice(), sorted: x.sorted.slice() }));
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
+    this.slots = new InstrumentSlots<number>();
+    for (const [k, v] of this.index) this.slots.set(k, v);
     this.open = s.open;
     this.active = s.active.slice();
   }

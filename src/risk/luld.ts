@@ -1,5 +1,5 @@
 import type { ReferenceData } from '../core/reference.js';
-import { durationText, instrumentAlert, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link LuldMonitor} (CONTRACTS.md 4, LULD), with the band table of the SEC's
@@ -194,6 +194,8 @@ export class LuldMonitor implements EventTimeDriven {
   private readonly out: AlertSink;
   private insts: Inst[] = [];
   private index = new Map<string, number>();
+  /** The same indices by instrument id (the per-record lookup). */
+  private slots = new InstrumentSlots<number>();
   /** Trades in their reference windows, in time order: they leave at ts + window. */
   private trades = new TimeQueue();
   private pauses = new TimeQueue();
@@ -264,6 +266,8 @@ export class LuldMonitor implements EventTimeDriven {
     const s = st as LuldSnapshot;
     this.insts = s.insts.map((x) => ({ ...x }));
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
+    this.slots = new InstrumentSlots<number>();
+    for (const [k, v] of this.index) this.slots.set(k, v);
     this.trades.load(s.trades);
     this.pauses.load(s.pauses);
     this.resumes.load(s.resumes);
@@ -398,7 +402,7 @@ export class LuldMonitor implements EventTimeDriven {
   }
 
   private instOf(name: string): number {
-    let k = this.index.get(name);
+    let k = this.slots.get(name);
     if (k === undefined) {
       const ins = this.ref.instruments.get(name);
       const prev = ins?.prevClose;
@@ -419,6 +423,7 @@ export class LuldMonitor implements EventTimeDriven {
         alertedAt: Number.NaN,
       });
       this.index.set(name, k);
+      this.slots.set(name, k);
     }
     return k;
   }

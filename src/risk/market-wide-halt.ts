@@ -1,5 +1,5 @@
 import type { ReferenceData } from '../core/reference.js';
-import { instrumentAlert, midOf, numText, pctText, type AlertSink, type MarketQuote, type MarketTrade } from './market.js';
+import { InstrumentSlots, instrumentAlert, midOf, numText, pctText, type AlertSink, type MarketQuote, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link MarketWideHaltMonitor} (CONTRACTS.md 4, MARKET_WIDE_HALT).
@@ -58,6 +58,8 @@ export class MarketWideHaltMonitor {
   private readonly out: AlertSink;
   private readonly dayOf: (ts: number) => string;
   private states = new Map<string, IndexState>();
+  /** The same states by instrument id (the per-record lookup). */
+  private slots = new InstrumentSlots<IndexState>();
   /** The day of the last UTC quarter hour asked for (time zones move in quarter hours). */
   private quarter = Number.NaN;
   private quarterDay = '';
@@ -72,17 +74,18 @@ export class MarketWideHaltMonitor {
         this.states.set(ins.instrument, { prevClose: ins.prevClose, source: 0, day: '', fired: 0 });
       }
     }
+    for (const [k, s] of this.states) this.slots.set(k, s);
   }
 
   onQuote(q: MarketQuote): void {
-    const s = this.states.get(q.instrument);
+    const s = this.slots.get(q.instrument);
     if (s === undefined) return;
     s.source = 2;
     this.check(q.instrument, s, q.ts, midOf(q.bid, q.ask));
   }
 
   onTrade(t: MarketTrade): void {
-    const s = this.states.get(t.instrument);
+    const s = this.slots.get(t.instrument);
     if (s === undefined || s.source === 2) return;
     s.source = 1;
     this.check(t.instrument, s, t.ts, t.price);
@@ -94,6 +97,8 @@ export class MarketWideHaltMonitor {
 
   restore(st: unknown): void {
     this.states = new Map((st as MarketWideHaltSnapshot).states.map(([k, s]) => [k, { ...s }]));
+    this.slots = new InstrumentSlots<IndexState>();
+    for (const [k, s] of this.states) this.slots.set(k, s);
   }
 
   private dayAt(ts: number): string {

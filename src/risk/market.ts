@@ -138,6 +138,57 @@ export function instrumentAlert(
   return a;
 }
 
+// ------------------------------------------------------------------------- instrument lookups
+
+/** Process-wide instrument ids (see {@link instrumentId}). */
+const instrumentIds = new Map<string, number>();
+let memoName: string | undefined;
+let memoId = -1;
+
+/**
+ * A small integer id of an instrument name, the same for every calculator in the process. Every
+ * market-risk rule step looks up the instrument of each record; they run one after the other on
+ * the same record, so a one-entry memo answers all but the first lookup without hashing, and the
+ * calculators index plain arrays by the id ({@link InstrumentSlots}) instead of each probing its
+ * own Map. Ids are never observable: each calculator keeps its own order of instruments.
+ *
+ * @example instrumentId('ACME') === instrumentId('ACME'); // true
+ */
+export function instrumentId(name: string): number {
+  if (name === memoName) return memoId;
+  let id = instrumentIds.get(name);
+  if (id === undefined) {
+    id = instrumentIds.size;
+    instrumentIds.set(name, id);
+  }
+  memoName = name;
+  memoId = id;
+  return id;
+}
+
+/**
+ * A calculator's per-instrument values by {@link instrumentId}: an array read per record rather
+ * than a Map lookup. Insertion order is not kept (calculators that need it keep their own list).
+ *
+ * @example
+ * const slots = new InstrumentSlots<number>(); slots.set('ACME', 0); slots.get('ACME'); // 0
+ */
+export class InstrumentSlots<T> {
+  private byId: Array<T | undefined> = [];
+
+  get(name: string): T | undefined {
+    const id = instrumentId(name);
+    return id < this.byId.length ? this.byId[id] : undefined;
+  }
+
+  set(name: string, v: T): void {
+    const id = instrumentId(name);
+    const a = this.byId;
+    while (a.length < id) a.push(undefined);
+    a[id] = v;
+  }
+}
+
 // ---------------------------------------------------------------------------------- market state
 
 /**
@@ -180,16 +231,63 @@ export type MarketRow = {
   luld_state: string | null;
 };
 
+/**
+ * (ts, mark) changes kept for ret_60s, oldest first, in a ring buffer (a typed array of pairs: no
+ * array growth or copying per quote): the oldest entry is the mark in effect at t - window.
+ */
+class MarkHistory {
+  private buf = new Float64Array(32);
+  private cap = 16;
+  private head = 0;
+  private n = 0;
+
+  get length(): number {
+    return this.n;
+  }
+
+  /** Entry k (0 = oldest): its ts. */
+  ts(k: number): number {
+    return this.buf[((this.head + k) & (this.cap - 1)) * 2] as number;
+  }
+
+  /** Entry k (0 = oldest): its mark. */
+  mark(k: number): number {
+    return this.buf[((this.head + k) & (this.cap - 1)) * 2 + 1] as number;
+  }
+
+  push(ts: number, mark: number): void {
+    if (this.n === this.cap) this.grow();
+    const i = ((this.head + this.n) & (this.cap - 1)) * 2;
+    this.buf[i] = ts;
+    this.buf[i + 1] = mark;
+    this.n++;
+  }
+
+  /** Drops the oldest entry. */
+  shift(): void {
+    this.head = (this.head + 1) & (this.cap - 1);
+    this.n--;
+  }
+
+  private grow(): void {
+    const b = new Float64Array(this.cap * 4);
+    for (let k = 0; k < this.n; k++) {
+      b[k * 2] = this.ts(k);
+      b[k * 2 + 1] = this.mark(k);
+    }
+    this.buf = b;
+    this.cap *= 2;
+    this.head = 0;
+  }
+}
+
 interface MarkState {
   mark: number;
   /** 0: prevClose or none, 1: a trade, 2: a quote (a quote's mid always wins, CONTRACTS.md 4). */
   source: number;
   spreadBps: number;
   depth: number;
-  /** (ts, mark) changes kept for ret_60s: the oldest entry is the mark in effect at t - window. */
-  histTs: number[];
-  histMark: number[];
-  histHead: number;
+  hist: MarkHistory;
 }
 
 /**
@@ -198,7 +296,7 @@ interface MarkState {
  * @example tracker.restore(structuredClone(tracker.snapshot()))
  */
 export interface MarketStateSnapshot {
-  marks: Array<[string, Omit<MarkState, 'histHead'>]>;
+  marks: Array<[string, { mark: number; source: number; spreadBps: number; depth: number; histTs: number[]; histMark: number[] }]>;
   luld: unknown;
 }
 
@@ -218,6 +316,8 @@ export class MarketStateTracker implements EventTimeDriven {
   private readonly p: MarketStateParams;
   private readonly ref: ReferenceData;
   private marks = new Map<string, MarkState>();
+  /** The same states by instrument id (the per-record lookup). */
+  private slots = new InstrumentSlots<MarkState>();
   private readonly luld: LuldView | undefined;
   private sorted: string[] | undefined;
 
@@ -282,29 +382,41 @@ export class MarketStateTracker implements EventTimeDriven {
   snapshot(): MarketStateSnapshot {
     const marks: MarketStateSnapshot['marks'] = [];
     for (const [k, s] of this.marks) {
-      marks.push([k, { mark: s.mark, source: s.source, spreadBps: s.spreadBps, depth: s.depth, histTs: s.histTs.slice(s.histHead), histMark: s.histMark.slice(s.histHead) }]);
+      const histTs: number[] = [];
+      const histMark: number[] = [];
+      for (let i = 0; i < s.hist.length; i++) {
+        histTs.push(s.hist.ts(i));
+        histMark.push(s.hist.mark(i));
+      }
+      marks.push([k, { mark: s.mark, source: s.source, spreadBps: s.spreadBps, depth: s.depth, histTs, histMark }]);
     }
     return { marks, luld: this.luld?.snapshot() };
   }
 
   restore(st: unknown): void {
     const s = st as MarketStateSnapshot;
-    this.marks = new Map(s.marks.map(([k, v]) => [k, { ...v, histTs: v.histTs.slice(), histMark: v.histMark.slice(), histHead: 0 }]));
+    this.marks = new Map(
+      s.marks.map(([k, v]) => {
+        const hist = new MarkHistory();
+        v.histTs.forEach((t, i) => hist.push(t, v.histMark[i] as number));
+        return [k, { mark: v.mark, source: v.source, spreadBps: v.spreadBps, depth: v.depth, hist }];
+      }),
+    );
+    this.slots = new InstrumentSlots<MarkState>();
+    for (const [k, v] of this.marks) this.slots.set(k, v);
     this.sorted = undefined;
     if (this.luld && s.luld) this.luld.restore(s.luld);
   }
 
   private stateOf(name: string): MarkState {
-    let s = this.marks.get(name);
+    let s = this.slots.get(name);
     if (s === undefined) {
       const prev = this.ref.instruments.get(name)?.prevClose;
       const mark = prev !== undefined && prev > 0 ? prev : Number.NaN;
-      s = { mark, source: 0, spreadBps: Number.NaN, depth: Number.NaN, histTs: [], histMark: [], histHead: 0 };
-      if (!Number.isNaN(mark)) {
-        s.histTs.push(Number.NEGATIVE_INFINITY);
-        s.histMark.push(mark);
-      }
+      s = { mark, source: 0, spreadBps: Number.NaN, depth: Number.NaN, hist: new MarkHistory() };
+      if (!Number.isNaN(mark)) s.hist.push(Number.NEGATIVE_INFINITY, mark);
       this.marks.set(name, s);
+      this.slots.set(name, s);
       this.sorted = undefined;
     }
     return s;
@@ -312,25 +424,19 @@ export class MarketStateTracker implements EventTimeDriven {
 
   private setMark(s: MarkState, ts: number, mark: number): void {
     s.mark = mark;
-    s.histTs.push(ts);
-    s.histMark.push(mark);
+    const hist = s.hist;
+    hist.push(ts, mark);
     // Keep one entry at or before ts - window (the mark in effect then); older ones are dead.
     const cutoff = ts - this.p.returnWindowMs;
-    let h = s.histHead;
-    while (h + 1 < s.histTs.length && (s.histTs[h + 1] as number) <= cutoff) h++;
-    s.histHead = h;
-    if (h > 64 && h * 2 > s.histTs.length) {
-      s.histTs = s.histTs.slice(h);
-      s.histMark = s.histMark.slice(h);
-      s.histHead = 0;
-    }
+    while (hist.length > 1 && hist.ts(1) <= cutoff) hist.shift();
   }
 
   /** The mark in effect at `t` from the kept history (NaN when none). */
   private markAt(s: MarkState, t: number): number {
     let ans = Number.NaN;
-    for (let i = s.histHead; i < s.histTs.length; i++) {
-      if ((s.histTs[i] as number) <= t) ans = s.histMark[i] as number;
+    const hist = s.hist;
+    for (let i = 0; i < hist.length; i++) {
+      if (hist.ts(i) <= t) ans = hist.mark(i);
       else break;
     }
     return ans;

@@ -4,6 +4,14 @@
  * per-trader aggregate is a running sum updated by differences, so an event costs O(holders of
  * its instrument), never a scan of all traders or all positions.
  *
+ * Layout: the numbers of every position and trader live in flat typed arrays of the book: one
+ * 64-byte record per position (`PositionBook.pf`) holding everything a mark move reads and
+ * writes, and one record per trader (`tf`) whose first slots are the book's and the rest its
+ * consumer's (desk.ts keeps its per-trader limit and VaR numbers there). Position and TraderBook
+ * are views with getters. A quote re-values a dozen holders; each costs about three cache lines
+ * (its record and its trader's) where objects would spread every double over its own heap box
+ * (V8 boxes double-valued fields) and the hot loop would wait on memory.
+ *
  * Pure domain code, no RxJS: records must be applied in event-time order (the desk-risk operator
  * buffers and orders them).
  */
@@ -78,6 +86,47 @@ export const MarkSource = { PrevClose: 0, Trade: 1, Quote: 2 } as const;
 export type MarkSource = (typeof MarkSource)[keyof typeof MarkSource];
 
 /**
+ * Float64 slots of a position in {@link PositionBook.pf} (`pf[id * PF + slot]`): quantity,
+ * average price, its trader's index, notional, unrealized P&L and |notional| at the current mark,
+ * and the consumer's two (desk.ts: notional last folded into VaR, VaR drift term). Realized P&L,
+ * which a mark move does not touch, is apart (`PositionBook.realizedPnl[id]`).
+ *
+ * @example book.pf[p.id * PF + PF_NOTIONAL] === p.notional; // true
+ */
+export const PF = 8;
+export const PF_QTY = 0;
+export const PF_AVG = 1;
+const PF_TRADER = 2;
+export const PF_NOTIONAL = 3;
+export const PF_UNREALIZED = 4;
+const PF_ABS = 5;
+export const PF_RISK_NOTIONAL = 6;
+export const PF_RISK_DRIFT = 7;
+
+/**
+ * Float64 slots of a trader in {@link PositionBook.tf} (`tf[index * TF + slot]`): gross and net
+ * exposure, realized and unrealized P&L, the day's peak P&L, |notional| of its largest position,
+ * touches and the id of the largest position (-1: none); slots TF_EXT to TF - 1 are the
+ * consumer's.
+ *
+ * @example book.tf[t.index * TF + TF_GROSS] === t.gross; // true
+ */
+export const TF = 24;
+export const TF_GROSS = 0;
+export const TF_NET = 1;
+export const TF_REALIZED = 2;
+export const TF_UNREALIZED = 3;
+export const TF_PEAK = 4;
+const TF_LARGEST_ABS = 5;
+const TF_TOUCHES = 6;
+const TF_LARGEST = 7;
+/** First slot of a trader record free for the book's consumer (up to TF - 1). */
+export const TF_EXT = 8;
+
+/** Position ids are handed out to each trader in blocks of this many, so its records sit together. */
+const BLOCK = 8;
+
+/**
  * An instrument's mark (CONTRACTS.md 4, Mark price: mid of the latest quote with ts <= t, else
  * the latest trade price, else prevClose) and the positions currently open in it.
  *
@@ -91,6 +140,8 @@ export class InstrumentMark {
   lastQuoteTs = Number.NEGATIVE_INFINITY;
   /** Open positions (qty != 0) in this instrument: what a mark move re-values. */
   readonly holders: Position[] = [];
+  /** The holders' position ids, in the same order (the hot loop reads these). */
+  holderIds = new Int32Array(4);
   /** Free per-instrument slot for the book's consumer (desk.ts: the scenario-return vector). */
   ext: unknown = undefined;
   constructor(
@@ -103,39 +154,76 @@ export class InstrumentMark {
 }
 
 /**
- * One (trader, instrument) position with its valuation at the instrument's current mark.
- * `riskNotional`, `riskDrift` and `armed` belong to the book's consumer (desk.ts: the notional
- * last folded into the trader's VaR vector, the VaR error bound of the part not yet folded, and
- * the POSITION_LIMIT episode state).
+ * One (trader, instrument) position with its valuation at the instrument's current mark: a view
+ * of its slots in the book's arrays. `riskNotional`, `riskDrift` and `armed` belong to the book's
+ * consumer (desk.ts: the notional last folded into the trader's VaR vector, the VaR error bound
+ * of the part not yet folded, and the POSITION_LIMIT episode state).
  *
  * @example
  * const p = book.applyTrade(ts, 'TR01', 'ACME', 'BUY', 100, 142.5)!;
  * p.qty; p.avgPrice; p.notional; p.unrealizedPnl;
  */
 export class Position implements WacPosition {
-  qty = 0;
-  avgPrice = 0;
-  realizedPnl = 0;
-  notional = 0;
-  unrealizedPnl = 0;
   /** Index in the instrument's holders, -1 when flat. */
   holderSlot = -1;
-  riskNotional = 0;
-  riskDrift = 0;
+  /** Index in the trader's positions. */
+  readonly slot: number;
   armed = true;
   constructor(
+    private readonly book: PositionBook,
+    /** Position id: its slots are `book.pf[id * PF ...]`. */
+    readonly id: number,
     readonly trader: TraderBook,
     readonly inst: InstrumentMark,
-  ) {}
+  ) {
+    this.slot = trader.positions.length;
+  }
+
+  get qty(): number {
+    return this.book.pf[this.id * PF + PF_QTY] as number;
+  }
+  set qty(v: number) {
+    this.book.pf[this.id * PF + PF_QTY] = v;
+  }
+  get avgPrice(): number {
+    return this.book.pf[this.id * PF + PF_AVG] as number;
+  }
+  set avgPrice(v: number) {
+    this.book.pf[this.id * PF + PF_AVG] = v;
+  }
+  get realizedPnl(): number {
+    return this.book.realizedPnl[this.id] as number;
+  }
+  set realizedPnl(v: number) {
+    this.book.realizedPnl[this.id] = v;
+  }
+  get notional(): number {
+    return this.book.pf[this.id * PF + PF_NOTIONAL] as number;
+  }
+  get unrealizedPnl(): number {
+    return this.book.pf[this.id * PF + PF_UNREALIZED] as number;
+  }
+  get riskNotional(): number {
+    return this.book.pf[this.id * PF + PF_RISK_NOTIONAL] as number;
+  }
+  set riskNotional(v: number) {
+    this.book.pf[this.id * PF + PF_RISK_NOTIONAL] = v;
+  }
+  get riskDrift(): number {
+    return this.book.pf[this.id * PF + PF_RISK_DRIFT] as number;
+  }
+  set riskDrift(v: number) {
+    this.book.pf[this.id * PF + PF_RISK_DRIFT] = v;
+  }
 }
 
-/** Re-sum a trader's running aggregates from its positions this often (bounds rounding drift). */
+/** Re-sum a trader's running aggregates from its positions this often (bounds rounding drift); a power of two. */
 const RESUM_EVERY = 1024;
 
 /**
  * A trader's positions and running aggregates (CONTRACTS.md 4, Positions: gross exposure
  * sum |notional|, net exposure sum notional, pnl = realized + unrealized, drawdown = peak pnl of
- * the day - pnl, concentration = max |notional_i| / gross).
+ * the day - pnl, concentration = max |notional_i| / gross): a view of its slots in the book.
  *
  * The peak starts at 0 (the day starts flat) and is taken over the P&L after every event that
  * touches the trader. The largest position for concentration is tracked without rescanning: it
@@ -151,20 +239,44 @@ export class TraderBook {
   readonly positions: Position[] = [];
   /** Position by instrument index. */
   readonly byInstrument: Array<Position | undefined> = [];
-  gross = 0;
-  net = 0;
-  realized = 0;
-  unrealized = 0;
-  peak = 0;
-  open = 0;
-  largest: Position | undefined = undefined;
-  touches = 0;
   /** Free per-trader slot for the book's consumer (desk.ts: VaR vector and limit state). */
   ext: unknown = undefined;
+  /** First position id of each block of BLOCK ids of this trader (position slot s has id blocks[s / BLOCK] + s % BLOCK). */
+  readonly blocks: number[] = [];
   constructor(
+    private readonly book: PositionBook,
     readonly id: string,
     readonly index: number,
   ) {}
+
+  get gross(): number {
+    return this.book.tf[this.index * TF + TF_GROSS] as number;
+  }
+  get net(): number {
+    return this.book.tf[this.index * TF + TF_NET] as number;
+  }
+  get realized(): number {
+    return this.book.tf[this.index * TF + TF_REALIZED] as number;
+  }
+  get unrealized(): number {
+    return this.book.tf[this.index * TF + TF_UNREALIZED] as number;
+  }
+  get peak(): number {
+    return this.book.tf[this.index * TF + TF_PEAK] as number;
+  }
+  get touches(): number {
+    return this.book.tf[this.index * TF + TF_TOUCHES] as number;
+  }
+  /** Open positions (qty != 0). */
+  get open(): number {
+    return this.book.openCount[this.index] as number;
+  }
+
+  /** The position with the largest |notional| (among equals, the one that got there first, or the first in `positions` order at the last rescan). */
+  get largest(): Position | undefined {
+    const id = this.book.tf[this.index * TF + TF_LARGEST] as number;
+    return id < 0 ? undefined : this.book.positionById(id);
+  }
 
   get pnl(): number {
     return this.realized + this.unrealized;
@@ -175,32 +287,12 @@ export class TraderBook {
   }
 
   get concentration(): number {
-    const g = this.gross;
-    return g > 0 && this.largest !== undefined ? Math.abs(this.largest.notional) / g : 0;
+    return this.book.concentrationOf(this.index);
   }
 
   /** Recomputes every sum from the positions (done every RESUM_EVERY touches, and on restore). */
   resum(): void {
-    let gross = 0;
-    let net = 0;
-    let realized = 0;
-    let unrealized = 0;
-    let open = 0;
-    let largest: Position | undefined;
-    for (const p of this.positions) {
-      gross += Math.abs(p.notional);
-      net += p.notional;
-      realized += p.realizedPnl;
-      unrealized += p.unrealizedPnl;
-      if (p.qty !== 0) open++;
-      if (largest === undefined || Math.abs(p.notional) > Math.abs(largest.notional)) largest = p;
-    }
-    this.gross = gross;
-    this.net = net;
-    this.realized = realized;
-    this.unrealized = unrealized;
-    this.open = open;
-    this.largest = largest;
+    this.book.resum(this.index);
   }
 }
 
@@ -216,6 +308,12 @@ export interface PositionListener {
   onRevalue(pos: Position, ts: number): void;
   /** The trader's own trade changed `pos`. */
   onTrade(pos: Position, ts: number): void;
+  /**
+   * When present, called instead of `onRevalue` with the position's id, its trader's index and
+   * its instrument's index (the records of {@link PositionBook.pf} and `tf`): the per-quote hot
+   * path, without the objects.
+   */
+  onRevalueById?(positionId: number, traderIndex: number, instrumentIndex: number, ts: number): void;
 }
 
 /**
@@ -230,6 +328,16 @@ export interface PositionListener {
 export class PositionBook {
   readonly instruments: InstrumentMark[] = [];
   readonly traders: TraderBook[] = [];
+  /** Position records (see {@link PF}); reallocated as positions open, so read it afresh after a trade. */
+  pf = new Float64Array(64 * PF);
+  /** Realized P&L of each position id. */
+  realizedPnl = new Float64Array(64);
+  /** Trader records (see {@link TF}); reallocated as traders come. */
+  tf = new Float64Array(16 * TF);
+  /** Open positions (qty != 0) of each trader. */
+  openCount = new Int32Array(16);
+  private readonly byId: Array<Position | undefined> = [];
+  private nextId = 0;
   private readonly instrumentIndex = new Map<string, number>();
   private readonly traderIndex = new Map<string, number>();
 
@@ -250,6 +358,11 @@ export class PositionBook {
     return i === undefined ? undefined : this.traders[i];
   }
 
+  /** The position with id `id` (see {@link Position.id}). */
+  positionById(id: number): Position {
+    return this.byId[id]!;
+  }
+
   instrumentOf(name: string): InstrumentMark {
     const i = this.instrumentIndex.get(name);
     if (i !== undefined) return this.instruments[i]!;
@@ -263,8 +376,12 @@ export class PositionBook {
   traderOf(id: string): TraderBook {
     const i = this.traderIndex.get(id);
     if (i !== undefined) return this.traders[i]!;
-    const t = new TraderBook(id, this.traders.length);
-    this.traderIndex.set(id, t.index);
+    const index = this.traders.length;
+    if ((index + 1) * TF > this.tf.length) this.tf = grow(this.tf, (index + 1) * TF);
+    if (index + 1 > this.openCount.length) this.openCount = grow(this.openCount, index + 1);
+    this.tf[index * TF + TF_LARGEST] = -1;
+    const t = new TraderBook(this, id, index);
+    this.traderIndex.set(id, index);
     this.traders.push(t);
     this.onNew?.trader?.(t);
     return t;
@@ -273,8 +390,19 @@ export class PositionBook {
   positionOf(t: TraderBook, inst: InstrumentMark): Position {
     let p = t.byInstrument[inst.index];
     if (p === undefined) {
-      p = new Position(t, inst);
-      p.notional = 0;
+      const slot = t.positions.length;
+      if (slot % BLOCK === 0) {
+        const base = this.nextId;
+        this.nextId += BLOCK;
+        t.blocks.push(base);
+        const n = this.nextId;
+        if (n * PF > this.pf.length) this.pf = grow(this.pf, n * PF);
+        if (n > this.realizedPnl.length) this.realizedPnl = grow(this.realizedPnl, n);
+      }
+      const id = (t.blocks[Math.floor(slot / BLOCK)] as number) + (slot % BLOCK);
+      p = new Position(this, id, t, inst);
+      this.byId[id] = p;
+      this.pf[id * PF + PF_TRADER] = t.index;
       t.byInstrument[inst.index] = p;
       t.positions.push(p);
     }
@@ -292,7 +420,7 @@ export class PositionBook {
     if (ts < inst.lastQuoteTs) return true;
     inst.lastQuoteTs = ts;
     inst.source = MarkSource.Quote;
-    this.setMark(inst, (bid + ask) / 2, ts, undefined);
+    this.setMark(inst, (bid + ask) / 2, ts, -1);
     return true;
   }
 
@@ -310,88 +438,207 @@ export class PositionBook {
     const p = this.positionOf(t, inst);
     if (inst.source !== MarkSource.Quote) {
       inst.source = MarkSource.Trade;
-      this.setMark(inst, price, ts, t);
+      this.setMark(inst, price, ts, t.index);
     }
     const wasOpen = p.qty !== 0;
-    t.realized += applyFill(p, sign * qty, price);
+    const rc = t.index * TF + TF_REALIZED;
+    const realizedBefore = this.tf[rc] as number;
+    this.tf[rc] = realizedBefore + applyFill(p, sign * qty, price);
     const isOpen = p.qty !== 0;
     if (wasOpen !== isOpen) {
       if (isOpen) this.addHolder(p);
       else this.removeHolder(p);
-      t.open += isOpen ? 1 : -1;
+      this.openCount[t.index] = (this.openCount[t.index] as number) + (isOpen ? 1 : -1);
     }
-    this.revalue(p);
-    this.afterTouch(t);
+    this.revalue(p.id, t.index, inst.mark);
+    this.afterTouch(t.index);
     this.listener?.onTrade(p, ts);
     return p;
   }
 
-  /** Sets a mark and re-values the holders; `skip`'s own position is left to the caller. */
-  private setMark(inst: InstrumentMark, mark: number, ts: number, skip: TraderBook | undefined): void {
+  /**
+   * Sets a mark and re-values the holders; the holders of trader `skip` (-1: none) are left to
+   * the caller. The hot loop of desk risk: one pass per quote over the instrument's open
+   * positions, revalue() and afterTouch() inlined (the same floating-point operations, in the
+   * same order).
+   */
+  private setMark(inst: InstrumentMark, mark: number, ts: number, skip: number): void {
     if (mark === inst.mark) return;
     inst.mark = mark;
-    const holders = inst.holders;
+    const ids = inst.holderIds;
+    const count = inst.holders.length;
+    const ii = inst.index;
     const listener = this.listener;
-    for (let i = 0; i < holders.length; i++) {
-      const p = holders[i]!;
-      const t = p.trader;
-      if (t === skip) continue;
-      this.revalue(p);
-      this.afterTouch(t);
-      listener?.onRevalue(p, ts);
+    const fast = listener !== undefined && listener.onRevalueById !== undefined;
+    const pf = this.pf;
+    const tf = this.tf;
+    for (let k = 0; k < count; k++) {
+      const id = ids[k] as number;
+      const b = id * PF;
+      // An integer stored as a double: `| 0` lets the index arithmetic below stay in int32.
+      const ti0 = (pf[b + PF_TRADER] as number) | 0;
+      if (ti0 === skip) continue;
+      // revalue(): a holder is open (qty != 0), so the flat case does not arise.
+      const q = pf[b + PF_QTY] as number;
+      const oldN = pf[b + PF_NOTIONAL] as number;
+      const oldU = pf[b + PF_UNREALIZED] as number;
+      const absOld = pf[b + PF_ABS] as number;
+      const n = q * mark;
+      const u = q * (mark - (pf[b + PF_AVG] as number));
+      const absN = Math.abs(n);
+      pf[b + PF_NOTIONAL] = n;
+      pf[b + PF_UNREALIZED] = u;
+      pf[b + PF_ABS] = absN;
+      const c = ti0 * TF;
+      tf[c + TF_GROSS] = (tf[c + TF_GROSS] as number) + (absN - absOld);
+      tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
+      tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+      const big = tf[c + TF_LARGEST] as number;
+      if (big < 0 || (big !== id && absN > (tf[c + TF_LARGEST_ABS] as number))) {
+        tf[c + TF_LARGEST] = id;
+        tf[c + TF_LARGEST_ABS] = absN;
+      } else if (big === id) {
+        if (absN < absOld) this.rescanLargest(ti0);
+        else tf[c + TF_LARGEST_ABS] = absN;
+      }
+      // afterTouch()
+      const touches = (tf[c + TF_TOUCHES] as number) + 1;
+      tf[c + TF_TOUCHES] = touches;
+      // touches % RESUM_EVERY === 0 (a power of two; touches is a non-negative integer < 2^31).
+      if ((touches & (RESUM_EVERY - 1)) === 0) this.resum(ti0);
+      const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+      if (pnl > (tf[c + TF_PEAK] as number)) tf[c + TF_PEAK] = pnl;
+      if (fast) listener.onRevalueById!(id, ti0, ii, ts);
+      else if (listener !== undefined) listener.onRevalue(this.byId[id]!, ts);
     }
   }
 
-  /** Notional and unrealized P&L at the current mark, folded into the trader's sums by difference. */
-  private revalue(p: Position): void {
-    const t = p.trader;
-    const mark = p.inst.mark;
-    const oldN = p.notional;
-    const oldU = p.unrealizedPnl;
+  /** Notional and unrealized P&L of position `id` at `mark`, folded into its trader's sums by difference. */
+  private revalue(id: number, ti0: number, mark: number): void {
+    const pf = this.pf;
+    const tf = this.tf;
+    const b = id * PF;
+    const q = pf[b + PF_QTY] as number;
+    const oldN = pf[b + PF_NOTIONAL] as number;
+    const oldU = pf[b + PF_UNREALIZED] as number;
+    const absOld = pf[b + PF_ABS] as number;
     // A flat position is worth exactly 0 whatever the mark (also before any mark exists).
-    const n = p.qty === 0 ? 0 : p.qty * mark;
-    const u = p.qty === 0 ? 0 : p.qty * (mark - p.avgPrice);
-    p.notional = n;
-    p.unrealizedPnl = u;
+    const n = q === 0 ? 0 : q * mark;
+    const u = q === 0 ? 0 : q * (mark - (pf[b + PF_AVG] as number));
     const absN = Math.abs(n);
-    t.gross += absN - Math.abs(oldN);
-    t.net += n - oldN;
-    t.unrealized += u - oldU;
-    const big = t.largest;
-    if (big === undefined || (big !== p && absN > Math.abs(big.notional))) t.largest = p;
-    else if (big === p && absN < Math.abs(oldN)) this.rescanLargest(t);
+    pf[b + PF_NOTIONAL] = n;
+    pf[b + PF_UNREALIZED] = u;
+    pf[b + PF_ABS] = absN;
+    const c = ti0 * TF;
+    tf[c + TF_GROSS] = (tf[c + TF_GROSS] as number) + (absN - absOld);
+    tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
+    tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+    const big = tf[c + TF_LARGEST] as number;
+    if (big < 0 || (big !== id && absN > (tf[c + TF_LARGEST_ABS] as number))) {
+      tf[c + TF_LARGEST] = id;
+      tf[c + TF_LARGEST_ABS] = absN;
+    } else if (big === id) {
+      if (absN < absOld) this.rescanLargest(ti0);
+      else tf[c + TF_LARGEST_ABS] = absN;
+    }
   }
 
-  private afterTouch(t: TraderBook): void {
-    if (++t.touches % RESUM_EVERY === 0) t.resum();
-    const pnl = t.realized + t.unrealized;
-    if (pnl > t.peak) t.peak = pnl;
+  private afterTouch(ti0: number): void {
+    const tf = this.tf;
+    const c = ti0 * TF;
+    const touches = (tf[c + TF_TOUCHES] as number) + 1;
+    tf[c + TF_TOUCHES] = touches;
+    if ((touches & (RESUM_EVERY - 1)) === 0) this.resum(ti0);
+    const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+    if (pnl > (tf[c + TF_PEAK] as number)) tf[c + TF_PEAK] = pnl;
   }
 
-  private rescanLargest(t: TraderBook): void {
-    let best: Position | undefined;
+  /** Points the trader's largest at the first of its positions with the largest |notional| (after the largest shrank). */
+  private rescanLargest(ti0: number): void {
+    const pf = this.pf;
+    const t = this.traders[ti0]!;
+    const blocks = t.blocks;
+    let left = t.positions.length;
+    let best = -1;
     let bestAbs = -1;
-    for (const q of t.positions) {
-      const a = Math.abs(q.notional);
-      if (a > bestAbs) {
-        best = q;
-        bestAbs = a;
+    for (let k = 0; k < blocks.length; k++) {
+      const base = blocks[k] as number;
+      const end = base + (left < BLOCK ? left : BLOCK);
+      left -= BLOCK;
+      for (let id = base; id < end; id++) {
+        const a = pf[id * PF + PF_ABS] as number;
+        if (a > bestAbs) {
+          best = id;
+          bestAbs = a;
+        }
       }
     }
-    t.largest = best;
+    const c = ti0 * TF;
+    this.tf[c + TF_LARGEST] = best;
+    this.tf[c + TF_LARGEST_ABS] = best < 0 ? 0 : bestAbs;
+  }
+
+  /** Recomputes trader `ti0`'s sums, |notional|s and largest position from its positions. */
+  resum(ti0: number): void {
+    const pf = this.pf;
+    const rp = this.realizedPnl;
+    let gross = 0;
+    let net = 0;
+    let realized = 0;
+    let unrealized = 0;
+    let open = 0;
+    let largest = -1;
+    let largestAbs = 0;
+    for (const p of this.traders[ti0]!.positions) {
+      const b = p.id * PF;
+      const n = pf[b + PF_NOTIONAL] as number;
+      const a = Math.abs(n);
+      pf[b + PF_ABS] = a;
+      gross += a;
+      net += n;
+      realized += rp[p.id] as number;
+      unrealized += pf[b + PF_UNREALIZED] as number;
+      if ((pf[b + PF_QTY] as number) !== 0) open++;
+      if (largest < 0 || a > largestAbs) {
+        largest = p.id;
+        largestAbs = a;
+      }
+    }
+    const c = ti0 * TF;
+    this.tf[c + TF_GROSS] = gross;
+    this.tf[c + TF_NET] = net;
+    this.tf[c + TF_REALIZED] = realized;
+    this.tf[c + TF_UNREALIZED] = unrealized;
+    this.openCount[ti0] = open;
+    this.tf[c + TF_LARGEST] = largest;
+    this.tf[c + TF_LARGEST_ABS] = largestAbs;
+  }
+
+  /** Concentration of trader `ti0` (CONTRACTS.md 4): max |notional_i| / gross, 0 when gross is 0. */
+  concentrationOf(ti0: number): number {
+    const c = ti0 * TF;
+    const g = this.tf[c + TF_GROSS] as number;
+    const big = this.tf[c + TF_LARGEST] as number;
+    return g > 0 && big >= 0 ? (this.tf[c + TF_LARGEST_ABS] as number) / g : 0;
   }
 
   private addHolder(p: Position): void {
-    const h = p.inst.holders;
-    p.holderSlot = h.length;
+    const inst = p.inst;
+    const h = inst.holders;
+    const k = h.length;
+    p.holderSlot = k;
     h.push(p);
+    if (k === inst.holderIds.length) inst.holderIds = grow(inst.holderIds, k + 1);
+    inst.holderIds[k] = p.id;
   }
 
   private removeHolder(p: Position): void {
-    const h = p.inst.holders;
+    const inst = p.inst;
+    const h = inst.holders;
     const last = h.pop()!;
     if (last !== p) {
       h[p.holderSlot] = last;
+      inst.holderIds[p.holderSlot] = last.id;
       last.holderSlot = p.holderSlot;
     }
     p.holderSlot = -1;
@@ -431,30 +678,44 @@ export class PositionBook {
       const t = this.traderOf(ts.id);
       for (const [ii, qty, avg, realized, riskNotional, armed] of ts.positions) {
         const p = this.positionOf(t, this.instruments[ii]!);
-        p.qty = qty;
-        p.avgPrice = avg;
-        p.realizedPnl = realized;
-        p.riskNotional = riskNotional;
+        const b = p.id * PF;
+        const pf = this.pf;
+        pf[b + PF_QTY] = qty;
+        pf[b + PF_AVG] = avg;
+        this.realizedPnl[p.id] = realized;
+        pf[b + PF_RISK_NOTIONAL] = riskNotional;
         p.armed = armed;
         // Same formula as revalue(), so the restored values are bit-identical to the live ones.
-        p.notional = qty === 0 ? 0 : qty * p.inst.mark;
-        p.unrealizedPnl = qty === 0 ? 0 : qty * (p.inst.mark - avg);
+        pf[b + PF_NOTIONAL] = qty === 0 ? 0 : qty * p.inst.mark;
+        pf[b + PF_UNREALIZED] = qty === 0 ? 0 : qty * (p.inst.mark - avg);
       }
-      t.resum();
+      this.resum(t.index);
       // The running sums carry rounding that a fresh sum would not: restore them exactly.
-      t.gross = ts.gross;
-      t.net = ts.net;
-      t.realized = ts.realized;
-      t.unrealized = ts.unrealized;
-      t.peak = ts.peak;
-      t.touches = ts.touches;
-      t.largest = ts.largest < 0 ? undefined : t.byInstrument[ts.largest];
+      const c = t.index * TF;
+      this.tf[c + TF_GROSS] = ts.gross;
+      this.tf[c + TF_NET] = ts.net;
+      this.tf[c + TF_REALIZED] = ts.realized;
+      this.tf[c + TF_UNREALIZED] = ts.unrealized;
+      this.tf[c + TF_PEAK] = ts.peak;
+      this.tf[c + TF_TOUCHES] = ts.touches;
+      const largest = ts.largest < 0 ? -1 : t.byInstrument[ts.largest]!.id;
+      this.tf[c + TF_LARGEST] = largest;
+      this.tf[c + TF_LARGEST_ABS] = largest < 0 ? 0 : (this.pf[largest * PF + PF_ABS] as number);
     }
     s.instruments.forEach(([, , , , holders], ii) => {
       const inst = this.instruments[ii]!;
-      for (const ti of holders) this.addHolder(this.traders[ti]!.byInstrument[inst.index]!);
+      for (const ti0 of holders) this.addHolder(this.traders[ti0]!.byInstrument[inst.index]!);
     });
   }
+}
+
+/** A copy of `a` with room for at least `n` elements (doubling). */
+function grow<T extends Float64Array | Int32Array>(a: T, n: number): T {
+  let len = Math.max(a.length, 1);
+  while (len < n) len *= 2;
+  const b = new (a.constructor as new (n: number) => T)(len);
+  b.set(a);
+  return b;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { durationText, instrumentAlert, pctText, type AlertSink, type MarketTrade } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, pctText, type AlertSink, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link UltrafastDetector} (CONTRACTS.md 4, ULTRAFAST_EXTREME_EVENT).
@@ -68,6 +68,8 @@ export class UltrafastDetector {
   private readonly p: UltrafastParams;
   private readonly out: AlertSink;
   private runs = new Map<string, RunState>();
+  /** The same runs by instrument id (the per-trade lookup). */
+  private slots = new InstrumentSlots<RunState>();
 
   constructor(p: UltrafastParams, out: AlertSink) {
     this.p = p;
@@ -77,10 +79,11 @@ export class UltrafastDetector {
   onTrade(t: MarketTrade): void {
     const price = t.price;
     if (!(price > 0)) return;
-    let r = this.runs.get(t.instrument);
+    let r = this.slots.get(t.instrument);
     if (r === undefined) {
       r = { dir: 0, ts: [], px: [], head: 0, count: 0, alerted: false };
       this.runs.set(t.instrument, r);
+      this.slots.set(t.instrument, r);
     }
     const n = r.px.length;
     const last = n > r.head ? (r.px[n - 1] as number) : Number.NaN;
@@ -147,6 +150,8 @@ export class UltrafastDetector {
   restore(st: unknown): void {
     const s = st as UltrafastSnapshot;
     this.runs = new Map(s.runs.map(([k, r]) => [k, { ...r, ts: r.ts.slice(), px: r.px.slice(), head: 0 }]));
+    this.slots = new InstrumentSlots<RunState>();
+    for (const [k, r] of this.runs) this.slots.set(k, r);
   }
 
   /** Moves the head to `h`, reclaiming the dropped prefix now and then. */

@@ -215,6 +215,42 @@ export function addScaled(L: Float64Array, d: number, r: Float64Array, S: number
   for (; s < S; s++) L[s] = (L[s] as number) + d * (r[s] as number);
 }
 
+/**
+ * `L += d[0] * r[0]; L += d[1] * r[1]; ...` over the first S entries for the first `k` pairs, with
+ * the same floating-point result as that many {@link addScaled} calls in that order (each entry
+ * receives the same additions in the same order; JavaScript never fuses a multiply-add), but
+ * reading and writing L once per group of up to four positions rather than once per position:
+ * a snapshot folds every moved position of a book at once.
+ *
+ * @example
+ * addScaledMany(L, Float64Array.of(d1, d2), [r1, r2], 2, S); // same bits as addScaled(L, d1, r1, S); addScaled(L, d2, r2, S)
+ */
+export function addScaledMany(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, k: number, S: number): void {
+  let j = 0;
+  for (; j + 3 < k; j += 4) {
+    const d0 = d[j] as number;
+    const d1 = d[j + 1] as number;
+    const d2 = d[j + 2] as number;
+    const d3 = d[j + 3] as number;
+    const r0 = r[j]!;
+    const r1 = r[j + 1]!;
+    const r2 = r[j + 2]!;
+    const r3 = r[j + 3]!;
+    for (let s = 0; s < S; s++) {
+      L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number) + d3 * (r3[s] as number);
+    }
+  }
+  if (j + 1 < k) {
+    const d0 = d[j] as number;
+    const d1 = d[j + 1] as number;
+    const r0 = r[j]!;
+    const r1 = r[j + 1]!;
+    for (let s = 0; s < S; s++) L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number);
+    j += 2;
+  }
+  if (j < k) addScaled(L, d[j] as number, r[j]!, S);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parametric VaR
 
