@@ -31,9 +31,9 @@ export class ResumableJsonl {
       await truncate(this.partial, resumeAt.bytes);
       this.bytes = resumeAt.bytes;
       this.lines = resumeAt.lines;
-      this.out = createWriteStream(this.partial, { flags: 'a' });
+      this.out = createWriteStream(this.partial, { flags: 'a', highWaterMark: 1 << 20 });
     } else {
-      this.out = createWriteStream(this.partial, { flags: 'w' });
+      this.out = createWriteStream(this.partial, { flags: 'w', highWaterMark: 1 << 20 });
     }
   }
 
@@ -44,16 +44,41 @@ export class ResumableJsonl {
     this.lines++;
   }
 
+  /**
+   * Hands what was written since the last call to the file stream without waiting for the disk
+   * (the stream writes in order); waits only while the stream holds more than its high-water mark.
+   * `sync()` waits until everything handed over is written.
+   */
   async flush(): Promise<void> {
+    this.throwIfFailed();
     if (this.pending.length === 0 || !this.out) return;
     const chunk = this.pending.join('');
     this.pending = [];
     const out = this.out;
-    await new Promise<void>((res, rej) => out.write(chunk, (e) => (e ? rej(e) : res())));
+    this.written = new Promise<void>((res) =>
+      out.write(chunk, (e) => {
+        if (e) this.failure ??= e;
+        res();
+      }),
+    );
+    if (out.writableNeedDrain) await this.written;
+    this.throwIfFailed();
+  }
+
+  /** flush(), then waits until every line so far is written. */
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.written;
+    this.throwIfFailed();
+  }
+  private written: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 
   async close(): Promise<void> {
-    await this.flush();
+    await this.sync();
     const out = this.out;
     if (out) await new Promise<void>((res) => out.end(res));
     this.out = undefined;
@@ -176,6 +201,13 @@ export class ReplaySinks implements JobSinks {
       this.opening = [];
     }
     await Promise.all([this.alerts.flush(), this.deadLetters.flush(), this.late.flush(), ...[...this.outputs.values()].map((o) => o.flush())]);
+    await this.snapshotSink?.writeBehind();
+  }
+
+  /** Waits until everything flushed so far is on disk (before a checkpoint and at the end). */
+  async sync(): Promise<void> {
+    await this.flush();
+    await Promise.all([this.alerts.sync(), this.deadLetters.sync(), this.late.sync(), ...[...this.outputs.values()].map((o) => o.sync())]);
     await this.snapshotSink?.flush();
   }
 
@@ -192,7 +224,7 @@ export class ReplaySinks implements JobSinks {
   }
 
   async close(): Promise<void> {
-    await this.flush();
+    await this.sync();
     await Promise.all([this.alerts.close(), this.deadLetters.close(), this.late.close(), ...[...this.outputs.values()].map((o) => o.close())]);
     await this.snapshotSink?.close();
   }

@@ -195,7 +195,7 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
   }
   progress?.finish();
   if (stats.completed) await sinks.close();
-  else await sinks.flush();
+  else await sinks.sync();
 
   const wallMs = systemClock.now() - started;
   const summary = summarize(o, day.meta?.date, topologies, stats, sinks.counts, wallMs);

@@ -3,7 +3,8 @@
  * snapshot time T, to `<dir>/<table>/<T ms>.arrow` in the Arrow IPC *file* format, so pyarrow,
  * polars, DuckDB and `riskflow sql` can all read it.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, rename as fsRename, renameSync, writeFile as fsWriteFile, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Bool,
@@ -524,6 +525,9 @@ function normalise(v: unknown, type: SnapshotColumnType): unknown {
   }
 }
 
+/** Snapshot files a sink lets the job run ahead of (see `SnapshotSink.writeBehind`). */
+const MAX_IN_FLIGHT = 256;
+
 /**
  * Writes snapshot tables as Arrow IPC files. Feed it a job's `onSnapshot(table, time, rows)` and
  * `onAlert(alert)`; `flush()` (after every batch) writes what is pending, each file atomically
@@ -691,13 +695,49 @@ export class SnapshotSink {
     this.alertTimes.set(t, rows.length);
   }
 
-  /** Writes every pending snapshot file, oldest snapshot time first. */
-  async flush(): Promise<void> {
-    if (this.pending.size === 0) return;
-    const work = [...this.pending.values()].sort((a, b) => a.time - b.time || (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
-    this.pending.clear();
-    for (const p of work) await this.write(p);
+  /**
+   * Starts writing every pending snapshot file, oldest snapshot time first, and returns without
+   * waiting for the disk: the rows are encoded here, the file I/O (temporary file, then rename)
+   * runs in libuv's pool while the job computes its next batch. Waits only when more than
+   * {@link MAX_IN_FLIGHT} files are unwritten. `flush()` waits for every file. A failed write
+   * fails the next `writeBehind()` / `flush()`.
+   */
+  async writeBehind(): Promise<void> {
+    this.throwIfWriteFailed();
+    if (this.pending.size > 0) {
+      const work = [...this.pending.values()].sort((a, b) => a.time - b.time || (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
+      this.pending.clear();
+      for (const p of work) {
+        if (p.mergeFile) {
+          // Rare (a second producer of a (table, T) already written): read, merge, rewrite, in order.
+          await this.inFlight.get(`${p.table}\u0000${p.time}`);
+          this.throwIfWriteFailed();
+          this.writeMerged(p);
+        } else {
+          this.startWrite(p);
+        }
+      }
+    }
+    if (this.inFlight.size > MAX_IN_FLIGHT) await Promise.all(this.inFlight.values());
+    // One turn of the event loop lets the pool's finished steps (open, write, rename) move on.
+    else if (this.inFlight.size > 0) await new Promise<void>((r) => setImmediate(r));
+    this.throwIfWriteFailed();
   }
+
+  /** Writes every pending snapshot file, oldest snapshot time first, and waits until all are on disk. */
+  async flush(): Promise<void> {
+    await this.writeBehind();
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
+    this.throwIfWriteFailed();
+  }
+
+  private throwIfWriteFailed(): void {
+    if (this.writeError !== undefined) throw this.writeError;
+  }
+
+  /** Files being written, by `table\u0000time`. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private writeError: unknown = undefined;
 
   /** Writes the last snapshots, completes the `alerts` snapshots (see the class doc) and flushes. */
   async close(): Promise<void> {
@@ -732,40 +772,84 @@ export class SnapshotSink {
     return cols;
   }
 
-  private async write(p: Pending): Promise<void> {
-    const { table, time } = p;
+  private folderOf(table: string): string {
     const folder = join(this.dir, table);
     if (!this.madeDirs.has(folder)) {
-      await mkdir(folder, { recursive: true });
+      mkdirSync(folder, { recursive: true });
       this.madeDirs.add(folder);
     }
-    const path = join(folder, `${time}.arrow`);
-    if (p.mergeFile) {
-      // A later producer of a (table, T) already on disk: merge its rows into the file.
-      const before = decodeSnapshotRows(await readFile(path)).map(({ snapshot_time: _t, ...r }) => r);
-      const merged: Pending = { ...p, rows: before, calls: 1, mergeFile: false, keys: undefined };
-      this.addRows(merged, p.rows);
-      p = merged;
-    }
+    return folder;
+  }
+
+  /** Encodes `p` now and writes its file in the background (atomically: temporary file, rename). */
+  private startWrite(p: Pending): void {
+    const { table, time } = p;
+    const folder = this.folderOf(table);
     const bytes = encodeSnapshot(this.columnsFor(table, p.rows), time, p.rows);
+    const key = `${table}\u0000${time}`;
+    const before = this.inFlight.get(key);
     const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
+    const job = (async () => {
+      if (before) await before;
+      // The callback API: no FileHandle object per file (cheaper on the main thread).
+      await new Promise<void>((res, rej) => fsWriteFile(tmp, bytes, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => fsRename(tmp, join(folder, `${time}.arrow`), (e) => (e ? rej(e) : res())));
+    })().catch((e: unknown) => {
+      this.writeError ??= e;
+    });
+    this.track(key, job);
+    this.recordFile(table, time, p.rows.length);
+  }
+
+  /** Synchronously merges `p`'s rows into its file on disk (written before: see writeBehind). */
+  private writeMerged(p: Pending): void {
+    const { table, time } = p;
+    const folder = this.folderOf(table);
+    const path = join(folder, `${time}.arrow`);
+    const before = decodeSnapshotRows(readFileSync(path)).map(({ snapshot_time: _t, ...r }) => r);
+    const merged: Pending = { ...p, rows: before, calls: 1, mergeFile: false, keys: undefined };
+    this.addRows(merged, p.rows);
+    const bytes = encodeSnapshot(this.columnsFor(table, merged.rows), time, merged.rows);
+    const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+    this.recordFile(table, time, merged.rows.length);
+  }
+
+  private track(key: string, job: Promise<void>): void {
+    this.inFlight.set(key, job);
+    void job.then(() => {
+      if (this.inFlight.get(key) === job) this.inFlight.delete(key);
+    });
+  }
+
+  /** Notes file (table, time) with `rows` rows and prunes the oldest beyond the retention. */
+  private recordFile(table: string, time: number, rows: number): void {
     let list = this.files.get(table);
     if (!list) this.files.set(table, (list = []));
     let i = list.length;
     while (i > 0 && list[i - 1]![0] > time) i--;
-    if (i > 0 && list[i - 1]![0] === time) list[i - 1]![1] = p.rows.length;
-    else list.splice(i, 0, [time, p.rows.length]);
+    if (i > 0 && list[i - 1]![0] === time) list[i - 1]![1] = rows;
+    else list.splice(i, 0, [time, rows]);
     while (this.retention > 0 && list.length > this.retention) {
       const [old] = list.shift()!;
-      await rm(join(folder, `${old}.arrow`), { force: true });
+      const key = `${table}\u0000${old}`;
+      const written = this.inFlight.get(key);
+      const path = join(this.dir, table, `${old}.arrow`);
+      const job = (async () => {
+        if (written) await written;
+        await rm(path, { force: true });
+      })().catch((e: unknown) => {
+        this.writeError ??= e;
+      });
+      this.track(key, job);
       if (table === 'alerts') this.alertTimes.delete(old);
     }
   }
 
   /** The sink's state for a checkpoint (the runner takes it after `flush()`). */
   snapshot(): SnapshotSinkState {
+    if (this.inFlight.size > 0) throw new InternalError('snapshot sink state taken while files are still being written: flush() first');
     return {
       version: 1,
       files: Object.fromEntries([...this.files].map(([k, v]) => [k, v.map(([t, r]) => [t, r] as [number, number])])),

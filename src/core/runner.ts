@@ -68,6 +68,11 @@ export interface JobSinks {
   onLate(stepId: string, record: unknown): void;
   onSnapshot?(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void;
   flush(): Promise<void>;
+  /**
+   * A sink whose `flush()` only hands output over (write-behind) waits here until all of it is
+   * durable; called before every checkpoint's `snapshot()` and when a run ends.
+   */
+  sync?(): Promise<void>;
   snapshot?(): unknown;
   restore?(state: unknown): Promise<void>;
   /**
@@ -231,6 +236,7 @@ export class Runner {
     for (;;) {
       if (this.opts.signal?.aborted) {
         await sinks.flush();
+        await sinks.sync?.();
         if (this.opts.checkpointOnStop && this.opts.checkpoint) await this.writeCheckpoint();
         return this.stats;
       }
@@ -256,6 +262,7 @@ export class Runner {
     for (const t of this.targets) t.subject.complete();
     this.throwIfFailed();
     await sinks.flush();
+    await sinks.sync?.();
     this.stats.completed = true;
     if (this.opts.checkpointOnComplete && this.opts.checkpoint) await this.writeCheckpoint();
     void topologies;
@@ -376,6 +383,7 @@ export class Runner {
 
   private async writeCheckpoint(): Promise<void> {
     const cp = this.opts.checkpoint!;
+    await this.opts.sinks.sync?.();
     this.lastCheckpointEventTime = this.globalMax;
     this.checkpointSeq++;
     this.stats.checkpoints++;

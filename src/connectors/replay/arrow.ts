@@ -343,6 +343,8 @@ export class ArrowReader implements EventReader {
   private pending: DeadLetter[] | undefined;
   private ended = false;
   private cur: DecodedBatch | undefined;
+  /** The next record batch, being read while the current one is consumed. */
+  private ahead: Promise<IteratorResult<RecordBatch>> | undefined;
 
   constructor(
     readonly file: string,
@@ -388,7 +390,18 @@ export class ArrowReader implements EventReader {
       if (this.ended) return null;
       let r: IteratorResult<RecordBatch>;
       try {
-        r = await this.iter.next();
+        // The batch read ahead while the previous one was consumed (file I/O overlaps decoding
+        // and processing), then the read of the one after it starts.
+        const iter = this.iter;
+        const ahead = this.ahead ?? Promise.resolve(iter.next());
+        this.ahead = undefined;
+        r = await ahead;
+        if (!r.done) {
+          const next = Promise.resolve(iter.next());
+          // Observed here; awaited (and its failure reported) when its turn comes.
+          next.catch(() => undefined);
+          this.ahead = next;
+        }
       } catch (cause) {
         throw new InputError(`cannot read after row ${this.row}: ${(cause as Error).message}`, {
           file: this.file,
@@ -512,6 +525,8 @@ export class ArrowReader implements EventReader {
 
   async close(): Promise<void> {
     this.cur = undefined;
+    await this.ahead?.catch(() => undefined);
+    this.ahead = undefined;
     const reader = this.reader;
     this.reader = undefined;
     this.iter = undefined;
