@@ -106,8 +106,9 @@ export const PF_RISK_DRIFT = 7;
 /**
  * Float64 slots of a trader in {@link PositionBook.tf} (`tf[index * TF + slot]`): gross and net
  * exposure, realized and unrealized P&L, the day's peak P&L, |notional| of its largest position,
- * touches and the id of the largest position (-1: none); slots TF_EXT to TF - 1 are the
- * consumer's.
+ * touches, the id of the largest position (-1: none) and the runner-up bound (an upper bound on
+ * the |notional| of every other position, see {@link TraderBook.largest}); slots TF_EXT to TF - 1
+ * are the consumer's.
  *
  * @example book.tf[t.index * TF + TF_GROSS] === t.gross; // true
  */
@@ -120,11 +121,16 @@ export const TF_PEAK = 4;
 const TF_LARGEST_ABS = 5;
 const TF_TOUCHES = 6;
 const TF_LARGEST = 7;
+const TF_RUNNER_UP = 8;
 /** First slot of a trader record free for the book's consumer (up to TF - 1). */
-export const TF_EXT = 8;
+export const TF_EXT = 9;
 
-/** Position ids are handed out to each trader in blocks of this many, so its records sit together. */
-const BLOCK = 8;
+/**
+ * Position ids are handed out to each instrument in blocks of this many, so the records of its
+ * positions sit together: a quote re-values them in one sweep over a few contiguous runs of
+ * memory instead of a cache miss per holder (per-trader scans are far rarer).
+ */
+const BLOCK = 16;
 
 /**
  * An instrument's mark (CONTRACTS.md 4, Mark price: mid of the latest quote with ts <= t, else
@@ -142,8 +148,17 @@ export class InstrumentMark {
   readonly holders: Position[] = [];
   /** The holders' position ids, in the same order (the hot loop reads these). */
   holderIds = new Int32Array(4);
+  /**
+   * The holders' trader indices, in the same order: the hot loop finds a holder's trader record
+   * without first loading its position record, so both memory reads can be in flight at once.
+   */
+  holderTraders = new Int32Array(4);
   /** Free per-instrument slot for the book's consumer (desk.ts: the scenario-return vector). */
   ext: unknown = undefined;
+  /** First position id of each block of BLOCK ids of this instrument (its k-th position has id blocks[k / BLOCK] + k % BLOCK). */
+  readonly blocks: number[] = [];
+  /** Positions (open or not) in this instrument so far. */
+  positionCount = 0;
   constructor(
     readonly name: string,
     readonly index: number,
@@ -228,7 +243,11 @@ const RESUM_EVERY = 1024;
  * The peak starts at 0 (the day starts flat) and is taken over the P&L after every event that
  * touches the trader. The largest position for concentration is tracked without rescanning: it
  * only changes hands when another position grows past it, and a rescan of this trader's positions
- * happens only when the largest one itself shrinks.
+ * happens only when the largest one itself shrinks to or below the runner-up bound, an upper
+ * bound on the |notional| of every other position (raised whenever another position is valued
+ * above it, made exact again by each rescan). Above that bound the shrunk position is still the
+ * strict maximum, which is all a rescan would find, so skipping it changes nothing; a bound that
+ * is too high only costs a rescan that keeps the same position.
  *
  * @example
  * const t = book.trader('TR01')!;
@@ -241,8 +260,6 @@ export class TraderBook {
   readonly byInstrument: Array<Position | undefined> = [];
   /** Free per-trader slot for the book's consumer (desk.ts: VaR vector and limit state). */
   ext: unknown = undefined;
-  /** First position id of each block of BLOCK ids of this trader (position slot s has id blocks[s / BLOCK] + s % BLOCK). */
-  readonly blocks: number[] = [];
   constructor(
     private readonly book: PositionBook,
     readonly id: string,
@@ -380,6 +397,7 @@ export class PositionBook {
     if ((index + 1) * TF > this.tf.length) this.tf = grow(this.tf, (index + 1) * TF);
     if (index + 1 > this.openCount.length) this.openCount = grow(this.openCount, index + 1);
     this.tf[index * TF + TF_LARGEST] = -1;
+    this.tf[index * TF + TF_RUNNER_UP] = Number.NEGATIVE_INFINITY;
     const t = new TraderBook(this, id, index);
     this.traderIndex.set(id, index);
     this.traders.push(t);
@@ -390,19 +408,22 @@ export class PositionBook {
   positionOf(t: TraderBook, inst: InstrumentMark): Position {
     let p = t.byInstrument[inst.index];
     if (p === undefined) {
-      const slot = t.positions.length;
-      if (slot % BLOCK === 0) {
+      const k = inst.positionCount++;
+      if (k % BLOCK === 0) {
         const base = this.nextId;
         this.nextId += BLOCK;
-        t.blocks.push(base);
+        inst.blocks.push(base);
         const n = this.nextId;
         if (n * PF > this.pf.length) this.pf = grow(this.pf, n * PF);
         if (n > this.realizedPnl.length) this.realizedPnl = grow(this.realizedPnl, n);
       }
-      const id = (t.blocks[Math.floor(slot / BLOCK)] as number) + (slot % BLOCK);
+      const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
       p = new Position(this, id, t, inst);
       this.byId[id] = p;
       this.pf[id * PF + PF_TRADER] = t.index;
+      // A new position is worth 0 until its trade re-values it: keep the runner-up bound above it.
+      const rc = t.index * TF + TF_RUNNER_UP;
+      if (!((this.tf[rc] as number) >= 0)) this.tf[rc] = 0;
       t.byInstrument[inst.index] = p;
       t.positions.push(p);
     }
@@ -466,6 +487,7 @@ export class PositionBook {
     if (mark === inst.mark) return;
     inst.mark = mark;
     const ids = inst.holderIds;
+    const tis = inst.holderTraders;
     const count = inst.holders.length;
     const ii = inst.index;
     const listener = this.listener;
@@ -475,8 +497,7 @@ export class PositionBook {
     for (let k = 0; k < count; k++) {
       const id = ids[k] as number;
       const b = id * PF;
-      // An integer stored as a double: `| 0` lets the index arithmetic below stay in int32.
-      const ti0 = (pf[b + PF_TRADER] as number) | 0;
+      const ti0 = tis[k] as number;
       if (ti0 === skip) continue;
       // revalue(): a holder is open (qty != 0), so the flat case does not arise.
       const q = pf[b + PF_QTY] as number;
@@ -493,13 +514,17 @@ export class PositionBook {
       tf[c + TF_GROSS] = (tf[c + TF_GROSS] as number) + (absN - absOld);
       tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
       tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+      // trackLargest()
       const big = tf[c + TF_LARGEST] as number;
-      if (big < 0 || (big !== id && absN > (tf[c + TF_LARGEST_ABS] as number))) {
+      if (big === id) {
+        if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
+        else this.rescanLargest(ti0);
+      } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
+        if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
         tf[c + TF_LARGEST] = id;
         tf[c + TF_LARGEST_ABS] = absN;
-      } else if (big === id) {
-        if (absN < absOld) this.rescanLargest(ti0);
-        else tf[c + TF_LARGEST_ABS] = absN;
+      } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
+        tf[c + TF_RUNNER_UP] = absN;
       }
       // afterTouch()
       const touches = (tf[c + TF_TOUCHES] as number) + 1;
@@ -533,13 +558,28 @@ export class PositionBook {
     tf[c + TF_GROSS] = (tf[c + TF_GROSS] as number) + (absN - absOld);
     tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
     tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+    this.trackLargest(id, ti0, absN, absOld);
+  }
+
+  /**
+   * The trader's largest position after position `id`'s |notional| went from `absOld` to `absN`
+   * (the same steps are inlined in setMark): it takes over when it grows past the largest; the
+   * largest itself shrinking triggers a rescan only at or below the runner-up bound.
+   */
+  private trackLargest(id: number, ti0: number, absN: number, absOld: number): void {
+    const tf = this.tf;
+    const c = ti0 * TF;
     const big = tf[c + TF_LARGEST] as number;
-    if (big < 0 || (big !== id && absN > (tf[c + TF_LARGEST_ABS] as number))) {
+    if (big === id) {
+      if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
+      else this.rescanLargest(ti0);
+    } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
+      // The old largest becomes a runner-up.
+      if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
       tf[c + TF_LARGEST] = id;
       tf[c + TF_LARGEST_ABS] = absN;
-    } else if (big === id) {
-      if (absN < absOld) this.rescanLargest(ti0);
-      else tf[c + TF_LARGEST_ABS] = absN;
+    } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
+      tf[c + TF_RUNNER_UP] = absN;
     }
   }
 
@@ -556,26 +596,24 @@ export class PositionBook {
   /** Points the trader's largest at the first of its positions with the largest |notional| (after the largest shrank). */
   private rescanLargest(ti0: number): void {
     const pf = this.pf;
-    const t = this.traders[ti0]!;
-    const blocks = t.blocks;
-    let left = t.positions.length;
+    const ps = this.traders[ti0]!.positions;
     let best = -1;
     let bestAbs = -1;
-    for (let k = 0; k < blocks.length; k++) {
-      const base = blocks[k] as number;
-      const end = base + (left < BLOCK ? left : BLOCK);
-      left -= BLOCK;
-      for (let id = base; id < end; id++) {
-        const a = pf[id * PF + PF_ABS] as number;
-        if (a > bestAbs) {
-          best = id;
-          bestAbs = a;
-        }
-      }
+    // The largest |notional| of the others (exact): the new runner-up bound.
+    let second = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < ps.length; k++) {
+      const id = ps[k]!.id;
+      const a = pf[id * PF + PF_ABS] as number;
+      if (a > bestAbs) {
+        if (best >= 0) second = bestAbs;
+        best = id;
+        bestAbs = a;
+      } else if (a > second) second = a;
     }
     const c = ti0 * TF;
     this.tf[c + TF_LARGEST] = best;
     this.tf[c + TF_LARGEST_ABS] = best < 0 ? 0 : bestAbs;
+    this.tf[c + TF_RUNNER_UP] = second;
   }
 
   /** Recomputes trader `ti0`'s sums, |notional|s and largest position from its positions. */
@@ -589,6 +627,7 @@ export class PositionBook {
     let open = 0;
     let largest = -1;
     let largestAbs = 0;
+    let second = Number.NEGATIVE_INFINITY;
     for (const p of this.traders[ti0]!.positions) {
       const b = p.id * PF;
       const n = pf[b + PF_NOTIONAL] as number;
@@ -600,9 +639,10 @@ export class PositionBook {
       unrealized += pf[b + PF_UNREALIZED] as number;
       if ((pf[b + PF_QTY] as number) !== 0) open++;
       if (largest < 0 || a > largestAbs) {
+        if (largest >= 0) second = largestAbs;
         largest = p.id;
         largestAbs = a;
-      }
+      } else if (a > second) second = a;
     }
     const c = ti0 * TF;
     this.tf[c + TF_GROSS] = gross;
@@ -612,6 +652,7 @@ export class PositionBook {
     this.openCount[ti0] = open;
     this.tf[c + TF_LARGEST] = largest;
     this.tf[c + TF_LARGEST_ABS] = largestAbs;
+    this.tf[c + TF_RUNNER_UP] = second;
   }
 
   /** Concentration of trader `ti0` (CONTRACTS.md 4): max |notional_i| / gross, 0 when gross is 0. */
@@ -628,8 +669,12 @@ export class PositionBook {
     const k = h.length;
     p.holderSlot = k;
     h.push(p);
-    if (k === inst.holderIds.length) inst.holderIds = grow(inst.holderIds, k + 1);
+    if (k === inst.holderIds.length) {
+      inst.holderIds = grow(inst.holderIds, k + 1);
+      inst.holderTraders = grow(inst.holderTraders, k + 1);
+    }
     inst.holderIds[k] = p.id;
+    inst.holderTraders[k] = p.trader.index;
   }
 
   private removeHolder(p: Position): void {
@@ -639,6 +684,7 @@ export class PositionBook {
     if (last !== p) {
       h[p.holderSlot] = last;
       inst.holderIds[p.holderSlot] = last.id;
+      inst.holderTraders[p.holderSlot] = last.trader.index;
       last.holderSlot = p.holderSlot;
     }
     p.holderSlot = -1;
@@ -701,6 +747,9 @@ export class PositionBook {
       const largest = ts.largest < 0 ? -1 : t.byInstrument[ts.largest]!.id;
       this.tf[c + TF_LARGEST] = largest;
       this.tf[c + TF_LARGEST_ABS] = largest < 0 ? 0 : (this.pf[largest * PF + PF_ABS] as number);
+      // resum's bound is relative to its own pick of the largest, which may differ (ties): any
+      // bound is correct if it is not too low, so take the largest of all.
+      this.tf[c + TF_RUNNER_UP] = Math.max(this.tf[c + TF_RUNNER_UP] as number, this.tf[c + TF_LARGEST_ABS] as number);
     }
     s.instruments.forEach(([, , , , holders], ii) => {
       const inst = this.instruments[ii]!;

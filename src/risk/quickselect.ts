@@ -103,17 +103,28 @@ export function smallestSorted(src: Float64Array, n: number, m: number, out: Flo
     head.sort();
     return;
   }
-  let filled = 0;
-  for (let i = 0; i < n; i++) {
+  // The first m fill the buffer; then each element is compared with the buffer's largest, kept
+  // in a local (`worst`) so the common case is one comparison without a memory read.
+  let i = 0;
+  for (; i < m; i++) {
     const x = src[i] as number;
-    let j: number;
-    if (filled < m) j = filled++;
-    else if (x < (out[m - 1] as number)) j = m - 1;
-    else continue;
+    let j = i;
     while (j > 0 && (out[j - 1] as number) > x) {
       out[j] = out[j - 1] as number;
       j--;
     }
     out[j] = x;
+  }
+  let worst = out[m - 1] as number;
+  for (; i < n; i++) {
+    const x = src[i] as number;
+    if (!(x < worst)) continue;
+    let j = m - 1;
+    while (j > 0 && (out[j - 1] as number) > x) {
+      out[j] = out[j - 1] as number;
+      j--;
+    }
+    out[j] = x;
+    worst = out[m - 1] as number;
   }
 }

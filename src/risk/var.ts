@@ -219,7 +219,7 @@ export function addScaled(L: Float64Array, d: number, r: Float64Array, S: number
  * `L += d[0] * r[0]; L += d[1] * r[1]; ...` over the first S entries for the first `k` pairs, with
  * the same floating-point result as that many {@link addScaled} calls in that order (each entry
  * receives the same additions in the same order; JavaScript never fuses a multiply-add), but
- * reading and writing L once per group of up to four positions rather than once per position:
+ * reading and writing L once per group of up to eight positions rather than once per position:
  * a snapshot folds every moved position of a book at once.
  *
  * @example
@@ -227,7 +227,37 @@ export function addScaled(L: Float64Array, d: number, r: Float64Array, S: number
  */
 export function addScaledMany(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, k: number, S: number): void {
   let j = 0;
-  for (; j + 3 < k; j += 4) {
+  for (; j + 7 < k; j += 8) {
+    const d0 = d[j] as number;
+    const d1 = d[j + 1] as number;
+    const d2 = d[j + 2] as number;
+    const d3 = d[j + 3] as number;
+    const d4 = d[j + 4] as number;
+    const d5 = d[j + 5] as number;
+    const d6 = d[j + 6] as number;
+    const d7 = d[j + 7] as number;
+    const r0 = r[j]!;
+    const r1 = r[j + 1]!;
+    const r2 = r[j + 2]!;
+    const r3 = r[j + 3]!;
+    const r4 = r[j + 4]!;
+    const r5 = r[j + 5]!;
+    const r6 = r[j + 6]!;
+    const r7 = r[j + 7]!;
+    for (let s = 0; s < S; s++) {
+      L[s] =
+        (L[s] as number) +
+        d0 * (r0[s] as number) +
+        d1 * (r1[s] as number) +
+        d2 * (r2[s] as number) +
+        d3 * (r3[s] as number) +
+        d4 * (r4[s] as number) +
+        d5 * (r5[s] as number) +
+        d6 * (r6[s] as number) +
+        d7 * (r7[s] as number);
+    }
+  }
+  if (j + 3 < k) {
     const d0 = d[j] as number;
     const d1 = d[j + 1] as number;
     const d2 = d[j + 2] as number;
@@ -239,6 +269,7 @@ export function addScaledMany(L: Float64Array, d: Float64Array, r: ReadonlyArray
     for (let s = 0; s < S; s++) {
       L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number) + d3 * (r3[s] as number);
     }
+    j += 4;
   }
   if (j + 1 < k) {
     const d0 = d[j] as number;
