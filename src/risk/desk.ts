@@ -149,7 +149,8 @@ interface InstRisk {
  * The desk's slots in a trader's record of the book (`book.tf[index * TF + slot]`, TF_EXT
  * onwards), the numbers a quote reads for every holder, next to the book's own: the VaR drift
  * bound U and VaR, the quiet box of the book-level limit checks (see {@link TraderRisk.setQuiet}),
- * whether concentration is checked, the VaR limit (NaN: none) and whether VAR_LIMIT is armed.
+ * whether concentration is checked, the VaR limit (NaN: none), whether VAR_LIMIT is armed, and
+ * the VaR room (see {@link TraderRisk.updateVarRoom}).
  */
 const D_DRIFT = TF_EXT;
 const D_VAR = TF_EXT + 1;
@@ -164,6 +165,7 @@ const D_VAR_LIMIT = TF_EXT + 9;
 const D_VAR_ARMED = TF_EXT + 10;
 const D_CLO = TF_EXT + 11;
 const D_CHI = TF_EXT + 12;
+const D_VAR_ROOM = TF_EXT + 13;
 
 /** Per-trader VaR and limit state, hung on TraderBook.ext; its hot numbers live in the trader's record of the book. */
 class TraderRisk {
@@ -181,10 +183,13 @@ class TraderRisk {
     readonly lim: Trader | undefined,
     readonly L: Float64Array | undefined,
     readonly qf: QuadForm | undefined,
+    /** LimitPolicy.rearmBelow. */
+    private readonly rearm: number,
   ) {
     const v = lim?.varLimit;
     this.varLimit = v !== undefined && Number.isFinite(v) ? v : Number.NaN;
     book.tf[i * TF + D_VAR_LIMIT] = this.varLimit;
+    this.updateVarRoom();
   }
 
   get var(): number {
@@ -192,6 +197,31 @@ class TraderRisk {
   }
   set var(v: number) {
     this.book.tf[this.i * TF + D_VAR] = v;
+    this.updateVarRoom();
+  }
+
+  /**
+   * The VaR room: a drift bound U at or below it leaves the VAR_LIMIT decision closed (see
+   * DeskRisk.varDecisionOpenAt), so a quote compares U with this one number and takes the exact
+   * test only above it. Armed, the decision opens when var + U(1 + 1e-9) + 1e-12 |var| exceeds
+   * the limit; disarmed, when var - (the same) falls to the re-arm level. The room solves that for
+   * U and gives away 1e-9 (|limit| + |var|), far more than the rounding of either side, so the
+   * skip is always right; a room too low only costs the exact test. No VaR limit: no decision
+   * (+Infinity). Call after var, the limit or the armed state change.
+   */
+  updateVarRoom(): void {
+    const df = this.book.tf;
+    const d = this.i * TF;
+    const limit = df[d + D_VAR_LIMIT] as number;
+    let room = Number.POSITIVE_INFINITY;
+    if (!Number.isNaN(limit)) {
+      const v = df[d + D_VAR] as number;
+      const gap = df[d + D_VAR_ARMED] !== 0 ? limit - v : v - this.rearm * limit;
+      room = (gap - 1e-12 * Math.abs(v)) / (1 + 1e-9) - 1e-9 * (Math.abs(limit) + Math.abs(v));
+      // Negative or NaN: the exact test whenever U > 0 (it is closed for U <= 0).
+      if (!(room > 0)) room = 0;
+    }
+    df[d + D_VAR_ROOM] = room;
   }
   /** Bound U on |true VaR - var| from the moves not yet folded in. */
   get drift(): number {
@@ -221,6 +251,7 @@ class TraderRisk {
     df[d + D_GHI] = df[d + D_LHI] = df[d + D_DHI] = df[d + D_CHI] = inf;
     df[d + D_CONC] = 0;
     df[d + D_VAR_ARMED] = st.var ? 1 : 0;
+    this.updateVarRoom();
     if (lim === undefined) return;
     const rearm = policy.rearmBelow;
     const maxNotional = lim.maxNotional;
@@ -363,7 +394,7 @@ export class DeskRisk implements PositionListener {
   private newTrader(t: TraderBook): void {
     const L = this.hv ? new Float64Array(this.S) : undefined;
     const qf = this.pm ? new QuadForm(this.pm.n) : undefined;
-    const tr = new TraderRisk(this.book, t.index, this.reference.traders.get(t.id), L, qf);
+    const tr = new TraderRisk(this.book, t.index, this.reference.traders.get(t.id), L, qf, this.policy.rearmBelow);
     tr.setQuiet(this.policy);
     t.ext = tr;
     this.sortedTraders = undefined;
@@ -440,7 +471,8 @@ export class DeskRisk implements PositionListener {
       this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
       tr.setQuiet(this.policy);
     }
-    if (this.varDecisionOpenAt(d)) {
+    // The VAR_LIMIT decision: the exact test only when the drift passed the room.
+    if ((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number) && this.varDecisionOpenAt(d)) {
       const t = book.traders[i]!;
       const tr = t.ext as TraderRisk;
       this.foldAll(t, tr);
@@ -610,6 +642,7 @@ export class DeskRisk implements PositionListener {
     f.es = tr.es;
     this.checker.checkVar(t, tr.limits, tr.lim, f, ts, this.out);
     this.book.tf[tr.i * TF + D_VAR_ARMED] = tr.limits.var ? 1 : 0;
+    tr.updateVarRoom();
   }
 
   /** Snapshot times T < ts are due: their state is "every record with ts <= T applied". */
