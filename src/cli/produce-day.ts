@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { UsageError } from '../core/errors.js';
 import { STREAM_NAMES, type StreamName } from '../connectors/events.js';
 import { loadDriver, parseBrokers, type KafkaConnection, type OutMessage } from '../connectors/kafka/driver.js';
+import { SEQ_HEADER } from '../connectors/kafka/task-source.js';
 import { loadDay, parseSpeed } from '../connectors/replay/index.js';
 import { parse } from './args.js';
 import { readKafkaConfig, INPUT_TOPICS } from './run.js';
@@ -33,6 +34,8 @@ interface Cursor {
   index: number;
   lines: AsyncIterator<string>;
   line: string | undefined;
+  /** Index of `line` in its file (0-based, blank lines counted): the `riskflow-seq` header. */
+  lineNo: number;
   ts: number;
 }
 
@@ -61,6 +64,7 @@ async function advance(c: Cursor): Promise<void> {
       c.line = undefined;
       return;
     }
+    c.lineNo++;
     if (r.value.trim() === '') continue;
     c.line = r.value;
     const ts = tsOf(r.value);
@@ -74,7 +78,9 @@ async function advance(c: Cursor): Promise<void> {
  * `riskflow produce-day`: publishes a recorded day's events to the input topics (`trades`,
  * `quotes`, `orders`, after `topicPrefix`), each line's bytes as the message value, keyed by
  * instrument (so every stream of an instrument lands on the same partition number: the topics
- * are co-partitioned). The streams are merged by event time as a replay merges them; with
+ * are co-partitioned). Each message carries a header `riskflow-seq`: the line's index in its
+ * file, by which the global task restores each stream's file order across partitions (see
+ * connectors/kafka/README.md). The streams are merged by event time as a replay merges them; with
  * `--speed Nx` messages go out at N times the day's pace. Malformed lines are published as they
  * are, for the engine's dead letters.
  *
@@ -91,7 +97,7 @@ export async function produceDay(o: ProduceDayOptions): Promise<ProduceDaySummar
     const file = day.files[stream];
     if (!file || !wanted.includes(stream)) continue;
     if (file.endsWith('.arrow')) throw new UsageError(`produce-day publishes JSONL days; ${file} is Arrow`, { file });
-    const c: Cursor = { stream, index: cursors.length, lines: lines(file), line: undefined, ts: Number.NEGATIVE_INFINITY };
+    const c: Cursor = { stream, index: cursors.length, lines: lines(file), line: undefined, lineNo: -1, ts: Number.NEGATIVE_INFINITY };
     await advance(c);
     cursors.push(c);
   }
@@ -119,7 +125,7 @@ export async function produceDay(o: ProduceDayOptions): Promise<ProduceDaySummar
       if (!best) break;
       const line = best.line!;
       const topic = prefix + INPUT_TOPICS[best.stream];
-      pending.push({ topic, key: keyOf(line), value: line });
+      pending.push({ topic, key: keyOf(line), value: line, headers: { [SEQ_HEADER]: String(best.lineNo) } });
       byTopic[topic] = (byTopic[topic] ?? 0) + 1;
       const ts = best.ts;
       await advance(best);

@@ -7,6 +7,7 @@ import { parseDuration } from '../core/time.js';
 import type { StreamName } from '../connectors/events.js';
 import { loadDriver, parseBrokers, type KafkaConnection } from '../connectors/kafka/driver.js';
 import { KafkaJob, type KafkaJobSummary } from '../connectors/kafka/job.js';
+import { topologyScope } from '../connectors/kafka/scope.js';
 import { loadDay } from '../connectors/replay/index.js';
 import type { LoadedTopology } from '../topology/index.js';
 import { parse } from './args.js';
@@ -63,10 +64,12 @@ export async function readKafkaConfig(file: string | undefined): Promise<Partial
   return out;
 }
 
-function fingerprintOf(topologies: LoadedTopology[], streams: StreamName[], topics: Record<StreamName, string>): string {
+function fingerprintOf(topologies: LoadedTopology[], streams: StreamName[], topics: Record<StreamName, string>, global: LoadedTopology[]): string {
   const h = createHash('sha256');
   h.update(`kafka\u0000${streams.map((s) => topics[s]).join(',')}`);
   for (const t of topologies) h.update(`\u0000${t.name}\u0000${JSON.stringify(t.spec)}\u0000${JSON.stringify(t.params)}`);
+  // Which topologies run in the global task: a checkpoint of another split is another job's.
+  if (global.length) h.update(`\u0000global\u0000${global.map((t) => t.name).join(',')}`);
   return h.digest('hex');
 }
 
@@ -88,6 +91,18 @@ export async function runKafka(o: RunOptions): Promise<KafkaJobSummary> {
   // Merge order as a replay's: streams in the order the topologies declare them.
   const streams: StreamName[] = [];
   for (const t of topologies) for (const d of t.sources) if (!streams.includes(d.stream as StreamName)) streams.push(d.stream as StreamName);
+  // Topologies keyed by instrument run in every partition task; the others in the global task.
+  // Each task merges its streams in the job's order (a merge restricted to some streams keeps
+  // their relative order), so both see what a replay of all the topologies would.
+  const partitioned: LoadedTopology[] = [];
+  const global: LoadedTopology[] = [];
+  for (const t of topologies) {
+    const sc = topologyScope(t);
+    (sc.scope === 'global' ? global : partitioned).push(t);
+    if (sc.scope === 'global') o.log?.(`topology ${t.name}: global task (${sc.reasons.join('; ')})`);
+    else o.log?.(`topology ${t.name}: per instrument, in every partition task`);
+  }
+  const streamsOf = (ts: LoadedTopology[]) => streams.filter((s) => ts.some((t) => t.sources.some((d) => d.stream === s)));
   const prefix = o.topicPrefix ?? '';
   const inputTopics = Object.fromEntries(Object.entries(INPUT_TOPICS).map(([s, t]) => [s, prefix + t])) as Record<StreamName, string>;
   const driverName = o.driver ?? 'kafkajs';
@@ -99,13 +114,15 @@ export async function runKafka(o: RunOptions): Promise<KafkaJobSummary> {
   try {
     const job = new KafkaJob({
       driver,
-      topologies,
+      topologies: partitioned,
       reference,
-      streams,
+      streams: streamsOf(partitioned),
+      globalTopologies: global,
+      globalStreams: streamsOf(global),
       inputTopics,
       group,
       checkpointDir,
-      fingerprint: fingerprintOf(topologies, streams, inputTopics),
+      fingerprint: fingerprintOf(topologies, streams, inputTopics, global),
       bounded: o.bounded ?? false,
       transactional,
       topicPrefix: prefix,
@@ -186,7 +203,7 @@ export async function cmdRun(argv: string[]): Promise<number> {
     else if (!values.quiet) {
       process.stdout.write(
         `run: ${summary.events.toLocaleString('en-US')} events in ${(summary.wallMs / 1000).toFixed(2)} s (${summary.eventsPerSecond.toLocaleString('en-US')} events/s), ` +
-          `${summary.alerts} alerts, ${summary.deadLetters} dead letters, ${summary.late} late; tasks ${summary.tasksRun.join(',') || '-'} of ${summary.partitions}; ` +
+          `${summary.alerts} alerts, ${summary.deadLetters} dead letters, ${summary.late} late; tasks ${summary.tasksRun.join(',') || '-'} (${summary.partitions} partitions); ` +
           `${summary.transactional ? 'transactional' : 'idempotent'} (${summary.driver})${summary.completed ? '; complete' : ''}\n`,
       );
     }

@@ -21,6 +21,9 @@ export const ROOT = ((): string => {
   return dir;
 })();
 export const DEMO_DAY = join(ROOT, 'fixtures/demo-day');
+export const SAMPLE_DAY = join(ROOT, 'fixtures/sample-day');
+/** The standard topologies, as `riskflow replay` without --topology runs them (name order). */
+export const STANDARD = ['desk-risk', 'market-risk', 'surveillance'].map((n) => join(ROOT, `topologies/${n}.yaml`));
 export const MALFORMED_DAY = join(ROOT, 'fixtures/malformed-day');
 export const MARKET_WATCH = join(ROOT, 'topologies/examples/market-watch.yaml');
 const ENTRY = join(ROOT, 'dist/test/kafka/entry.js');
@@ -155,11 +158,16 @@ export async function startCluster(): Promise<Cluster> {
   return new MockCluster(proc, first.value.slice('bootstrap '.length), lines);
 }
 
-/** Creates the input, alert, dead-letter and commit topics under a prefix (tests isolate by prefix). */
-export async function createTopics(c: Cluster, prefix: string, inputPartitions = 6): Promise<void> {
+/**
+ * Creates the input, alert, dead-letter and commit topics under a prefix (tests isolate by
+ * prefix), and with a group the internal topic that elects its global task's owner (the mock
+ * cluster has no CreateTopics, so `riskflow run` cannot create it there itself).
+ */
+export async function createTopics(c: Cluster, prefix: string, inputPartitions = 6, group?: string): Promise<void> {
   for (const t of ['trades', 'quotes', 'orders']) await c.topic(prefix + t, inputPartitions);
   for (const t of [...ALERT_TOPICS, 'riskflow-dead-letters']) await c.topic(prefix + t, 3);
   await c.topic(`${prefix}riskflow-commits`, 1);
+  if (group !== undefined) await c.topic(`${prefix}riskflow-global.${group}`, 1);
 }
 
 /** A unique topic prefix and group for one scenario. */
@@ -255,14 +263,15 @@ export function stripEmittedAt(json: string): string {
   return json.replace(/,"emittedAt":\d+(\.\d+)?\}$/, '}');
 }
 
-/** The alerts of `riskflow replay` on a day, as sorted lines without emittedAt. */
+/** The alerts of `riskflow replay` on a day (topology undefined: the standard ones), as sorted lines without emittedAt. */
 export async function replayAlerts(
   day: string,
-  topology: string,
+  topology: string | string[] | undefined,
   extra: string[] = [],
 ): Promise<{ alerts: string[]; deadLetters: Array<Record<string, unknown>> }> {
   const out = await tempDir('rf-replay-');
-  const r = spawnSync(process.execPath, [BIN, 'replay', day, '--topology', topology, '--out', out, '--no-progress', '--quiet', ...extra], {
+  const topo = (topology === undefined ? [] : Array.isArray(topology) ? topology : [topology]).flatMap((t) => ['--topology', t]);
+  const r = spawnSync(process.execPath, [BIN, 'replay', day, ...topo, '--out', out, '--no-progress', '--quiet', ...extra], {
     cwd: ROOT,
     encoding: 'utf8',
   });

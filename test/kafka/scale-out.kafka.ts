@@ -5,6 +5,8 @@ import { CheckpointStore } from '../../src/core/checkpoint.js';
 import {
   DEMO_DAY,
   MARKET_WATCH,
+  SAMPLE_DAY,
+  STANDARD,
   createTopics,
   drivers,
   readAlerts,
@@ -29,7 +31,7 @@ afterAll(async () => {
 
 const SET = ['--set', 'burst.maxTrades=3'];
 
-async function operators(dir: string, p: number): Promise<Map<string, unknown> | undefined> {
+async function operators(dir: string, p: number | 'global'): Promise<Map<string, unknown> | undefined> {
   return (await new CheckpointStore(join(dir, `task-${p}`)).latest())?.operators;
 }
 
@@ -91,6 +93,80 @@ describe(`two riskflow run processes in one consumer group (${DRIVER})`, () => {
       const want = await operators(join(oneCk, one.group), p);
       const have = await operators(join(ck, two.group), p);
       expect(isDeepStrictEqual(have, want), `task ${p} final state`).toBe(true);
+    }
+  });
+});
+
+describe(`the global task in a group of two processes (${DRIVER})`, () => {
+  it('market-watch per partition and the standard topologies in the global task; the owner of the global task is killed; the survivor resumes it from its checkpoint; output equals the single-process run and replay', async () => {
+    const b = cluster.bootstrap;
+    const TOPOLOGIES = [MARKET_WATCH, ...STANDARD];
+    const args = (prefix: string, group: string, ck: string) => [
+      'run', ...TOPOLOGIES, '--brokers', b, '--bounded', '--topic-prefix', prefix, '--group', group, '--checkpoint-dir', ck,
+      '--driver', DRIVER, '--checkpoint-every', '30s', '--batch-size', '500', '--session-timeout', '3s', '--reference', SAMPLE_DAY, '--json',
+    ];
+
+    // The single-process run (unthrottled: throttling changes nothing but the timing).
+    const one = scenario('gsingle');
+    await createTopics(cluster, one.prefix, 6, one.group);
+    await riskflowOk(['produce-day', SAMPLE_DAY, '--brokers', b, '--topic-prefix', one.prefix, '--quiet']);
+    const oneCk = await tempDir();
+    const single = await riskflow(args(one.prefix, one.group, oneCk)).done;
+    expect(single.code, single.stderr).toBe(0);
+    // market-watch is keyed by instrument: it runs in the 6 partition tasks; the others in the global one.
+    expect(single.stderr).toMatch(/topology market-watch: per instrument/);
+    for (let p = 0; p < 6; p++) expect(single.stderr).toMatch(new RegExp(`task ${p}: complete`));
+    expect(single.stderr).toMatch(/task global: complete/);
+
+    // Two processes; the one that owns the global task is killed while it runs it.
+    const two = scenario('gpair');
+    await createTopics(cluster, two.prefix, 6, two.group);
+    await riskflowOk(['produce-day', SAMPLE_DAY, '--brokers', b, '--topic-prefix', two.prefix, '--quiet']);
+    const ck = await tempDir();
+    // Throttled (the global task takes ~16 s) so that the kill lands in the middle of it.
+    const procs = [0, 1].map(() => riskflow([...args(two.prefix, two.group, ck), '--max-rate', '4000']));
+    const exited = [false, false];
+    procs.forEach((p, i) => void p.done.then(() => (exited[i] = true)));
+    let owner = -1;
+    for (let i = 0; i < 6000 && owner < 0 && !exited.some(Boolean); i++) {
+      owner = procs.findIndex((p) => /task global: started/.test(p.stderr()));
+      if (owner < 0) await sleep(10);
+    }
+    expect(owner, `nobody started the global task:\n${procs.map((p) => p.stderr()).join('\n---\n')}`).toBeGreaterThanOrEqual(0);
+    const victim = procs[owner]!;
+    const survivor = procs[1 - owner]!;
+    // Kill it once the global task has checkpointed (its consumer must join its own group first).
+    const globalStore = new CheckpointStore(join(ck, two.group, 'task-global'));
+    for (let i = 0; i < 600 && !exited[owner] && (await globalStore.list()).length < 2; i++) await sleep(50);
+    expect(exited[owner], `the owner finished before it could be killed:\n${victim.stderr()}`).toBe(false);
+    victim.proc.kill('SIGKILL');
+    await victim.done;
+    expect(victim.stderr()).not.toMatch(/task global: complete/);
+    const r = await survivor.done;
+    expect(r.code, r.stderr).toBe(0);
+    // The survivor took the global task over from the victim's last checkpoint.
+    expect(r.stderr).toMatch(/task global: started from checkpoint \d+/);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { completed: boolean; tasksRun: unknown[] };
+    expect(summary.completed).toBe(true);
+    expect(summary.tasksRun).toContain('global');
+
+    const replay = await replayAlerts(SAMPLE_DAY, TOPOLOGIES);
+    const singleAlerts = (await readAlerts(b, one.prefix)).map((m) => stripEmittedAt(m.value)).sort();
+    expect(singleAlerts).toEqual(replay.alerts);
+    expect(new Set(singleAlerts.map((a) => (JSON.parse(a) as { topology: string }).topology))).toEqual(
+      new Set(['market-watch', 'desk-risk', 'market-risk', 'surveillance']),
+    );
+    const pair = (await readAlerts(b, two.prefix)).map((m) => stripEmittedAt(m.value));
+    // Repeats of the victim's uncommitted output have the same alertId and content (see above).
+    expect([...new Set(pair)].sort()).toEqual(singleAlerts);
+    if (process.env.KAFKA_BROKERS && DRIVER === 'confluent') expect(pair.length).toBe(singleAlerts.length);
+    console.log(`global pair: ${pair.length} alert messages, ${new Set(pair).size} distinct`);
+
+    for (const t of [0, 1, 2, 3, 4, 5, 'global'] as const) {
+      const want = await operators(join(oneCk, one.group), t);
+      const have = await operators(join(ck, two.group), t);
+      expect(want, `task ${t} has a final checkpoint`).toBeDefined();
+      expect(isDeepStrictEqual(have, want), `task ${t} final state`).toBe(true);
     }
   });
 });

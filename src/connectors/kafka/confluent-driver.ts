@@ -100,7 +100,12 @@ export class ConfluentDriver implements KafkaDriver {
     const toBatch = (messages: readonly OutMessage[]) =>
       groupByTopic(messages).map(([topic, ms]) => ({
         topic,
-        messages: ms.map((m) => (m.partition === undefined ? { key: m.key, value: m.value } : { key: m.key, value: m.value, partition: m.partition })),
+        messages: ms.map((m) => {
+          const out: { key: string | null; value: string; partition?: number; headers?: Record<string, string> } = { key: m.key, value: m.value };
+          if (m.partition !== undefined) out.partition = m.partition;
+          if (m.headers !== undefined) out.headers = m.headers;
+          return out;
+        }),
       }));
     const producer: DriverProducer = {
       transactional,
@@ -224,6 +229,19 @@ export class ConfluentDriver implements KafkaDriver {
       out.push({ partition, low: String(w.lowOffset), high: String(w.highOffset) });
     }
     return out;
+  }
+
+  async ensureTopic(topic: string, partitions: number): Promise<boolean> {
+    const admin = await this.getAdmin();
+    if (((await admin.listTopics()) as string[]).includes(topic)) return false;
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+      return true;
+    } catch (err) {
+      // Created meanwhile by another member.
+      if (((await admin.listTopics()) as string[]).includes(topic)) return false;
+      throw err;
+    }
   }
 
   async readAll(topic: string, opts: { readCommitted?: boolean; timeoutMs?: number } = {}): Promise<ReadMessage[]> {

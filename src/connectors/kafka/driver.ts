@@ -28,6 +28,8 @@ export interface OutMessage {
   partition?: number;
   key: string | null;
   value: string;
+  /** Message headers (produce-day stamps `riskflow-seq`). */
+  headers?: Record<string, string>;
 }
 
 /** A consumed message, as both drivers deliver it. */
@@ -36,6 +38,8 @@ export interface InMessage {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: string;
+  /** Headers by name; a repeated header is an array. */
+  headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
 }
 
 /** A batch of consumed messages of one partition, in offset order. */
@@ -125,6 +129,12 @@ export interface KafkaDriver {
   consumer(opts: ConsumerOptions): Promise<DriverConsumer>;
   /** Partitions of a topic with their low and high offsets. */
   offsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Creates a topic unless it exists (looked up without auto-creating it). Resolves to true when
+   * it created it; rejects when it is missing and cannot be created (e.g. no CreateTopics on the
+   * cluster, or no permission).
+   */
+  ensureTopic(topic: string, partitions: number): Promise<boolean>;
   /** Reads every message of a topic present now (from the low to the high offsets), in partition then offset order. */
   readAll(topic: string, opts?: { readCommitted?: boolean; timeoutMs?: number }): Promise<ReadMessage[]>;
   close(): Promise<void>;

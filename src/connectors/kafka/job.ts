@@ -7,15 +7,20 @@ import { Runner, type RunStats, type RunnableTopology } from '../../core/runner.
 import type { StreamName } from '../events.js';
 import { KafkaTaskSinks, type KafkaSinkCounts } from './alert-sink.js';
 import type { DriverConsumer, DriverProducer, InBatch, KafkaDriver, TopicPartition } from './driver.js';
-import { KafkaTaskSource, type TaskPosition } from './task-source.js';
+import { KafkaTaskSource, type TaskInput, type TaskPosition } from './task-source.js';
 import { TaskLock } from './task-lock.js';
 
 export interface KafkaJobOptions {
   driver: KafkaDriver;
+  /** Topologies whose state is keyed by instrument: one instance per partition task. */
   topologies: readonly RunnableTopology[];
   reference: ReferenceData;
-  /** The job's input streams, in merge order (as a replay orders them). */
+  /** The partition tasks' input streams, in merge order (as a replay orders them). */
   streams: StreamName[];
+  /** Topologies that need a global view (scope.ts): run by the job's single global task. */
+  globalTopologies?: readonly RunnableTopology[];
+  /** The global task's input streams, in merge order. */
+  globalStreams?: StreamName[];
   /** Input topic of each stream. */
   inputTopics: Record<StreamName, string>;
   group: string;
@@ -43,8 +48,8 @@ export interface KafkaJobSummary {
   transactional: boolean;
   bounded: boolean;
   partitions: number;
-  /** Tasks this process ran (some more than once, after a rebalance or a failure). */
-  tasksRun: number[];
+  /** Tasks this process ran (some more than once, after a rebalance or a failure); 'global' is the global task. */
+  tasksRun: TaskId[];
   events: number;
   alerts: number;
   alertsByTopic: Record<string, number>;
@@ -56,17 +61,28 @@ export interface KafkaJobSummary {
   eventsPerSecond: number;
 }
 
+/** A partition task (its partition number) or the global task. */
+export type TaskId = number | 'global';
+const GLOBAL = 'global' as const;
+
 interface Task {
-  p: number;
+  id: TaskId;
   abort: AbortController;
   source: KafkaTaskSource;
   sinks: KafkaTaskSinks;
   producer: DriverProducer;
+  /** The global task's own consumer (group `<group>.global`). */
+  consumer?: DriverConsumer;
   done: Promise<void>;
   stats?: RunStats;
 }
 
 const MAX_TASK_RESTARTS = 20;
+
+/** The internal topic whose partition 0 elects the owner of a group's global task. */
+export function globalTopicName(prefix: string | undefined, group: string): string {
+  return `${prefix ?? ''}riskflow-global.${group}`;
+}
 
 /**
  * `riskflow run` as a library: one process of a consumer group. Every partition number p of the
@@ -78,14 +94,25 @@ const MAX_TASK_RESTARTS = 20;
  * partitions. Each task has its own producer (transactional id `riskflow-<group>-task-<p>`, so a
  * new owner fences the old one).
  *
+ * Topologies that need a global view (scope.ts) run in one more task, the **global task**: it
+ * reads every partition of its input topics through its own consumer (group `<group>.global`, of
+ * which it is the only member, so it is assigned every partition and seeks to its checkpointed
+ * offsets) and merges them into a replay's exact record sequence (task-source.ts). Its owner is
+ * the member of the job's group that is assigned partition 0 of the internal topic
+ * `<prefix>riskflow-global.<group>` (1 partition, created if missing). It has its own checkpoint
+ * directory `task-global`, task lock, producer (`riskflow-<group>-task-global`) and commit
+ * markers, and moves between processes exactly like a partition task.
+ *
  * Bounded mode stops every task at the end offsets seen at start, flushes every window, writes a
  * final checkpoint and returns once every task of the job is complete (whoever ran it).
  */
 export class KafkaJob {
-  private readonly tasks = new Map<number, Task>();
-  private readonly completed = new Set<number>();
-  private readonly ran: number[] = [];
+  private readonly tasks = new Map<TaskId, Task>();
+  private readonly completed = new Set<TaskId>();
+  private readonly ran: TaskId[] = [];
   private consumer: DriverConsumer | undefined;
+  /** This process owns the global task (assigned the internal topic): its start, cancellable. */
+  private globalOwned: { abort: AbortController; starting: Promise<void> } | undefined;
   private partitions = 0;
   private ends = new Map<string, bigint>();
   private lows = new Map<string, bigint>();
@@ -102,15 +129,32 @@ export class KafkaJob {
     setMaxListeners(0, this.stopping.signal);
   }
 
+  /** Input topics of the partition tasks (none when every topology is global). */
   private topics(): string[] {
-    return this.o.streams.map((s) => this.o.inputTopics[s]);
+    return this.hasPartitionTasks() ? this.o.streams.map((s) => this.o.inputTopics[s]) : [];
+  }
+
+  private globalTopics(): string[] {
+    return this.hasGlobal() ? (this.o.globalStreams ?? []).map((s) => this.o.inputTopics[s]) : [];
+  }
+
+  private hasPartitionTasks(): boolean {
+    return this.o.topologies.length > 0 && this.o.streams.length > 0;
+  }
+
+  private hasGlobal(): boolean {
+    return (this.o.globalTopologies?.length ?? 0) > 0 && (this.o.globalStreams?.length ?? 0) > 0;
+  }
+
+  private get globalTopic(): string {
+    return globalTopicName(this.o.topicPrefix, this.o.group);
   }
 
   async run(): Promise<KafkaJobSummary> {
     const started = Date.now();
     const { driver } = this.o;
     const counts = new Map<string, number>();
-    for (const t of this.topics()) {
+    for (const t of new Set([...this.topics(), ...this.globalTopics()])) {
       const offs = await driver.offsets(t);
       if (!offs.length) throw new UsageError(`input topic '${t}' does not exist or has no partitions`);
       counts.set(t, offs.length);
@@ -119,14 +163,25 @@ export class KafkaJob {
         this.lows.set(`${t}/${o.partition}`, BigInt(o.low));
       }
     }
-    const distinct = new Set(counts.values());
-    if (distinct.size !== 1) {
+    // Partition tasks need co-partitioned topics; the global task reads whatever there is.
+    const distinct = new Set(this.topics().map((t) => counts.get(t)!));
+    if (distinct.size > 1) {
       throw new UsageError(
-        `input topics must have the same number of partitions (co-partitioned by key): ${[...counts].map(([t, n]) => `${t}=${n}`).join(', ')}`,
+        `input topics must have the same number of partitions (co-partitioned by key): ${this.topics().map((t) => `${t}=${counts.get(t)}`).join(', ')}`,
       );
     }
-    this.partitions = [...distinct][0]!;
-    this.log(`group ${this.o.group}: ${this.partitions} tasks over ${this.topics().join(', ')}${this.o.bounded ? ' (bounded)' : ''}`);
+    this.partitions = Math.max(0, ...counts.values());
+    for (const t of this.globalTopics()) this.globalParts.set(t, counts.get(t)!);
+    if (this.hasPartitionTasks()) {
+      this.log(`group ${this.o.group}: ${this.partitions} tasks over ${this.topics().join(', ')}${this.o.bounded ? ' (bounded)' : ''}`);
+    }
+    if (this.hasGlobal()) {
+      await this.ensureGlobalTopic();
+      this.log(
+        `group ${this.o.group}: global task over every partition of ${this.globalTopics().join(', ')}${this.o.bounded ? ' (bounded)' : ''}; ` +
+          `its owner is the member assigned ${this.globalTopic}/0`,
+      );
+    }
 
     const onStop = () => this.stopping.abort();
     this.o.signal?.addEventListener('abort', onStop, { once: true });
@@ -134,7 +189,7 @@ export class KafkaJob {
 
     this.consumer = await driver.consumer({
       groupId: this.o.group,
-      topics: this.topics(),
+      topics: [...this.topics(), ...(this.hasGlobal() ? [this.globalTopic] : [])],
       sessionTimeoutMs: this.o.sessionTimeoutMs,
       handlers: {
         onAssigned: (tps) => this.onAssigned(tps),
@@ -165,7 +220,7 @@ export class KafkaJob {
       deadLetters: this.counts.deadLetters,
       late: this.counts.late,
       checkpoints: this.totals.checkpoints,
-      completed: this.o.bounded && this.completed.size === this.partitions,
+      completed: this.o.bounded && this.jobTasks().every((id) => this.completed.has(id)),
       wallMs,
       eventsPerSecond: wallMs > 0 ? Math.round((this.totals.events / wallMs) * 1000) : 0,
     };
@@ -189,26 +244,56 @@ export class KafkaJob {
     }
   }
 
+  /** Every task of the job: the partition tasks and the global task. */
+  private jobTasks(): TaskId[] {
+    const ids: TaskId[] = [];
+    if (this.hasPartitionTasks()) for (let p = 0; p < this.partitions; p++) ids.push(p);
+    if (this.hasGlobal()) ids.push(GLOBAL);
+    return ids;
+  }
+
   /** Bounded: every task of the job finished, here or in another process (its final checkpoint says so). */
   private async allComplete(): Promise<boolean> {
-    for (let p = 0; p < this.partitions; p++) {
-      if (this.completed.has(p)) continue;
-      if (this.tasks.has(p)) return false;
-      const latest = await this.store(p).latest();
+    for (const id of this.jobTasks()) {
+      if (this.completed.has(id)) continue;
+      if (this.tasks.has(id)) return false;
+      const latest = await this.store(id).latest();
       if (!isComplete(latest)) return false;
     }
     return true;
   }
 
-  private store(p: number): CheckpointStore {
-    return new CheckpointStore(join(this.o.checkpointDir, `task-${p}`), { keep: 3 });
+  private store(id: TaskId): CheckpointStore {
+    return new CheckpointStore(join(this.o.checkpointDir, `task-${id}`), { keep: 3 });
   }
 
   private inputsOf(p: number): TopicPartition[] {
     return this.topics().map((topic) => ({ topic, partition: p }));
   }
 
+  /** Partition counts of the global task's topics. */
+  private readonly globalParts = new Map<string, number>();
+
+  /**
+   * The internal topic that elects the global task's owner: created with 1 partition when
+   * missing; a cluster that cannot create it needs it created by its operators.
+   */
+  private async ensureGlobalTopic(): Promise<void> {
+    const topic = this.globalTopic;
+    try {
+      if (await this.o.driver.ensureTopic(topic, 1)) this.log(`created the internal topic ${topic} (1 partition)`);
+    } catch (err) {
+      throw new UsageError(
+        `the internal topic ${topic}, whose partition 0 elects the owner of the global task, is missing and cannot be created ` +
+          `(${(err as Error).message}): create it with 1 partition`,
+        { cause: err },
+      );
+    }
+  }
+
   private async onAssigned(tps: TopicPartition[]): Promise<Array<TopicPartition & { offset: string }>> {
+    if (tps.some((t) => t.topic === this.globalTopic && t.partition === 0)) this.launchGlobal();
+    tps = tps.filter((t) => t.topic !== this.globalTopic);
     const byP = new Set(tps.map((t) => t.partition));
     const starts: Array<TopicPartition & { offset: string }> = [];
     for (const p of [...byP].sort((a, b) => a - b)) {
@@ -225,20 +310,68 @@ export class KafkaJob {
   }
 
   private async onRevoked(tps: TopicPartition[]): Promise<void> {
-    const ps = new Set(tps.map((t) => t.partition));
-    await Promise.all([...ps].map((p) => this.stopTask(p)));
+    const global = tps.some((t) => t.topic === this.globalTopic && t.partition === 0);
+    const ps = new Set(tps.filter((t) => t.topic !== this.globalTopic).map((t) => t.partition));
+    await Promise.all([...[...ps].map((p) => this.stopTask(p)), ...(global ? [this.stopGlobal()] : [])]);
   }
 
   private onBatch(b: InBatch): void {
+    if (b.topic === this.globalTopic) return;
     this.tasks.get(b.partition)?.source.push(b);
   }
 
-  /** Creates task p from its latest checkpoint; returns the offsets to start its partitions at. */
-  private async startTask(p: number, lock?: TaskLock): Promise<TaskPosition | undefined> {
-    if (this.stopping.signal.aborted) return undefined;
-    const dir = join(this.o.checkpointDir, `task-${p}`);
-    lock ??= await TaskLock.acquire(dir, { signal: this.stopping.signal });
-    const store = this.store(p);
+  /**
+   * This process was assigned the internal topic: start the global task in the background (its
+   * lock may have to wait for the previous owner's final checkpoint; the group's other
+   * partitions must not wait for that).
+   */
+  private launchGlobal(): void {
+    if (this.globalOwned || this.stopping.signal.aborted) return;
+    const abort = new AbortController();
+    const starting = this.startTask(GLOBAL, undefined, abort.signal).then(
+      () => undefined,
+      (err: unknown) => {
+        if (!abort.signal.aborted && !this.stopping.signal.aborted) this.fail(err);
+      },
+    );
+    this.globalOwned = { abort, starting };
+  }
+
+  /** The internal topic was taken away: stop the global task with a final checkpoint. */
+  private async stopGlobal(): Promise<void> {
+    const g = this.globalOwned;
+    if (!g) return;
+    this.globalOwned = undefined;
+    g.abort.abort();
+    await g.starting;
+    await this.stopTask(GLOBAL);
+  }
+
+  /**
+   * Creates a task from its latest checkpoint; returns the offsets to start its partitions at
+   * (the global task positions its own consumer).
+   */
+  private async startTask(id: TaskId, lock?: TaskLock, cancel?: AbortSignal): Promise<TaskPosition | undefined> {
+    if (this.stopping.signal.aborted || cancel?.aborted) return undefined;
+    const isGlobal = id === GLOBAL;
+    const dir = join(this.o.checkpointDir, `task-${id}`);
+    if (!lock) {
+      const wait = new AbortController();
+      const stop = () => wait.abort();
+      this.stopping.signal.addEventListener('abort', stop, { once: true });
+      cancel?.addEventListener('abort', stop, { once: true });
+      try {
+        lock = await TaskLock.acquire(dir, { signal: wait.signal });
+      } finally {
+        this.stopping.signal.removeEventListener('abort', stop);
+        cancel?.removeEventListener('abort', stop);
+      }
+      if (cancel?.aborted) {
+        await lock.release();
+        return undefined;
+      }
+    }
+    const store = this.store(id);
     const restore = await store.latest();
     if (restore && restore.jobFingerprint !== this.o.fingerprint) {
       await lock.release();
@@ -246,12 +379,18 @@ export class KafkaJob {
         `${dir} holds a checkpoint of another job (topologies, parameters or topics differ): use another --checkpoint-dir or --group`,
       );
     }
-    const inputs = this.o.streams.map((stream) => ({ stream, topic: this.o.inputTopics[stream], partition: p }));
+    const inputs: TaskInput[] = isGlobal
+      ? (this.o.globalStreams ?? []).flatMap((stream) => {
+          const topic = this.o.inputTopics[stream];
+          return Array.from({ length: this.globalParts.get(topic) ?? 0 }, (_, partition) => ({ stream, topic, partition }));
+        })
+      : this.o.streams.map((stream) => ({ stream, topic: this.o.inputTopics[stream], partition: id }));
+    const key = (i: TopicPartition) => `${i.topic}/${i.partition}`;
     const pos: TaskPosition = restore
       ? (restore.sourcePosition as TaskPosition)
-      : Object.fromEntries(inputs.map((i) => [`${i.topic}/${p}`, String(this.lows.get(`${i.topic}/${p}`) ?? 0n)]));
+      : Object.fromEntries(inputs.map((i) => [key(i), String(this.lows.get(key(i)) ?? 0n)]));
     if (this.o.bounded && isComplete(restore)) {
-      this.completed.add(p);
+      this.completed.add(id);
       await lock.release();
       this.wake?.();
       return pos;
@@ -259,23 +398,29 @@ export class KafkaJob {
     const abort = new AbortController();
     const stopAll = () => abort.abort();
     this.stopping.signal.addEventListener('abort', stopAll, { once: true });
-    const consumer = () => this.consumer!;
+    let own: DriverConsumer | undefined;
+    const consumer = (): DriverConsumer | undefined => (isGlobal ? own : this.consumer);
+    // Bad input records are reported once: by the partition tasks for their streams, by the
+    // global task for the streams only it reads.
+    const deadStreams = new Set<string>(isGlobal ? (this.o.globalStreams ?? []).filter((s) => !this.topics().includes(this.o.inputTopics[s])) : this.o.streams);
     const source = new KafkaTaskSource({
       inputs,
-      start: inputs.map((i) => BigInt(pos[`${i.topic}/${p}`] ?? '0')),
-      end: this.o.bounded ? inputs.map((i) => this.ends.get(`${i.topic}/${p}`) ?? 0n) : undefined,
+      start: inputs.map((i) => BigInt(pos[key(i)] ?? '0')),
+      end: this.o.bounded ? inputs.map((i) => this.ends.get(key(i)) ?? 0n) : undefined,
       batchSize: this.o.batchSize,
       maxBuffered: this.o.maxBuffered,
       maxRate: this.o.maxRate,
-      onDeadLetter: (d) => sinks.onDeadLetter(d),
-      pause: (tp) => consumer().pause([tp]),
-      resume: (tp) => consumer().resume([tp]),
-      seekConsumer: (tp) => consumer().seek(tp),
+      onDeadLetter: (d) => {
+        if (d.stream === undefined || deadStreams.has(d.stream)) sinks.onDeadLetter(d);
+      },
+      pause: (tp) => consumer()?.pause([tp]),
+      resume: (tp) => consumer()?.resume([tp]),
+      seekConsumer: (tp) => consumer()?.seek(tp),
       signal: abort.signal,
     });
-    const taskKey = `${this.o.group}/task-${p}`;
+    const taskKey = `${this.o.group}/task-${id}`;
     const producer = await this.o.driver.producer({
-      transactionalId: this.o.transactional ? `riskflow-${this.o.group}-task-${p}` : undefined,
+      transactionalId: this.o.transactional ? `riskflow-${this.o.group}-task-${id}` : undefined,
     });
     const sinks = new KafkaTaskSinks({
       producer,
@@ -287,7 +432,7 @@ export class KafkaJob {
     });
     const runner = new Runner({
       source,
-      topologies: this.o.topologies,
+      topologies: isGlobal ? (this.o.globalTopologies ?? []) : this.o.topologies,
       reference: this.o.reference,
       sinks,
       checkpoint: {
@@ -301,47 +446,100 @@ export class KafkaJob {
       checkpointOnStop: true,
       checkpointOnComplete: this.o.bounded,
     });
-    const task: Task = { p, abort, source, sinks, producer, done: Promise.resolve() };
-    this.tasks.set(p, task);
-    this.ran.push(p);
-    this.log(`task ${p}: started ${restore ? `from checkpoint ${restore.seq}` : 'from the beginning'} (${inputs.map((i) => `${i.topic}/${p}@${pos[`${i.topic}/${p}`]}`).join(' ')})`);
+    if (isGlobal) {
+      // Held until the consumer has every partition (a previous owner's consumer may still be
+      // in the group for a moment); each partition starts where the task's source is.
+      source.hold(true);
+      const assigned = new Set<string>();
+      const all = () => inputs.every((i) => assigned.has(key(i)));
+      try {
+        own = await this.o.driver.consumer({
+          groupId: `${this.o.group}.global`,
+          topics: [...new Set(inputs.map((i) => i.topic))],
+          sessionTimeoutMs: this.o.sessionTimeoutMs,
+          handlers: {
+            onAssigned: async (tps) => {
+              for (const tp of tps) assigned.add(key(tp));
+              source.hold(!all());
+              return tps.map((tp) => ({ ...tp, offset: source.fetchPosition(tp) ?? String(this.lows.get(key(tp)) ?? 0n) }));
+            },
+            onRevoked: async (tps) => {
+              for (const tp of tps) assigned.delete(key(tp));
+              source.hold(!all());
+            },
+            onBatch: (b) => source.push(b),
+            onError: (e) => this.fail(e),
+          },
+        });
+      } catch (err) {
+        this.stopping.signal.removeEventListener('abort', stopAll);
+        await producer.close().catch(() => undefined);
+        await lock.release();
+        throw err;
+      }
+    }
+    if (cancel?.aborted) {
+      // Taken away while starting (the global task moved on).
+      this.stopping.signal.removeEventListener('abort', stopAll);
+      await own?.close().catch(() => undefined);
+      await producer.close().catch(() => undefined);
+      await lock.release();
+      return undefined;
+    }
+    const task: Task = { id, abort, source, sinks, producer, consumer: own, done: Promise.resolve() };
+    this.tasks.set(id, task);
+    this.ran.push(id);
+    const where = isGlobal
+      ? `${inputs.length} partitions of ${[...new Set(inputs.map((i) => i.topic))].join(', ')}`
+      : inputs.map((i) => `${key(i)}@${pos[key(i)]}`).join(' ');
+    this.log(`task ${id}: started ${restore ? `from checkpoint ${restore.seq}` : 'from the beginning'} (${where})`);
     const before = restore ? (restore.runner as { stats: RunStats }).stats : undefined;
     const beforeCounts = (restore?.sinks as { counts?: KafkaSinkCounts } | undefined)?.counts;
+    const closeInput = async () => {
+      if (own) await own.close().catch(() => undefined);
+    };
     task.done = runner.run().then(
       async (stats) => {
         this.account(task, stats, before, beforeCounts);
-        this.tasks.delete(p);
+        this.tasks.delete(id);
         this.stopping.signal.removeEventListener('abort', stopAll);
         await producer.close().catch(() => undefined);
+        await closeInput();
         if (stats.completed) {
-          this.completed.add(p);
-          this.log(`task ${p}: complete (${stats.events} events, ${sinks.counts.alerts} alerts)`);
+          this.completed.add(id);
+          this.log(`task ${id}: complete (${stats.events} events, ${sinks.counts.alerts} alerts)`);
         }
         await lock!.release();
         this.wake?.();
       },
       async (err) => {
-        this.tasks.delete(p);
+        this.tasks.delete(id);
         this.stopping.signal.removeEventListener('abort', stopAll);
         await sinks.abort();
         await producer.close().catch(() => undefined);
+        await closeInput();
         if (err instanceof UsageError || abort.signal.aborted || this.stopping.signal.aborted) {
           await lock!.release();
           if (!abort.signal.aborted) this.fail(err);
           return;
         }
-        const n = this.ran.filter((x) => x === p).length;
+        const n = this.ran.filter((x) => x === id).length;
         if (n > MAX_TASK_RESTARTS) {
           await lock!.release();
-          this.fail(err instanceof RiskflowError ? err : new RiskflowError('E_KAFKA', `task ${p} failed ${n} times`, { cause: err }));
+          this.fail(err instanceof RiskflowError ? err : new RiskflowError('E_KAFKA', `task ${id} failed ${n} times`, { cause: err }));
           return;
         }
         // A failure (broker gone too long, a fenced producer): restart from the last checkpoint.
-        this.log(`task ${p}: failed (${(err as Error).message}); restarting from its last checkpoint`);
+        this.log(`task ${id}: failed (${(err as Error).message}); restarting from its last checkpoint`);
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * n)));
+        // The global task may have moved to another process meanwhile.
+        if (isGlobal && (!this.globalOwned || this.globalOwned.abort.signal.aborted)) {
+          await lock!.release();
+          return;
+        }
         try {
-          const again = await this.startTask(p, lock);
-          if (again) for (const tp of this.inputsOf(p)) this.consumer!.seek({ ...tp, offset: again[`${tp.topic}/${p}`]! });
+          const again = await this.startTask(id, lock, isGlobal ? this.globalOwned?.abort.signal : undefined);
+          if (again && !isGlobal) for (const tp of this.inputsOf(id)) this.consumer!.seek({ ...tp, offset: again[key(tp)]! });
         } catch (e) {
           this.fail(e);
         }
@@ -364,15 +562,17 @@ export class KafkaJob {
     task.stats = stats;
   }
 
-  private async stopTask(p: number): Promise<void> {
-    const t = this.tasks.get(p);
+  private async stopTask(id: TaskId): Promise<void> {
+    const t = this.tasks.get(id);
     if (!t) return;
     t.abort.abort();
     await t.done;
   }
 
   private async stopAll(): Promise<void> {
-    await Promise.all([...this.tasks.keys()].map((p) => this.stopTask(p)));
+    this.globalOwned?.abort.abort();
+    await this.globalOwned?.starting;
+    await Promise.all([...this.tasks.keys()].map((id) => this.stopTask(id)));
   }
 
   /** The last transaction a task committed, from the commits topic (read_committed). */

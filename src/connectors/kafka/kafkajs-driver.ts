@@ -131,7 +131,12 @@ export class KafkajsDriver implements KafkaDriver {
     const toBatch = (messages: readonly OutMessage[]) =>
       groupByTopic(messages).map(([topic, ms]) => ({
         topic,
-        messages: ms.map((m) => (m.partition === undefined ? { key: m.key, value: m.value } : { key: m.key, value: m.value, partition: m.partition })),
+        messages: ms.map((m) => {
+          const out: { key: string | null; value: string; partition?: number; headers?: Record<string, string> } = { key: m.key, value: m.value };
+          if (m.partition !== undefined) out.partition = m.partition;
+          if (m.headers !== undefined) out.headers = m.headers;
+          return out;
+        }),
       }));
     const producer: DriverProducer = {
       transactional,
@@ -238,6 +243,19 @@ export class KafkajsDriver implements KafkaDriver {
     const admin = await this.getAdmin();
     const r = (await admin.fetchTopicOffsets(topic)) as Array<{ partition: number; offset: string; high: string; low: string }>;
     return r.map((o) => ({ partition: o.partition, low: o.low, high: o.high ?? o.offset })).sort((a, b) => a.partition - b.partition);
+  }
+
+  async ensureTopic(topic: string, partitions: number): Promise<boolean> {
+    const admin = await this.getAdmin();
+    if (((await admin.listTopics()) as string[]).includes(topic)) return false;
+    // Its own admin with few retries: a cluster that cannot create topics says so quickly.
+    const a = this.kafka.admin({ retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 2 } });
+    await a.connect();
+    try {
+      return Boolean(await a.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true }));
+    } finally {
+      await a.disconnect().catch(() => undefined);
+    }
   }
 
   async readAll(topic: string, opts: { readCommitted?: boolean; timeoutMs?: number } = {}): Promise<ReadMessage[]> {

@@ -3,6 +3,9 @@ import type { BatchSource, SourceBatch } from '../../core/runner.js';
 import { validateEvent, type DeadLetter, type StreamName } from '../events.js';
 import type { InBatch, InMessage, TopicPartition } from './driver.js';
 
+/** The message header `produce-day` stamps with a line's index in its stream's day file. */
+export const SEQ_HEADER = 'riskflow-seq';
+
 /** One input partition of a task: partition `partition` of the topic that carries `stream`. */
 export interface TaskInput {
   stream: StreamName;
@@ -11,7 +14,11 @@ export interface TaskInput {
 }
 
 export interface KafkaTaskSourceOptions {
-  /** The task's partitions, one per stream, in the job's stream order (the merge's tie-break). */
+  /**
+   * The task's partitions in the job's stream order (the merge's tie-break): one per stream for a
+   * partition task; every partition of each stream for the global task, stream by stream, in
+   * partition order.
+   */
   inputs: TaskInput[];
   /** Offset to start each input at (index-aligned with `inputs`). */
   start: bigint[];
@@ -40,10 +47,14 @@ export interface KafkaTaskSourceOptions {
 interface Head {
   rec: Timestamped | null;
   dead: DeadLetter | null;
+  /** The message's `riskflow-seq` header (its line in the day file), NaN without one. */
+  seq: number;
 }
 
 interface InputState {
   input: TaskInput;
+  /** Index of the input's stream in `streamNames`. */
+  streamIdx: number;
   chunks: InMessage[][];
   /** Index of the next message in chunks[0]. */
   at: number;
@@ -75,6 +86,11 @@ export type TaskPosition = Record<string, string>;
  *
  * Values are JSON events (CONTRACTS.md section 1), validated like a replay's lines; a bad one
  * goes to `onDeadLetter` with the reason, topic, partition, offset and raw value.
+ *
+ * The global task's source has every partition of each stream. It first restores each stream's
+ * own order from its partitions, by the `riskflow-seq` header `produce-day` stamps on every
+ * message (the line's index in its day file; without it: event time, then partition), and then
+ * merges the streams exactly as above: the record sequence of a replay of the whole day.
  */
 export class KafkaTaskSource implements BatchSource {
   readonly streamNames: readonly string[];
@@ -83,13 +99,24 @@ export class KafkaTaskSource implements BatchSource {
   private readonly maxBuffered: number;
   private waiter: (() => void) | undefined;
   private readonly keyIndex = new Map<string, number>();
+  /** Input indexes of each stream (in `streamNames` order). */
+  private readonly groups: number[][];
+  /** One input per stream (a partition task): the plain merge. */
+  private readonly single: boolean;
+  private held = false;
 
   constructor(private readonly opts: KafkaTaskSourceOptions) {
-    this.streamNames = opts.inputs.map((i) => i.stream);
+    const names: StreamName[] = [];
+    for (const i of opts.inputs) if (!names.includes(i.stream)) names.push(i.stream);
+    this.streamNames = names;
+    this.groups = names.map(() => []);
+    opts.inputs.forEach((i, k) => this.groups[names.indexOf(i.stream)]!.push(k));
+    this.single = this.groups.every((g) => g.length === 1) && opts.inputs.every((inp, k) => names.indexOf(inp.stream) === k);
     this.batchSize = opts.batchSize ?? 4096;
     this.maxBuffered = opts.maxBuffered ?? 20_000;
     this.states = opts.inputs.map((input, i) => ({
       input,
+      streamIdx: names.indexOf(input.stream),
       chunks: [],
       at: 0,
       buffered: 0,
@@ -130,6 +157,17 @@ export class KafkaTaskSource implements BatchSource {
       this.opts.pause({ topic: s.input.topic, partition: s.input.partition });
     }
     this.wake();
+  }
+
+  /**
+   * Holds the merge (nothing is taken) while on: the global task holds until its consumer has
+   * been assigned every partition, so that a partition that is not fetched yet cannot be
+   * overtaken by the others in live mode.
+   */
+  hold(on: boolean): void {
+    if (this.held === on) return;
+    this.held = on;
+    if (!on) this.wake();
   }
 
   /** Where the consumer should be for a partition of this task (after a rejoin). */
@@ -184,7 +222,11 @@ export class KafkaTaskSource implements BatchSource {
     for (;;) {
       if (this.opts.signal?.aborted) return { records: [], streams: new Uint8Array(0), length: 0 };
       if (this.exhausted) return null;
-      const batch = this.take();
+      if (this.held) {
+        await this.wait();
+        continue;
+      }
+      const batch = this.single ? this.take() : this.takeMerged();
       if (batch.length > 0) {
         this.heldSince = Number.NaN;
         await this.throttle(batch.length);
@@ -244,22 +286,93 @@ export class KafkaTaskSource implements BatchSource {
     return { records, streams: Uint8Array.from(streams), length: records.length };
   }
 
+  /**
+   * The global task's merge: each stream's next record is the one of its partitions' heads that
+   * comes first in its day file (smallest `riskflow-seq`; without the header, smallest event
+   * time, then partition); the streams are then merged as in {@link take}. A partition that has
+   * nothing buffered but is known to have more holds everything back, as there.
+   */
+  private takeMerged(): SourceBatch {
+    const records: Timestamped[] = [];
+    const streams: number[] = [];
+    const states = this.states;
+    const groups = this.groups;
+    while (records.length < this.batchSize) {
+      let best = -1;
+      let bestTs = Number.POSITIVE_INFINITY;
+      let blocked = false;
+      for (let g = 0; g < groups.length; g++) {
+        const i = this.streamHead(groups[g]!);
+        if (i === BLOCKED) {
+          blocked = true;
+          break;
+        }
+        if (i < 0) continue;
+        const ts = states[i]!.head!.rec!.ts;
+        // Strict '<' keeps the earlier stream on ties, as a replay's merge does.
+        if (ts < bestTs) {
+          bestTs = ts;
+          best = i;
+        }
+      }
+      if (blocked || best < 0) break;
+      const s = states[best]!;
+      records.push(s.head!.rec!);
+      streams.push(s.streamIdx);
+      this.pop(s);
+    }
+    return { records, streams: Uint8Array.from(streams), length: records.length };
+  }
+
+  /** The input holding a stream's next record, -1 when none is buffered, BLOCKED when one must be waited for. */
+  private streamHead(group: number[]): number {
+    let cand = -1;
+    let cSeq = Number.NaN;
+    let cTs = 0;
+    for (const i of group) {
+      const s = this.states[i]!;
+      let h: Head | undefined;
+      for (;;) {
+        if (s.buffered === 0) {
+          if (this.blocks(s)) return BLOCKED;
+          h = undefined;
+          break;
+        }
+        h = this.head(s);
+        if (!h.dead) break;
+        this.opts.onDeadLetter(h.dead as DeadLetter & { topic: string; partition: number });
+        this.pop(s);
+      }
+      if (!h) continue;
+      const ts = h.rec!.ts;
+      const better =
+        cand < 0 || (!Number.isNaN(h.seq) && !Number.isNaN(cSeq) ? h.seq < cSeq : ts < cTs);
+      if (better) {
+        cand = i;
+        cSeq = h.seq;
+        cTs = ts;
+      }
+    }
+    return cand;
+  }
+
   private head(s: InputState): Head {
     if (s.head) return s.head;
     const m = s.chunks[0]![s.at]!;
     const raw = m.value === null ? '' : m.value.toString('utf8');
     const source = `${s.input.topic}/${s.input.partition}`;
     let obj: unknown;
+    const seq = this.single ? Number.NaN : seqOf(m);
     try {
       obj = JSON.parse(raw);
     } catch (e) {
-      s.head = { rec: null, dead: this.dead(s, m, raw, `not valid JSON: ${(e as Error).message}`) };
+      s.head = { rec: null, dead: this.dead(s, m, raw, `not valid JSON: ${(e as Error).message}`), seq };
       return s.head;
     }
     const r = validateEvent(s.input.stream, obj);
     s.head = r.ok
-      ? { rec: r.record as unknown as Timestamped, dead: null }
-      : { rec: null, dead: this.dead(s, m, raw, r.reason, r.field) };
+      ? { rec: r.record as unknown as Timestamped, dead: null, seq }
+      : { rec: null, dead: this.dead(s, m, raw, r.reason, r.field), seq };
     void source;
     return s.head;
   }
@@ -317,4 +430,15 @@ export class KafkaTaskSource implements BatchSource {
       }
     }
   }
+}
+
+const BLOCKED = -2;
+
+/** The `riskflow-seq` header of a message, NaN when it has none (or not a number). */
+function seqOf(m: InMessage): number {
+  const v = m.headers?.[SEQ_HEADER];
+  const one = Array.isArray(v) ? v[0] : v;
+  if (one === undefined || one === null) return Number.NaN;
+  const n = Number(one.toString());
+  return Number.isFinite(n) ? n : Number.NaN;
 }
