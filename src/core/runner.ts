@@ -110,6 +110,16 @@ export interface RunnerOptions {
   onBatch?: (stats: RunStats) => void;
   /** Time every Nth record's processing (see {@link Runner.latencyPercentiles}); 0 or absent: off. */
   latencySampleEvery?: number;
+  /**
+   * Live inputs only (never a replay or a bounded run): processing-time idleness. When the source
+   * has delivered no record for this long (wall time), event time is taken to have moved on with
+   * the wall clock: every input's watermark moves to the largest event time seen plus the wall
+   * time since the last record, and on again after each further quiet period, so windows and
+   * timers fire although no further record comes (the end of a trading day). A record that
+   * arrives later with an event time at or below it is late, as with any watermark. Absent:
+   * watermarks follow the records alone.
+   */
+  idleWallMs?: number;
   /** Stops between batches (no end-of-input flush): a stop, not an end. */
   signal?: AbortSignal;
   /** Write a checkpoint when stopped by the signal. */
@@ -240,7 +250,7 @@ export class Runner {
         if (this.opts.checkpointOnStop && this.opts.checkpoint) await this.writeCheckpoint();
         return this.stats;
       }
-      const batch = await source.nextBatch();
+      const batch = await this.nextBatch();
       if (batch === null) break;
       this.push(batch);
       this.throwIfFailed();
@@ -305,6 +315,47 @@ export class Runner {
       });
     }
   }
+
+  /** The source's next batch; with `idleWallMs`, the idle flush while it keeps the runner waiting. */
+  private async nextBatch(): Promise<SourceBatch | null> {
+    const idleMs = this.opts.idleWallMs;
+    const next = this.opts.source.nextBatch();
+    if (!(idleMs !== undefined && idleMs > 0)) return next;
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const quiet = new Promise<'quiet'>((res) => (timer = setTimeout(() => res('quiet'), idleMs)));
+      const got = await Promise.race([next, quiet]);
+      clearTimeout(timer);
+      if (got !== 'quiet') {
+        if (got !== null && got.length > 0) this.lastRecordWall = this.clock.now();
+        return got;
+      }
+      if (this.flushIdle()) {
+        this.throwIfFailed();
+        await this.opts.sinks.flush();
+      }
+    }
+  }
+
+  /**
+   * Processing-time idleness (see `idleWallMs`): every input's watermark to the largest event
+   * time seen plus the wall time since the last record. True when a watermark moved.
+   */
+  private flushIdle(): boolean {
+    if (!Number.isFinite(this.globalMax) || !Number.isFinite(this.lastRecordWall)) return false;
+    const to = this.globalMax + Math.max(0, this.clock.now() - this.lastRecordWall);
+    let moved = false;
+    for (const t of this.targets) {
+      if (to > t.lastWm) {
+        t.lastWm = to;
+        t.subject.next(new Watermark(to));
+        moved = true;
+      }
+    }
+    return moved;
+  }
+  /** Wall time the last batch with records arrived (for `idleWallMs`). */
+  private lastRecordWall = Number.NEGATIVE_INFINITY;
 
   private push(batch: SourceBatch): void {
     const { records, streams, partitions, length } = batch;

@@ -240,4 +240,47 @@ describe('Runner', () => {
       new Runner({ source: new ArraySource(['alpha'], items(50).map(([, r]) => [0, r]), 10), topologies: [topo], reference: emptyReference(), sinks: new MemorySinks() }).run(),
     ).rejects.toMatchObject({ code: 'E_INTERNAL' });
   });
+
+  it('processing-time idleness: a live source gone quiet still gets its due windows fired (idleWallMs), and only then', async () => {
+    /** Delivers its records in one batch, then stays silent until aborted (a live topic at the end of the day). */
+    class LiveSource implements BatchSource {
+      private sent = false;
+      constructor(readonly streamNames: string[], private readonly recs: Array<[number, Rec]>, private readonly signal: AbortSignal) {}
+      async nextBatch(): Promise<SourceBatch | null> {
+        if (!this.sent) {
+          this.sent = true;
+          return { records: this.recs.map((x) => x[1]), streams: Uint8Array.from(this.recs.map((x) => x[0])), length: this.recs.length };
+        }
+        await new Promise<void>((res) => this.signal.addEventListener('abort', () => res(), { once: true }));
+        return { records: [], streams: new Uint8Array(0), length: 0 };
+      }
+      position(): unknown {
+        return this.sent;
+      }
+      async seek(): Promise<void> {}
+    }
+    // Buckets 0 and 1 of key A (ts 100..1900); the last record is at 1900, so with a 50 ms bound
+    // the record-driven watermark (1849) closes bucket 0 only.
+    const recs: Array<[number, Rec]> = [100, 600, 1200, 1900].map((ts) => [0, { ts, k: 'A', v: 1 }]);
+    const live = async (idleWallMs: number | undefined) => {
+      const sinks = new MemorySinks();
+      const stop = new AbortController();
+      const runner = new Runner({
+        source: new LiveSource(['alpha', 'beta'], recs, stop.signal),
+        topologies: [bucketTopology('t')],
+        reference: emptyReference(),
+        sinks,
+        signal: stop.signal,
+        idleWallMs,
+      });
+      const done = runner.run();
+      await new Promise((r) => setTimeout(r, 300));
+      const seen = sinks.alerts.map((a) => a.eventTime);
+      stop.abort();
+      await done;
+      return seen;
+    };
+    expect(await live(undefined)).toEqual([999]);
+    expect(await live(50)).toEqual([999, 1999]);
+  });
 });
