@@ -745,11 +745,11 @@ export class PositionBook {
       this.tf[c + TF_PEAK] = ts.peak;
       this.tf[c + TF_TOUCHES] = ts.touches;
       const largest = ts.largest < 0 ? -1 : t.byInstrument[ts.largest]!.id;
+      // resum's runner-up bound is relative to its own pick of the largest, which may differ
+      // (ties): any bound is correct if it is not too low, so take the largest |notional| of all.
+      this.tf[c + TF_RUNNER_UP] = Math.max(this.tf[c + TF_RUNNER_UP] as number, this.tf[c + TF_LARGEST_ABS] as number);
       this.tf[c + TF_LARGEST] = largest;
       this.tf[c + TF_LARGEST_ABS] = largest < 0 ? 0 : (this.pf[largest * PF + PF_ABS] as number);
-      // resum's bound is relative to its own pick of the largest, which may differ (ties): any
-      // bound is correct if it is not too low, so take the largest of all.
-      this.tf[c + TF_RUNNER_UP] = Math.max(this.tf[c + TF_RUNNER_UP] as number, this.tf[c + TF_LARGEST_ABS] as number);
     }
     s.instruments.forEach(([, , , , holders], ii) => {
       const inst = this.instruments[ii]!;

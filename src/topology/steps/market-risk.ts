@@ -410,7 +410,8 @@ class DrivenCore {
     if (ts > this.nextSnap) this.tablesUpTo(ts, false);
     const d = this.driver;
     d.advance(ts);
-    if (Number.isNaN(this.lastTs) && this.interval > 0) this.nextSnap = Math.ceil(ts / this.interval) * this.interval;
+    // A driver without tables keeps nextSnap NaN, so `ts > nextSnap` above never calls tablesUpTo.
+    if (Number.isNaN(this.lastTs) && this.interval > 0 && d.tables) this.nextSnap = Math.ceil(ts / this.interval) * this.interval;
     this.lastTs = ts;
     if (r.type === 'trade') d.onTrade?.(r as MarketTrade);
     else d.onQuote?.(r as MarketQuote);

@@ -178,6 +178,25 @@ describe('PositionBook', () => {
     expect(t.concentration).toBeCloseTo(12000 / 25500, 12);
   });
 
+  it('keeps the largest position exact while the runner-up bound skips rescans (random sequences)', () => {
+    fc.assert(
+      fc.property(eventsArb, (events) => {
+        const book = new PositionBook(prevClose);
+        for (const e of events) {
+          apply(book, e);
+          for (const t of book.traders) {
+            const abs = t.positions.map((p) => Math.abs(p.notional));
+            const max = Math.max(...abs);
+            // The largest holds the maximum |notional| exactly, and is the position when it is unique.
+            expect(Math.abs(t.largest!.notional)).toBe(max);
+            if (abs.filter((a) => a === max).length === 1) expect(t.largest).toBe(t.positions[abs.indexOf(max)]);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('snapshot -> structuredClone -> restore -> continue equals an uninterrupted run', () => {
     fc.assert(
       fc.property(eventsArb, fc.nat(), (events, cut) => {
