@@ -31,6 +31,8 @@ export interface RunOptions {
   checkpointEvery?: string;
   checkpointInterval?: string;
   sessionTimeout?: string;
+  /** How long the broker may hold an empty fetch (default 2ms; raise it on a real cluster to poll less when idle). */
+  fetchWait?: string;
   outputs?: boolean;
   /** Records per batch (default 4096): smaller batches, lower latency. */
   batchSize?: number;
@@ -132,6 +134,7 @@ export async function runKafka(o: RunOptions): Promise<KafkaJobSummary> {
       batchSize: o.batchSize,
       maxRate: o.maxRate,
       sessionTimeoutMs: o.sessionTimeout ? parseDuration(o.sessionTimeout, '--session-timeout') : undefined,
+      fetchWaitMs: o.fetchWait ? parseDuration(o.fetchWait, '--fetch-wait') : undefined,
       signal: o.signal,
       log: o.log,
     });
@@ -157,6 +160,7 @@ export async function cmdRun(argv: string[]): Promise<number> {
     'checkpoint-every': { type: 'string' },
     'checkpoint-interval': { type: 'string' },
     'session-timeout': { type: 'string' },
+    'fetch-wait': { type: 'string' },
     outputs: { type: 'boolean', default: false },
     'batch-size': { type: 'string' },
     'max-rate': { type: 'string' },
@@ -192,6 +196,7 @@ export async function cmdRun(argv: string[]): Promise<number> {
       checkpointEvery: values['checkpoint-every'],
       checkpointInterval: values['checkpoint-interval'],
       sessionTimeout: values['session-timeout'],
+      fetchWait: values['fetch-wait'],
       outputs: values.outputs,
       batchSize: values['batch-size'] ? positiveInt(values['batch-size'], '--batch-size') : undefined,
       maxRate: values['max-rate'] ? positiveInt(values['max-rate'], '--max-rate') : undefined,

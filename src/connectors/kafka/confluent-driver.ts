@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { UsageError } from '../../core/errors.js';
+import { DEFAULT_FETCH_WAIT_MS } from './driver.js';
 import type {
   ConsumerOptions,
   DriverConsumer,
@@ -140,7 +141,7 @@ export class ConfluentDriver implements KafkaDriver {
       'isolation.level': 'read_committed',
       'session.timeout.ms': opts.sessionTimeoutMs ?? 10_000,
       'heartbeat.interval.ms': 1000,
-      'fetch.wait.max.ms': 10,
+      'fetch.wait.max.ms': opts.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
       // The client hands eachBatch 32 messages by default: far too few for the engine's batches.
       'js.consumer.max.batch.size': 4096,
       'allow.auto.create.topics': false,

@@ -95,7 +95,19 @@ export interface ConsumerOptions {
   handlers: ConsumerHandlers;
   /** Group session timeout: how long a dead member keeps its partitions (default 10 s). */
   sessionTimeoutMs?: number;
+  /** How long the broker may hold a fetch that finds no data (default {@link DEFAULT_FETCH_WAIT_MS}). */
+  fetchWaitMs?: number;
 }
+
+/**
+ * The default fetch wait (Kafka's fetch.max.wait.ms): short. A real broker answers a held fetch as
+ * soon as data arrives, so there the wait only sets how often an idle consumer polls (raise it
+ * with `riskflow run --fetch-wait`); librdkafka's mock cluster (the test broker) holds a fetch
+ * that found nothing for the whole wait, whatever arrives meanwhile, and returns at most one
+ * produced batch per partition per fetch, so there every millisecond of wait is latency and
+ * fewer fetches per second is a slower catch-up after any stall.
+ */
+export const DEFAULT_FETCH_WAIT_MS = 2;
 
 /** A group consumer that delivers batches and lets the caller pause, resume and seek partitions. */
 export interface DriverConsumer {

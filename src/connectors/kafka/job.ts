@@ -34,6 +34,8 @@ export interface KafkaJobOptions {
   checkpointEveryEventMs?: number;
   checkpointEveryWallMs?: number;
   sessionTimeoutMs?: number;
+  /** The consumers' fetch wait (driver.ts, DEFAULT_FETCH_WAIT_MS). */
+  fetchWaitMs?: number;
   batchSize?: number;
   maxBuffered?: number;
   /** Records per second per task, at most (a throttled backfill). */
@@ -191,6 +193,7 @@ export class KafkaJob {
       groupId: this.o.group,
       topics: [...this.topics(), ...(this.hasGlobal() ? [this.globalTopic] : [])],
       sessionTimeoutMs: this.o.sessionTimeoutMs,
+      fetchWaitMs: this.o.fetchWaitMs,
       handlers: {
         onAssigned: (tps) => this.onAssigned(tps),
         onRevoked: (tps) => this.onRevoked(tps),
@@ -457,6 +460,7 @@ export class KafkaJob {
           groupId: `${this.o.group}.global`,
           topics: [...new Set(inputs.map((i) => i.topic))],
           sessionTimeoutMs: this.o.sessionTimeoutMs,
+          fetchWaitMs: this.o.fetchWaitMs,
           handlers: {
             onAssigned: async (tps) => {
               for (const tp of tps) assigned.add(key(tp));

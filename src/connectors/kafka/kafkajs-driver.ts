@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { DEFAULT_FETCH_WAIT_MS } from './driver.js';
 import type {
   ConsumerOptions,
   DriverConsumer,
@@ -175,8 +176,8 @@ export class KafkajsDriver implements KafkaDriver {
       rebalanceTimeout: (opts.sessionTimeoutMs ?? 10_000) + 2000,
       readUncommitted: false,
       maxBytesPerPartition: 1 << 20,
-      // A short fetch wait keeps alert latency low when a broker holds fetches to the wait.
-      maxWaitTimeInMs: 10,
+      // A short fetch wait keeps alert latency low when a broker holds fetches to the wait (driver.ts).
+      maxWaitTimeInMs: opts.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
       allowAutoTopicCreation: false,
       retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 40, restartOnFailure: async () => true },
     });
