@@ -10,12 +10,16 @@
  * 2. Latency: `riskflow run` live in its own process; a load generator produces R events/s, of
  *    which 1 in 100 is a probe trade stamped with its send time as event time; a consumer reads
  *    the alert topic: latency = consumed at - probe sent at (same clock), p50/p99 after a warm-up.
+ * 3. The global task: the sample day (produce-day, 6 partitions) through the three standard
+ *    topologies (all global) with `riskflow run --bounded`: its start-up (the job's group electing
+ *    the owner, then the task's own consumer group: one initial rebalance delay each) and its
+ *    processing rate (task started -> complete) reported apart.
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { runKafka } from '../../src/cli/run.js';
 import { loadDriver, type OutMessage } from '../../src/connectors/kafka/driver.js';
-import { createTopics, drivers, riskflow, ROOT, scenario, sleep, startCluster, tempDir, type Cluster } from '../kafka/harness.js';
+import { createTopics, drivers, riskflow, riskflowOk, ROOT, SAMPLE_DAY, scenario, sleep, STANDARD, startCluster, tempDir, type Cluster } from '../kafka/harness.js';
 
 const TOPOLOGY = join(ROOT, 'test/bench/kafka-bench.yaml');
 const INSTRUMENTS = Array.from({ length: 48 }, (_, i) => `I${String(i).padStart(3, '0')}`);
@@ -152,6 +156,30 @@ async function latency(
   return { p50: pct(xs, 0.5), p99: pct(xs, 0.99), max: xs[xs.length - 1] ?? Number.NaN, n: xs.length, sent: achieved };
 }
 
+async function globalTask(cluster: Cluster, driver: string): Promise<{ events: number; startupMs: number; runMs: number }> {
+  const s = scenario(`bench-global-${driver}`);
+  await createTopics(cluster, s.prefix, 6, s.group);
+  await riskflowOk(['produce-day', SAMPLE_DAY, '--brokers', cluster.bootstrap, '--topic-prefix', s.prefix, '--driver', driver, '--quiet']);
+  const t0 = Date.now();
+  let started = Number.NaN;
+  let done = Number.NaN;
+  const summary = await runKafka({
+    topologies: STANDARD,
+    reference: SAMPLE_DAY,
+    brokers: cluster.bootstrap.split(','),
+    bounded: true,
+    driver,
+    group: s.group,
+    topicPrefix: s.prefix,
+    checkpointDir: await tempDir(),
+    log: (line) => {
+      if (/task global: started/.test(line)) started = Date.now();
+      if (/task global: complete/.test(line)) done = Date.now();
+    },
+  });
+  return { events: summary.events, startupMs: started - t0, runMs: done - started };
+}
+
 async function main(): Promise<void> {
   const n = Number(process.env.BENCH_KAFKA_EVENTS ?? 400_000);
   const rate = Number(process.env.BENCH_KAFKA_RATE ?? 10_000);
@@ -170,6 +198,12 @@ async function main(): Promise<void> {
           `${driver.padEnd(9)} ${tx ? 'transactional' : 'idempotent   '}  alert latency at ${l.sent.toLocaleString('en-US')} events/s: p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.n} probe alerts)`,
         );
       }
+      const g = await globalTask(cluster, driver);
+      console.log(
+        `${driver.padEnd(9)} global task (3 standard topologies, sample day): ${Math.round((g.events / g.runMs) * 1000).toLocaleString('en-US')} events/s once started ` +
+          `(${g.events.toLocaleString('en-US')} events in ${g.runMs} ms); start-up ${g.startupMs} ms (two consumer-group joins); ` +
+          `overall ${Math.round((g.events / (g.startupMs + g.runMs)) * 1000).toLocaleString('en-US')} events/s`,
+      );
     }
   } finally {
     await cluster.stop();
