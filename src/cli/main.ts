@@ -18,7 +18,7 @@ Usage:
   riskflow run <topology>... --brokers <host:port,...> [--group <id>] [--checkpoint-dir <dir>] [--bounded]
                [--driver kafkajs|confluent] [--transactions|--no-transactions] [--reference <dayDir>] [--set <p>=<v>]...
                [--topic-prefix <p>] [--checkpoint-every <event time>] [--checkpoint-interval <wall time>] [--batch-size <n>]
-               [--max-rate <events/s per task>] [--session-timeout <dur>] [--outputs] [--kafka-config <file.json>] [--json] [--quiet]
+               [--max-rate <events/s per task>] [--fetch-wait <dur>] [--session-timeout <dur>] [--outputs] [--kafka-config <file.json>] [--json] [--quiet]
   riskflow produce-day <dayDir> --brokers <host:port,...> [--speed max|<N>x] [--driver kafkajs|confluent]
                [--topic-prefix <p>] [--streams trade,quote,order]
   riskflow validate <topology>...

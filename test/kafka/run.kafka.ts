@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +10,7 @@ import {
   STANDARD,
   createTopics,
   drivers,
+  produceRaw,
   hasKcat,
   kafkajsRead,
   kcatRead,
@@ -145,5 +148,64 @@ describe('graceful shutdown', () => {
     const got = (await readAlerts(cluster.bootstrap, prefix)).map((m) => stripEmittedAt(m.value)).sort();
     expect([...new Set(got)].sort()).toEqual(replay.alerts);
     expect(got.length).toBe(replay.alerts.length);
+  });
+});
+
+describe('processing-time idleness', () => {
+  it('a live run whose input goes quiet still fires the windows due (the day\'s last bars), without further records', async () => {
+    const { prefix, group } = scenario('idle');
+    await createTopics(cluster, prefix);
+    const dir = await tempDir();
+    const topology = join(dir, 'idle.yaml');
+    await writeFile(
+      topology,
+      [
+        'name: idle-bars',
+        'sources:',
+        '  trades: { stream: trade, outOfOrderness: 1s, idleTimeout: 2s }',
+        'steps:',
+        '  - id: bars',
+        '    type: window',
+        '    input: trades',
+        '    keyBy: instrument',
+        '    window: { type: tumbling, size: 10s }',
+        '    aggregate: { trades: count() }',
+        '  - id: busy',
+        '    type: alert',
+        '    input: bars',
+        '    when: trades >= 3',
+        '    alert:',
+        '      type: TRADE_BURST',
+        '      severity: info',
+        '      topic: market-risk-alerts',
+        '      entity: { instrument: instrument }',
+        '      value: trades',
+        '      threshold: 3',
+        '      message: "{instrument}: {trades:int} trades"',
+        '',
+      ].join('\n'),
+    );
+    // Three trades in the first 2 s of a 10 s bar, then nothing: the records alone move the
+    // watermark to t0 + 999 ms, never past the bar's end.
+    const t0 = 1_710_509_400_000;
+    const trade = (i: number) => ({
+      key: 'ACME',
+      value: JSON.stringify({ type: 'trade', ts: t0 + i * 1000, tradeId: `T${i}`, instrument: 'ACME', traderId: 'TR01', side: 'BUY', qty: 100, price: 10 }),
+    });
+    await produceRaw(cluster.bootstrap, `${prefix}trades`, [0, 1, 2].map(trade));
+    const ck = await tempDir();
+    const live = riskflow(['run', topology, '--brokers', cluster.bootstrap, '--topic-prefix', prefix, '--group', group, '--checkpoint-dir', ck, '--quiet']);
+    let alerts: Array<{ key: string; value: string }> = [];
+    const deadline = Date.now() + 60_000;
+    while (alerts.length === 0 && Date.now() < deadline) {
+      await sleep(2000);
+      alerts = await readAlerts(cluster.bootstrap, prefix);
+    }
+    live.proc.kill('SIGTERM');
+    const r = await live.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(alerts.length).toBe(1);
+    const a = JSON.parse(alerts[0]!.value) as { type: string; value: number; entity: { instrument: string }; eventTime: number };
+    expect(a).toMatchObject({ type: 'TRADE_BURST', value: 3, entity: { instrument: 'ACME' }, eventTime: t0 + 9_999 });
   });
 });

@@ -433,9 +433,10 @@ export class KafkaJob {
       lastCommitted: (key) => this.lastCommitted(key),
       log: this.log,
     });
+    const topologies = isGlobal ? (this.o.globalTopologies ?? []) : this.o.topologies;
     const runner = new Runner({
       source,
-      topologies: isGlobal ? (this.o.globalTopologies ?? []) : this.o.topologies,
+      topologies,
       reference: this.o.reference,
       sinks,
       checkpoint: {
@@ -448,6 +449,9 @@ export class KafkaJob {
       signal: abort.signal,
       checkpointOnStop: true,
       checkpointOnComplete: this.o.bounded,
+      // Live: processing-time idleness after the longest idle timeout of the task's sources, so
+      // the day's last windows fire although no further record comes (README, Kafka).
+      idleWallMs: this.o.bounded ? undefined : liveIdleMs(topologies),
     });
     if (isGlobal) {
       // Held until the consumer has every partition (a previous owner's consumer may still be
@@ -599,4 +603,14 @@ export class KafkaJob {
 
 function isComplete(chk: CheckpointData | undefined): boolean {
   return Boolean(chk && (chk.runner as { stats?: RunStats } | undefined)?.stats?.completed);
+}
+
+/**
+ * The wall-clock quiet spell after which a live task's event time moves on without records: the
+ * longest finite `idleTimeout` of its topologies' sources (60 s when none is finite).
+ */
+export function liveIdleMs(topologies: ReadonlyArray<{ sources: ReadonlyArray<{ idleTimeoutMs?: number }> }>): number {
+  let ms = 0;
+  for (const t of topologies) for (const s of t.sources) if (s.idleTimeoutMs !== undefined && Number.isFinite(s.idleTimeoutMs)) ms = Math.max(ms, s.idleTimeoutMs);
+  return ms > 0 ? ms : 60_000;
 }
