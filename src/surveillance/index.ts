@@ -45,7 +45,7 @@ export {
   type FillHistorySnapshot,
 } from './order-book-state.js';
 export { WashTradeDetector, withinTolerance, type WashTradeParams } from './wash-trade.js';
-export { SpoofingDetector, RunningMedian, TallyMedian, type SpoofingParams } from './spoofing.js';
+export { SpoofingDetector, TallyMedian, type SpoofingParams } from './spoofing.js';
 export { LayeringDetector, type LayeringParams } from './layering.js';
 export {
   MarkingTheCloseDetector,
