@@ -36,17 +36,21 @@ export class CheckpointStore {
     this.keep = Math.max(1, opts.keep ?? 3);
   }
 
+  /**
+   * Writes a checkpoint. `data` is serialised before the first await, so the caller may go on
+   * changing the state it came from while the file is written.
+   */
   async write(data: CheckpointData): Promise<string> {
-    await mkdir(this.dir, { recursive: true });
-    const name = `chk-${String(data.seq).padStart(12, '0')}.bin`;
-    const final = join(this.dir, name);
-    const tmp = `${final}.tmp`;
     let body: Buffer;
     try {
       body = serialize(data);
     } catch (cause) {
       throw new CheckpointError('operator state is not serialisable', { cause });
     }
+    await mkdir(this.dir, { recursive: true });
+    const name = `chk-${String(data.seq).padStart(12, '0')}.bin`;
+    const final = join(this.dir, name);
+    const tmp = `${final}.tmp`;
     const fh = await open(tmp, 'w');
     try {
       await fh.write(MAGIC);

@@ -102,6 +102,13 @@ export interface RunnerOptions {
     restore?: CheckpointData | undefined;
     /** Also checkpoint when this much processing time has passed since the last one (live sources). */
     everyWallMs?: number;
+    /**
+     * Write checkpoint files off the batch path: the state is serialised at once and the file
+     * (with its fsync) is written while the next batches run, one checkpoint at a time; the final
+     * checkpoint of a stop or of the end is awaited. Only for sinks whose output does not wait on
+     * the checkpoint (the idempotent Kafka fallback): a crash then resumes from the previous one.
+     */
+    background?: boolean;
   };
   /** Write a checkpoint after the end of input, once every window has flushed (a finished job's state). */
   checkpointOnComplete?: boolean;
@@ -247,7 +254,8 @@ export class Runner {
       if (this.opts.signal?.aborted) {
         await sinks.flush();
         await sinks.sync?.();
-        if (this.opts.checkpointOnStop && this.opts.checkpoint) await this.writeCheckpoint();
+        if (this.opts.checkpointOnStop && this.opts.checkpoint) await this.writeCheckpoint(true);
+        await this.checkpointWritten();
         return this.stats;
       }
       const batch = await this.nextBatch();
@@ -274,7 +282,8 @@ export class Runner {
     await sinks.flush();
     await sinks.sync?.();
     this.stats.completed = true;
-    if (this.opts.checkpointOnComplete && this.opts.checkpoint) await this.writeCheckpoint();
+    if (this.opts.checkpointOnComplete && this.opts.checkpoint) await this.writeCheckpoint(true);
+    await this.checkpointWritten();
     void topologies;
     return this.stats;
   }
@@ -432,13 +441,25 @@ export class Runner {
     };
   }
 
-  private async writeCheckpoint(): Promise<void> {
+  /** Waits for a checkpoint written in the background (`checkpoint.background`), if any. */
+  private async checkpointWritten(): Promise<void> {
+    const p = this.pendingCheckpoint;
+    this.pendingCheckpoint = undefined;
+    if (p) await p;
+    this.throwIfFailed();
+  }
+  private pendingCheckpoint: Promise<void> | undefined;
+
+  private async writeCheckpoint(final = false): Promise<void> {
     const cp = this.opts.checkpoint!;
+    await this.checkpointWritten();
     await this.opts.sinks.sync?.();
     this.lastCheckpointEventTime = this.globalMax;
     this.checkpointSeq++;
     this.stats.checkpoints++;
-    await cp.store.write({
+    const seq = this.checkpointSeq;
+    // store.write serialises before its first await: the state below is captured now.
+    const written = cp.store.write({
       version: 1,
       seq: this.checkpointSeq,
       createdAt: this.clock.now(),
@@ -448,8 +469,21 @@ export class Runner {
       operators: this.ctx.snapshot(),
       sinks: this.opts.sinks.snapshot?.(),
     });
+    if (cp.background && !final) {
+      this.lastCheckpointWall = this.clock.now();
+      this.pendingCheckpoint = written
+        .then(() => this.opts.sinks.commit?.(seq))
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            this.failure ??= err;
+          },
+        );
+      return;
+    }
+    await written;
     this.lastCheckpointWall = this.clock.now();
-    await this.opts.sinks.commit?.(this.checkpointSeq);
+    await this.opts.sinks.commit?.(seq);
   }
 
   private async restoreFrom(chk: CheckpointData): Promise<void> {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { elementOperator } from '../../../src/operators/internals.js';
 import { Runner, type BatchSource, type JobSinks, type RunnableTopology, type SourceBatch } from '../../../src/core/runner.js';
-import { CheckpointStore } from '../../../src/core/checkpoint.js';
+import { CheckpointStore, readCheckpoint } from '../../../src/core/checkpoint.js';
 import { makeAlert, type Alert } from '../../../src/core/alerts.js';
 import { emptyReference } from '../../../src/core/reference.js';
 import { ManualClock } from '../../../src/core/time.js';
@@ -37,7 +37,7 @@ class ArraySource implements BatchSource {
  * A test topology: per key, sums `v` of records until the watermark passes each 1000 ms bucket,
  * then alerts with the bucket's sum (so watermarks, buffering and state all matter).
  */
-function bucketTopology(name: string): RunnableTopology {
+function bucketTopology(name: string, opts: { liveSnapshot?: boolean } = {}): RunnableTopology {
   return {
     name,
     sources: [
@@ -72,7 +72,8 @@ function bucketTopology(name: string): RunnableTopology {
               }
               emit(wm);
             },
-            checkpoint: { snapshot: () => new Map(buckets), restore: (s) => (buckets = new Map(s as Map<string, number>)) },
+            // liveSnapshot: hands out the live map (the checkpoint must serialise it at once).
+            checkpoint: { snapshot: () => (opts.liveSnapshot ? buckets : new Map(buckets)), restore: (s) => (buckets = new Map(s as Map<string, number>)) },
           };
         },
         { id: `${name}/bucket`, ctx: env.ctx },
@@ -192,6 +193,45 @@ describe('Runner', () => {
       }).run();
       expect(second.completed).toBe(true);
       expect(second.events).toBe(900);
+      expect(strip(sinks.alerts)).toEqual(strip(full.alerts));
+    }
+  });
+
+  it('background checkpoints capture the state of their instant (restoring any of them and continuing equals an uninterrupted run)', async () => {
+    const all = items(900);
+    const full = new MemorySinks();
+    await new Runner({ source: new ArraySource(['alpha', 'beta'], all, 50), topologies: [bucketTopology('t')], reference: emptyReference(), sinks: full, clock: new ManualClock(0) }).run();
+
+    const dir = await mkdtemp(join(tmpdir(), 'rf-run-'));
+    const store = new CheckpointStore(dir, { keep: 1000 });
+    const first = new MemorySinks();
+    const stats = await new Runner({
+      source: new ArraySource(['alpha', 'beta'], all, 50),
+      topologies: [bucketTopology('t', { liveSnapshot: true })],
+      reference: emptyReference(),
+      sinks: first,
+      clock: new ManualClock(0),
+      checkpoint: { store, fingerprint: 'f', everyEventMs: 2000, background: true },
+      checkpointOnComplete: true,
+    }).run();
+    expect(strip(first.alerts)).toEqual(strip(full.alerts));
+    const files = await store.list();
+    expect(files.length).toBe(stats.checkpoints);
+    expect(files.length).toBeGreaterThan(8);
+    for (const f of files) {
+      const restore = await readCheckpoint(join(dir, f));
+      const sinks = new MemorySinks();
+      await sinks.restore(restore.sinks);
+      sinks.alerts = first.alerts.slice(0, restore.sinks as number);
+      const second = await new Runner({
+        source: new ArraySource(['alpha', 'beta'], all, 50),
+        topologies: [bucketTopology('t')],
+        reference: emptyReference(),
+        sinks,
+        clock: new ManualClock(0),
+        checkpoint: { store: new CheckpointStore(await mkdtemp(join(tmpdir(), 'rf-run-'))), fingerprint: 'f', restore },
+      }).run();
+      expect(second.completed).toBe(true);
       expect(strip(sinks.alerts)).toEqual(strip(full.alerts));
     }
   });
