@@ -61,7 +61,8 @@ import { UsageError } from '../core/errors.js';
 import { formatEventTime } from '../core/time.js';
 import { parse } from './args.js';
 import { EventBook } from './gen/book.js';
-import { businessDaysBefore, clockOf, zonedEpoch } from './gen/calendar.js';
+import { zonedTimeToEpoch } from '../core/time.js';
+import { businessDaysBefore, clockOf } from './gen/calendar.js';
 import { generateNormalFlow } from './gen/flow.js';
 import { planIncidents, type IncidentLabel, type IncidentPlan } from './gen/incidents.js';
 import { makeHistory, makeLatent, makeQuotes, type Session } from './gen/market.js';
@@ -168,7 +169,7 @@ export async function genDay(opts: GenDayOptions): Promise<GenDayResult> {
   const started = Date.now();
   const o = check(opts);
   const sessionMin = Math.round(o.hours * 60);
-  const open = zonedEpoch(o.date, clockOf(OPEN_MIN), TIMEZONE);
+  const open = zonedTimeToEpoch(o.date, clockOf(OPEN_MIN), TIMEZONE);
   const close = open + sessionMin * 60_000;
   const s: Session = {
     date: o.date,

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { ALERT_TOPICS } from '../../src/core/alerts.js';
 
 /** The package root, from the source (test/kafka) or the build (dist/test/kafka). */
 export const ROOT = ((): string => {
@@ -28,15 +29,6 @@ export const MALFORMED_DAY = join(ROOT, 'fixtures/malformed-day');
 export const MARKET_WATCH = join(ROOT, 'topologies/examples/market-watch.yaml');
 const ENTRY = join(ROOT, 'dist/test/kafka/entry.js');
 const BIN = join(ROOT, 'dist/src/cli/bin.js');
-
-export const ALERT_TOPICS = [
-  'position-risk-alerts',
-  'portfolio-risk-alerts',
-  'market-risk-alerts',
-  'correlation-risk-alerts',
-  'liquidity-risk-alerts',
-  'surveillance-alerts',
-];
 
 /** Whether the confluent driver (optional dependency) is installed. */
 export function hasConfluent(): boolean {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { businessDaysBefore, clockOf, zonedEpoch } from '../../../src/cli/gen/calendar.js';
+import { businessDaysBefore, clockOf } from '../../../src/cli/gen/calendar.js';
+import { zonedTimeToEpoch } from '../../../src/core/time.js';
 import { sortByTime } from '../../../src/cli/gen/book.js';
 import { Rng } from '../../../src/cli/gen/prng.js';
 
@@ -39,8 +40,8 @@ describe('Rng', () => {
 
 describe('calendar and ordering helpers', () => {
   it('converts New York wall-clock times across daylight saving', () => {
-    expect(zonedEpoch('2024-03-15', '09:30', 'America/New_York')).toBe(Date.parse('2024-03-15T13:30:00Z'));
-    expect(zonedEpoch('2024-01-09', '09:30', 'America/New_York')).toBe(Date.parse('2024-01-09T14:30:00Z'));
+    expect(zonedTimeToEpoch('2024-03-15', '09:30', 'America/New_York')).toBe(Date.parse('2024-03-15T13:30:00Z'));
+    expect(zonedTimeToEpoch('2024-01-09', '09:30', 'America/New_York')).toBe(Date.parse('2024-01-09T14:30:00Z'));
     expect(clockOf(570)).toBe('09:30');
     expect(clockOf(960)).toBe('16:00');
   });
