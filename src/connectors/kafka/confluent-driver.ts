@@ -9,12 +9,11 @@ import type {
   InBatch,
   KafkaConnection,
   KafkaDriver,
-  OutMessage,
   PartitionOffsets,
   ReadMessage,
   TopicPartition,
 } from './driver.js';
-import { collectUntilEnd, groupByTopic } from './driver-util.js';
+import { collectUntilEnd, kafkaJsApiProducer } from './driver-util.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -97,38 +96,7 @@ export class ConfluentDriver implements KafkaDriver {
       'allow.auto.create.topics': false,
     });
     await p.connect();
-    let txn: Any | undefined;
-    const toBatch = (messages: readonly OutMessage[]) =>
-      groupByTopic(messages).map(([topic, ms]) => ({
-        topic,
-        messages: ms.map((m) => {
-          const out: { key: string | null; value: string; partition?: number; headers?: Record<string, string> } = { key: m.key, value: m.value };
-          if (m.partition !== undefined) out.partition = m.partition;
-          if (m.headers !== undefined) out.headers = m.headers;
-          return out;
-        }),
-      }));
-    const producer: DriverProducer = {
-      transactional,
-      async send(messages) {
-        if (!messages.length) return;
-        await (txn ?? p).sendBatch({ topicMessages: toBatch(messages) });
-      },
-      async begin() {
-        txn = await p.transaction();
-      },
-      async commit() {
-        const t = txn;
-        txn = undefined;
-        await t?.commit();
-      },
-      async abort() {
-        const t = txn;
-        txn = undefined;
-        await t?.abort();
-      },
-      close: () => p.disconnect(),
-    };
+    const producer = kafkaJsApiProducer(p, transactional);
     this.closers.push(() => p.disconnect().catch(() => undefined));
     return producer;
   }

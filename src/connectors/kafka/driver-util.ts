@@ -1,4 +1,4 @@
-import type { OutMessage, PartitionOffsets, ReadMessage } from './driver.js';
+import type { DriverProducer, OutMessage, PartitionOffsets, ReadMessage } from './driver.js';
 
 /** `topic/partition`, the key of per-partition maps. */
 export function tpKey(topic: string, partition: number): string {
@@ -60,4 +60,46 @@ export async function collectUntilEnd(
     clearInterval(idle);
   }
   return out.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+}
+
+/**
+ * The driver producer over a connected producer with the KafkaJS API (kafkajs itself, or the
+ * confluent client's KafkaJS layer): batches by topic, a transaction object while one is open.
+ * `sendOptions` go into every `sendBatch` (kafkajs: `{ acks: -1 }`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function kafkaJsApiProducer(p: any, transactional: boolean, sendOptions: Record<string, unknown> = {}): DriverProducer {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let txn: any | undefined;
+  const toBatch = (messages: readonly OutMessage[]) =>
+    groupByTopic(messages).map(([topic, ms]) => ({
+      topic,
+      messages: ms.map((m) => {
+        const out: { key: string | null; value: string; partition?: number; headers?: Record<string, string> } = { key: m.key, value: m.value };
+        if (m.partition !== undefined) out.partition = m.partition;
+        if (m.headers !== undefined) out.headers = m.headers;
+        return out;
+      }),
+    }));
+  return {
+    transactional,
+    async send(messages) {
+      if (!messages.length) return;
+      await (txn ?? p).sendBatch({ topicMessages: toBatch(messages), ...sendOptions });
+    },
+    async begin() {
+      txn = await p.transaction();
+    },
+    async commit() {
+      const t = txn;
+      txn = undefined;
+      await t?.commit();
+    },
+    async abort() {
+      const t = txn;
+      txn = undefined;
+      await t?.abort();
+    },
+    close: () => p.disconnect(),
+  };
 }

@@ -8,12 +8,11 @@ import type {
   InBatch,
   KafkaConnection,
   KafkaDriver,
-  OutMessage,
   PartitionOffsets,
   ReadMessage,
   TopicPartition,
 } from './driver.js';
-import { collectUntilEnd, groupByTopic, tpKey } from './driver-util.js';
+import { collectUntilEnd, kafkaJsApiProducer, tpKey } from './driver-util.js';
 
 // kafkajs is CommonJS; its types are loose enough that the driver keeps its own narrow ones.
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -128,39 +127,7 @@ export class KafkajsDriver implements KafkaDriver {
       p = make(false);
       await p.connect();
     }
-    let txn: Any | undefined;
-    const toBatch = (messages: readonly OutMessage[]) =>
-      groupByTopic(messages).map(([topic, ms]) => ({
-        topic,
-        messages: ms.map((m) => {
-          const out: { key: string | null; value: string; partition?: number; headers?: Record<string, string> } = { key: m.key, value: m.value };
-          if (m.partition !== undefined) out.partition = m.partition;
-          if (m.headers !== undefined) out.headers = m.headers;
-          return out;
-        }),
-      }));
-    const producer: DriverProducer = {
-      transactional,
-      async send(messages) {
-        if (!messages.length) return;
-        const target = txn ?? p;
-        await target.sendBatch({ topicMessages: toBatch(messages), acks: -1 });
-      },
-      async begin() {
-        txn = await p.transaction();
-      },
-      async commit() {
-        const t = txn;
-        txn = undefined;
-        await t?.commit();
-      },
-      async abort() {
-        const t = txn;
-        txn = undefined;
-        await t?.abort();
-      },
-      close: () => p.disconnect(),
-    };
+    const producer = kafkaJsApiProducer(p, transactional, { acks: -1 });
     this.closers.push(() => p.disconnect().catch(() => undefined));
     return producer;
   }
