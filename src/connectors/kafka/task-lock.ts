@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -46,13 +46,17 @@ export class TaskLock {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       let other: LockBody | undefined;
+      let unreadableFor = 0;
       try {
         other = JSON.parse(await readFile(file, 'utf8')) as LockBody;
       } catch {
-        other = undefined; // being written or removed right now
+        // Being written or removed right now, or left empty by a process killed between creating
+        // and writing it: stale once it has stayed unreadable for `staleMs`.
+        other = undefined;
+        unreadableFor = await stat(file).then((s) => Date.now() - s.mtimeMs, () => 0);
       }
       const dead = other !== undefined && other.host === body.host && other.pid !== process.pid && !alive(other.pid);
-      if (other !== undefined && (dead || Date.now() - other.beat > staleMs)) {
+      if ((other !== undefined && (dead || Date.now() - other.beat > staleMs)) || unreadableFor > staleMs) {
         // Move it aside first so that two waiters cannot both remove a fresh lock.
         const aside = `${file}.stale-${body.token}`;
         await rename(file, aside).then(() => rm(aside, { force: true }), () => undefined);
