@@ -174,6 +174,15 @@ export interface Proc {
   stderr(): string;
 }
 
+/**
+ * Every riskflow process started since the last `takeStarted()`: the suite's setup file reports
+ * their stderr when a test fails (a timeout included) and kills those still running.
+ */
+const startedProcs: Array<{ args: string[]; p: Proc }> = [];
+export function takeStarted(): Array<{ args: string[]; p: Proc }> {
+  return startedProcs.splice(0);
+}
+
 /** Starts `riskflow <args>` (run / produce-day) as a child process. */
 export function riskflow(args: string[], env: Record<string, string> = {}): Proc {
   const proc = spawn(process.execPath, [ENTRY, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -184,7 +193,28 @@ export function riskflow(args: string[], env: Record<string, string> = {}): Proc
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((res) =>
     proc.on('exit', (code, signal) => setImmediate(() => res({ code, signal, stdout, stderr }))),
   );
-  return { proc, done, stderr: () => stderr };
+  const p = { proc, done, stderr: () => stderr };
+  startedProcs.push({ args, p });
+  return p;
+}
+
+/**
+ * Waits for a process to exit, at most `ms`; past that it is killed and the wait fails with its
+ * stderr (so a hang reports where the process was, instead of a bare test timeout).
+ */
+export async function exitWithin(p: Proc, ms: number, what: string): Promise<Awaited<Proc['done']>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      p.proc.kill('SIGKILL');
+      reject(new Error(`${what} did not exit within ${ms / 1000} s; killed. Its stderr:\n${p.stderr()}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p.done, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs a riskflow command to completion and fails with its stderr when it does not exit 0. */

@@ -9,6 +9,7 @@ import {
   STANDARD,
   createTopics,
   drivers,
+  exitWithin,
   readAlerts,
   replayAlerts,
   riskflow,
@@ -72,7 +73,7 @@ describe(`two riskflow run processes in one consumer group (${DRIVER})`, () => {
     const finished = new Set([...v.stderr().matchAll(/task (\d+): complete/g)].map((m) => m[1]));
     const victimTasks = [...started(v)].filter((t) => !finished.has(t));
     expect(victimTasks.length, 'the victim was killed with unfinished tasks').toBeGreaterThan(0);
-    const r = await a.done;
+    const r = await exitWithin(a, 150_000, 'the survivor');
     expect(r.code, r.stderr).toBe(0);
     // The survivor ran the victim's tasks after it died, from the victim's checkpoints.
     const survivorTasks = [...r.stderr.matchAll(/task (\d+): started from (checkpoint \d+|the beginning)/g)].map((m) => `${m[1]} (${m[2]})`);
@@ -111,7 +112,7 @@ describe(`the global task in a group of two processes (${DRIVER})`, () => {
     await createTopics(cluster, one.prefix, 6, one.group);
     await riskflowOk(['produce-day', SAMPLE_DAY, '--brokers', b, '--topic-prefix', one.prefix, '--quiet']);
     const oneCk = await tempDir();
-    const single = await riskflow(args(one.prefix, one.group, oneCk)).done;
+    const single = await exitWithin(riskflow(args(one.prefix, one.group, oneCk)), 120_000, 'the single-process run');
     expect(single.code, single.stderr).toBe(0);
     // market-watch is keyed by instrument: it runs in the 6 partition tasks; the others in the global one.
     expect(single.stderr).toMatch(/topology market-watch: per instrument/);
@@ -142,7 +143,7 @@ describe(`the global task in a group of two processes (${DRIVER})`, () => {
     victim.proc.kill('SIGKILL');
     await victim.done;
     expect(victim.stderr()).not.toMatch(/task global: complete/);
-    const r = await survivor.done;
+    const r = await exitWithin(survivor, 150_000, 'the survivor');
     expect(r.code, r.stderr).toBe(0);
     // The survivor took the global task over from the victim's last checkpoint.
     expect(r.stderr).toMatch(/task global: started from checkpoint \d+/);

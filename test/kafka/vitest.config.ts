@@ -7,6 +7,7 @@ export default defineConfig({
   root: fileURLToPath(new URL('../..', import.meta.url)),
   test: {
     include: ['test/kafka/**/*.kafka.ts'],
+    setupFiles: ['test/kafka/setup.ts'],
     fileParallelism: false,
     testTimeout: 240_000,
     hookTimeout: 60_000,
