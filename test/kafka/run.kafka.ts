@@ -106,7 +106,7 @@ describe('malformed messages', () => {
     await riskflowOk(['produce-day', MALFORMED_DAY, '--brokers', cluster.bootstrap, '--topic-prefix', prefix]);
     const ck = await tempDir();
     await riskflowOk([
-      'run', MARKET_WATCH, '--brokers', cluster.bootstrap, '--bounded', '--topic-prefix', prefix, '--group', group, '--checkpoint-dir', ck, '--quiet',
+      'run', MARKET_WATCH, '--brokers', cluster.bootstrap, '--bounded', '--topic-prefix', prefix, '--group', group, '--checkpoint-dir', ck,
     ]);
     const replay = await replayAlerts(MALFORMED_DAY, MARKET_WATCH);
     const dead = (await kafkajsRead(cluster.bootstrap, `${prefix}riskflow-dead-letters`)).map(

@@ -226,12 +226,16 @@ export class KafkaTaskSource implements BatchSource {
         await this.wait();
         continue;
       }
+      const popped = this.popped;
       const batch = this.single ? this.take() : this.takeMerged();
       if (batch.length > 0) {
         this.heldSince = Number.NaN;
         await this.throttle(batch.length);
         return batch;
       }
+      // Only bad records were taken (dead letters): look again before waiting, as the source
+      // may be exhausted now (a task whose last records are malformed) and no fetch will wake it.
+      if (this.popped !== popped) continue;
       await this.wait(Number.isNaN(this.heldSince) ? undefined : (this.opts.alignMs ?? 20));
     }
   }
@@ -391,7 +395,11 @@ export class KafkaTaskSource implements BatchSource {
     return d;
   }
 
+  /** Records taken so far (good and bad). */
+  private popped = 0;
+
   private pop(s: InputState): void {
+    this.popped++;
     const chunk = s.chunks[0]!;
     s.next = BigInt(chunk[s.at]!.offset) + 1n;
     s.head = undefined;
