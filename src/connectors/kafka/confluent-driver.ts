@@ -6,7 +6,7 @@ import type {
   ConsumerOptions,
   DriverConsumer,
   DriverProducer,
-  InBatch,
+  InMessage,
   KafkaConnection,
   KafkaDriver,
   PartitionOffsets,
@@ -22,6 +22,32 @@ const require = createRequire(import.meta.url);
 
 const ERR_ASSIGN = -175;
 const ERR_REVOKE = -174;
+/** Most messages one consume() call takes. */
+const CONSUME_MAX = 8192;
+/** An idle consumer's longest sleep without a queue signal. */
+const IDLE_POLL_MS = 50;
+
+/**
+ * A message of the binding's KafkaConsumer as the engine takes it: the object is reused (its
+ * offset becomes a string; headers, an array of one-entry objects there, become one record).
+ */
+function inMessage(m: Any): InMessage {
+  m.offset = String(m.offset);
+  if (m.key === undefined) m.key = null;
+  if (m.value === undefined) m.value = null;
+  const hs = m.headers as Array<Record<string, Buffer>> | undefined;
+  if (hs !== undefined) {
+    const rec: Record<string, Buffer | Buffer[]> = {};
+    for (const one of hs) {
+      for (const k in one) {
+        const prev = rec[k];
+        rec[k] = prev === undefined ? one[k]! : Array.isArray(prev) ? [...prev, one[k]!] : [prev, one[k]!];
+      }
+    }
+    m.headers = rec;
+  }
+  return m as InMessage;
+}
 
 /**
  * The @confluentinc/kafka-javascript driver (librdkafka underneath), through its KafkaJS-shaped
@@ -101,61 +127,175 @@ export class ConfluentDriver implements KafkaDriver {
     return producer;
   }
 
+  /**
+   * A group consumer on the binding's own KafkaConsumer (not its KafkaJS-compatible layer, which
+   * cost about 40% of the throughput in per-message objects and a message cache): a loop takes
+   * what librdkafka has fetched (`consume(n)` without waiting), hands it on per partition, and
+   * sleeps until librdkafka signals a non-empty queue. Rebalances are handled here: an assignment
+   * waits for `onAssigned` (the tasks' checkpoints give the offsets), a revocation for `onRevoked`
+   * (the tasks' final checkpoints), and no messages are taken meanwhile.
+   */
   async consumer(opts: ConsumerOptions): Promise<DriverConsumer> {
     const h = opts.handlers;
-    const c = this.kafka.consumer({
-      kafkaJS: { groupId: opts.groupId, fromBeginning: true, autoCommit: false },
-      'partition.assignment.strategy': 'range',
-      'isolation.level': 'read_committed',
-      'session.timeout.ms': opts.sessionTimeoutMs ?? 10_000,
-      'heartbeat.interval.ms': 1000,
-      'fetch.wait.max.ms': opts.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
-      // The client hands eachBatch 32 messages by default: far too few for the engine's batches.
-      'js.consumer.max.batch.size': 4096,
-      'allow.auto.create.topics': false,
-      rebalance_cb: async (err: Any, assignment: TopicPartition[]) => {
-        try {
-          if (err.code === ERR_ASSIGN) {
-            const starts = await h.onAssigned(assignment.map((a) => ({ topic: a.topic, partition: a.partition })));
-            const at = new Map(starts.map((s) => [`${s.topic}/${s.partition}`, s.offset]));
-            return assignment.map((a) => {
-              const o = at.get(`${a.topic}/${a.partition}`);
-              return o === undefined ? { topic: a.topic, partition: a.partition } : { topic: a.topic, partition: a.partition, offset: Number(o) };
-            });
+    let closing = false;
+    // Rebalance work, in the order librdkafka asked for it; the loop takes nothing until it is done.
+    let rebalancing: Promise<void> = Promise.resolve();
+    let wakeup: (() => void) | undefined;
+    let signalled = false;
+    const wake = () => {
+      signalled = true;
+      const w = wakeup;
+      wakeup = undefined;
+      w?.();
+    };
+    const tpsOf = (a: Array<{ topic: string; partition: number }>) => a.map((x) => ({ topic: x.topic, partition: x.partition }));
+    const c: Any = new this.lib.KafkaConsumer(
+      {
+        ...this.baseProps(),
+        'group.id': opts.groupId,
+        'enable.auto.commit': false,
+        'enable.auto.offset.store': false,
+        'partition.assignment.strategy': 'range',
+        'isolation.level': 'read_committed',
+        'session.timeout.ms': opts.sessionTimeoutMs ?? 10_000,
+        'heartbeat.interval.ms': 1000,
+        'fetch.wait.max.ms': opts.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
+        'allow.auto.create.topics': false,
+        // Internal to the binding: called (from librdkafka's thread) when the consumer queue gets
+        // messages or events, so the loop never polls on a timer.
+        queue_non_empty_cb: wake,
+        rebalance_cb: (err: Any, assignment: Array<{ topic: string; partition: number }>) => {
+          const code = err?.code;
+          if (closing) {
+            // Closing: librdkafka waits for the (un)assign; the tasks were stopped before.
+            try {
+              if (code === ERR_ASSIGN) c.assign(assignment);
+              else c.unassign();
+            } catch {
+              // disconnected meanwhile
+            }
+            return;
           }
-          if (err.code === ERR_REVOKE) await h.onRevoked(assignment.map((a) => ({ topic: a.topic, partition: a.partition })));
-        } catch (e) {
-          h.onError?.(e);
+          rebalancing = rebalancing.then(async () => {
+            try {
+              if (code === ERR_ASSIGN) {
+                const starts = await h.onAssigned(tpsOf(assignment));
+                const at = new Map(starts.map((s) => [`${s.topic}/${s.partition}`, s.offset]));
+                c.assign(
+                  assignment.map((a) => {
+                    const o = at.get(`${a.topic}/${a.partition}`);
+                    return o === undefined ? { topic: a.topic, partition: a.partition } : { topic: a.topic, partition: a.partition, offset: Number(o) };
+                  }),
+                );
+              } else if (code === ERR_REVOKE) {
+                await h.onRevoked(tpsOf(assignment));
+                c.unassign();
+              } else {
+                h.onError?.(err);
+              }
+            } catch (e) {
+              if (!closing) h.onError?.(e);
+            }
+          });
+          wake();
+        },
+      },
+      { 'auto.offset.reset': 'earliest' },
+    );
+    await new Promise<void>((res, rej) => c.connect({ timeout: 30_000 }, (err: Any) => (err ? rej(err) : res())));
+    // consume(n) returns at once with what is already fetched (up to n).
+    c.setDefaultConsumeTimeout(0);
+    c.setDefaultIsTimeoutOnlyForFirstMessage(true);
+    c.on('event.error', (err: Any) => {
+      // Broker connections come and go (an outage): librdkafka retries by itself; only a fatal
+      // error ends the consumer.
+      if (err?.isFatal && !closing) h.onError?.(err);
+    });
+    c.subscribe(opts.topics);
+
+    const take = () =>
+      new Promise<Any[]>((res, rej) => c.consume(CONSUME_MAX, (err: Any, msgs: Any[]) => (err ? rej(err) : res(msgs))));
+    const loop = (async () => {
+      while (!closing) {
+        await rebalancing;
+        if (closing) break;
+        signalled = false;
+        let msgs: Any[];
+        try {
+          msgs = await take();
+        } catch (err) {
+          if (closing) break;
+          if ((err as Any)?.isFatal) {
+            h.onError?.(err);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
         }
-        return null;
-      },
-    });
-    await c.connect();
-    await c.subscribe({ topics: opts.topics });
-    await c.run({
-      eachBatchAutoResolve: true,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch }: Any) => {
-        const b: InBatch = { topic: batch.topic, partition: batch.partition, highWatermark: String(batch.highWatermark), messages: batch.messages };
-        await h.onBatch(b);
-      },
-    });
-    let closed = false;
-    const close = async () => {
-      if (closed) return;
-      closed = true;
-      await c.disconnect().catch(() => undefined);
-    };
+        if (msgs.length === 0) {
+          // Sleep until librdkafka has something (or a rebalance was asked for); a timer covers
+          // a signal that came between the consume and here.
+          if (signalled) continue;
+          await new Promise<void>((res) => {
+            const t = setTimeout(res, IDLE_POLL_MS);
+            wakeup = () => {
+              clearTimeout(t);
+              res();
+            };
+          });
+          continue;
+        }
+        // Consecutive runs of one partition become one batch, in offset order.
+        let from = 0;
+        while (from < msgs.length) {
+          const topic = msgs[from].topic as string;
+          const partition = msgs[from].partition as number;
+          let to = from + 1;
+          while (to < msgs.length && msgs[to].partition === partition && msgs[to].topic === topic) to++;
+          const messages = new Array<InMessage>(to - from);
+          for (let i = from; i < to; i++) messages[i - from] = inMessage(msgs[i]);
+          let highWatermark = '-1';
+          try {
+            highWatermark = String(c.getWatermarkOffsets(topic, partition).highOffset);
+          } catch {
+            // not known yet
+          }
+          await h.onBatch({ topic, partition, highWatermark, messages });
+          from = to;
+        }
+      }
+    })();
+
+    let closed: Promise<void> | undefined;
+    const close = () =>
+      (closed ??= (async () => {
+        closing = true;
+        wake();
+        await loop.catch(() => undefined);
+        await rebalancing.catch(() => undefined);
+        await new Promise<void>((res) => c.disconnect(() => res()));
+      })());
     this.closers.push(close);
-    const group = (tps: TopicPartition[]) => {
-      const m = new Map<string, number[]>();
-      for (const tp of tps) (m.get(tp.topic) ?? m.set(tp.topic, []).get(tp.topic)!).push(tp.partition);
-      return [...m].map(([topic, partitions]) => ({ topic, partitions }));
-    };
     return {
-      pause: (tps) => c.pause(group(tps)),
-      resume: (tps) => c.resume(group(tps)),
-      seek: (tp) => c.seek({ topic: tp.topic, partition: tp.partition, offset: tp.offset }),
+      pause: (tps) => {
+        try {
+          c.pause(tps);
+        } catch {
+          // closing
+        }
+      },
+      resume: (tps) => {
+        try {
+          c.resume(tps);
+        } catch {
+          // closing
+        }
+        wake();
+      },
+      seek: (tp) =>
+        c.seek({ topic: tp.topic, partition: tp.partition, offset: Number(tp.offset) }, 0, (err: Any) => {
+          if (err && !closing) h.onError?.(err);
+        }),
       close,
     };
   }
