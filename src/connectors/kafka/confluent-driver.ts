@@ -161,8 +161,8 @@ export class ConfluentDriver implements KafkaDriver {
         'heartbeat.interval.ms': 1000,
         'fetch.wait.max.ms': opts.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS,
         'allow.auto.create.topics': false,
-        // Internal to the binding: called (from librdkafka's thread) when the consumer queue gets
-        // messages or events, so the loop never polls on a timer.
+        // Internal to the binding (its KafkaJS layer uses it too): called when the consumer queue
+        // gets messages or events, so an idle loop sleeps instead of polling.
         queue_non_empty_cb: wake,
         rebalance_cb: (err: Any, assignment: Array<{ topic: string; partition: number }>) => {
           const code = err?.code;
