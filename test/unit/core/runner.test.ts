@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { elementOperator } from '../../../src/operators/internals.js';
 import { Runner, type BatchSource, type JobSinks, type RunnableTopology, type SourceBatch } from '../../../src/core/runner.js';
-import { CheckpointStore, readCheckpoint } from '../../../src/core/checkpoint.js';
+import { CheckpointStore, readCheckpoint, type CheckpointData } from '../../../src/core/checkpoint.js';
 import { makeAlert, type Alert } from '../../../src/core/alerts.js';
 import { emptyReference } from '../../../src/core/reference.js';
 import { ManualClock } from '../../../src/core/time.js';
@@ -113,6 +113,18 @@ function items(n: number): Array<[number, Rec]> {
 
 const strip = (a: Alert[]) => a.map(({ emittedAt: _e, ...rest }) => rest);
 
+/** Runs topology `t` over `all` to the end from a checkpoint. */
+function resumeRun(all: Array<[number, Rec]>, sinks: MemorySinks, store: CheckpointStore, restore: CheckpointData) {
+  return new Runner({
+    source: new ArraySource(['alpha', 'beta'], all, 50),
+    topologies: [bucketTopology('t')],
+    reference: emptyReference(),
+    sinks,
+    clock: new ManualClock(0),
+    checkpoint: { store, fingerprint: 'f', restore },
+  }).run();
+}
+
 describe('Runner', () => {
   it('pushes records, generates watermarks, flushes everything at the end', async () => {
     const sinks = new MemorySinks();
@@ -183,14 +195,7 @@ describe('Runner', () => {
       // Anything emitted after the checkpoint is discarded by the sink's restore.
       const restore = await store.latest();
       expect(restore).toBeDefined();
-      const second = await new Runner({
-        source: new ArraySource(['alpha', 'beta'], all, 50),
-        topologies: [bucketTopology('t')],
-        reference: emptyReference(),
-        sinks,
-        clock: new ManualClock(0),
-        checkpoint: { store, fingerprint: 'f', restore },
-      }).run();
+      const second = await resumeRun(all, sinks, store, restore!);
       expect(second.completed).toBe(true);
       expect(second.events).toBe(900);
       expect(strip(sinks.alerts)).toEqual(strip(full.alerts));
@@ -223,14 +228,7 @@ describe('Runner', () => {
       const sinks = new MemorySinks();
       await sinks.restore(restore.sinks);
       sinks.alerts = first.alerts.slice(0, restore.sinks as number);
-      const second = await new Runner({
-        source: new ArraySource(['alpha', 'beta'], all, 50),
-        topologies: [bucketTopology('t')],
-        reference: emptyReference(),
-        sinks,
-        clock: new ManualClock(0),
-        checkpoint: { store: new CheckpointStore(await mkdtemp(join(tmpdir(), 'rf-run-'))), fingerprint: 'f', restore },
-      }).run();
+      const second = await resumeRun(all, sinks, new CheckpointStore(await mkdtemp(join(tmpdir(), 'rf-run-'))), restore);
       expect(second.completed).toBe(true);
       expect(strip(sinks.alerts)).toEqual(strip(full.alerts));
     }
