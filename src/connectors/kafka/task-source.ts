@@ -364,7 +364,6 @@ export class KafkaTaskSource implements BatchSource {
     if (s.head) return s.head;
     const m = s.chunks[0]![s.at]!;
     const raw = m.value === null ? '' : m.value.toString('utf8');
-    const source = `${s.input.topic}/${s.input.partition}`;
     let obj: unknown;
     const seq = this.single ? Number.NaN : seqOf(m);
     try {
@@ -377,7 +376,6 @@ export class KafkaTaskSource implements BatchSource {
     s.head = r.ok
       ? { rec: r.record as unknown as Timestamped, dead: null, seq }
       : { rec: null, dead: this.dead(s, m, raw, r.reason, r.field), seq };
-    void source;
     return s.head;
   }
 
