@@ -244,7 +244,7 @@ export class Runner {
   }
 
   async run(): Promise<RunStats> {
-    const { source, topologies, sinks } = this.opts;
+    const { sinks } = this.opts;
     this.wire();
     const restore = this.opts.checkpoint?.restore;
     if (restore) await this.restoreFrom(restore);
@@ -284,7 +284,6 @@ export class Runner {
     this.stats.completed = true;
     if (this.opts.checkpointOnComplete && this.opts.checkpoint) await this.writeCheckpoint(true);
     await this.checkpointWritten();
-    void topologies;
     return this.stats;
   }
 

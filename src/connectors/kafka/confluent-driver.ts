@@ -424,7 +424,5 @@ export class ConfluentDriver implements KafkaDriver {
     this.closers.length = 0;
     this.admin = undefined;
     this.nativeClient = undefined;
-    void this.lib;
-    void this.props;
   }
 }
