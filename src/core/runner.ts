@@ -100,13 +100,20 @@ export interface RunnerOptions {
     fingerprint: string;
     /** Resume from this checkpoint. */
     restore?: CheckpointData | undefined;
-    /** Also checkpoint when this much processing time has passed since the last one (live sources). */
+    /**
+     * Also checkpoint when this much processing time has passed since the last one and records
+     * came (or an idle flush moved the watermarks) since: live sources. A live source that returns
+     * an empty batch when quiet lets this happen without records (the commit of the last alerts).
+     */
     everyWallMs?: number;
     /**
      * Write checkpoint files off the batch path: the state is serialised at once and the file
-     * (with its fsync) is written while the next batches run, one checkpoint at a time; the final
-     * checkpoint of a stop or of the end is awaited. Only for sinks whose output does not wait on
-     * the checkpoint (the idempotent Kafka fallback): a crash then resumes from the previous one.
+     * (with its fsync) is written, then `sinks.commit()` called, while the next batches run, one
+     * checkpoint at a time; the final checkpoint of a stop or of the end is awaited. Only for
+     * sinks whose output does not wait on the checkpoint (the idempotent Kafka fallback), or that
+     * hold back the output given after `snapshot()` until `commit()` (the transactional Kafka
+     * sink): a crash then resumes from the previous checkpoint. `sync()` is only called once the
+     * pending checkpoint is committed.
      */
     background?: boolean;
   };
@@ -244,6 +251,17 @@ export class Runner {
   }
 
   async run(): Promise<RunStats> {
+    try {
+      return await this.runLoop();
+    } catch (err) {
+      // A checkpoint being written (and committed) in the background ends before the run does:
+      // whoever handles the failure (aborting a transaction, closing the producer) comes after it.
+      await this.pendingCheckpoint;
+      throw err;
+    }
+  }
+
+  private async runLoop(): Promise<RunStats> {
     const { sinks } = this.opts;
     this.wire();
     const restore = this.opts.checkpoint?.restore;
@@ -252,6 +270,7 @@ export class Runner {
 
     for (;;) {
       if (this.opts.signal?.aborted) {
+        await this.checkpointWritten();
         await sinks.flush();
         await sinks.sync?.();
         if (this.opts.checkpointOnStop && this.opts.checkpoint) await this.writeCheckpoint(true);
@@ -260,6 +279,7 @@ export class Runner {
       }
       const batch = await this.nextBatch();
       if (batch === null) break;
+      if (batch.length > 0) this.dirty = true;
       this.push(batch);
       this.throwIfFailed();
       await sinks.flush();
@@ -270,7 +290,7 @@ export class Runner {
       if (
         cp &&
         (this.globalMax - this.lastCheckpointEventTime >= (cp.everyEventMs ?? 60_000) ||
-          (cp.everyWallMs !== undefined && this.clock.now() - this.lastCheckpointWall >= cp.everyWallMs))
+          (cp.everyWallMs !== undefined && this.dirty && this.clock.now() - this.lastCheckpointWall >= cp.everyWallMs))
       ) {
         await this.writeCheckpoint();
       }
@@ -279,6 +299,7 @@ export class Runner {
     this.throwIfFailed();
     for (const t of this.targets) t.subject.complete();
     this.throwIfFailed();
+    await this.checkpointWritten();
     await sinks.flush();
     await sinks.sync?.();
     this.stats.completed = true;
@@ -339,6 +360,7 @@ export class Runner {
         return got;
       }
       if (this.flushIdle()) {
+        this.dirty = true;
         this.throwIfFailed();
         await this.opts.sinks.flush();
       }
@@ -448,11 +470,17 @@ export class Runner {
     this.throwIfFailed();
   }
   private pendingCheckpoint: Promise<void> | undefined;
+  /**
+   * Records or an idle flush since the last checkpoint: a wall-clock checkpoint (`everyWallMs`) is
+   * taken only then, so a quiet live source that returns empty batches writes none.
+   */
+  private dirty = false;
 
   private async writeCheckpoint(final = false): Promise<void> {
     const cp = this.opts.checkpoint!;
     await this.checkpointWritten();
     await this.opts.sinks.sync?.();
+    this.dirty = false;
     this.lastCheckpointEventTime = this.globalMax;
     this.checkpointSeq++;
     this.stats.checkpoints++;

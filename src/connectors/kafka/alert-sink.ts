@@ -1,4 +1,5 @@
 import type { Alert } from '../../core/alerts.js';
+import { InternalError } from '../../core/errors.js';
 import type { JobSinks } from '../../core/runner.js';
 import type { DeadLetter } from '../events.js';
 import type { DriverProducer, OutMessage } from './driver.js';
@@ -54,6 +55,9 @@ export function alertKey(a: Alert): string {
  * before the checkpoint aborts the transaction (the restarted producer fences it) and the
  * interval is recomputed from the previous checkpoint; a crash between checkpoint and commit is
  * recovered in `restore()`: no marker n, so the prepared output is produced again and committed.
+ * The checkpoint is written and committed while the task goes on (the runner's background
+ * checkpoint): output given between `snapshot()` and `commit()` belongs to the next interval and is
+ * held until the commit, then produced in the next transaction.
  *
  * Idempotent producer (the fallback where transactions are not available): each batch's output is
  * acknowledged before the next batch; after a crash the interval since the last checkpoint is
@@ -64,6 +68,11 @@ export class KafkaTaskSinks implements JobSinks {
   private pending: OutMessage[] = [];
   private interval: OutMessage[] = [];
   private inTxn = false;
+  /**
+   * A checkpoint took the open transaction's output (`snapshot()`) and its `commit()` has not
+   * come yet: what is given meanwhile belongs to the next interval and is held in `pending`.
+   */
+  private sealed = false;
   private txnSeq = 0;
   private readonly prefix: string;
   private readonly deadTopic: string;
@@ -103,7 +112,9 @@ export class KafkaTaskSinks implements JobSinks {
   }
 
   async flush(): Promise<void> {
-    if (!this.pending.length) return;
+    // Sealed: the runner writes the checkpoint in the background; the next flush after its
+    // commit sends what was held (bounded by one checkpoint interval's output).
+    if (!this.pending.length || this.sealed) return;
     const out = this.pending;
     this.pending = [];
     if (this.transactional) {
@@ -118,23 +129,34 @@ export class KafkaTaskSinks implements JobSinks {
     }
   }
 
+  /** Everything given so far is in the open transaction (or acknowledged): called before `snapshot()`. */
+  async sync(): Promise<void> {
+    if (this.sealed) throw new InternalError('alert sink: sync() while a checkpoint awaits its commit()');
+    await this.flush();
+  }
+
   snapshot(): SinkSnapshot {
     const counts = structuredClone(this.counts);
     if (!this.transactional) return { counts };
+    if (this.sealed) throw new InternalError('alert sink: snapshot() while a checkpoint awaits its commit()');
     this.txnSeq++;
+    this.sealed = true;
     return { counts, txn: { seq: this.txnSeq, output: this.interval.slice() } };
   }
 
   async commit(): Promise<void> {
-    if (!this.transactional || (!this.inTxn && this.interval.length === 0)) return;
-    if (!this.inTxn) {
-      await this.o.producer.begin();
-      this.inTxn = true;
+    if (!this.transactional) return;
+    if (this.inTxn || this.interval.length > 0) {
+      if (!this.inTxn) {
+        await this.o.producer.begin();
+        this.inTxn = true;
+      }
+      await this.o.producer.send([this.marker(this.txnSeq)]);
+      await this.o.producer.commit();
+      this.inTxn = false;
+      this.interval = [];
     }
-    await this.o.producer.send([this.marker(this.txnSeq)]);
-    await this.o.producer.commit();
-    this.inTxn = false;
-    this.interval = [];
+    this.sealed = false;
   }
 
   private marker(seq: number): OutMessage {
@@ -160,6 +182,7 @@ export class KafkaTaskSinks implements JobSinks {
 
   /** Aborts an open transaction (a stop without checkpoint). */
   async abort(): Promise<void> {
+    this.sealed = false;
     if (this.inTxn) {
       this.inTxn = false;
       this.interval = [];

@@ -321,4 +321,40 @@ describe('Runner', () => {
     expect(await live(undefined)).toEqual([999]);
     expect(await live(50)).toEqual([999, 1999]);
   });
+
+  it('wall-clock checkpoints: one after records, none while the source returns empty batches', async () => {
+    /** One batch of records, then an empty batch every 10 ms (a live Kafka source while quiet). */
+    class QuietSource implements BatchSource {
+      readonly streamNames = ['alpha', 'beta'];
+      private sent = false;
+      async nextBatch(): Promise<SourceBatch | null> {
+        if (!this.sent) {
+          this.sent = true;
+          return { records: [{ ts: 100, k: 'A', v: 1 } as Rec], streams: Uint8Array.of(0), length: 1 };
+        }
+        await new Promise((r) => setTimeout(r, 10));
+        return { records: [], streams: new Uint8Array(0), length: 0 };
+      }
+      position(): unknown {
+        return this.sent;
+      }
+      async seek(): Promise<void> {}
+    }
+    const store = new CheckpointStore(await mkdtemp(join(tmpdir(), 'rf-run-')), { keep: 100 });
+    const stop = new AbortController();
+    const done = new Runner({
+      source: new QuietSource(),
+      topologies: [bucketTopology('t')],
+      reference: emptyReference(),
+      sinks: new MemorySinks(),
+      signal: stop.signal,
+      checkpoint: { store, fingerprint: 'f', everyWallMs: 30 },
+    }).run();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await store.list()).length).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await store.list()).length).toBe(1);
+    stop.abort();
+    await done;
+  });
 });
