@@ -297,16 +297,24 @@ export class KafkaJob {
   private async onAssigned(tps: TopicPartition[]): Promise<Array<TopicPartition & { offset: string }>> {
     if (tps.some((t) => t.topic === this.globalTopic && t.partition === 0)) this.launchGlobal();
     tps = tps.filter((t) => t.topic !== this.globalTopic);
-    const byP = new Set(tps.map((t) => t.partition));
+    const ps = [...new Set(tps.map((t) => t.partition))].sort((a, b) => a - b);
+    // New tasks start side by side (lock, checkpoint, producer: a transactional producer's
+    // initialisation is a broker round trip or more each): nothing of this member's partitions is
+    // fetched before the last one is up.
+    const fresh = ps.filter((p) => !this.tasks.has(p));
+    const started = await Promise.allSettled(fresh.map((p) => this.startTask(p)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const posOf = new Map(fresh.map((p, i) => [p, (started[i] as PromiseFulfilledResult<TaskPosition | undefined>).value]));
     const starts: Array<TopicPartition & { offset: string }> = [];
-    for (const p of [...byP].sort((a, b) => a - b)) {
-      const existing = this.tasks.get(p);
+    for (const p of ps) {
+      const existing = posOf.has(p) ? undefined : this.tasks.get(p);
       if (existing) {
         // Still ours after a rejoin: continue where the task's consumer was.
         for (const tp of this.inputsOf(p)) starts.push({ ...tp, offset: existing.source.fetchPosition(tp) ?? '0' });
         continue;
       }
-      const pos = await this.startTask(p);
+      const pos = posOf.get(p);
       if (pos) for (const tp of this.inputsOf(p)) starts.push({ ...tp, offset: pos[`${tp.topic}/${tp.partition}`]! });
     }
     return starts;
@@ -420,6 +428,9 @@ export class KafkaJob {
       resume: (tp) => consumer()?.resume([tp]),
       seekConsumer: (tp) => consumer()?.seek(tp),
       signal: abort.signal,
+      // Live: an empty batch once the input has been quiet for a checkpoint interval, so the
+      // interval's alerts are committed (visible to read_committed readers) without new input.
+      quietReturnMs: this.o.bounded ? undefined : this.o.checkpointEveryWallMs,
     });
     const taskKey = `${this.o.group}/task-${id}`;
     const producer = await this.o.driver.producer({
@@ -445,9 +456,10 @@ export class KafkaJob {
         restore,
         everyEventMs: this.o.checkpointEveryEventMs ?? 60_000,
         everyWallMs: this.o.checkpointEveryWallMs,
-        // Idempotent fallback: no output waits on the checkpoint file, so it is written off the
-        // batch path (no 10-70 ms stall per checkpoint); transactions commit only after it.
-        background: !this.o.transactional,
+        // The checkpoint file is written, and the interval's transaction committed after it, off
+        // the batch path (no 10-70 ms stall per checkpoint): the idempotent fallback's output does
+        // not wait on it, the transactional sink holds the next interval's output until the commit.
+        background: true,
       },
       signal: abort.signal,
       checkpointOnStop: true,

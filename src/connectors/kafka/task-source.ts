@@ -42,6 +42,12 @@ export interface KafkaTaskSourceOptions {
    * back (default 20 ms). Bounded mode always waits: a backfill must be exactly ordered.
    */
   alignMs?: number;
+  /**
+   * Live mode: after waiting this long without a record, `nextBatch()` returns an empty batch, so
+   * the runner keeps its wall-clock checkpoints (and with them the commit of a transaction's
+   * alerts) while the input is quiet. Absent: it waits for records.
+   */
+  quietReturnMs?: number;
 }
 
 interface Head {
@@ -219,11 +225,15 @@ export class KafkaTaskSource implements BatchSource {
   private rateStart = Number.NaN;
 
   async nextBatch(): Promise<SourceBatch | null> {
+    const quiet = this.opts.quietReturnMs;
+    const until = quiet !== undefined && quiet > 0 ? Date.now() + quiet : Number.POSITIVE_INFINITY;
     for (;;) {
       if (this.opts.signal?.aborted) return { records: [], streams: new Uint8Array(0), length: 0 };
       if (this.exhausted) return null;
+      const left = until - Date.now();
+      if (left <= 0) return { records: [], streams: new Uint8Array(0), length: 0 };
       if (this.held) {
-        await this.wait();
+        await this.wait(Number.isFinite(left) ? left : undefined);
         continue;
       }
       const popped = this.popped;
@@ -236,7 +246,9 @@ export class KafkaTaskSource implements BatchSource {
       // Only bad records were taken (dead letters): look again before waiting, as the source
       // may be exhausted now (a task whose last records are malformed) and no fetch will wake it.
       if (this.popped !== popped) continue;
-      await this.wait(Number.isNaN(this.heldSince) ? undefined : (this.opts.alignMs ?? 20));
+      const align = Number.isNaN(this.heldSince) ? Number.POSITIVE_INFINITY : (this.opts.alignMs ?? 20);
+      const ms = Math.min(align, left);
+      await this.wait(Number.isFinite(ms) ? ms : undefined);
     }
   }
 

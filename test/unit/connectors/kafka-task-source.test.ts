@@ -65,3 +65,33 @@ describe('KafkaTaskSource (bounded)', () => {
     expect(await next(src)).toBeNull();
   });
 });
+
+describe('KafkaTaskSource (live)', () => {
+  const live = (quietReturnMs?: number) =>
+    new KafkaTaskSource({
+      inputs: [{ stream: 'trade', topic: 'trades', partition: 0 }],
+      start: [0n],
+      batchSize: 100,
+      maxBuffered: 1000,
+      onDeadLetter: () => undefined,
+      pause: () => undefined,
+      resume: () => undefined,
+      seekConsumer: () => undefined,
+      quietReturnMs,
+    });
+
+  it('returns an empty batch once quiet for quietReturnMs (the runner then keeps its wall-clock checkpoints), records as they come', async () => {
+    const src = live(40);
+    const t0 = Date.now();
+    const empty = (await next(src, 1000)) as { length: number };
+    expect(empty.length).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(35);
+    const pending = src.nextBatch();
+    setTimeout(() => src.push({ topic: 'trades', partition: 0, highWatermark: '1', messages: [msg(0, trade(1000))] }), 10);
+    expect(((await pending) as { length: number }).length).toBe(1);
+  });
+
+  it('without quietReturnMs it waits for records', async () => {
+    expect(await next(live(), 200)).toBe('waiting');
+  });
+});
