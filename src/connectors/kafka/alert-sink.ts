@@ -50,8 +50,9 @@ export function alertKey(a: Alert): string {
  *
  * Transactional producer (exactly-once for `read_committed` consumers): everything a checkpoint
  * interval outputs is produced in one Kafka transaction. The checkpoint's snapshot carries that
- * output (a prepared transaction, Flink's two-phase commit); once the checkpoint is written,
- * `commit()` adds a marker `{txn: n}` for this task to the commits topic and commits. A crash
+ * output (a prepared transaction, Flink's two-phase commit); the transaction also gets a marker
+ * `{txn: n}` for this task on the commits topic (sent by `snapshot()`, while the checkpoint file is
+ * written), and once the checkpoint is written `commit()` commits it. A crash
  * before the checkpoint aborts the transaction (the restarted producer fences it) and the
  * interval is recomputed from the previous checkpoint; a crash between checkpoint and commit is
  * recovered in `restore()`: no marker n, so the prepared output is produced again and committed.
@@ -73,6 +74,8 @@ export class KafkaTaskSinks implements JobSinks {
    * come yet: what is given meanwhile belongs to the next interval and is held in `pending`.
    */
   private sealed = false;
+  /** The open transaction's commit marker, sent by `snapshot()`. */
+  private markerSent: Promise<void> | undefined;
   private txnSeq = 0;
   private readonly prefix: string;
   private readonly deadTopic: string;
@@ -141,17 +144,22 @@ export class KafkaTaskSinks implements JobSinks {
     if (this.sealed) throw new InternalError('alert sink: snapshot() while a checkpoint awaits its commit()');
     this.txnSeq++;
     this.sealed = true;
+    if (this.inTxn) {
+      // The marker goes into the transaction while the checkpoint file is written: it is seen
+      // only if the transaction commits, which commit() does after the file is durable.
+      const sent = this.o.producer.send([this.marker(this.txnSeq)]);
+      sent.catch(() => undefined);
+      this.markerSent = sent;
+    }
     return { counts, txn: { seq: this.txnSeq, output: this.interval.slice() } };
   }
 
   async commit(): Promise<void> {
     if (!this.transactional) return;
-    if (this.inTxn || this.interval.length > 0) {
-      if (!this.inTxn) {
-        await this.o.producer.begin();
-        this.inTxn = true;
-      }
-      await this.o.producer.send([this.marker(this.txnSeq)]);
+    const marker = this.markerSent;
+    if (marker) {
+      this.markerSent = undefined;
+      await marker;
       await this.o.producer.commit();
       this.inTxn = false;
       this.interval = [];
@@ -183,6 +191,7 @@ export class KafkaTaskSinks implements JobSinks {
   /** Aborts an open transaction (a stop without checkpoint). */
   async abort(): Promise<void> {
     this.sealed = false;
+    this.markerSent = undefined;
     if (this.inTxn) {
       this.inTxn = false;
       this.interval = [];
