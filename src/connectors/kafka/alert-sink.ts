@@ -114,9 +114,19 @@ export class KafkaTaskSinks implements JobSinks {
     if (this.o.outputs) this.pending.push({ topic: `${this.prefix}riskflow-output-${name}`, key: null, value: JSON.stringify(record) });
   }
 
-  async flush(): Promise<void> {
-    // Sealed: the runner writes the checkpoint in the background; the next flush after its
-    // commit sends what was held (bounded by one checkpoint interval's output).
+  /** The sends in flight, one after the other (the runner's flushes and the one after a commit). */
+  private sending: Promise<void> = Promise.resolve();
+
+  flush(): Promise<void> {
+    // Sealed: the runner writes the checkpoint in the background; what was held meanwhile
+    // (bounded by one checkpoint interval's output) is sent as soon as it commits.
+    if (!this.pending.length || this.sealed) return this.sending;
+    const run = this.sending.then(() => this.send());
+    this.sending = run.catch(() => undefined);
+    return run;
+  }
+
+  private async send(): Promise<void> {
     if (!this.pending.length || this.sealed) return;
     const out = this.pending;
     this.pending = [];
@@ -165,6 +175,9 @@ export class KafkaTaskSinks implements JobSinks {
       this.interval = [];
     }
     this.sealed = false;
+    // What the next interval gave meanwhile goes out now (in the next transaction), not with the
+    // next batch, which may be a fetch away.
+    await this.flush();
   }
 
   private marker(seq: number): OutMessage {

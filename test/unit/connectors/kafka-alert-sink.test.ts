@@ -52,6 +52,10 @@ class FakeTxProducer implements DriverProducer {
     this.open = undefined;
   }
   async close(): Promise<void> {}
+  /** Keys of the open transaction's messages (undefined: none open). */
+  openKeys(): Array<string | null> | undefined {
+    return this.open?.map((m) => m.key);
+  }
   /** Committed non-marker messages, in order. */
   output(): string[] {
     return this.committed.flat().filter((m) => !m.topic.endsWith('riskflow-commits')).map((m) => m.value);
@@ -141,7 +145,7 @@ function runner(source: BatchSource, sinks: KafkaTaskSinks, store: CheckpointSto
 const alertIds = (values: string[]) => values.map((v) => (JSON.parse(v) as Alert).alertId);
 
 describe('KafkaTaskSinks, transactional', () => {
-  it('holds what comes after a checkpoint took the transaction until its commit, then sends it in the next one', async () => {
+  it('holds what comes after a checkpoint took the transaction until its commit, then sends it at once in the next one', async () => {
     const p = new FakeTxProducer();
     const s = sinksOf(p);
     const alert = (n: number) =>
@@ -160,6 +164,8 @@ describe('KafkaTaskSinks, transactional', () => {
     await s.commit();
     expect(p.committed.length).toBe(1);
     expect(p.committed[0]!.map((m) => m.key)).toEqual(['I1', 'g/task-0']);
+    // The held alert went out with the commit, in the next transaction.
+    expect(p.openKeys()).toEqual(['I2']);
     await s.flush();
     await s.sync();
     const snap2 = s.snapshot() as { txn: { seq: number; output: OutMessage[] } };
