@@ -351,14 +351,21 @@ export class Runner {
     const next = this.opts.source.nextBatch();
     if (!(idleMs !== undefined && idleMs > 0)) return next;
     for (;;) {
+      // Due idleMs after the last record (or the last idle flush), across calls: a live source
+      // may return empty batches while quiet.
+      if (!Number.isFinite(this.nextIdleWall)) this.nextIdleWall = this.clock.now() + idleMs;
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const quiet = new Promise<'quiet'>((res) => (timer = setTimeout(() => res('quiet'), idleMs)));
+      const quiet = new Promise<'quiet'>((res) => (timer = setTimeout(() => res('quiet'), Math.max(0, this.nextIdleWall - this.clock.now()))));
       const got = await Promise.race([next, quiet]);
       clearTimeout(timer);
       if (got !== 'quiet') {
-        if (got !== null && got.length > 0) this.lastRecordWall = this.clock.now();
+        if (got !== null && got.length > 0) {
+          this.lastRecordWall = this.clock.now();
+          this.nextIdleWall = this.lastRecordWall + idleMs;
+        }
         return got;
       }
+      this.nextIdleWall = this.clock.now() + idleMs;
       if (this.flushIdle()) {
         this.dirty = true;
         this.throwIfFailed();
@@ -386,6 +393,8 @@ export class Runner {
   }
   /** Wall time the last batch with records arrived (for `idleWallMs`). */
   private lastRecordWall = Number.NEGATIVE_INFINITY;
+  /** When the next idle flush is due (`idleWallMs`); NaN until the first wait. */
+  private nextIdleWall = Number.NaN;
 
   private push(batch: SourceBatch): void {
     const { records, streams, partitions, length } = batch;

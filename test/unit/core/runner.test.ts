@@ -283,13 +283,22 @@ describe('Runner', () => {
     /** Delivers its records in one batch, then stays silent until aborted (a live topic at the end of the day). */
     class LiveSource implements BatchSource {
       private sent = false;
-      constructor(readonly streamNames: string[], private readonly recs: Array<[number, Rec]>, private readonly signal: AbortSignal) {}
+      constructor(
+        readonly streamNames: string[],
+        private readonly recs: Array<[number, Rec]>,
+        private readonly signal: AbortSignal,
+        /** Silent: an empty batch this often (as the Kafka source does with quietReturnMs), else only at the abort. */
+        private readonly emptyEveryMs?: number,
+      ) {}
       async nextBatch(): Promise<SourceBatch | null> {
         if (!this.sent) {
           this.sent = true;
           return { records: this.recs.map((x) => x[1]), streams: Uint8Array.from(this.recs.map((x) => x[0])), length: this.recs.length };
         }
-        await new Promise<void>((res) => this.signal.addEventListener('abort', () => res(), { once: true }));
+        await new Promise<void>((res) => {
+          this.signal.addEventListener('abort', () => res(), { once: true });
+          if (this.emptyEveryMs !== undefined) setTimeout(res, this.emptyEveryMs);
+        });
         return { records: [], streams: new Uint8Array(0), length: 0 };
       }
       position(): unknown {
@@ -300,11 +309,11 @@ describe('Runner', () => {
     // Buckets 0 and 1 of key A (ts 100..1900); the last record is at 1900, so with a 50 ms bound
     // the record-driven watermark (1849) closes bucket 0 only.
     const recs: Array<[number, Rec]> = [100, 600, 1200, 1900].map((ts) => [0, { ts, k: 'A', v: 1 }]);
-    const live = async (idleWallMs: number | undefined) => {
+    const live = async (idleWallMs: number | undefined, emptyEveryMs?: number) => {
       const sinks = new MemorySinks();
       const stop = new AbortController();
       const runner = new Runner({
-        source: new LiveSource(['alpha', 'beta'], recs, stop.signal),
+        source: new LiveSource(['alpha', 'beta'], recs, stop.signal, emptyEveryMs),
         topologies: [bucketTopology('t')],
         reference: emptyReference(),
         sinks,
@@ -320,6 +329,9 @@ describe('Runner', () => {
     };
     expect(await live(undefined)).toEqual([999]);
     expect(await live(50)).toEqual([999, 1999]);
+    // A source that returns empty batches while silent: the idle time counts from the last record.
+    expect(await live(50, 10)).toEqual([999, 1999]);
+    expect(await live(undefined, 10)).toEqual([999]);
   });
 
   it('wall-clock checkpoints: one after records, none while the source returns empty batches', async () => {
