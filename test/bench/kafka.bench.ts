@@ -2,8 +2,11 @@
  * The Kafka path benchmark, for both drivers, on the test broker (librdkafka's mock cluster) or
  * on KAFKA_BROKERS:
  *
- *   npm run build && node dist/test/bench/kafka.bench.js
+ *   npm run bench:kafka   (npm run build && UV_THREADPOOL_SIZE=16 node dist/test/bench/kafka.bench.js)
  *   (BENCH_KAFKA_EVENTS=300000 BENCH_KAFKA_RATE=10000 BENCH_KAFKA_SECONDS=15 BENCH_KAFKA_DRIVERS=kafkajs,confluent)
+ *
+ * The throughput and global-task runs are in this process: UV_THREADPOOL_SIZE=16 gives it the
+ * thread pool the riskflow command sizes for itself (src/cli/bin.cts).
  *
  * 1. Throughput: N events already on the input topics (6 partitions), `riskflow run --bounded`
  *    in one process: events / (first task started -> all tasks complete).

@@ -8,7 +8,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const DEMO_DAY = join(ROOT, 'fixtures/demo-day');
 export const MALFORMED_DAY = join(ROOT, 'fixtures/malformed-day');
 export const MARKET_WATCH = join(ROOT, 'topologies/examples/market-watch.yaml');
-const BIN = join(ROOT, 'dist/src/cli/bin.js');
+const BIN = join(ROOT, 'dist/src/cli/bin.cjs');
 
 export async function tempDir(prefix = 'rf-e2e-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));

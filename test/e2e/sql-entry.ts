@@ -1,5 +1,5 @@
 /**
- * Runs `riskflow sql` from the built files the way bin.js runs a command, for the end-to-end tests
+ * Runs `riskflow sql` from the built files the way bin.cjs runs a command, for the end-to-end tests
  * while main.ts has no `sql` case of its own.
  */
 import { reportError } from '../../src/cli/main.js';

@@ -141,5 +141,5 @@ export async function replayWithSnapshots(
 /** `riskflow sql ...` from the built CLI (through a shim while main.ts has no `sql` case). */
 export async function sqlCommand(): Promise<string[]> {
   const main = await readFile(join(ROOT, 'dist/src/cli/main.js'), 'utf8').catch(() => '');
-  return /case 'sql'/.test(main) ? [join(ROOT, 'dist/src/cli/bin.js'), 'sql'] : [join(ROOT, 'dist/test/e2e/sql-entry.js')];
+  return /case 'sql'/.test(main) ? [join(ROOT, 'dist/src/cli/bin.cjs'), 'sql'] : [join(ROOT, 'dist/test/e2e/sql-entry.js')];
 }

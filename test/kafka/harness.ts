@@ -27,8 +27,8 @@ export const SAMPLE_DAY = join(ROOT, 'fixtures/sample-day');
 export const STANDARD = ['desk-risk', 'market-risk', 'surveillance'].map((n) => join(ROOT, `topologies/${n}.yaml`));
 export const MALFORMED_DAY = join(ROOT, 'fixtures/malformed-day');
 export const MARKET_WATCH = join(ROOT, 'topologies/examples/market-watch.yaml');
-const ENTRY = join(ROOT, 'dist/test/kafka/entry.js');
-const BIN = join(ROOT, 'dist/src/cli/bin.js');
+const ENTRY = join(ROOT, 'dist/test/kafka/entry.cjs');
+const BIN = join(ROOT, 'dist/src/cli/bin.cjs');
 
 /** Whether the confluent driver (optional dependency) is installed. */
 export function hasConfluent(): boolean {
