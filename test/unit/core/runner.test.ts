@@ -362,8 +362,10 @@ describe('Runner', () => {
       signal: stop.signal,
       checkpoint: { store, fingerprint: 'f', everyWallMs: 30 },
     }).run();
-    await new Promise((r) => setTimeout(r, 100));
+    // The first wall-clock checkpoint comes after the records (at the first empty batch 30 ms on).
+    for (let i = 0; i < 200 && (await store.list()).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect((await store.list()).length).toBe(1);
+    // Then none while only empty batches come (about 20 of them in 200 ms).
     await new Promise((r) => setTimeout(r, 200));
     expect((await store.list()).length).toBe(1);
     stop.abort();
