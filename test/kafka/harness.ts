@@ -274,9 +274,14 @@ export async function kafkajsRead(bootstrap: string, topic: string): Promise<Arr
 }
 
 /** Alerts of every alert topic under a prefix, read with kcat (or kafkajs when kcat is missing). */
+/** Every message of a topic, with kcat when installed, else with kafkajs. */
+export async function readTopic(bootstrap: string, topic: string): Promise<Array<{ key: string; value: string }>> {
+  return hasKcat() ? kcatRead(bootstrap, topic) : kafkajsRead(bootstrap, topic);
+}
+
 export async function readAlerts(bootstrap: string, prefix: string): Promise<Array<{ key: string; value: string }>> {
   const out: Array<{ key: string; value: string }> = [];
-  for (const t of ALERT_TOPICS) out.push(...(hasKcat() ? kcatRead(bootstrap, prefix + t) : await kafkajsRead(bootstrap, prefix + t)));
+  for (const t of ALERT_TOPICS) out.push(...(await readTopic(bootstrap, prefix + t)));
   return out;
 }
 

@@ -17,6 +17,7 @@ import {
   kafkajsRead,
   kcatRead,
   readAlerts,
+  readTopic,
   replayAlerts,
   riskflow,
   riskflowOk,
@@ -112,16 +113,14 @@ describe.each(drivers())('riskflow run live with the %s driver', (driver) => {
     ]);
     for (let i = 0; i < 3000 && (p.stderr().match(/task \d+: started/g) ?? []).length < 6; i++) await sleep(10);
     const read = async () =>
-      (hasKcat() ? kcatRead(cluster.bootstrap, `${prefix}market-risk-alerts`) : await kafkajsRead(cluster.bootstrap, `${prefix}market-risk-alerts`)).map(
+      (await readTopic(cluster.bootstrap, `${prefix}market-risk-alerts`)).map(
         (m) => (JSON.parse(m.value) as { details: { tradeId: string } }).details.tradeId,
       );
     // The commit markers of this job's tasks: one per committed transaction (transactional mode).
     // They show the commit on the mock broker too, whose read_committed readers also see data of
     // open transactions (see the Kafka README).
     const commits = async () =>
-      (hasKcat() ? kcatRead(cluster.bootstrap, `${prefix}riskflow-commits`) : await kafkajsRead(cluster.bootstrap, `${prefix}riskflow-commits`)).filter((m) =>
-        m.key.startsWith(`${group}/`),
-      ).length;
+      (await readTopic(cluster.bootstrap, `${prefix}riskflow-commits`)).filter((m) => m.key.startsWith(`${group}/`)).length;
     const transactional = driver === 'confluent';
     // A probe trade (an alert at once), then nothing; then a second one just after the first is
     // committed. With transactions an alert is visible only once its interval's transaction

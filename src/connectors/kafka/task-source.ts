@@ -211,9 +211,10 @@ export class KafkaTaskSource implements BatchSource {
     w?.();
   }
 
-  private wait(timeoutMs?: number): Promise<void> {
+  /** Until woken, or `timeoutMs` at most (Infinity: no limit). */
+  private wait(timeoutMs: number): Promise<void> {
     return new Promise<void>((res) => {
-      const t = timeoutMs === undefined ? undefined : setTimeout(() => this.wake(), timeoutMs);
+      const t = Number.isFinite(timeoutMs) ? setTimeout(() => this.wake(), timeoutMs) : undefined;
       this.waiter = () => {
         clearTimeout(t);
         res();
@@ -228,12 +229,12 @@ export class KafkaTaskSource implements BatchSource {
     const quiet = this.opts.quietReturnMs;
     const until = quiet !== undefined && quiet > 0 ? Date.now() + quiet : Number.POSITIVE_INFINITY;
     for (;;) {
-      if (this.opts.signal?.aborted) return { records: [], streams: new Uint8Array(0), length: 0 };
+      if (this.opts.signal?.aborted) return EMPTY_BATCH();
       if (this.exhausted) return null;
       const left = until - Date.now();
-      if (left <= 0) return { records: [], streams: new Uint8Array(0), length: 0 };
+      if (left <= 0) return EMPTY_BATCH();
       if (this.held) {
-        await this.wait(Number.isFinite(left) ? left : undefined);
+        await this.wait(left);
         continue;
       }
       const popped = this.popped;
@@ -246,9 +247,7 @@ export class KafkaTaskSource implements BatchSource {
       // Only bad records were taken (dead letters): look again before waiting, as the source
       // may be exhausted now (a task whose last records are malformed) and no fetch will wake it.
       if (this.popped !== popped) continue;
-      const align = Number.isNaN(this.heldSince) ? Number.POSITIVE_INFINITY : (this.opts.alignMs ?? 20);
-      const ms = Math.min(align, left);
-      await this.wait(Number.isFinite(ms) ? ms : undefined);
+      await this.wait(Math.min(left, Number.isNaN(this.heldSince) ? Number.POSITIVE_INFINITY : (this.opts.alignMs ?? 20)));
     }
   }
 
@@ -451,6 +450,8 @@ export class KafkaTaskSource implements BatchSource {
 }
 
 const BLOCKED = -2;
+
+const EMPTY_BATCH = (): SourceBatch => ({ records: [], streams: new Uint8Array(0), length: 0 });
 
 /** The `riskflow-seq` header of a message, NaN when it has none (or not a number). */
 function seqOf(m: InMessage): number {
