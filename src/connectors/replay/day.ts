@@ -123,11 +123,18 @@ function parseJson(text: string, file: string): unknown {
 
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 
+/** A real calendar date written YYYY-MM-DD (proleptic Gregorian, as `Date` reads it). */
 function isIsoDate(s: string): boolean {
-  if (s.length !== 10 || s[4] !== '-' || s[7] !== '-') return false;
-  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) if (!isDigit(s.charCodeAt(i))) return false;
-  const d = new Date(`${s}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(s);
+  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return false;
+  for (let i = 0; i < 10; i++) if (i !== 4 && i !== 7 && !isDigit(s.charCodeAt(i))) return false;
+  const d = (i: number): number => s.charCodeAt(i) - 48;
+  const year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+  const month = d(5) * 10 + d(6);
+  const day = d(8) * 10 + d(9);
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return day <= days;
 }
 
 function parseClockTime(s: unknown): number {
@@ -173,6 +180,11 @@ class RowReader {
 
   private fail(field: string, message: string): never {
     throw new InputError(message, { file: this.table.file, line: this.row.line, field });
+  }
+
+  /** Cell index of a field. */
+  index(field: string): number {
+    return this.cols[field]!;
   }
 
   text(field: string, opts: { optional?: boolean } = {}): string {
@@ -269,30 +281,53 @@ function parseTraders(t: CsvTable): Map<string, Trader> {
 
 function parseHistory(t: CsvTable): History {
   const rr = new RowReader(t, columnIndex(t, ['date', 'instrument', 'close']));
-  const parsed: Array<[string, string, number]> = [];
-  const dateSet = new Set<string>();
-  const seen = new Set<string>();
-  for (const row of t.rows) {
+  const n = t.rows.length;
+  // Dates repeat once per instrument: each distinct one is checked once, and numbered.
+  const dateNo = new Map<string, number>();
+  const dateList: string[] = [];
+  const rowDate = new Int32Array(n);
+  const rowInstrument: string[] = new Array<string>(n);
+  const rowClose = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const row = t.rows[k]!;
     rr.row = row;
-    const date = rr.date('date');
+    const v = row.cells[rr.index('date')] ?? '';
+    let no = dateNo.get(v);
+    if (no === undefined) {
+      rr.date('date');
+      no = dateList.length;
+      dateNo.set(v, no);
+      dateList.push(v);
+    }
     const instrument = rr.text('instrument');
     const close = rr.number('close', { positive: true });
-    const key = `${date}\u0000${instrument}`;
-    if (seen.has(key)) rr.duplicate('date', `close for ${instrument} on ${date}`);
-    seen.add(key);
-    dateSet.add(date);
-    parsed.push([date, instrument, close]);
+    rowDate[k] = no;
+    rowInstrument[k] = instrument;
+    rowClose[k] = close;
   }
-  const dates = [...dateSet].sort();
-  const dateIdx = new Map(dates.map((d, i) => [d, i]));
+  const dates = dateList.slice().sort();
+  const sortedIdx = new Int32Array(dateList.length);
+  const byDate = new Map(dates.map((d, i) => [d, i]));
+  for (let i = 0; i < dateList.length; i++) sortedIdx[i] = byDate.get(dateList[i]!)!;
   const closes = new Map<string, Float64Array>();
-  for (const [date, instrument, close] of parsed) {
+  const seen = new Map<string, Uint8Array>();
+  for (let k = 0; k < n; k++) {
+    const instrument = rowInstrument[k]!;
     let arr = closes.get(instrument);
-    if (!arr) {
+    let had = seen.get(instrument);
+    if (!arr || !had) {
       arr = new Float64Array(dates.length).fill(Number.NaN);
+      had = new Uint8Array(dates.length);
       closes.set(instrument, arr);
+      seen.set(instrument, had);
     }
-    arr[dateIdx.get(date)!] = close;
+    const di = sortedIdx[rowDate[k]!]!;
+    if (had[di]) {
+      rr.row = t.rows[k]!;
+      rr.duplicate('date', `close for ${instrument} on ${dateList[rowDate[k]!]!}`);
+    }
+    had[di] = 1;
+    arr[di] = rowClose[k]!;
   }
   return { dates, closes };
 }

@@ -148,6 +148,16 @@ describe('loadDay', () => {
     expect(await loadError(dir)).toMatchObject({ file, line: 3, field: 'date' });
     writeFileSync(file, 'date,instrument,close\n2024-03-13,ACME,140\n2024-03-13,ACME,141\n');
     expect(await loadError(dir)).toMatchObject({ file, line: 3, field: 'date' });
+    // Real calendar dates only (leap years as the Gregorian calendar has them).
+    for (const bad of ['2023-02-29', '2024-02-30', '2024-04-31', '2024-13-01', '2024-00-10', '2024-01-00', '2100-02-29', '2024-1-015']) {
+      writeFileSync(file, `date,instrument,close\n2024-03-13,ACME,140\n${bad},ACME,141\n`);
+      expect(await loadError(dir)).toMatchObject({ file, line: 3, field: 'date' });
+    }
+    writeFileSync(file, 'date,instrument,close\n2024-02-29,ACME,1\n2000-02-29,ACME,2\n2024-12-31,ACME,3\n2024-01-31,ACME,4\n');
+    expect((await loadDay(dir)).reference.history!.dates).toEqual(['2000-02-29', '2024-01-31', '2024-02-29', '2024-12-31']);
+    // A repeated (date, instrument) is named at its second row, also when the date is not the last one seen.
+    writeFileSync(file, 'date,instrument,close\n2024-03-13,ACME,140\n2024-03-14,ACME,141\n2024-03-14,BOLT,41\n2024-03-13,ACME,142\n');
+    expect(await loadError(dir)).toMatchObject({ file, line: 5, field: 'date' });
     writeFileSync(file, 'date,instrument,close\n2024-03-14,ACME,141\n2024-03-13,ACME,140\n2024-03-13,BOLT,40\n');
     const h = (await loadDay(dir)).reference.history!;
     expect(h.dates).toEqual(['2024-03-13', '2024-03-14']);
