@@ -5,6 +5,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../../core/errors.js';
 import { quickValid, validateEvent, type DeadLetter, type StreamName } from '../events.js';
+import { FlatJsonParser } from './flat-json.js';
 import { finishChunk, newChunk, pushRecord, type EventReader, type ReaderChunk, type ReaderStart } from './reader.js';
 
 /** Largest run of lines decoded into one string (bytes). */
@@ -37,6 +38,8 @@ export class JsonlReader implements EventReader {
   /** File offset of the next buffer's first byte. */
   private streamPos = 0;
   private line = 0;
+  /** Flat lines without whitespace (every recorded day's) skip JSON.parse; it gets the others. */
+  private readonly flat = new FlatJsonParser();
   private skip = 0;
   private lastEnd = 0;
   private pending: DeadLetter[] | undefined;
@@ -178,7 +181,11 @@ export class JsonlReader implements EventReader {
       } else {
         let end = nl;
         if (end > pos && text.charCodeAt(end - 1) === 13) end--;
-        if (end > pos) this.handleText(text.slice(pos, end), endOffset);
+        if (end > pos) {
+          const obj = this.flat.parse(text, pos, end);
+          if (obj === undefined) this.handleText(text.slice(pos, end), endOffset);
+          else this.handleParsed(obj, text, pos, end, endOffset);
+        }
       }
       this.lastEnd = endOffset;
       pos = nl + 1;
@@ -198,18 +205,25 @@ export class JsonlReader implements EventReader {
   }
 
   private handleText(text: string, endOffset: number): void {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(text);
-    } catch (e) {
-      if (text.trim().length === 0) return;
-      this.dead(`not valid JSON: ${(e as Error).message}`, undefined, text);
-      return;
+    let obj: unknown = this.flat.parse(text, 0, text.length);
+    if (obj === undefined) {
+      try {
+        obj = JSON.parse(text);
+      } catch (e) {
+        if (text.trim().length === 0) return;
+        this.dead(`not valid JSON: ${(e as Error).message}`, undefined, text);
+        return;
+      }
     }
+    this.handleParsed(obj, text, 0, text.length, endOffset);
+  }
+
+  /** A parsed line (text[from..to)): validated, then a record or a dead letter. */
+  private handleParsed(obj: unknown, text: string, from: number, to: number, endOffset: number): void {
     if (!quickValid(this.stream, obj)) {
       const v = validateEvent(this.stream, obj);
       if (!v.ok) {
-        this.dead(v.reason, v.field, text);
+        this.dead(v.reason, v.field, from === 0 && to === text.length ? text : text.slice(from, to));
         return;
       }
     }

@@ -1,0 +1,141 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FlatJsonParser } from '../../../src/connectors/replay/flat-json.js';
+
+/** Same keys in the same order, and every value the same (numbers by Object.is: -0 is not 0). */
+function expectSame(got: Record<string, unknown>, want: unknown): void {
+  expect(want).not.toBeNull();
+  expect(typeof want).toBe('object');
+  const w = want as Record<string, unknown>;
+  expect(Object.keys(got)).toEqual(Object.keys(w));
+  for (const k of Object.keys(w)) {
+    if (typeof w[k] === 'number') expect(Object.is(got[k], w[k]), `${k}: ${String(got[k])} vs ${String(w[k])}`).toBe(true);
+    else expect(got[k]).toEqual(w[k]);
+  }
+  expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+}
+
+/** Parses `line` inside other text (as the reader does: a piece of many lines). */
+function parseIn(p: FlatJsonParser, line: string): Record<string, unknown> | undefined {
+  const text = `xx\n${line}\n{"after":1}`;
+  return p.parse(text, 3, 3 + line.length);
+}
+
+describe('FlatJsonParser', () => {
+  it('parses recorded-day lines exactly as JSON.parse, by the fast path', () => {
+    const p = new FlatJsonParser();
+    const lines = [
+      '{"type":"quote","ts":1710509400005,"instrument":"EXAF","bid":76.86,"ask":76.91,"bidSize":15500,"askSize":23000}',
+      '{"type":"trade","ts":1710509400643,"tradeId":"T0000001","instrument":"DATA","traderId":"TR237","side":"SELL","qty":100,"price":306.64,"counterpartyTraderId":"TR280","orderId":"O0000008","venue":"BATS"}',
+      '{"type":"order","ts":1710509400011,"orderId":"O0000001","traderId":"TR413","instrument":"FXAT","side":"SELL","qty":700,"price":131.61,"action":"NEW"}',
+      '{"type":"quote","ts":1710509400009,"instrument":"FXAP","bid":254.78,"ask":254.87,"bidSize":10400,"askSize":9500}',
+      '{"a":-0,"b":0.1,"c":0.3,"d":-12.5,"e":0,"f":true,"g":false,"h":null,"i":"","j":"x y","k":123456789012345}',
+      '{"a":0.000000000000001,"b":999999999999999,"c":1.50,"d":"\u00e9t\u00e9","e":"\u2028"}',
+    ];
+    for (const line of lines) expectSame(parseIn(p, line)!, JSON.parse(line));
+    expect(p.declined).toBe(0);
+    // Values repeated across lines are one shared string.
+    const a = parseIn(p, lines[0]!)!;
+    const b = parseIn(p, lines[0]!)!;
+    expect(a).not.toBe(b);
+    expect(a['instrument']).toBe(b['instrument']);
+  });
+
+  it('declines what it does not parse exactly, so JSON.parse decides', () => {
+    const p = new FlatJsonParser();
+    const declined = [
+      '{"a": 1}', // whitespace
+      '{"a":1e5}', // exponent
+      '{"a":1234567890123456}', // 16 digits
+      '{"a":0.1234567890123456}', // 16 fraction digits
+      '{"a":"x\\"y"}', // escape
+      '{"a":"x\\u0041"}',
+      '{"a\\n":1}',
+      '{"a":{"b":1}}', // nested
+      '{"a":[1]}',
+      '{"a":1,"a":2}', // repeated key
+      '{"__proto__":1}',
+      '{}',
+      '{"a":01}', // not JSON
+      '{"a":1.}',
+      '{"a":-}',
+      '{"a":.5}',
+      '{"a":tru}',
+      '{"a":1}x',
+      '{"a":1} ',
+      '{"a":"\t"}', // raw control character: not JSON
+      '{"a":1,}',
+      '[1]',
+      '',
+      '{',
+    ];
+    for (const line of declined) expect(parseIn(p, line), line).toBeUndefined();
+    expect(p.parsed).toBe(0);
+  });
+
+  it('never reads past the end of its line', () => {
+    const p = new FlatJsonParser();
+    p.parse('{"a}":1}', 0, 8);
+    // The layout head `"a}":` must not match across the line end into the next line.
+    const text = '{"x":1,"a}\n":1}';
+    expect(p.parse(text, 0, 10)).toBeUndefined();
+  });
+
+  it('switches between layouts of one file (optional fields) and keeps each exact', () => {
+    const p = new FlatJsonParser();
+    const lines = ['{"ts":1,"a":"x","b":2}', '{"ts":2,"a":"y"}', '{"ts":3,"b":4,"a":"x"}', '{"ts":4,"a":"x","b":2,"c":null}', '{"ts":5,"a":"z","b":3}'];
+    for (let r = 0; r < 3; r++) for (const line of lines) expectSame(parseIn(p, line)!, JSON.parse(line));
+    expect(p.declined).toBe(0);
+  });
+
+  it('gives JSON.parse values for any flat object (property: random keys, numbers, strings)', () => {
+    const key = fc.oneof(fc.constantFrom('ts', 'bid', 'ask', 'type', '1', 'constructor', 'toString', 'a b', '__proto__'), fc.string({ maxLength: 6 }));
+    const num = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.integer(),
+      fc.integer({ min: -1e6, max: 1e6 }).map((x) => x / 100),
+      fc.integer({ min: 0, max: 99_999 }).map((x) => x / 1e4),
+      fc.constantFrom(0, -0, 1e21, 1e-7, 0.1 + 0.2, 9007199254740993, 123456789012345.6),
+    );
+    const value = fc.oneof(num, num, fc.string({ maxLength: 10 }), fc.constantFrom('BUY', 'SELL', 'ACME'), fc.boolean(), fc.constant(null));
+    let parsed = 0;
+    let declined = 0;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { minLength: 1, maxLength: 12 }), (pairs) => {
+        // A parser per case: it keeps at most 16 layouts (key orders) and declines further ones.
+        const p = new FlatJsonParser();
+        const o: Record<string, unknown> = {};
+        for (const [k, v] of pairs) o[k] = v;
+        const line = JSON.stringify(o);
+        const got = parseIn(p, line);
+        if (got !== undefined) expectSame(got, JSON.parse(line));
+        // Also as decimal text written by hand (trailing zeros, leading "0.").
+        const text = line.replace(/:(-?\d+\.\d+)([,}])/g, ':$10$2');
+        const got2 = parseIn(p, text);
+        if (got2 !== undefined) expectSame(got2, JSON.parse(text));
+        parsed += p.parsed;
+        declined += p.declined;
+      }),
+      { numRuns: 3000 },
+    );
+    // Many of those lines take the fast path (the test would be vacuous otherwise); random
+    // strings with escapes and doubles with exponents are declined.
+    expect(parsed).toBeGreaterThan(1000);
+    expect(declined).toBeGreaterThan(100);
+  });
+
+  it('decimal numbers of up to 15 digits are the correctly rounded doubles (against JSON.parse)', () => {
+    const p = new FlatJsonParser();
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999_999_999_999_999 }), fc.integer({ min: 0, max: 15 }), fc.boolean(), (m, f, neg) => {
+        const digits = String(m).padStart(f + 1, '0');
+        const lit = `${neg ? '-' : ''}${f === 0 ? digits : `${digits.slice(0, digits.length - f)}.${digits.slice(digits.length - f)}`}`;
+        const line = `{"x":${lit}}`;
+        const got = parseIn(p, line);
+        expect(got, line).toBeDefined();
+        expect(Object.is(got!['x'], JSON.parse(line).x), line).toBe(true);
+      }),
+      { numRuns: 20000 },
+    );
+  });
+});
