@@ -46,16 +46,33 @@ export class WatermarkTracker {
   addPartition(partition: string): void {
     if (!this.partitions.has(partition)) {
       this.partitions.set(partition, { maxTs: Number.NEGATIVE_INFINITY, lastActivity: this.clock });
+      this.noteOnly();
+    }
+  }
+
+  /** The state of the only partition, when there is exactly one (the per-record fast path). */
+  private only: PartitionState | undefined;
+  private onlyName: string | undefined;
+
+  private noteOnly(): void {
+    if (this.partitions.size === 1) {
+      const [name, state] = this.partitions.entries().next().value as [string, PartitionState];
+      this.onlyName = name;
+      this.only = state;
+    } else {
+      this.onlyName = undefined;
+      this.only = undefined;
     }
   }
 
   /** Records a record's event time on a partition; also moves the event-time clock. */
   observe(partition: string, ts: number): void {
-    let p = this.partitions.get(partition);
+    let p = partition === this.onlyName ? this.only : this.partitions.get(partition);
     if (ts > this.clock) this.moveClock(ts);
     if (p === undefined) {
       p = { maxTs: ts, lastActivity: this.clock };
       this.partitions.set(partition, p);
+      this.noteOnly();
     } else if (ts > p.maxTs) {
       p.maxTs = ts;
     }
@@ -79,7 +96,11 @@ export class WatermarkTracker {
   /** The watermark now: never lower than one returned before. */
   current(): number {
     let min = Number.POSITIVE_INFINITY;
-    for (const p of this.partitions.values()) {
+    const only = this.only;
+    if (only !== undefined) {
+      // One partition (a replayed stream): no iteration.
+      min = this.clock - only.lastActivity >= this.idleTimeout ? Math.max(only.maxTs, this.clock) : only.maxTs;
+    } else for (const p of this.partitions.values()) {
       const idle = this.clock - p.lastActivity >= this.idleTimeout;
       const ts = idle ? Math.max(p.maxTs, this.clock) : p.maxTs;
       if (ts < min) min = ts;
@@ -101,6 +122,7 @@ export class WatermarkTracker {
   restore(s: WatermarkTrackerSnapshot): void {
     this.partitions.clear();
     for (const [k, maxTs, lastActivity] of s.partitions) this.partitions.set(k, { maxTs, lastActivity });
+    this.noteOnly();
     this.clock = s.clock;
     this.emitted = s.emitted;
   }
