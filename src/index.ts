@@ -31,6 +31,7 @@ export {
   type RunnableTopology,
 } from './core/runner.js';
 export type { ValueState, MapState, StateDescriptor } from './core/keyed-state.js';
+export { SnapshotColumns, snapshotRowObjects, type SnapshotRows } from './core/snapshot-rows.js';
 
 export * from './operators/index.js';
 export * from './windows/index.js';

@@ -3,6 +3,7 @@ import { mkdir, rename, stat, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Alert } from '../core/alerts.js';
 import type { JobSinks } from '../core/runner.js';
+import type { SnapshotRows } from '../core/snapshot-rows.js';
 import type { ReplaySnapshots } from './replay-snapshots.js';
 
 /**
@@ -169,7 +170,7 @@ export class ReplaySinks implements JobSinks {
     this.alertHook?.(a);
   }
 
-  onSnapshot(table: string, time: number, rows: ReadonlyArray<Record<string, unknown>>): void {
+  onSnapshot(table: string, time: number, rows: SnapshotRows): void {
     this.snapshotSink?.onSnapshot(table, time, rows);
   }
 

@@ -28,6 +28,7 @@ import {
 } from 'apache-arrow';
 import type { Alert } from '../core/alerts.js';
 import { InputError, InternalError } from '../core/errors.js';
+import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 
 /**
  * How a column is stored. `timestamp`: Arrow Timestamp(ms, "UTC") from epoch ms (or an ISO string);
@@ -226,7 +227,8 @@ function inferType(v: unknown): SnapshotColumnType | undefined {
  *
  * @example resolveColumns([], [{ desk: 'rates', n: 3 }]) // [{ name: 'desk', type: 'string' }, { name: 'n', type: 'float64' }]
  */
-export function resolveColumns(known: readonly SnapshotColumn[], rows: ReadonlyArray<Record<string, unknown>>): readonly SnapshotColumn[] {
+export function resolveColumns(known: readonly SnapshotColumn[], rows: SnapshotRows): readonly SnapshotColumn[] {
+  if (rows instanceof SnapshotColumns) return resolveColumnsOf(known, rows);
   const have = new Set(known.map((c) => c.name));
   const names = known.map((c) => c.name);
   const m = names.length;
@@ -250,6 +252,20 @@ export function resolveColumns(known: readonly SnapshotColumn[], rows: ReadonlyA
   const out = known.slice();
   for (const [name, type] of extra) out.push({ name, type: type ?? 'string' });
   return out;
+}
+
+/** resolveColumns for rows given as columns: the new columns in their order, typed from their first non-null cell. */
+function resolveColumnsOf(known: readonly SnapshotColumn[], rows: SnapshotColumns): readonly SnapshotColumn[] {
+  const have = new Set(known.map((c) => c.name));
+  let out: SnapshotColumn[] | undefined;
+  for (const name of Object.keys(rows.columns)) {
+    if (have.has(name) || name === 'snapshot_time') continue;
+    const cells = rows.columns[name]!;
+    let type: SnapshotColumnType | undefined;
+    for (let i = 0; i < rows.length && type === undefined; i++) type = inferType(cells[i]);
+    (out ??= known.slice()).push({ name, type: type ?? 'string' });
+  }
+  return out ?? known;
 }
 
 function validityOf(n: number): { bits: Uint8Array; nulls: number } {
@@ -284,7 +300,7 @@ function pluck(name: string): Pluck {
 }
 
 /** Encodes one column from `cells[0..n)`, the column's cell of each row. */
-function encodeColumn(c: SnapshotColumn, id: number, cells: ReadonlyArray<unknown>, n: number): Data {
+function encodeColumn(c: SnapshotColumn, id: number, cells: ArrayLike<unknown>, n: number): Data {
   const valid = validityOf(n);
   const setNull = (i: number) => {
     valid.bits[i >> 3]! &= ~(1 << (i & 7));
@@ -294,6 +310,11 @@ function encodeColumn(c: SnapshotColumn, id: number, cells: ReadonlyArray<unknow
   switch (c.type) {
     case 'float64': {
       const out = new Float64Array(n);
+      if (cells instanceof Float64Array) {
+        // A column given as numbers: every cell valid, copied as it is.
+        out.set(cells.subarray(0, n));
+        return makeData({ type: type as Float64, length: n, data: out, nullCount: 0 });
+      }
       for (let i = 0; i < n; i++) {
         const v = cells[i];
         if (typeof v === 'number') out[i] = v;
@@ -408,16 +429,21 @@ function utf8Data(strings: ReadonlyArray<string | undefined>, valid: { bits: Uin
  * @example
  * const bytes = encodeSnapshot(SNAPSHOT_TABLES.market.columns, 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
  */
-export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): Uint8Array {
+export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): Uint8Array {
   const schema = snapshotArrowSchema(columns);
   const n = rows.length;
   const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
   const children: Data[] = [makeData({ type: TIMESTAMP_MS_UTC, length: n, data: times, nullCount: 0 })];
-  const cells = new Array<unknown>(n);
-  columns.forEach((c, i) => {
-    pluck(c.name)(rows, cells);
-    children.push(encodeColumn(c, i, cells, n));
-  });
+  if (rows instanceof SnapshotColumns) {
+    const none = new Array<unknown>(n);
+    columns.forEach((c, i) => children.push(encodeColumn(c, i, rows.columns[c.name] ?? none, n)));
+  } else {
+    const cells = new Array<unknown>(n);
+    columns.forEach((c, i) => {
+      pluck(c.name)(rows, cells);
+      children.push(encodeColumn(c, i, cells, n));
+    });
+  }
   const struct = makeData({ type: new Struct(schema.fields), length: n, children, nullCount: 0 });
   const batch = new RecordBatch(schema, struct);
   return tableToIPC(new Table(schema, [batch]), 'file');
@@ -525,10 +551,21 @@ interface Pending {
   table: string;
   time: number;
   rows: Array<Record<string, unknown>>;
+  /** The rows as columns, as a producer gave them (then `rows` is empty until something needs objects). */
+  columnar?: SnapshotColumns | undefined;
   calls: number;
   /** The (table, time) file exists already: its rows are merged in when writing. */
   mergeFile: boolean;
   keys?: Set<string>;
+}
+
+/** The pending rows as objects (columns given by the producer are turned into rows, once). */
+function rowsOf(p: Pending): Array<Record<string, unknown>> {
+  if (p.columnar !== undefined) {
+    p.rows = p.columnar.toRows();
+    p.columnar = undefined;
+  }
+  return p.rows;
 }
 
 function normalise(v: unknown, type: SnapshotColumnType): unknown {
@@ -623,7 +660,7 @@ export class SnapshotSink {
    * Rows of `table` as of `snapshotTime`. They are read at the next `flush()`, so the producer
    * hands over rows it no longer changes (the risk steps build fresh rows for each snapshot).
    */
-  onSnapshot(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void {
+  onSnapshot(table: string, snapshotTime: number, rows: SnapshotRows): void {
     if (!TABLE_NAME.test(table)) throw new InternalError(`snapshot table '${table}': a table name is lower-case letters, digits and '_'`);
     if (table === 'alerts' && this.withAlerts) {
       throw new InternalError(`snapshot table 'alerts' is written by the snapshot sink from the job's alerts; a step cannot emit it`);
@@ -632,9 +669,10 @@ export class SnapshotSink {
     const p = this.pending.get(key);
     if (!p) {
       const mergeFile = (this.files.get(table) ?? []).some(([t]) => t === snapshotTime);
-      this.pending.set(key, { table, time: snapshotTime, rows: rows.slice(), calls: 1, mergeFile });
+      if (rows instanceof SnapshotColumns) this.pending.set(key, { table, time: snapshotTime, rows: [], columnar: rows, calls: 1, mergeFile });
+      else this.pending.set(key, { table, time: snapshotTime, rows: rows.slice(), calls: 1, mergeFile });
     } else {
-      this.addRows(p, rows);
+      this.addRows(p, rows instanceof SnapshotColumns ? rows.toRows() : rows);
     }
     this.noteTime(snapshotTime);
   }
@@ -683,6 +721,7 @@ export class SnapshotSink {
   }
 
   private addRows(p: Pending, rows: ReadonlyArray<Record<string, unknown>>): void {
+    rowsOf(p);
     const cols = this.columnsFor(p.table, rows.length ? [...p.rows.slice(0, 1), ...rows] : p.rows.slice(0, 1));
     if (!p.keys) {
       p.keys = new Set();
@@ -787,7 +826,7 @@ export class SnapshotSink {
     await this.flush();
   }
 
-  private columnsFor(table: string, rows: ReadonlyArray<Record<string, unknown>>): readonly SnapshotColumn[] {
+  private columnsFor(table: string, rows: SnapshotRows): readonly SnapshotColumn[] {
     const known = this.columns.get(table) ?? declared.get(table)?.columns ?? [];
     const cols = resolveColumns(known, rows);
     this.columns.set(table, cols);
@@ -807,7 +846,8 @@ export class SnapshotSink {
   private startWrite(p: Pending): void {
     const { table, time } = p;
     const folder = this.folderOf(table);
-    const bytes = encodeSnapshot(this.columnsFor(table, p.rows), time, p.rows);
+    const rows = p.columnar ?? p.rows;
+    const bytes = encodeSnapshot(this.columnsFor(table, rows), time, rows);
     const key = `${table}\u0000${time}`;
     const before = this.inFlight.get(key);
     const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
@@ -820,7 +860,7 @@ export class SnapshotSink {
       this.writeError ??= e;
     });
     this.track(key, job);
-    this.recordFile(table, time, p.rows.length);
+    this.recordFile(table, time, rows.length);
   }
 
   /** Synchronously merges `p`'s rows into its file on disk (written before: see writeBehind). */
@@ -829,8 +869,8 @@ export class SnapshotSink {
     const folder = this.folderOf(table);
     const path = join(folder, `${time}.arrow`);
     const before = decodeSnapshotRows(readFileSync(path)).map(({ snapshot_time: _t, ...r }) => r);
-    const merged: Pending = { ...p, rows: before, calls: 1, mergeFile: false, keys: undefined };
-    this.addRows(merged, p.rows);
+    const merged: Pending = { ...p, rows: before, columnar: undefined, calls: 1, mergeFile: false, keys: undefined };
+    this.addRows(merged, rowsOf(p));
     const bytes = encodeSnapshot(this.columnsFor(table, merged.rows), time, merged.rows);
     const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
     writeFileSync(tmp, bytes);
@@ -881,7 +921,7 @@ export class SnapshotSink {
       known: [...this.known],
       pendingAlertTime: this.pendingAlertTime ?? null,
       advanced: [this.advancedTo, this.lastEventTime],
-      pending: [...this.pending.values()].map((p) => ({ table: p.table, time: p.time, rows: p.rows.slice(), calls: p.calls, mergeFile: p.mergeFile })),
+      pending: [...this.pending.values()].map((p) => ({ table: p.table, time: p.time, rows: rowsOf(p).slice(), calls: p.calls, mergeFile: p.mergeFile })),
     };
   }
 

@@ -7,6 +7,7 @@ import type { CheckpointData, CheckpointStore } from './checkpoint.js';
 import type { ReferenceData } from './reference.js';
 import { systemClock, type Clock } from './time.js';
 import { WatermarkTracker, type WatermarkTrackerSnapshot } from './watermarks.js';
+import type { SnapshotRows } from './snapshot-rows.js';
 
 /** One batch from a source: parallel arrays, so no wrapper object per record. */
 export interface SourceBatch {
@@ -51,7 +52,7 @@ export interface BuildEnv {
   /** Event time between state snapshots (default 60 s). */
   snapshotIntervalMs?: number;
   /** Rows of a snapshot table as of event time `snapshotTime` (CONTRACTS.md section 5). */
-  onSnapshot?(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void;
+  onSnapshot?(table: string, snapshotTime: number, rows: SnapshotRows): void;
 }
 
 /** The part of a compiled topology the runner needs. */
@@ -66,7 +67,7 @@ export interface JobSinks {
   onAlert(alert: Alert): void;
   onOutput(sink: string, record: unknown): void;
   onLate(stepId: string, record: unknown): void;
-  onSnapshot?(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void;
+  onSnapshot?(table: string, snapshotTime: number, rows: SnapshotRows): void;
   flush(): Promise<void>;
   /**
    * A sink whose `flush()` only hands output over (write-behind) waits here until all of it is

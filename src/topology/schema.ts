@@ -2,6 +2,7 @@ import type { Alert, Severity } from '../core/alerts.js';
 import type { JobContext, SideOutput } from '../core/context.js';
 import type { Stream } from '../core/element.js';
 import type { ReferenceData } from '../core/reference.js';
+import type { SnapshotRows } from '../core/snapshot-rows.js';
 import { TopologyError, type ErrorLocation } from '../core/errors.js';
 import type { CompiledExpression, CompiledTemplate } from './expressions.js';
 import type { Params } from './params.js';
@@ -264,7 +265,7 @@ export interface StepBuildEnv {
    * `snapshot_time`) as of event time `snapshotTime` to the job's snapshot sink. A step emits its
    * rows for time T once it has applied every record with ts <= T and none after.
    */
-  snapshot(table: string, snapshotTime: number, rows: ReadonlyArray<Record<string, unknown>>): void;
+  snapshot(table: string, snapshotTime: number, rows: SnapshotRows): void;
   /** Wraps a user function so that a throw becomes a UserFunctionError naming the step and udf. */
   guard<A extends unknown[], R>(fn: (...args: A) => R, udf: string): (...args: A) => R;
 }
