@@ -84,15 +84,16 @@ export class FlatJsonParser {
     let k = 0;
     for (;;) {
       if (k === MAX_KEYS) return undefined;
-      // The key: the expected one of the layout, checked in place, else read.
-      if (layout !== undefined && k < layout.heads.length && matches(text, p, layout.codes[k]!)) {
+      // The key: the expected one of the layout followed (or of a known layout with the same keys
+      // so far: optional fields), checked in place; else read, and a new layout is made at the end.
+      if (layout !== undefined && (k >= layout.heads.length || !matches(text, p, layout.codes[k]!))) {
+        const next = this.sibling(layout, k, text, p);
+        if (next === undefined) for (let j = 0; j < k; j++) keys[j] = layout.heads[j]!.slice(1, -2);
+        layout = next;
+      }
+      if (layout !== undefined) {
         p += layout.codes[k]!.length;
       } else {
-        if (layout !== undefined) {
-          // Another layout: the keys so far are the current layout's.
-          for (let j = 0; j < k; j++) keys[j] = layout.heads[j]!.slice(1, -2);
-          layout = undefined;
-        }
         if (text.charCodeAt(p) !== 34 /* " */) return undefined;
         const q = this.stringEnd(text, p + 1, end);
         if (q < 0 || text.charCodeAt(q + 1) !== 58 /* : */) return undefined;
@@ -174,13 +175,32 @@ export class FlatJsonParser {
       if (sep !== 125 /* } */ || p !== end - 1) return undefined;
       break;
     }
-    if (layout === undefined || layout.heads.length !== k) {
-      if (layout !== undefined) for (let j = 0; j < k; j++) keys[j] = layout.heads[j]!.slice(1, -2);
+    if (layout !== undefined && layout.heads.length !== k) {
+      // Fewer keys than the layout followed: a known layout of exactly these keys, else a new one.
+      const shorter = this.sibling(layout, k, text, -1);
+      if (shorter === undefined) for (let j = 0; j < k; j++) keys[j] = layout.heads[j]!.slice(1, -2);
+      layout = shorter;
+    }
+    if (layout === undefined) {
       layout = this.layoutOf(keys, k);
       if (layout === undefined) return undefined;
     }
     this.last = layout;
     return layout.build(values);
+  }
+
+  /**
+   * A known layout with the same first k keys as `from` whose key k is at text[p..] (p >= 0), or
+   * that has exactly k keys (p < 0).
+   */
+  private sibling(from: Layout, k: number, text: string, p: number): Layout | undefined {
+    for (const l of this.layouts) {
+      if (l === from || (p >= 0 ? l.heads.length <= k : l.heads.length !== k)) continue;
+      let same = true;
+      for (let j = 0; j < k && same; j++) same = l.heads[j] === from.heads[j];
+      if (same && (p < 0 || matches(text, p, l.codes[k]!))) return l;
+    }
+    return undefined;
   }
 
   /**
