@@ -416,10 +416,26 @@ export interface Detector {
   fireTimers(t: number, inclusive: boolean): void;
   /** The detector's timer queue, when it has one: a driver may skip `fireTimers` while the queue's next due time is later. */
   readonly timerQueue?: { nextDue(): number };
+  /**
+   * What the detector does something with, when it says: a driver may skip the calls of an input it
+   * declares false (`onTrade`, `onOrder`, `fireTimers`), which would do nothing. Fixed once built.
+   */
+  readonly inputs?: DetectorInputs;
   /** Alerts completed since the last call. */
   takeAlerts(): AlertDraft[];
   snapshot(): unknown;
   restore(state: unknown): void;
+}
+
+/**
+ * The calls a {@link Detector} acts on (see `Detector.inputs`).
+ *
+ * @example const i: DetectorInputs = { trades: true, orders: false, timers: false }; // a trades-only detector without timers
+ */
+export interface DetectorInputs {
+  trades: boolean;
+  orders: boolean;
+  timers: boolean;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   participle,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type SurvOrder,
   type SurvTrade,
 } from './common.js';
@@ -161,6 +162,8 @@ export class LayeringDetector implements Detector {
   private layers = new Map<string, SlotQueue>();
   private readonly timers = new EventTimers<string>();
   readonly timerQueue: { nextDue(): number } = this.timers;
+  /** Trades only feed a flow of its own: with a shared flow, onTrade does nothing. */
+  readonly inputs: DetectorInputs;
   private readonly horizonMs: number;
   private readonly due = { ts: 0 };
   private sweepAt = Number.NEGATIVE_INFINITY;
@@ -174,6 +177,7 @@ export class LayeringDetector implements Detector {
     this.out = new FindingGrouper('LAYERING', params.minOrders, 'max');
     if (shared !== undefined && shared.book.ttlMs !== params.orderTtlMs) throw new RangeError('layering: a shared order flow must have the orderTtl of the detector');
     this.ownsFlow = shared === undefined;
+    this.inputs = { trades: this.ownsFlow, orders: true, timers: true };
     this.flow = shared ?? new OrderFlow(params.orderTtlMs, this.horizonMs);
     this.flow.fills.widen(this.horizonMs);
     this.book = this.flow.book;

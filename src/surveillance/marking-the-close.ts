@@ -14,6 +14,7 @@ import {
   participle,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type SurvOrder,
   type SurvTrade,
 } from './common.js';
@@ -110,6 +111,8 @@ export class MarkingTheCloseDetector implements Detector {
   private intervals = new Map<string, InstrumentInterval>();
   private readonly timers = new EventTimers<number>();
   readonly timerQueue: { nextDue(): number } = this.timers;
+  /** Orders do nothing here. */
+  readonly inputs: DetectorInputs = { trades: true, orders: false, timers: true };
   private readonly due = { ts: 0 };
 
   constructor(readonly params: MarkingTheCloseParams) {

@@ -14,6 +14,7 @@ import {
   opposite,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type Side,
   type SurvOrder,
   type SurvTrade,
@@ -234,6 +235,8 @@ export class SpoofingDetector implements Detector {
   private readonly ownsFlow: boolean;
   private readonly timers = new EventTimers<Candidate>();
   readonly timerQueue: { nextDue(): number } = this.timers;
+  /** Trades only feed a flow of its own: with a shared flow, onTrade does nothing. */
+  readonly inputs: DetectorInputs;
   private readonly due = { ts: 0 };
 
   constructor(
@@ -246,6 +249,7 @@ export class SpoofingDetector implements Detector {
     const horizon = params.fillWindowMs + Math.max(params.fillWindowMs, params.cancelWithinMs);
     if (shared !== undefined && shared.book.ttlMs !== params.orderTtlMs) throw new RangeError('spoofing: a shared order flow must have the orderTtl of the detector');
     this.ownsFlow = shared === undefined;
+    this.inputs = { trades: this.ownsFlow, orders: true, timers: true };
     this.flow = shared ?? new OrderFlow(params.orderTtlMs, horizon);
     this.flow.fills.widen(horizon);
   }
