@@ -407,13 +407,15 @@ function surveillanceOperator(
           },
           onWatermark(w, emit) {
             m.release(w.ts);
-            for (const d of m.det.takeAlerts()) emit(toAlert(d));
+            const a = m.det.takeAlerts();
+            for (let i = 0; i < a.length; i++) emit(toAlert(a[i]!));
             emit(w);
           },
           onComplete(emit) {
             // An input that ends without END_OF_TIME still ends: judge what it left.
             m.release(Number.POSITIVE_INFINITY);
-            for (const d of m.det.takeAlerts()) emit(toAlert(d));
+            const a = m.det.takeAlerts();
+            for (let i = 0; i < a.length; i++) emit(toAlert(a[i]!));
           },
           checkpoint: m.checkpoint,
         };
@@ -436,7 +438,9 @@ function surveillanceOperator(
           },
           onWatermark(wm) {
             m.release(wm);
-            for (const d of m.det.takeAlerts()) scope.emit(toAlert(d));
+            // An index loop: a for-of over the (usually empty) array allocated an iterator result per watermark.
+            const a = m.det.takeAlerts();
+            for (let i = 0; i < a.length; i++) scope.emit(toAlert(a[i]!));
           },
           snapshot: m.checkpoint.snapshot,
           restore: m.checkpoint.restore,
