@@ -63,22 +63,22 @@ export class TallyMedian {
   }
 
   add(x: number): void {
-    this.insert(x);
     const w = this.window;
-    if (w > 0) {
-      if (this.ringCount === w) {
-        const h = this.ringHead;
-        const old = this.ring[h] as number;
-        this.ring[h] = x;
-        this.ringHead = h + 1 === w ? 0 : h + 1;
-        this.erase(old);
-      } else {
-        // Filling up: the head is still at 0.
-        this.ring[this.ringCount++] = x;
-      }
-    } else {
-      this.all.push(x);
+    if (w > 0 && this.ringCount === w) {
+      const h = this.ringHead;
+      const old = this.ring[h] as number;
+      this.ring[h] = x;
+      this.ringHead = h + 1 === w ? 0 : h + 1;
+      // The value leaving the window is the one entering (round lots repeat): the tallies stay as they are.
+      if (old === x) return;
+      this.insert(x);
+      this.erase(old);
+      return;
     }
+    this.insert(x);
+    // Filling up (the head is still at 0), or no window: every value is kept.
+    if (w > 0) this.ring[this.ringCount++] = x;
+    else this.all.push(x);
   }
 
   /** The values in the window, oldest first (for checkpoints). */
