@@ -416,45 +416,88 @@ export interface Detector {
   fireTimers(t: number, inclusive: boolean): void;
   /** The detector's timer queue, when it has one: a driver may skip `fireTimers` while the queue's next due time is later. */
   readonly timerQueue?: { nextDue(): number };
+  /**
+   * What the detector does something with, when it says: a driver may skip the calls of an input it
+   * declares false (`onTrade`, `onOrder`, `fireTimers`), which would do nothing. Fixed once built.
+   */
+  readonly inputs?: DetectorInputs;
   /** Alerts completed since the last call. */
   takeAlerts(): AlertDraft[];
   snapshot(): unknown;
   restore(state: unknown): void;
 }
 
-/** Records held until the watermark passes them; sorted (stably, so ties keep arrival order) only when one came out of order. */
+/**
+ * The calls a {@link Detector} acts on (see `Detector.inputs`).
+ *
+ * @example const i: DetectorInputs = { trades: true, orders: false, timers: false }; // a trades-only detector without timers
+ */
+export interface DetectorInputs {
+  trades: boolean;
+  orders: boolean;
+  timers: boolean;
+}
+
+/**
+ * Records held until the watermark passes them, live in `recs[head..len)`; sorted (stably, so ties
+ * keep arrival order) only when one came out of order. The array keeps its capacity: once drained
+ * it is refilled from index 0 (the released entries are cleared, so it holds no record), as
+ * shrinking a JS array's length is a runtime call and the queue drains at nearly every watermark.
+ */
 class Pending<T extends { ts: number }> {
-  recs: T[] = [];
+  recs: Array<T | undefined> = [];
   head = 0;
+  len = 0;
   private sorted = true;
 
+  get size(): number {
+    return this.len - this.head;
+  }
+
   push(r: T): void {
-    const n = this.recs.length;
+    const n = this.len;
     if (n > this.head && r.ts < (this.recs[n - 1] as T).ts) this.sorted = false;
-    this.recs.push(r);
+    if (n === this.recs.length) this.recs.push(r);
+    else this.recs[n] = r;
+    this.len = n + 1;
+  }
+
+  /** Whether a record with ts <= w may be waiting (when unsorted, any record may be). */
+  dueBy(w: number): boolean {
+    const h = this.head;
+    return h < this.len && (!this.sorted || (this.recs[h] as T).ts <= w);
   }
 
   prepare(): void {
     if (this.sorted) return;
-    const live = this.recs.slice(this.head);
+    const live = this.live();
     live.sort((a, b) => a.ts - b.ts);
-    this.recs = live;
+    const r = this.recs;
+    for (let i = 0; i < live.length; i++) r[i] = live[i];
+    for (let i = live.length; i < this.len; i++) r[i] = undefined;
     this.head = 0;
+    this.len = live.length;
     this.sorted = true;
   }
 
+  /** After a release (which cleared the entries it took): reuses the front of the array. */
   compact(): void {
-    if (this.head === this.recs.length) {
-      this.recs.length = 0;
+    const h = this.head;
+    if (h === this.len) {
       this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.recs.length) {
-      this.recs = this.recs.slice(this.head);
+      this.len = 0;
+    } else if (h >= 1024 && h * 2 >= this.len) {
+      const r = this.recs;
+      const n = this.len - h;
+      for (let i = 0; i < n; i++) r[i] = r[h + i];
+      for (let i = n; i < this.len; i++) r[i] = undefined;
       this.head = 0;
+      this.len = n;
     }
   }
 
   live(): T[] {
-    return this.recs.slice(this.head);
+    return this.recs.slice(this.head, this.len) as T[];
   }
 }
 
@@ -504,14 +547,20 @@ export class Sequencer {
     if (!(w > this.wm)) return;
     const T = this.trades;
     const O = this.orders;
+    // Watermarks come every few records: most release nothing, and then only the timers may be due.
+    if (!T.dueBy(w) && !O.dueBy(w)) {
+      d.fireTimers(w, true);
+      this.wm = w;
+      return;
+    }
     T.prepare();
     O.prepare();
     const tr = T.recs;
     const or = O.recs;
     let i = T.head;
     let j = O.head;
-    const ni = tr.length;
-    const nj = or.length;
+    const ni = T.len;
+    const nj = O.len;
     for (;;) {
       const t = i < ni ? (tr[i] as SurvTrade) : undefined;
       const o = j < nj ? (or[j] as SurvOrder) : undefined;
@@ -537,7 +586,7 @@ export class Sequencer {
 
   /** Number of records waiting for the watermark. */
   get pending(): number {
-    return this.trades.recs.length - this.trades.head + this.orders.recs.length - this.orders.head;
+    return this.trades.size + this.orders.size;
   }
 
   snapshot(): SequencerSnapshot {

@@ -119,20 +119,14 @@ export class FrontRunningDetector implements Detector {
     if (desk === undefined) return;
     const d = this.recent;
     this.trim(d, o.ts);
+    // No closure here: one capturing `o` made V8 allocate a context at every order, client or not.
     const pre = new Map<string, TradeRef[]>();
-    const add = (traderId: string, side: Side, r: SurvTrade): void => {
-      if (traderId === o.traderId || side !== o.side || p.desks.get(traderId) !== desk) return;
-      const ref: TradeRef = { tradeId: r.tradeId, ts: r.ts, traderId, side, qty: r.qty, price: r.price };
-      const list = pre.get(traderId);
-      if (list === undefined) pre.set(traderId, [ref]);
-      else list.push(ref);
-    };
     for (let i = 0; i < d.size; i++) {
       const r = d.at(i);
       if (r.instrument !== o.instrument) continue;
-      add(r.traderId, r.side, r);
+      this.addPre(pre, o, desk, r.traderId, r.side, r);
       const cp = counterpartyOf(r);
-      if (cp !== undefined) add(cp, opposite(r.side), r);
+      if (cp !== undefined) this.addPre(pre, o, desk, cp, opposite(r.side), r);
     }
     for (const [traderId, trades] of pre) {
       const c: Candidate = {
@@ -156,6 +150,15 @@ export class FrontRunningDetector implements Detector {
     }
   }
 
+
+  /** Adds r to `pre` as a trade of desk-mate `traderId` on `side` when it is one ahead of client order o. */
+  private addPre(pre: Map<string, TradeRef[]>, o: SurvOrder, desk: string, traderId: string, side: Side, r: SurvTrade): void {
+    if (traderId === o.traderId || side !== o.side || this.params.desks.get(traderId) !== desk) return;
+    const ref: TradeRef = { tradeId: r.tradeId, ts: r.ts, traderId, side, qty: r.qty, price: r.price };
+    const list = pre.get(traderId);
+    if (list === undefined) pre.set(traderId, [ref]);
+    else list.push(ref);
+  }
 
   fireTimers(t: number, inclusive: boolean): void {
     for (let id = this.timers.popDue(t, inclusive, this.due); id !== undefined; id = this.timers.popDue(t, inclusive, this.due)) {

@@ -29,6 +29,7 @@ export {
   type Finding,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type SequencerSnapshot,
   type SurveillanceAlertType,
   type TradeRef,

@@ -12,6 +12,7 @@ import {
   participle,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type SurvOrder,
   type SurvTrade,
 } from './common.js';
@@ -40,48 +41,73 @@ export interface LayeringParams {
  * A trader's recent NEW orders as book slots, in NEW order: the slot, the slot's life (`gen`, so an
  * order the book has since forgotten is recognised even if its slot holds another order now) and
  * the NEW time (kept here, as the order's own, for trimming and for the placement window): three
- * parallel arrays of numbers behind a moving head, no object per order.
+ * parallel typed rings of power-of-two capacity, so pushing and trimming never allocate once grown
+ * (a trader's queue empties at nearly every NEW, as its last orders are older than the horizon, and
+ * resetting a JS array's length costs a runtime call). `at(i)` gives the ring index of the i-th
+ * order from the front, to read the three columns with.
+ *
+ * @example
+ * const q = new SlotQueue(); q.push(7, 0, 1000); q.trim(1001); q.size; // 0
  */
-class SlotQueue {
-  slots: number[] = [];
-  gens: number[] = [];
-  newTs: number[] = [];
-  head = 0;
+export class SlotQueue {
+  slots = new Int32Array(8);
+  gens = new Int32Array(8);
+  newTs = new Float64Array(8);
+  private head = 0;
+  private n = 0;
+  private mask = 7;
   /** Whether the queue was empty at the last sweep (an idle trader's queue is dropped at the next). */
   idle = false;
 
   get size(): number {
-    return this.slots.length - this.head;
+    return this.n;
   }
 
   push(slot: number, gen: number, newTs: number): void {
-    this.slots.push(slot);
-    this.gens.push(gen);
-    this.newTs.push(newTs);
+    if (this.n > this.mask) this.grow();
+    const i = (this.head + this.n) & this.mask;
+    this.slots[i] = slot;
+    this.gens[i] = gen;
+    this.newTs[i] = newTs;
+    this.n++;
   }
 
-  /** Physical index of the i-th item from the front. */
+  /** Ring index of the i-th item from the front. */
   at(i: number): number {
-    return this.head + i;
+    return (this.head + i) & this.mask;
   }
 
   /** Drops the orders placed before `limit`. */
   trim(limit: number): void {
-    const n = this.slots.length;
+    let n = this.n;
+    if (n === 0) return;
     let h = this.head;
-    while (h < n && (this.newTs[h] as number) < limit) h++;
-    if (h === n) {
-      this.slots.length = 0;
-      this.gens.length = 0;
-      this.newTs.length = 0;
-      h = 0;
-    } else if (h >= 64 && h * 2 >= n) {
-      this.slots = this.slots.slice(h);
-      this.gens = this.gens.slice(h);
-      this.newTs = this.newTs.slice(h);
-      h = 0;
+    const ts = this.newTs;
+    const m = this.mask;
+    while (n > 0 && (ts[h] as number) < limit) {
+      h = (h + 1) & m;
+      n--;
     }
-    this.head = h;
+    this.head = n === 0 ? 0 : h;
+    this.n = n;
+  }
+
+  private grow(): void {
+    const c = (this.mask + 1) * 2;
+    const slots = new Int32Array(c);
+    const gens = new Int32Array(c);
+    const newTs = new Float64Array(c);
+    for (let i = 0; i < this.n; i++) {
+      const j = (this.head + i) & this.mask;
+      slots[i] = this.slots[j] as number;
+      gens[i] = this.gens[j] as number;
+      newTs[i] = this.newTs[j] as number;
+    }
+    this.slots = slots;
+    this.gens = gens;
+    this.newTs = newTs;
+    this.head = 0;
+    this.mask = c - 1;
   }
 }
 
@@ -136,6 +162,8 @@ export class LayeringDetector implements Detector {
   private layers = new Map<string, SlotQueue>();
   private readonly timers = new EventTimers<string>();
   readonly timerQueue: { nextDue(): number } = this.timers;
+  /** Trades only feed a flow of its own: with a shared flow, onTrade does nothing. */
+  readonly inputs: DetectorInputs;
   private readonly horizonMs: number;
   private readonly due = { ts: 0 };
   private sweepAt = Number.NEGATIVE_INFINITY;
@@ -149,6 +177,7 @@ export class LayeringDetector implements Detector {
     this.out = new FindingGrouper('LAYERING', params.minOrders, 'max');
     if (shared !== undefined && shared.book.ttlMs !== params.orderTtlMs) throw new RangeError('layering: a shared order flow must have the orderTtl of the detector');
     this.ownsFlow = shared === undefined;
+    this.inputs = { trades: this.ownsFlow, orders: true, timers: true };
     this.flow = shared ?? new OrderFlow(params.orderTtlMs, this.horizonMs);
     this.flow.fills.widen(this.horizonMs);
     this.book = this.flow.book;

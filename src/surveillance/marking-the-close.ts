@@ -14,6 +14,7 @@ import {
   participle,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type SurvOrder,
   type SurvTrade,
 } from './common.js';
@@ -106,10 +107,13 @@ interface MtcSnapshot {
 export class MarkingTheCloseDetector implements Detector {
   private readonly out: FindingGrouper;
   private session: { start: number; close: number } | null = null;
-  private lastPrice = new Map<string, number>();
+  /** Last trade price per instrument, in a cell updated in place (a number value in a Map is boxed anew at every set). */
+  private lastPrice = new Map<string, { price: number }>();
   private intervals = new Map<string, InstrumentInterval>();
   private readonly timers = new EventTimers<number>();
   readonly timerQueue: { nextDue(): number } = this.timers;
+  /** Orders do nothing here. */
+  readonly inputs: DetectorInputs = { trades: true, orders: false, timers: true };
   private readonly due = { ts: 0 };
 
   constructor(readonly params: MarkingTheCloseParams) {
@@ -126,13 +130,13 @@ export class MarkingTheCloseDetector implements Detector {
       s = this.session = { start: close - this.params.windowMs, close };
     }
     if (t.ts < s.start) {
-      this.lastPrice.set(t.instrument, t.price);
+      this.setLastPrice(t.instrument, t.price);
       return;
     }
     let iv = this.intervals.get(t.instrument);
     if (iv === undefined) {
       if (this.intervals.size === 0) this.timers.add(s.close, s.close);
-      iv = { ref: this.lastPrice.get(t.instrument) ?? Number.NaN, first: t.price, last: t.price, volume: 0, traders: new Map() };
+      iv = { ref: this.lastPrice.get(t.instrument)?.price ?? Number.NaN, first: t.price, last: t.price, volume: 0, traders: new Map() };
       this.intervals.set(t.instrument, iv);
     }
     iv.last = t.price;
@@ -150,6 +154,12 @@ export class MarkingTheCloseDetector implements Detector {
 
   takeAlerts(): AlertDraft[] {
     return this.out.take();
+  }
+
+  private setLastPrice(instrument: string, price: number): void {
+    const c = this.lastPrice.get(instrument);
+    if (c === undefined) this.lastPrice.set(instrument, { price });
+    else c.price = price;
   }
 
   private participate(iv: InstrumentInterval, traderId: string, signed: number, qty: number, tradeId: string): void {
@@ -200,7 +210,7 @@ export class MarkingTheCloseDetector implements Detector {
           },
         });
       }
-      this.lastPrice.set(instrument, iv.last);
+      this.setLastPrice(instrument, iv.last);
     }
     this.intervals.clear();
     this.session = null;
@@ -209,7 +219,7 @@ export class MarkingTheCloseDetector implements Detector {
   snapshot(): MtcSnapshot {
     return structuredClone({
       session: this.session,
-      lastPrice: [...this.lastPrice],
+      lastPrice: [...this.lastPrice].map(([k, c]): [string, number] => [k, c.price]),
       intervals: [...this.intervals].map(([k, iv]): MtcSnapshot['intervals'][number] => [k, { ...iv, traders: [...iv.traders] }]),
       timers: this.timers.snapshot(),
       out: this.out.snapshot(),
@@ -219,7 +229,7 @@ export class MarkingTheCloseDetector implements Detector {
   restore(state: unknown): void {
     const s = structuredClone(state as MtcSnapshot);
     this.session = s.session;
-    this.lastPrice = new Map(s.lastPrice);
+    this.lastPrice = new Map(s.lastPrice.map(([k, price]) => [k, { price }]));
     this.intervals = new Map(s.intervals.map(([k, iv]) => [k, { ...iv, traders: new Map(iv.traders) }]));
     this.timers.restore(s.timers);
     this.out.restore(s.out);

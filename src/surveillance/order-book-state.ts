@@ -522,7 +522,7 @@ export class OrderFlow {
   }
 
   onTrade(t: SurvTrade): void {
-    if (typeof t.orderId === 'string') this.book.fill(t.orderId, t.qty, t.ts);
+    if (typeof t.orderId === 'string') this.book.fillSlot(t.orderId, t.qty, t.ts);
     this.fills.add(t);
   }
 

@@ -14,6 +14,7 @@ import {
   opposite,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type Side,
   type SurvOrder,
   type SurvTrade,
@@ -62,22 +63,22 @@ export class TallyMedian {
   }
 
   add(x: number): void {
-    this.insert(x);
     const w = this.window;
-    if (w > 0) {
-      if (this.ringCount === w) {
-        const h = this.ringHead;
-        const old = this.ring[h] as number;
-        this.ring[h] = x;
-        this.ringHead = h + 1 === w ? 0 : h + 1;
-        this.erase(old);
-      } else {
-        // Filling up: the head is still at 0.
-        this.ring[this.ringCount++] = x;
-      }
-    } else {
-      this.all.push(x);
+    if (w > 0 && this.ringCount === w) {
+      const h = this.ringHead;
+      const old = this.ring[h] as number;
+      this.ring[h] = x;
+      this.ringHead = h + 1 === w ? 0 : h + 1;
+      // The value leaving the window is the one entering (round lots repeat): the tallies stay as they are.
+      if (old === x) return;
+      this.insert(x);
+      this.erase(old);
+      return;
     }
+    this.insert(x);
+    // Filling up (the head is still at 0), or no window: every value is kept.
+    if (w > 0) this.ring[this.ringCount++] = x;
+    else this.all.push(x);
   }
 
   /** The values in the window, oldest first (for checkpoints). */
@@ -234,6 +235,8 @@ export class SpoofingDetector implements Detector {
   private readonly ownsFlow: boolean;
   private readonly timers = new EventTimers<Candidate>();
   readonly timerQueue: { nextDue(): number } = this.timers;
+  /** Trades only feed a flow of its own: with a shared flow, onTrade does nothing. */
+  readonly inputs: DetectorInputs;
   private readonly due = { ts: 0 };
 
   constructor(
@@ -246,6 +249,7 @@ export class SpoofingDetector implements Detector {
     const horizon = params.fillWindowMs + Math.max(params.fillWindowMs, params.cancelWithinMs);
     if (shared !== undefined && shared.book.ttlMs !== params.orderTtlMs) throw new RangeError('spoofing: a shared order flow must have the orderTtl of the detector');
     this.ownsFlow = shared === undefined;
+    this.inputs = { trades: this.ownsFlow, orders: true, timers: true };
     this.flow = shared ?? new OrderFlow(params.orderTtlMs, horizon);
     this.flow.fills.widen(horizon);
   }

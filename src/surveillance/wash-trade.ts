@@ -14,6 +14,7 @@ import {
   pastTense,
   type AlertDraft,
   type Detector,
+  type DetectorInputs,
   type Side,
   type SurvOrder,
   type SurvTrade,
@@ -84,6 +85,8 @@ export function withinTolerance(a: number, b: number, tol: number): boolean {
  */
 export class WashTradeDetector implements Detector {
   private readonly out: FindingGrouper;
+  /** Trades only: orders and timers do nothing here. */
+  readonly inputs: DetectorInputs = { trades: true, orders: false, timers: false };
   /**
    * trader -> its unpaired legs on every instrument, in processing (= ts) order: a trader has few
    * trades within the window, so one short queue per trader, scanned for the instrument, is cheaper

@@ -198,7 +198,10 @@ interface GroupSnapshot {
  */
 class GroupSession implements Detector {
   readonly seq = new Sequencer();
-  private readonly dets: Detector[] = [];
+  // The members' detectors that act on trades, on orders, on timers (Detector.inputs), in member order.
+  private readonly onTrades: Detector[] = [];
+  private readonly onOrders: Detector[] = [];
+  private readonly timed: Detector[] = [];
   private readonly queues: Array<{ nextDue(): number } | undefined> = [];
   private readonly flows: Array<{ ttl: number; flow: OrderFlow; users: Set<FlowUser> }> = [];
   /** Flow states of a restore whose flows their members have not asked for yet (by creation order). */
@@ -223,8 +226,13 @@ class GroupSession implements Detector {
 
   /** Adds a member's detector; returns its index (0: the member whose snapshot carries the group's state). */
   join(d: Detector): number {
-    this.dets.push(d);
-    this.queues.push(d.timerQueue);
+    const i = d.inputs;
+    if (i === undefined || i.trades) this.onTrades.push(d);
+    if (i === undefined || i.orders) this.onOrders.push(d);
+    if (i === undefined || i.timers) {
+      this.timed.push(d);
+      this.queues.push(d.timerQueue);
+    }
     return this.members++;
   }
 
@@ -237,19 +245,19 @@ class GroupSession implements Detector {
   onTrade(t: SurvTrade): void {
     const fl = this.flows;
     for (let i = 0; i < fl.length; i++) fl[i]!.flow.onTrade(t);
-    const ds = this.dets;
+    const ds = this.onTrades;
     for (let i = 0; i < ds.length; i++) ds[i]!.onTrade(t);
   }
 
   onOrder(o: SurvOrder): void {
     const fl = this.flows;
     for (let i = 0; i < fl.length; i++) fl[i]!.flow.onOrder(o);
-    const ds = this.dets;
+    const ds = this.onOrders;
     for (let i = 0; i < ds.length; i++) ds[i]!.onOrder(o);
   }
 
   fireTimers(t: number, inclusive: boolean): void {
-    const ds = this.dets;
+    const ds = this.timed;
     const qs = this.queues;
     for (let i = 0; i < ds.length; i++) {
       const q = qs[i];
@@ -399,13 +407,15 @@ function surveillanceOperator(
           },
           onWatermark(w, emit) {
             m.release(w.ts);
-            for (const d of m.det.takeAlerts()) emit(toAlert(d));
+            const a = m.det.takeAlerts();
+            for (let i = 0; i < a.length; i++) emit(toAlert(a[i]!));
             emit(w);
           },
           onComplete(emit) {
             // An input that ends without END_OF_TIME still ends: judge what it left.
             m.release(Number.POSITIVE_INFINITY);
-            for (const d of m.det.takeAlerts()) emit(toAlert(d));
+            const a = m.det.takeAlerts();
+            for (let i = 0; i < a.length; i++) emit(toAlert(a[i]!));
           },
           checkpoint: m.checkpoint,
         };
@@ -428,7 +438,9 @@ function surveillanceOperator(
           },
           onWatermark(wm) {
             m.release(wm);
-            for (const d of m.det.takeAlerts()) scope.emit(toAlert(d));
+            // An index loop: a for-of over the (usually empty) array allocated an iterator result per watermark.
+            const a = m.det.takeAlerts();
+            for (let i = 0; i < a.length; i++) scope.emit(toAlert(a[i]!));
           },
           snapshot: m.checkpoint.snapshot,
           restore: m.checkpoint.restore,
