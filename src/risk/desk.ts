@@ -26,7 +26,7 @@
  */
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PF, PF_NOTIONAL, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PositionBook, TF, TF_EXT, TF_GROSS, TF_PEAK, TF_REALIZED, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, TF, TF_EXT, TF_GROSS, TF_LARGEST, TF_LARGEST_ABS, TF_NET, TF_PEAK, TF_REALIZED, TF_RUNNER_UP, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
 import { addScaled, addScaledMany, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /**
@@ -153,7 +153,7 @@ interface InstRisk {
  * the VaR room (see {@link TraderRisk.updateVarRoom}).
  */
 const D_DRIFT = TF_EXT;
-const D_VAR = TF_EXT + 1;
+const D_VAR_ROOM = TF_EXT + 1;
 const D_GLO = TF_EXT + 2;
 const D_GHI = TF_EXT + 3;
 const D_LLO = TF_EXT + 4;
@@ -165,7 +165,7 @@ const D_VAR_LIMIT = TF_EXT + 9;
 const D_VAR_ARMED = TF_EXT + 10;
 const D_CLO = TF_EXT + 11;
 const D_CHI = TF_EXT + 12;
-const D_VAR_ROOM = TF_EXT + 13;
+const D_VAR = TF_EXT + 13;
 
 /** Per-trader VaR and limit state, hung on TraderBook.ext; its hot numbers live in the trader's record of the book. */
 class TraderRisk {
@@ -426,6 +426,101 @@ export class DeskRisk implements PositionListener {
     if (this.finished) return;
     this.finished = true;
     if (!Number.isNaN(this.lastTs)) this.emitSnapshot(this.lastTs);
+  }
+
+  /**
+   * A mark move of `inst` (PositionListener.onMarkMove): per open holder, in holder order, the
+   * book's re-valuation (the steps of PositionBook.revalueHolder, inlined: the same floating-point
+   * operations in the same order) then onRevalueById's drift bound, quiet-box test and VaR
+   * decision, in one loop that reads each trader record once and keeps the fresh gross exposure
+   * and P&L in registers. The per-quote hot path: a quote re-values a dozen holders.
+   */
+  onMarkMove(inst: InstrumentMark, ts: number, skip: number): void {
+    const book = this.book;
+    const ids = inst.holderIds;
+    const tis = inst.holderTraders;
+    const count = inst.holders.length;
+    const mark = inst.mark;
+    const bnd = this.instBound[inst.index] as number;
+    const pf = book.pf;
+    const tf = book.tf;
+    for (let k = 0; k < count; k++) {
+      const ti = tis[k] as number;
+      if (ti === skip) continue;
+      const id = ids[k] as number;
+      const b = id * PF;
+      const c = ti * TF;
+      // PositionBook.revalue(): a holder is open (qty != 0), so the flat case does not arise.
+      const q = pf[b + PF_QTY] as number;
+      const oldN = pf[b + PF_NOTIONAL] as number;
+      const oldU = pf[b + PF_UNREALIZED] as number;
+      const absOld = pf[b + PF_ABS] as number;
+      const n = q * mark;
+      const u = q * (mark - (pf[b + PF_AVG] as number));
+      const absN = Math.abs(n);
+      pf[b + PF_NOTIONAL] = n;
+      pf[b + PF_UNREALIZED] = u;
+      pf[b + PF_ABS] = absN;
+      let g = (tf[c + TF_GROSS] as number) + (absN - absOld);
+      tf[c + TF_GROSS] = g;
+      tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
+      let un = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+      tf[c + TF_UNREALIZED] = un;
+      // PositionBook.trackLargest()
+      const big = tf[c + TF_LARGEST] as number;
+      if (big === id) {
+        if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
+        else book.rescanLargest(ti);
+      } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
+        if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
+        tf[c + TF_LARGEST] = id;
+        tf[c + TF_LARGEST_ABS] = absN;
+      } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
+        tf[c + TF_RUNNER_UP] = absN;
+      }
+      // PositionBook.afterTouch()
+      const touches = (tf[c + TF_TOUCHES] as number) + 1;
+      tf[c + TF_TOUCHES] = touches;
+      if ((touches & (RESUM_EVERY - 1)) === 0) {
+        book.resum(ti);
+        g = tf[c + TF_GROSS] as number;
+        un = tf[c + TF_UNREALIZED] as number;
+      }
+      const pnl = (tf[c + TF_REALIZED] as number) + un;
+      let peak = tf[c + TF_PEAK] as number;
+      if (pnl > peak) tf[c + TF_PEAK] = peak = pnl;
+      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n).
+      if (bnd > 0) {
+        const term = Math.abs(n - (pf[b + PF_RISK_NOTIONAL] as number)) * bnd;
+        tf[c + D_DRIFT] = (tf[c + D_DRIFT] as number) + (term - (pf[b + PF_RISK_DRIFT] as number));
+        pf[b + PF_RISK_DRIFT] = term;
+      }
+      const loss = -pnl;
+      const dd = peak - pnl;
+      if (
+        !(
+          g > (tf[c + D_GLO] as number) &&
+          g <= (tf[c + D_GHI] as number) &&
+          loss > (tf[c + D_LLO] as number) &&
+          loss <= (tf[c + D_LHI] as number) &&
+          dd > (tf[c + D_DLO] as number) &&
+          dd < (tf[c + D_DHI] as number)
+        ) ||
+        (tf[c + D_CONC] !== 0 && !this.quietConcentration(ti))
+      ) {
+        const t = book.traders[ti]!;
+        const tr = t.ext as TraderRisk;
+        this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+        tr.setQuiet(this.policy);
+      }
+      if ((tf[c + D_DRIFT] as number) > (tf[c + D_VAR_ROOM] as number) && this.varDecisionOpenAt(c)) {
+        const t = book.traders[ti]!;
+        const tr = t.ext as TraderRisk;
+        this.foldAll(t, tr);
+        this.computeVar(tr);
+        this.checkVar(t, tr, ts);
+      }
+    }
   }
 
   onRevalue(pos: Position, ts: number): void {

@@ -99,7 +99,7 @@ export const PF_AVG = 1;
 const PF_TRADER = 2;
 export const PF_NOTIONAL = 3;
 export const PF_UNREALIZED = 4;
-const PF_ABS = 5;
+export const PF_ABS = 5;
 export const PF_RISK_NOTIONAL = 6;
 export const PF_RISK_DRIFT = 7;
 
@@ -118,10 +118,10 @@ export const TF_NET = 1;
 export const TF_REALIZED = 2;
 export const TF_UNREALIZED = 3;
 export const TF_PEAK = 4;
-const TF_LARGEST_ABS = 5;
-const TF_TOUCHES = 6;
-const TF_LARGEST = 7;
-const TF_RUNNER_UP = 8;
+export const TF_LARGEST_ABS = 5;
+export const TF_TOUCHES = 6;
+export const TF_LARGEST = 7;
+export const TF_RUNNER_UP = 8;
 /** First slot of a trader record free for the book's consumer (up to TF - 1). */
 export const TF_EXT = 9;
 
@@ -233,7 +233,7 @@ export class Position implements WacPosition {
 }
 
 /** Re-sum a trader's running aggregates from its positions this often (bounds rounding drift); a power of two. */
-const RESUM_EVERY = 1024;
+export const RESUM_EVERY = 1024;
 
 /**
  * A trader's positions and running aggregates (CONTRACTS.md 4, Positions: gross exposure
@@ -331,6 +331,15 @@ export interface PositionListener {
    * path, without the objects.
    */
   onRevalueById?(positionId: number, traderIndex: number, instrumentIndex: number, ts: number): void;
+  /**
+   * When present, called instead of the book's own per-holder loop once `inst.mark` has moved:
+   * the listener re-values every holder of `inst` but those of trader `skip` (-1: none) itself,
+   * performing for each exactly the book's steps (see {@link PositionBook.revalueHolder}: the
+   * same floating-point operations in the same order, rescanLargest and resum at the same
+   * points) followed by its own checks, in holder order. The per-quote hot path of desk.ts, fused
+   * into one loop with no call per holder.
+   */
+  onMarkMove?(inst: InstrumentMark, ts: number, skip: number): void;
 }
 
 /**
@@ -486,11 +495,15 @@ export class PositionBook {
   private setMark(inst: InstrumentMark, mark: number, ts: number, skip: number): void {
     if (mark === inst.mark) return;
     inst.mark = mark;
+    const listener = this.listener;
+    if (listener !== undefined && listener.onMarkMove !== undefined) {
+      listener.onMarkMove(inst, ts, skip);
+      return;
+    }
     const ids = inst.holderIds;
     const tis = inst.holderTraders;
     const count = inst.holders.length;
     const ii = inst.index;
-    const listener = this.listener;
     const fast = listener !== undefined && listener.onRevalueById !== undefined;
     const pf = this.pf;
     const tf = this.tf;
@@ -593,8 +606,18 @@ export class PositionBook {
     if (pnl > (tf[c + TF_PEAK] as number)) tf[c + TF_PEAK] = pnl;
   }
 
+  /**
+   * The book's steps for one open holder (position `id` of trader `ti0`) after its instrument's
+   * mark moved to `mark`: revalue() (open, so never the flat case), trackLargest(), afterTouch().
+   * What setMark does per holder, as a reference for {@link PositionListener.onMarkMove}.
+   */
+  revalueHolder(id: number, ti0: number, mark: number): void {
+    this.revalue(id, ti0, mark);
+    this.afterTouch(ti0);
+  }
+
   /** Points the trader's largest at the first of its positions with the largest |notional| (after the largest shrank). */
-  private rescanLargest(ti0: number): void {
+  rescanLargest(ti0: number): void {
     const pf = this.pf;
     const ps = this.traders[ti0]!.positions;
     let best = -1;

@@ -1,0 +1,97 @@
+/**
+ * The desk-risk shortcuts against the plain code paths they replace: each shortcut must give the
+ * same bits (book state, VaR, alerts, snapshot rows), not just close values, since the replay
+ * reference compares snapshot files byte for byte.
+ */
+import { describe, expect, it } from 'vitest';
+import { DeskRisk, type DeskRiskOptions } from '../../../src/risk/desk.js';
+import type { LimitBreach } from '../../../src/risk/limits.js';
+import { PF, PositionBook, TF, TF_EXT } from '../../../src/risk/positions.js';
+import { generateDay, processingOrder, type Ev } from './desk-reference.js';
+
+interface Run {
+  desk: DeskRisk;
+  breaches: LimitBreach[];
+  snapshots: Array<{ table: string; at: number; rows: Array<Record<string, unknown>> }>;
+}
+
+function newRun(reference: ReturnType<typeof generateDay>['reference'], opts: DeskRiskOptions = { snapshotIntervalMs: 10_000 }): Run {
+  const run: Run = { desk: undefined as unknown as DeskRisk, breaches: [], snapshots: [] };
+  run.desk = new DeskRisk(reference, opts, {
+    breach: (b) => run.breaches.push(b),
+    snapshot: (table, at, rows) => run.snapshots.push({ table, at, rows }),
+    warn: () => undefined,
+  });
+  return run;
+}
+
+function feed(desk: DeskRisk, e: Ev): void {
+  if (e.type === 'quote') desk.quote(e);
+  else desk.trade(e);
+}
+
+/** Bit-level equality of two values (NaN equal to NaN, 0 different from -0). */
+function sameBits(a: unknown, b: unknown): boolean {
+  return Object.is(a, b);
+}
+
+describe('the fused mark loop (DeskRisk.onMarkMove)', { timeout: 60_000 }, () => {
+  const day = generateDay(7, { events: 30_000 });
+  const events = processingOrder(day.events);
+  const prevClose = (i: string): number => day.reference.instruments.get(i)?.prevClose ?? Number.NaN;
+
+  it('leaves the book bit-identical to PositionBook own per-holder loop, after every event', () => {
+    const run = newRun(day.reference);
+    const plain = new PositionBook(prevClose);
+    let resums = 0;
+    for (const e of events) {
+      feed(run.desk, e);
+      if (e.type === 'quote') plain.applyQuote(e.ts, e.instrument, e.bid, e.ask);
+      else plain.applyTrade(e.ts, e.traderId, e.instrument, e.side, e.qty, e.price);
+      const a = run.desk.book;
+      if (a.traders.length !== plain.traders.length) throw new Error(`trader count at ts ${e.ts}`);
+      for (let i = 0; i < plain.traders.length; i++) {
+        // The book's own slots of the trader record (the desk's start at TF_EXT).
+        for (let s = 0; s < TF_EXT; s++) {
+          if (!sameBits(a.tf[i * TF + s], plain.tf[i * TF + s])) throw new Error(`trader ${i} slot ${s} at ts ${e.ts}: ${a.tf[i * TF + s]} != ${plain.tf[i * TF + s]}`);
+        }
+        for (const p of plain.traders[i]!.positions) {
+          for (let s = 0; s < 6; s++) {
+            if (!sameBits(a.pf[p.id * PF + s], plain.pf[p.id * PF + s])) throw new Error(`position ${p.id} slot ${s} at ts ${e.ts}`);
+          }
+          if (!sameBits(a.realizedPnl[p.id], plain.realizedPnl[p.id])) throw new Error(`realized P&L of position ${p.id} at ts ${e.ts}`);
+        }
+      }
+    }
+    // The run went through the rare branches of the loop: periodic re-sums and rescans of the largest position.
+    for (const t of plain.traders) resums += Math.floor(t.touches / 1024);
+    expect(resums).toBeGreaterThan(10);
+  });
+
+  it('gives the same alerts, snapshot rows and VaR work as the per-holder callbacks (onRevalueById)', () => {
+    const fused = newRun(day.reference);
+    const plain = newRun(day.reference);
+    // Without onMarkMove the book runs its own loop and calls onRevalueById per holder.
+    (plain.desk as unknown as { onMarkMove: undefined }).onMarkMove = undefined;
+    for (const e of events) {
+      feed(fused.desk, e);
+      feed(plain.desk, e);
+    }
+    fused.desk.finish();
+    plain.desk.finish();
+    expect(fused.breaches.length).toBeGreaterThan(5);
+    expect(new Set(fused.breaches.map((b) => b.type)).size).toBeGreaterThanOrEqual(5);
+    expect(fused.breaches).toEqual(plain.breaches);
+    for (let k = 0; k < fused.breaches.length; k++) expect(sameBits(fused.breaches[k]!.value, plain.breaches[k]!.value)).toBe(true);
+    expect(fused.snapshots.length).toBe(plain.snapshots.length);
+    for (let k = 0; k < fused.snapshots.length; k++) {
+      const x = fused.snapshots[k]!;
+      const y = plain.snapshots[k]!;
+      expect([x.table, x.at, x.rows.length]).toEqual([y.table, y.at, y.rows.length]);
+      x.rows.forEach((r, j) => {
+        for (const [key, v] of Object.entries(r)) if (!sameBits(v, y.rows[j]![key])) throw new Error(`${x.table} at ${x.at} row ${j} ${key}: ${String(v)} != ${String(y.rows[j]![key])}`);
+      });
+    }
+    expect(fused.desk.stats).toEqual(plain.desk.stats);
+  });
+});
