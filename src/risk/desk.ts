@@ -394,8 +394,12 @@ export class DeskRisk implements PositionListener {
   private newTrader(t: TraderBook): void {
     const L = this.hv ? new Float64Array(this.S) : undefined;
     const qf = this.pm ? new QuadForm(this.pm.n) : undefined;
-    const tr = new TraderRisk(this.book, t.index, this.reference.traders.get(t.id), L, qf, this.policy.rearmBelow);
+    const lim = this.reference.traders.get(t.id);
+    const tr = new TraderRisk(this.book, t.index, lim, L, qf, this.policy.rearmBelow);
     tr.setQuiet(this.policy);
+    // The largest position matters between snapshots only to CONCENTRATION_LIMIT: without that
+    // limit onMarkMove skips tracking it (the condition of D_CONC, which the loop tests).
+    this.book.setLargestTracking(t.index, lim !== undefined && Number.isFinite(lim.maxConcentration));
     t.ext = tr;
     this.sortedTraders = undefined;
   }
@@ -466,17 +470,21 @@ export class DeskRisk implements PositionListener {
       tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
       let un = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
       tf[c + TF_UNREALIZED] = un;
-      // PositionBook.trackLargest()
-      const big = tf[c + TF_LARGEST] as number;
-      if (big === id) {
-        if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
-        else book.rescanLargest(ti);
-      } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
-        if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
-        tf[c + TF_LARGEST] = id;
-        tf[c + TF_LARGEST_ABS] = absN;
-      } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
-        tf[c + TF_RUNNER_UP] = absN;
+      // PositionBook.trackLargest(), for the traders whose largest position is tracked: those
+      // with a concentration limit (D_CONC; see newTrader), the others' is found at snapshots.
+      const conc = tf[c + D_CONC] !== 0;
+      if (conc) {
+        const big = tf[c + TF_LARGEST] as number;
+        if (big === id) {
+          if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
+          else book.rescanLargest(ti);
+        } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
+          if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
+          tf[c + TF_LARGEST] = id;
+          tf[c + TF_LARGEST_ABS] = absN;
+        } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
+          tf[c + TF_RUNNER_UP] = absN;
+        }
       }
       // PositionBook.afterTouch()
       const touches = (tf[c + TF_TOUCHES] as number) + 1;
@@ -506,7 +514,7 @@ export class DeskRisk implements PositionListener {
           dd > (tf[c + D_DLO] as number) &&
           dd < (tf[c + D_DHI] as number)
         ) ||
-        (tf[c + D_CONC] !== 0 && !this.quietConcentration(ti))
+        (conc && !this.quietConcentration(ti))
       ) {
         const t = book.traders[ti]!;
         const tr = t.ext as TraderRisk;

@@ -291,7 +291,7 @@ export class TraderBook {
 
   /** The position with the largest |notional| (among equals, the one that got there first, or the first in `positions` order at the last rescan). */
   get largest(): Position | undefined {
-    const id = this.book.tf[this.index * TF + TF_LARGEST] as number;
+    const id = this.book.largestIdOf(this.index);
     return id < 0 ? undefined : this.book.positionById(id);
   }
 
@@ -362,6 +362,11 @@ export class PositionBook {
   tf = new Float64Array(16 * TF);
   /** Open positions (qty != 0) of each trader. */
   openCount = new Int32Array(16);
+  /**
+   * Whether each trader's largest position is tracked as marks move (1, the default) or found by a
+   * scan when asked (0, see {@link PositionBook.setLargestTracking}).
+   */
+  largestTracked = new Uint8Array(16).fill(1);
   private readonly byId: Array<Position | undefined> = [];
   private nextId = 0;
   private readonly instrumentIndex = new Map<string, number>();
@@ -405,6 +410,11 @@ export class PositionBook {
     const index = this.traders.length;
     if ((index + 1) * TF > this.tf.length) this.tf = grow(this.tf, (index + 1) * TF);
     if (index + 1 > this.openCount.length) this.openCount = grow(this.openCount, index + 1);
+    if (index + 1 > this.largestTracked.length) {
+      const n = this.largestTracked.length;
+      this.largestTracked = grow(this.largestTracked, index + 1);
+      this.largestTracked.fill(1, n);
+    }
     this.tf[index * TF + TF_LARGEST] = -1;
     this.tf[index * TF + TF_RUNNER_UP] = Number.NEGATIVE_INFINITY;
     const t = new TraderBook(this, id, index);
@@ -682,8 +692,55 @@ export class PositionBook {
   concentrationOf(ti0: number): number {
     const c = ti0 * TF;
     const g = this.tf[c + TF_GROSS] as number;
+    if (this.largestTracked[ti0] === 0) {
+      // The tracked TF_LARGEST_ABS is the largest |notional| (see TraderBook.largest), and a
+      // trader with g > 0 has positions (so a largest): the same value from a scan.
+      if (!(g > 0)) return 0;
+      const pf = this.pf;
+      let m = 0;
+      for (const p of this.traders[ti0]!.positions) {
+        const a = pf[p.id * PF + PF_ABS] as number;
+        if (a > m) m = a;
+      }
+      return m / g;
+    }
     const big = this.tf[c + TF_LARGEST] as number;
     return g > 0 && big >= 0 ? (this.tf[c + TF_LARGEST_ABS] as number) / g : 0;
+  }
+
+  /**
+   * Id of trader `ti0`'s largest position (-1: none): the tracked one, or for an untracked trader
+   * the first of its positions with the largest |notional| (what a rescan picks).
+   */
+  largestIdOf(ti0: number): number {
+    if (this.largestTracked[ti0] === 0) {
+      const pf = this.pf;
+      let best = -1;
+      let bestAbs = -1;
+      for (const p of this.traders[ti0]!.positions) {
+        const a = pf[p.id * PF + PF_ABS] as number;
+        if (a > bestAbs) {
+          best = p.id;
+          bestAbs = a;
+        }
+      }
+      return best;
+    }
+    return this.tf[ti0 * TF + TF_LARGEST] as number;
+  }
+
+  /**
+   * Whether trader `ti0`'s largest position is kept up to date as marks move. A consumer that
+   * never asks for the largest position in between (desk.ts: a trader without a concentration
+   * limit, whose concentration is read only at snapshot times) can switch it off for its own
+   * per-holder loop (PositionListener.onMarkMove) to skip the tracking; concentrationOf and
+   * `largest` then scan the trader's positions, with the same results. The book's own loops go
+   * on tracking regardless; switching it back on rescans.
+   */
+  setLargestTracking(ti0: number, on: boolean): void {
+    const was = this.largestTracked[ti0] !== 0;
+    this.largestTracked[ti0] = on ? 1 : 0;
+    if (on && !was) this.rescanLargest(ti0);
   }
 
   private addHolder(p: Position): void {
@@ -782,7 +839,7 @@ export class PositionBook {
 }
 
 /** A copy of `a` with room for at least `n` elements (doubling). */
-function grow<T extends Float64Array | Int32Array>(a: T, n: number): T {
+function grow<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
   let len = Math.max(a.length, 1);
   while (len < n) len *= 2;
   const b = new (a.constructor as new (n: number) => T)(len);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeskRisk, type DeskRiskOptions } from '../../../src/risk/desk.js';
 import type { LimitBreach } from '../../../src/risk/limits.js';
-import { PF, PositionBook, TF, TF_EXT } from '../../../src/risk/positions.js';
+import { PF, PF_ABS, PositionBook, TF, TF_EXT, TF_LARGEST, TF_LARGEST_ABS, TF_RUNNER_UP } from '../../../src/risk/positions.js';
 import { generateDay, processingOrder, type Ev } from './desk-reference.js';
 
 interface Run {
@@ -35,10 +35,22 @@ function sameBits(a: unknown, b: unknown): boolean {
   return Object.is(a, b);
 }
 
-describe('the fused mark loop (DeskRisk.onMarkMove)', { timeout: 60_000 }, () => {
+/** The generated day, with T2 and T4 given no concentration limit (their largest position is then not tracked per quote). */
+function dayWith(untracked: boolean): ReturnType<typeof generateDay> {
   const day = generateDay(7, { events: 30_000 });
+  if (!untracked) return day;
+  const traders = new Map([...day.reference.traders].map(([id, t]) => [id, id === 'T2' || id === 'T4' ? { ...t, maxConcentration: Number.POSITIVE_INFINITY } : t]));
+  return { ...day, reference: { ...day.reference, traders } };
+}
+
+describe.each([
+  ['every trader with a concentration limit', false],
+  ['two traders without a concentration limit', true],
+])('the fused mark loop (DeskRisk.onMarkMove), %s', { timeout: 60_000 }, (_, untracked) => {
+  const day = dayWith(untracked);
   const events = processingOrder(day.events);
   const prevClose = (i: string): number => day.reference.instruments.get(i)?.prevClose ?? Number.NaN;
+  const LARGEST_SLOTS = [TF_LARGEST_ABS, TF_LARGEST, TF_RUNNER_UP];
 
   it('leaves the book bit-identical to PositionBook own per-holder loop, after every event', () => {
     const run = newRun(day.reference);
@@ -52,9 +64,16 @@ describe('the fused mark loop (DeskRisk.onMarkMove)', { timeout: 60_000 }, () =>
       if (a.traders.length !== plain.traders.length) throw new Error(`trader count at ts ${e.ts}`);
       for (let i = 0; i < plain.traders.length; i++) {
         // The book's own slots of the trader record (the desk's start at TF_EXT).
+        const tracked = a.largestTracked[i] !== 0;
+        if (tracked !== (!untracked || (plain.traders[i]!.id !== 'T2' && plain.traders[i]!.id !== 'T4'))) throw new Error(`tracking of trader ${i}`);
         for (let s = 0; s < TF_EXT; s++) {
+          if (!tracked && LARGEST_SLOTS.includes(s)) continue;
           if (!sameBits(a.tf[i * TF + s], plain.tf[i * TF + s])) throw new Error(`trader ${i} slot ${s} at ts ${e.ts}: ${a.tf[i * TF + s]} != ${plain.tf[i * TF + s]}`);
         }
+        // Untracked: the largest position and concentration come from a scan, with the same values.
+        if (!sameBits(a.concentrationOf(i), plain.concentrationOf(i))) throw new Error(`concentration of trader ${i} at ts ${e.ts}`);
+        const big = a.largestIdOf(i);
+        if (!sameBits(big < 0 ? 0 : a.pf[big * PF + PF_ABS], plain.tf[i * TF + TF_LARGEST_ABS])) throw new Error(`largest of trader ${i} at ts ${e.ts}`);
         for (const p of plain.traders[i]!.positions) {
           for (let s = 0; s < 6; s++) {
             if (!sameBits(a.pf[p.id * PF + s], plain.pf[p.id * PF + s])) throw new Error(`position ${p.id} slot ${s} at ts ${e.ts}`);
