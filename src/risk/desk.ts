@@ -19,7 +19,12 @@
  * - if stored VaR +- U cannot cross the VAR_LIMIT threshold (armed) or the re-arm level
  *   (disarmed), the limit decision is the same as with the true VaR and nothing is folded; else
  *   every moved position is folded (O(S) each), the VaR recomputed and checked;
- * - at each snapshot time every moved position is folded, so `var_99`/`es_99` are exact as of T.
+ * - at each snapshot time every moved position is folded, so `var_99`/`es_99` are exact as of T;
+ * - a trade folds its position at once (so L, and the bits of every later VaR, do not depend on
+ *   what follows), but the VaR is recomputed only if the decision could depend on it: by the
+ *   same Lipschitz bound, a fold that moves a notional by d moves the VaR by at most |d| b_i, so
+ *   while the stored VaR plus those bounds (and U) stays inside the room the recomputation waits
+ *   (see DeskRisk.deferVar) for a snapshot or for a quote or trade that needs it.
  * So alerts equal those of a full recomputation after every event (up to rounding) while a trader
  * far from its limit costs O(1) per quote; one hovering at the limit pays O(S) per moved position.
  * Everything is a function of the records alone: there are no processing-time or event-time timers.
@@ -171,6 +176,13 @@ const D_VAR = TF_EXT + 13;
 class TraderRisk {
   es = 0;
   folds = 0;
+  /**
+   * Whether `var`/`es` are those of an earlier L: a trade folded its position without recomputing
+   * them because the VAR_LIMIT decision could not depend on it (see DeskRisk.onTrade). `stale`
+   * then bounds |VaR(L) - var|; both are cleared by the next computation.
+   */
+  isStale = false;
+  stale = 0;
   limits = new TraderLimitState();
   /** The trader's positions by instrument name (the `positions` table's order), while no position is added. */
   byName: Position[] = [];
@@ -212,16 +224,29 @@ class TraderRisk {
   updateVarRoom(): void {
     const df = this.book.tf;
     const d = this.i * TF;
-    const limit = df[d + D_VAR_LIMIT] as number;
-    let room = Number.POSITIVE_INFINITY;
-    if (!Number.isNaN(limit)) {
-      const v = df[d + D_VAR] as number;
-      const gap = df[d + D_VAR_ARMED] !== 0 ? limit - v : v - this.rearm * limit;
-      room = (gap - 1e-12 * Math.abs(v)) / (1 + 1e-9) - 1e-9 * (Math.abs(limit) + Math.abs(v));
+    let room = this.roomOf();
+    if (room !== Number.POSITIVE_INFINITY) {
       // Negative or NaN: the exact test whenever U > 0 (it is closed for U <= 0).
       if (!(room > 0)) room = 0;
+      // A stale var is within `stale` of VaR(L): a quote takes the exact test (which recomputes
+      // the VaR first) as soon as U + stale could pass the room (then possibly U <= 0 too).
+      if (this.isStale) room -= this.stale;
     }
     df[d + D_VAR_ROOM] = room;
+  }
+
+  /**
+   * The room of {@link updateVarRoom} before clamping (NaN possible), from the stored var;
+   * +Infinity without a VaR limit.
+   */
+  roomOf(): number {
+    const df = this.book.tf;
+    const d = this.i * TF;
+    const limit = df[d + D_VAR_LIMIT] as number;
+    if (Number.isNaN(limit)) return Number.POSITIVE_INFINITY;
+    const v = df[d + D_VAR] as number;
+    const gap = df[d + D_VAR_ARMED] !== 0 ? limit - v : v - this.rearm * limit;
+    return (gap - 1e-12 * Math.abs(v)) / (1 + 1e-9) - 1e-9 * (Math.abs(limit) + Math.abs(v));
   }
   /** Bound U on |true VaR - var| from the moves not yet folded in. */
   get drift(): number {
@@ -299,7 +324,8 @@ const byTraderThenType = (a: LimitBreach, b: LimitBreach): number =>
  */
 export interface DeskRiskSnapshot {
   book: PositionBookSnapshot;
-  risk: Array<{ var: number; es: number; folds: number; drift: number; limits: boolean[]; L?: Float64Array; u?: Float64Array; q?: number }>;
+  /** Per trader; `stale`: the bound of a var not recomputed since the last folds (absent: var is VaR(L)). */
+  risk: Array<{ var: number; es: number; folds: number; drift: number; limits: boolean[]; L?: Float64Array; u?: Float64Array; q?: number; stale?: number }>;
   nextSnapshot: number;
   firstTs: number;
   lastTs: number;
@@ -521,12 +547,14 @@ export class DeskRisk implements PositionListener {
         this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
         tr.setQuiet(this.policy);
       }
-      if ((tf[c + D_DRIFT] as number) > (tf[c + D_VAR_ROOM] as number) && this.varDecisionOpenAt(c)) {
+      if ((tf[c + D_DRIFT] as number) > (tf[c + D_VAR_ROOM] as number)) {
         const t = book.traders[ti]!;
         const tr = t.ext as TraderRisk;
-        this.foldAll(t, tr);
-        this.computeVar(tr);
-        this.checkVar(t, tr, ts);
+        if (this.varRoomOpen(tr, c)) {
+          this.foldAll(t, tr);
+          this.computeVar(tr);
+          this.checkVar(t, tr, ts);
+        }
       }
     }
   }
@@ -575,12 +603,14 @@ export class DeskRisk implements PositionListener {
       tr.setQuiet(this.policy);
     }
     // The VAR_LIMIT decision: the exact test only when the drift passed the room.
-    if ((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number) && this.varDecisionOpenAt(d)) {
+    if ((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number)) {
       const t = book.traders[i]!;
       const tr = t.ext as TraderRisk;
-      this.foldAll(t, tr);
-      this.computeVar(tr);
-      this.checkVar(t, tr, ts);
+      if (this.varRoomOpen(tr, d)) {
+        this.foldAll(t, tr);
+        this.computeVar(tr);
+        this.checkVar(t, tr, ts);
+      }
     }
   }
 
@@ -598,12 +628,14 @@ export class DeskRisk implements PositionListener {
     this.checker.checkPosition(pos, tr.lim, ts, this.out);
     this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
     tr.setQuiet(this.policy);
+    const moved = Math.abs(pos.notional - pos.riskNotional);
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
     // Flat: every position was folded in at notional 0 (fold records riskNotional even without
     // history), so the exact vector is 0 and any rounding residue can go.
     if (t.open === 0) this.zero(tr);
     else if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
+    else if (tr.L !== undefined && this.deferVar(t, tr, moved * this.instBound[pos.inst.index]!)) return;
     this.computeVar(tr);
     // The rest of the book may still carry unfolded mark moves: same rule as for a quote.
     if (this.varDecisionOpen(tr)) {
@@ -611,6 +643,50 @@ export class DeskRisk implements PositionListener {
       this.computeVar(tr);
     }
     this.checkVar(t, tr, ts);
+  }
+
+  /**
+   * After a trade folded a position whose notional moved by `moved` (times its instrument's
+   * bound: `shift` bounds the VaR change of the fold, see the header): whether the VaR
+   * recomputation can wait, and if so marks var stale. It can when what follows it in onTrade
+   * could not do anything: no VaR limit, or the stored var (within `stale` + `shift` of VaR(L))
+   * and the drift bound U are so far inside the room that, whatever VaR(L) is, the decision is
+   * closed (no foldAll) and checkVar neither alerts nor re-arms. Then L, the fold timing and
+   * every decision are those of the eager path; only `var`/`es` wait for the next reader: a
+   * snapshot, varOf, a quote whose U reaches the (reduced) room, or a trade that cannot wait.
+   * The proof, armed (disarmed alike): U+ + E <= room, E = stale + shift, gives
+   * v + E + U+(1 + 1e-9) + 1e-12 (|v| + E) < limit, so VaR(L) + u <= limit and VaR(L) <= limit.
+   * E also carries the rounding of the folds (below 2^-53 of |L| each; 2^-50 of the bound
+   * sum |riskNotional_i| b_i of |L| sqrt(h) is taken). Historical method only.
+   */
+  private deferVar(t: TraderBook, tr: TraderRisk, shift: number): boolean {
+    const room = tr.roomOf();
+    let e = tr.stale + shift * (1 + 2 ** -40);
+    if (room !== Number.POSITIVE_INFINITY) {
+      let lb = 0;
+      const ib = this.instBound;
+      for (const p of t.positions) lb += Math.abs(p.riskNotional) * (ib[p.inst.index] as number);
+      e += lb * 2 ** -50;
+      const drift = tr.drift;
+      if (!(room > 0 && (drift > 0 ? drift : 0) + e <= room)) return false;
+    }
+    tr.isStale = true;
+    tr.stale = e;
+    tr.updateVarRoom();
+    return true;
+  }
+
+  /**
+   * The quote path's exact test after the drift passed the room: a stale var is recomputed
+   * first (the room shrank by its bound), then the eager path's test as is.
+   */
+  private varRoomOpen(tr: TraderRisk, d: number): boolean {
+    if (tr.isStale) {
+      this.computeVar(tr);
+      const df = this.book.tf;
+      if (!((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number))) return false;
+    }
+    return this.varDecisionOpenAt(d);
   }
 
   /**
@@ -729,6 +805,8 @@ export class DeskRisk implements PositionListener {
 
   private computeVar(tr: TraderRisk): void {
     this.stats.varEvaluations++;
+    tr.isStale = false;
+    tr.stale = 0;
     if (this.hv && tr.L) {
       this.hv.compute(tr.L);
       tr.var = this.hv.var;
@@ -777,7 +855,7 @@ export class DeskRisk implements PositionListener {
   private emitSnapshot(T: number): void {
     for (const t of this.book.traders) {
       const tr = t.ext as TraderRisk;
-      if (this.foldAll(t, tr)) this.computeVar(tr);
+      if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     }
     this.sink.snapshot('positions', T, this.positionRows());
     this.sink.snapshot('trader_risk', T, this.traderRows());
@@ -828,6 +906,7 @@ export class DeskRisk implements PositionListener {
     const rows: Array<Record<string, unknown>> = [];
     for (const t of this.traders()) {
       const tr = t.ext as TraderRisk;
+      if (tr.isStale) this.computeVar(tr);
       const pnl = t.realized + t.unrealized;
       const vl = tr.lim?.varLimit;
       rows.push({
@@ -850,7 +929,7 @@ export class DeskRisk implements PositionListener {
     const t = this.book.trader(traderId);
     if (!t) return undefined;
     const tr = t.ext as TraderRisk;
-    if (this.foldAll(t, tr)) this.computeVar(tr);
+    if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     return { var: tr.var, es: tr.es };
   }
 
@@ -860,7 +939,17 @@ export class DeskRisk implements PositionListener {
       book: this.book.snapshot(),
       risk: this.book.traders.map((t) => {
         const tr = t.ext as TraderRisk;
-        return { var: tr.var, es: tr.es, folds: tr.folds, drift: tr.drift, limits: tr.limits.toArray(), L: tr.L?.slice(), u: tr.qf?.u.slice(), q: tr.qf?.q };
+        return {
+          var: tr.var,
+          es: tr.es,
+          folds: tr.folds,
+          drift: tr.drift,
+          limits: tr.limits.toArray(),
+          L: tr.L?.slice(),
+          u: tr.qf?.u.slice(),
+          q: tr.qf?.q,
+          stale: tr.isStale ? tr.stale : undefined,
+        };
       }),
       nextSnapshot: this.nextSnapshot,
       firstTs: this.firstTs,
@@ -882,6 +971,8 @@ export class DeskRisk implements PositionListener {
     this.book.traders.forEach((t, i) => {
       const tr = t.ext as TraderRisk;
       const x = s.risk[i]!;
+      tr.isStale = x.stale !== undefined;
+      tr.stale = x.stale ?? 0;
       tr.var = x.var;
       tr.es = x.es;
       tr.folds = x.folds;

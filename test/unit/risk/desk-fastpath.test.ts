@@ -114,3 +114,100 @@ describe.each([
     expect(fused.desk.stats).toEqual(plain.desk.stats);
   });
 });
+
+/** Breaches and snapshot rows of two runs, bit for bit. */
+function expectSameOutput(x: Run, y: Run): void {
+  expect(x.breaches).toEqual(y.breaches);
+  for (let k = 0; k < x.breaches.length; k++) {
+    if (!sameBits(x.breaches[k]!.value, y.breaches[k]!.value) || !sameBits(x.breaches[k]!.details.es, y.breaches[k]!.details.es)) throw new Error(`breach ${k}`);
+  }
+  expect(x.snapshots.length).toBe(y.snapshots.length);
+  for (let k = 0; k < x.snapshots.length; k++) {
+    const a = x.snapshots[k]!;
+    const b = y.snapshots[k]!;
+    expect([a.table, a.at, a.rows.length]).toEqual([b.table, b.at, b.rows.length]);
+    a.rows.forEach((r, j) => {
+      for (const [key, v] of Object.entries(r)) if (!sameBits(v, b.rows[j]![key])) throw new Error(`${a.table} at ${a.at} row ${j} ${key}: ${String(v)} != ${String(b.rows[j]![key])}`);
+    });
+  }
+}
+
+/** A DeskRisk that recomputes the VaR after every trade's fold, as before the deferral. */
+function eager(run: Run): Run {
+  (run.desk as unknown as { deferVar: () => boolean }).deferVar = () => false;
+  return run;
+}
+
+describe('deferred VaR recomputation after a trade (DeskRisk.deferVar)', { timeout: 60_000 }, () => {
+  // VaR limits scaled so that VAR_LIMIT fires, re-arms and fires again during the day.
+  const scaled = (varScale: number, noLimit: string[] = []): ReturnType<typeof generateDay> => {
+    const day = generateDay(11, { events: 20_000 });
+    const traders = new Map(
+      [...day.reference.traders].map(([id, t]) => [id, { ...t, varLimit: noLimit.includes(id) ? Number.POSITIVE_INFINITY : t.varLimit * varScale }]),
+    );
+    return { ...day, reference: { ...day.reference, traders } };
+  };
+
+  it.each([
+    ['limits as generated', 1, []],
+    ['limits at half', 0.5, []],
+    ['limits at a fifth, T3 without one', 0.2, ['T3']],
+  ] as Array<[string, number, string[]]>)('gives the alerts and snapshot rows of the eager path (%s)', (_, varScale, noLimit) => {
+    const day = scaled(varScale, noLimit);
+    const events = processingOrder(day.events);
+    const lazy = newRun(day.reference);
+    const ref = eager(newRun(day.reference));
+    for (const e of events) {
+      feed(lazy.desk, e);
+      feed(ref.desk, e);
+    }
+    lazy.desk.finish();
+    ref.desk.finish();
+    const varAlerts = lazy.breaches.filter((b) => b.type === 'VAR_LIMIT').length;
+    expect(varAlerts).toBeGreaterThan(varScale < 1 ? 3 : 0);
+    expectSameOutput(lazy, ref);
+    expect(lazy.desk.stats.folds).toBe(ref.desk.stats.folds);
+    // The deferral did happen: fewer VaR evaluations for the same folds.
+    expect(lazy.desk.stats.varEvaluations).toBeLessThan(ref.desk.stats.varEvaluations * 0.8);
+  });
+
+  it('a trade that takes the VaR over the limit alerts at once, with the exact VaR', () => {
+    const day = generateDay(1, { events: 1 });
+    const T0 = 1_710_509_400_000;
+    const lim = { ...day.reference.traders.get('T1')!, maxNotional: Infinity, maxLoss: Infinity, maxConcentration: Infinity, maxPosition: Infinity };
+    const mk = (varLimit: number): Run => newRun({ ...day.reference, traders: new Map([['T1', { ...lim, varLimit }]]) }, { snapshotIntervalMs: 0 });
+    const probe = mk(Number.POSITIVE_INFINITY);
+    probe.desk.quote({ ts: T0, instrument: 'A', bid: 100, ask: 100 });
+    const varAt: number[] = [];
+    for (let k = 1; k <= 40; k++) {
+      probe.desk.trade({ ts: T0 + k, traderId: 'T1', instrument: 'A', side: 'BUY', qty: 100, price: 100 });
+      varAt.push(probe.desk.varOf('T1')!.var);
+    }
+    // Limit between the VaR after trade 30 and after trade 31: the first 30 trades can defer, the 31st cannot.
+    const limit = (varAt[29]! + varAt[30]!) / 2;
+    const run = mk(limit);
+    run.desk.quote({ ts: T0, instrument: 'A', bid: 100, ask: 100 });
+    for (let k = 1; k <= 40; k++) run.desk.trade({ ts: T0 + k, traderId: 'T1', instrument: 'A', side: 'BUY', qty: 100, price: 100 });
+    expect(run.breaches.map((b) => [b.type, b.eventTime])).toEqual([['VAR_LIMIT', T0 + 31]]);
+    expect(sameBits(run.breaches[0]!.value, varAt[30])).toBe(true);
+    expect(run.desk.stats.varEvaluations).toBeLessThan(40);
+  });
+
+  it('a checkpoint taken with stale VaRs restores to the same continuation', () => {
+    const day = scaled(0.5);
+    const events = processingOrder(day.events);
+    const whole = newRun(day.reference);
+    for (const e of events) feed(whole.desk, e);
+    whole.desk.finish();
+    const first = newRun(day.reference);
+    const cut = Math.floor(events.length * 0.6);
+    for (const e of events.slice(0, cut)) feed(first.desk, e);
+    const cp = structuredClone(first.desk.snapshot());
+    expect(cp.risk.some((r) => r.stale !== undefined)).toBe(true);
+    const second = newRun(day.reference);
+    second.desk.restore(cp);
+    for (const e of events.slice(cut)) feed(second.desk, e);
+    second.desk.finish();
+    expectSameOutput({ ...first, breaches: [...first.breaches, ...second.breaches], snapshots: [...first.snapshots, ...second.snapshots] }, whole);
+  });
+});
