@@ -665,7 +665,8 @@ export class DeskRisk implements PositionListener {
     if (room !== Number.POSITIVE_INFINITY) {
       let lb = 0;
       const ib = this.instBound;
-      for (const p of t.positions) lb += Math.abs(p.riskNotional) * (ib[p.inst.index] as number);
+      const pf = this.book.pf;
+      for (const p of t.positions) lb += Math.abs(pf[p.id * PF + PF_RISK_NOTIONAL] as number) * (ib[p.inst.index] as number);
       e += lb * 2 ** -50;
       const drift = tr.drift;
       if (!(room > 0 && (drift > 0 ? drift : 0) + e <= room)) return false;
@@ -747,14 +748,19 @@ export class DeskRisk implements PositionListener {
     }
     let ds = this.foldD;
     const rs = this.foldR;
+    const pf = this.book.pf;
     let k = 0;
     for (const p of t.positions) {
-      if (p.notional === p.riskNotional) continue;
+      // The position's record read directly (p.notional, p.riskNotional: the same slots).
+      const b = p.id * PF;
+      const n = pf[b + PF_NOTIONAL] as number;
+      const rn = pf[b + PF_RISK_NOTIONAL] as number;
+      if (n === rn) continue;
       // fold(): the drift terms go (drift is reset below), the position is folded at its notional.
-      p.riskDrift = 0;
-      const d = p.notional - p.riskNotional;
+      pf[b + PF_RISK_DRIFT] = 0;
+      const d = n - rn;
       if (d === 0) continue;
-      p.riskNotional = p.notional;
+      pf[b + PF_RISK_NOTIONAL] = n;
       const r = (p.inst.ext as InstRisk).r;
       if (r === undefined) continue;
       if (k === ds.length) {
@@ -874,6 +880,8 @@ export class DeskRisk implements PositionListener {
    */
   positionRows(): Array<Record<string, unknown>> {
     const rows: Array<Record<string, unknown>> = [];
+    const pf = this.book.pf;
+    const rp = this.book.realizedPnl;
     for (const t of this.traders()) {
       const tr = t.ext as TraderRisk;
       // Positions are only ever added: re-sort when there are new ones.
@@ -882,15 +890,18 @@ export class DeskRisk implements PositionListener {
         ps = tr.byName = t.positions.slice().sort((a, b) => (a.inst.name < b.inst.name ? -1 : a.inst.name > b.inst.name ? 1 : 0));
       }
       for (const p of ps) {
+        // The Position getters' slots, read directly.
+        const b = p.id * PF;
+        const inst = p.inst;
         rows.push({
           trader_id: t.id,
-          instrument: p.inst.name,
-          qty: p.qty,
-          avg_price: p.avgPrice,
-          mark_price: p.inst.mark,
-          notional: p.notional + 0,
-          realized_pnl: p.realizedPnl + 0,
-          unrealized_pnl: p.unrealizedPnl + 0,
+          instrument: inst.name,
+          qty: pf[b + PF_QTY] as number,
+          avg_price: pf[b + PF_AVG] as number,
+          mark_price: inst.mark,
+          notional: (pf[b + PF_NOTIONAL] as number) + 0,
+          realized_pnl: (rp[p.id] as number) + 0,
+          unrealized_pnl: (pf[b + PF_UNREALIZED] as number) + 0,
         });
       }
     }
