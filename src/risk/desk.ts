@@ -19,14 +19,19 @@
  * - if stored VaR +- U cannot cross the VAR_LIMIT threshold (armed) or the re-arm level
  *   (disarmed), the limit decision is the same as with the true VaR and nothing is folded; else
  *   every moved position is folded (O(S) each), the VaR recomputed and checked;
- * - at each snapshot time every moved position is folded, so `var_99`/`es_99` are exact as of T.
+ * - at each snapshot time every moved position is folded, so `var_99`/`es_99` are exact as of T;
+ * - a trade folds its position at once (so L, and the bits of every later VaR, do not depend on
+ *   what follows), but the VaR is recomputed only if the decision could depend on it: by the
+ *   same Lipschitz bound, a fold that moves a notional by d moves the VaR by at most |d| b_i, so
+ *   while the stored VaR plus those bounds (and U) stays inside the room the recomputation waits
+ *   (see DeskRisk.deferVar) for a snapshot or for a quote or trade that needs it.
  * So alerts equal those of a full recomputation after every event (up to rounding) while a trader
  * far from its limit costs O(1) per quote; one hovering at the limit pays O(S) per moved position.
  * Everything is a function of the records alone: there are no processing-time or event-time timers.
  */
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PF, PF_NOTIONAL, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PositionBook, TF, TF_EXT, TF_GROSS, TF_PEAK, TF_REALIZED, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, TF, TF_EXT, TF_GROSS, TF_LARGEST, TF_LARGEST_ABS, TF_NET, TF_PEAK, TF_REALIZED, TF_RUNNER_UP, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
 import { addScaled, addScaledMany, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /**
@@ -153,7 +158,7 @@ interface InstRisk {
  * the VaR room (see {@link TraderRisk.updateVarRoom}).
  */
 const D_DRIFT = TF_EXT;
-const D_VAR = TF_EXT + 1;
+const D_VAR_ROOM = TF_EXT + 1;
 const D_GLO = TF_EXT + 2;
 const D_GHI = TF_EXT + 3;
 const D_LLO = TF_EXT + 4;
@@ -165,12 +170,19 @@ const D_VAR_LIMIT = TF_EXT + 9;
 const D_VAR_ARMED = TF_EXT + 10;
 const D_CLO = TF_EXT + 11;
 const D_CHI = TF_EXT + 12;
-const D_VAR_ROOM = TF_EXT + 13;
+const D_VAR = TF_EXT + 13;
 
 /** Per-trader VaR and limit state, hung on TraderBook.ext; its hot numbers live in the trader's record of the book. */
 class TraderRisk {
   es = 0;
   folds = 0;
+  /**
+   * Whether `var`/`es` are those of an earlier L: a trade folded its position without recomputing
+   * them because the VAR_LIMIT decision could not depend on it (see DeskRisk.onTrade). `stale`
+   * then bounds |VaR(L) - var|; both are cleared by the next computation.
+   */
+  isStale = false;
+  stale = 0;
   limits = new TraderLimitState();
   /** The trader's positions by instrument name (the `positions` table's order), while no position is added. */
   byName: Position[] = [];
@@ -212,16 +224,29 @@ class TraderRisk {
   updateVarRoom(): void {
     const df = this.book.tf;
     const d = this.i * TF;
-    const limit = df[d + D_VAR_LIMIT] as number;
-    let room = Number.POSITIVE_INFINITY;
-    if (!Number.isNaN(limit)) {
-      const v = df[d + D_VAR] as number;
-      const gap = df[d + D_VAR_ARMED] !== 0 ? limit - v : v - this.rearm * limit;
-      room = (gap - 1e-12 * Math.abs(v)) / (1 + 1e-9) - 1e-9 * (Math.abs(limit) + Math.abs(v));
+    let room = this.roomOf();
+    if (room !== Number.POSITIVE_INFINITY) {
       // Negative or NaN: the exact test whenever U > 0 (it is closed for U <= 0).
       if (!(room > 0)) room = 0;
+      // A stale var is within `stale` of VaR(L): a quote takes the exact test (which recomputes
+      // the VaR first) as soon as U + stale could pass the room (then possibly U <= 0 too).
+      if (this.isStale) room -= this.stale;
     }
     df[d + D_VAR_ROOM] = room;
+  }
+
+  /**
+   * The room of {@link updateVarRoom} before clamping (NaN possible), from the stored var;
+   * +Infinity without a VaR limit.
+   */
+  roomOf(): number {
+    const df = this.book.tf;
+    const d = this.i * TF;
+    const limit = df[d + D_VAR_LIMIT] as number;
+    if (Number.isNaN(limit)) return Number.POSITIVE_INFINITY;
+    const v = df[d + D_VAR] as number;
+    const gap = df[d + D_VAR_ARMED] !== 0 ? limit - v : v - this.rearm * limit;
+    return (gap - 1e-12 * Math.abs(v)) / (1 + 1e-9) - 1e-9 * (Math.abs(limit) + Math.abs(v));
   }
   /** Bound U on |true VaR - var| from the moves not yet folded in. */
   get drift(): number {
@@ -299,7 +324,8 @@ const byTraderThenType = (a: LimitBreach, b: LimitBreach): number =>
  */
 export interface DeskRiskSnapshot {
   book: PositionBookSnapshot;
-  risk: Array<{ var: number; es: number; folds: number; drift: number; limits: boolean[]; L?: Float64Array; u?: Float64Array; q?: number }>;
+  /** Per trader; `stale`: the bound of a var not recomputed since the last folds (absent: var is VaR(L)). */
+  risk: Array<{ var: number; es: number; folds: number; drift: number; limits: boolean[]; L?: Float64Array; u?: Float64Array; q?: number; stale?: number }>;
   nextSnapshot: number;
   firstTs: number;
   lastTs: number;
@@ -394,8 +420,12 @@ export class DeskRisk implements PositionListener {
   private newTrader(t: TraderBook): void {
     const L = this.hv ? new Float64Array(this.S) : undefined;
     const qf = this.pm ? new QuadForm(this.pm.n) : undefined;
-    const tr = new TraderRisk(this.book, t.index, this.reference.traders.get(t.id), L, qf, this.policy.rearmBelow);
+    const lim = this.reference.traders.get(t.id);
+    const tr = new TraderRisk(this.book, t.index, lim, L, qf, this.policy.rearmBelow);
     tr.setQuiet(this.policy);
+    // The largest position matters between snapshots only to CONCENTRATION_LIMIT: without that
+    // limit onMarkMove skips tracking it (the condition of D_CONC, which the loop tests).
+    this.book.setLargestTracking(t.index, lim !== undefined && Number.isFinite(lim.maxConcentration));
     t.ext = tr;
     this.sortedTraders = undefined;
   }
@@ -426,6 +456,107 @@ export class DeskRisk implements PositionListener {
     if (this.finished) return;
     this.finished = true;
     if (!Number.isNaN(this.lastTs)) this.emitSnapshot(this.lastTs);
+  }
+
+  /**
+   * A mark move of `inst` (PositionListener.onMarkMove): per open holder, in holder order, the
+   * book's re-valuation (the steps of PositionBook.revalueHolder, inlined: the same floating-point
+   * operations in the same order) then onRevalueById's drift bound, quiet-box test and VaR
+   * decision, in one loop that reads each trader record once and keeps the fresh gross exposure
+   * and P&L in registers. The per-quote hot path: a quote re-values a dozen holders.
+   */
+  onMarkMove(inst: InstrumentMark, ts: number, skip: number): void {
+    const book = this.book;
+    const ids = inst.holderIds;
+    const tis = inst.holderTraders;
+    const count = inst.holders.length;
+    const mark = inst.mark;
+    const bnd = this.instBound[inst.index] as number;
+    const pf = book.pf;
+    const tf = book.tf;
+    for (let k = 0; k < count; k++) {
+      const ti = tis[k] as number;
+      if (ti === skip) continue;
+      const id = ids[k] as number;
+      const b = id * PF;
+      const c = ti * TF;
+      // PositionBook.revalue(): a holder is open (qty != 0), so the flat case does not arise.
+      const q = pf[b + PF_QTY] as number;
+      const oldN = pf[b + PF_NOTIONAL] as number;
+      const oldU = pf[b + PF_UNREALIZED] as number;
+      const absOld = pf[b + PF_ABS] as number;
+      const n = q * mark;
+      const u = q * (mark - (pf[b + PF_AVG] as number));
+      const absN = Math.abs(n);
+      pf[b + PF_NOTIONAL] = n;
+      pf[b + PF_UNREALIZED] = u;
+      pf[b + PF_ABS] = absN;
+      let g = (tf[c + TF_GROSS] as number) + (absN - absOld);
+      tf[c + TF_GROSS] = g;
+      tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
+      let un = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+      tf[c + TF_UNREALIZED] = un;
+      // PositionBook.trackLargest(), for the traders whose largest position is tracked: those
+      // with a concentration limit (D_CONC; see newTrader), the others' is found at snapshots.
+      const conc = tf[c + D_CONC] !== 0;
+      if (conc) {
+        const big = tf[c + TF_LARGEST] as number;
+        if (big === id) {
+          if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
+          else book.rescanLargest(ti);
+        } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
+          if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
+          tf[c + TF_LARGEST] = id;
+          tf[c + TF_LARGEST_ABS] = absN;
+        } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
+          tf[c + TF_RUNNER_UP] = absN;
+        }
+      }
+      // PositionBook.afterTouch()
+      const touches = (tf[c + TF_TOUCHES] as number) + 1;
+      tf[c + TF_TOUCHES] = touches;
+      if ((touches & (RESUM_EVERY - 1)) === 0) {
+        book.resum(ti);
+        g = tf[c + TF_GROSS] as number;
+        un = tf[c + TF_UNREALIZED] as number;
+      }
+      const pnl = (tf[c + TF_REALIZED] as number) + un;
+      let peak = tf[c + TF_PEAK] as number;
+      if (pnl > peak) tf[c + TF_PEAK] = peak = pnl;
+      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n).
+      if (bnd > 0) {
+        const term = Math.abs(n - (pf[b + PF_RISK_NOTIONAL] as number)) * bnd;
+        tf[c + D_DRIFT] = (tf[c + D_DRIFT] as number) + (term - (pf[b + PF_RISK_DRIFT] as number));
+        pf[b + PF_RISK_DRIFT] = term;
+      }
+      const loss = -pnl;
+      const dd = peak - pnl;
+      if (
+        !(
+          g > (tf[c + D_GLO] as number) &&
+          g <= (tf[c + D_GHI] as number) &&
+          loss > (tf[c + D_LLO] as number) &&
+          loss <= (tf[c + D_LHI] as number) &&
+          dd > (tf[c + D_DLO] as number) &&
+          dd < (tf[c + D_DHI] as number)
+        ) ||
+        (conc && !this.quietConcentration(ti))
+      ) {
+        const t = book.traders[ti]!;
+        const tr = t.ext as TraderRisk;
+        this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+        tr.setQuiet(this.policy);
+      }
+      if ((tf[c + D_DRIFT] as number) > (tf[c + D_VAR_ROOM] as number)) {
+        const t = book.traders[ti]!;
+        const tr = t.ext as TraderRisk;
+        if (this.varRoomOpen(tr, c)) {
+          this.foldAll(t, tr);
+          this.computeVar(tr);
+          this.checkVar(t, tr, ts);
+        }
+      }
+    }
   }
 
   onRevalue(pos: Position, ts: number): void {
@@ -472,12 +603,14 @@ export class DeskRisk implements PositionListener {
       tr.setQuiet(this.policy);
     }
     // The VAR_LIMIT decision: the exact test only when the drift passed the room.
-    if ((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number) && this.varDecisionOpenAt(d)) {
+    if ((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number)) {
       const t = book.traders[i]!;
       const tr = t.ext as TraderRisk;
-      this.foldAll(t, tr);
-      this.computeVar(tr);
-      this.checkVar(t, tr, ts);
+      if (this.varRoomOpen(tr, d)) {
+        this.foldAll(t, tr);
+        this.computeVar(tr);
+        this.checkVar(t, tr, ts);
+      }
     }
   }
 
@@ -495,12 +628,14 @@ export class DeskRisk implements PositionListener {
     this.checker.checkPosition(pos, tr.lim, ts, this.out);
     this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
     tr.setQuiet(this.policy);
+    const moved = Math.abs(pos.notional - pos.riskNotional);
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
     // Flat: every position was folded in at notional 0 (fold records riskNotional even without
     // history), so the exact vector is 0 and any rounding residue can go.
     if (t.open === 0) this.zero(tr);
     else if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
+    else if (tr.L !== undefined && this.deferVar(t, tr, moved * this.instBound[pos.inst.index]!)) return;
     this.computeVar(tr);
     // The rest of the book may still carry unfolded mark moves: same rule as for a quote.
     if (this.varDecisionOpen(tr)) {
@@ -508,6 +643,51 @@ export class DeskRisk implements PositionListener {
       this.computeVar(tr);
     }
     this.checkVar(t, tr, ts);
+  }
+
+  /**
+   * After a trade folded a position whose notional moved by `moved` (times its instrument's
+   * bound: `shift` bounds the VaR change of the fold, see the header): whether the VaR
+   * recomputation can wait, and if so marks var stale. It can when what follows it in onTrade
+   * could not do anything: no VaR limit, or the stored var (within `stale` + `shift` of VaR(L))
+   * and the drift bound U are so far inside the room that, whatever VaR(L) is, the decision is
+   * closed (no foldAll) and checkVar neither alerts nor re-arms. Then L, the fold timing and
+   * every decision are those of the eager path; only `var`/`es` wait for the next reader: a
+   * snapshot, varOf, a quote whose U reaches the (reduced) room, or a trade that cannot wait.
+   * The proof, armed (disarmed alike): U+ + E <= room, E = stale + shift, gives
+   * v + E + U+(1 + 1e-9) + 1e-12 (|v| + E) < limit, so VaR(L) + u <= limit and VaR(L) <= limit.
+   * E also carries the rounding of the folds (below 2^-53 of |L| each; 2^-50 of the bound
+   * sum |riskNotional_i| b_i of |L| sqrt(h) is taken). Historical method only.
+   */
+  private deferVar(t: TraderBook, tr: TraderRisk, shift: number): boolean {
+    const room = tr.roomOf();
+    let e = tr.stale + shift * (1 + 2 ** -40);
+    if (room !== Number.POSITIVE_INFINITY) {
+      let lb = 0;
+      const ib = this.instBound;
+      const pf = this.book.pf;
+      for (const p of t.positions) lb += Math.abs(pf[p.id * PF + PF_RISK_NOTIONAL] as number) * (ib[p.inst.index] as number);
+      e += lb * 2 ** -50;
+      const drift = tr.drift;
+      if (!(room > 0 && (drift > 0 ? drift : 0) + e <= room)) return false;
+    }
+    tr.isStale = true;
+    tr.stale = e;
+    tr.updateVarRoom();
+    return true;
+  }
+
+  /**
+   * The quote path's exact test after the drift passed the room: a stale var is recomputed
+   * first (the room shrank by its bound), then the eager path's test as is.
+   */
+  private varRoomOpen(tr: TraderRisk, d: number): boolean {
+    if (tr.isStale) {
+      this.computeVar(tr);
+      const df = this.book.tf;
+      if (!((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number))) return false;
+    }
+    return this.varDecisionOpenAt(d);
   }
 
   /**
@@ -568,14 +748,19 @@ export class DeskRisk implements PositionListener {
     }
     let ds = this.foldD;
     const rs = this.foldR;
+    const pf = this.book.pf;
     let k = 0;
     for (const p of t.positions) {
-      if (p.notional === p.riskNotional) continue;
+      // The position's record read directly (p.notional, p.riskNotional: the same slots).
+      const b = p.id * PF;
+      const n = pf[b + PF_NOTIONAL] as number;
+      const rn = pf[b + PF_RISK_NOTIONAL] as number;
+      if (n === rn) continue;
       // fold(): the drift terms go (drift is reset below), the position is folded at its notional.
-      p.riskDrift = 0;
-      const d = p.notional - p.riskNotional;
+      pf[b + PF_RISK_DRIFT] = 0;
+      const d = n - rn;
       if (d === 0) continue;
-      p.riskNotional = p.notional;
+      pf[b + PF_RISK_NOTIONAL] = n;
       const r = (p.inst.ext as InstRisk).r;
       if (r === undefined) continue;
       if (k === ds.length) {
@@ -626,6 +811,8 @@ export class DeskRisk implements PositionListener {
 
   private computeVar(tr: TraderRisk): void {
     this.stats.varEvaluations++;
+    tr.isStale = false;
+    tr.stale = 0;
     if (this.hv && tr.L) {
       this.hv.compute(tr.L);
       tr.var = this.hv.var;
@@ -674,7 +861,7 @@ export class DeskRisk implements PositionListener {
   private emitSnapshot(T: number): void {
     for (const t of this.book.traders) {
       const tr = t.ext as TraderRisk;
-      if (this.foldAll(t, tr)) this.computeVar(tr);
+      if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     }
     this.sink.snapshot('positions', T, this.positionRows());
     this.sink.snapshot('trader_risk', T, this.traderRows());
@@ -693,6 +880,8 @@ export class DeskRisk implements PositionListener {
    */
   positionRows(): Array<Record<string, unknown>> {
     const rows: Array<Record<string, unknown>> = [];
+    const pf = this.book.pf;
+    const rp = this.book.realizedPnl;
     for (const t of this.traders()) {
       const tr = t.ext as TraderRisk;
       // Positions are only ever added: re-sort when there are new ones.
@@ -701,15 +890,18 @@ export class DeskRisk implements PositionListener {
         ps = tr.byName = t.positions.slice().sort((a, b) => (a.inst.name < b.inst.name ? -1 : a.inst.name > b.inst.name ? 1 : 0));
       }
       for (const p of ps) {
+        // The Position getters' slots, read directly.
+        const b = p.id * PF;
+        const inst = p.inst;
         rows.push({
           trader_id: t.id,
-          instrument: p.inst.name,
-          qty: p.qty,
-          avg_price: p.avgPrice,
-          mark_price: p.inst.mark,
-          notional: p.notional + 0,
-          realized_pnl: p.realizedPnl + 0,
-          unrealized_pnl: p.unrealizedPnl + 0,
+          instrument: inst.name,
+          qty: pf[b + PF_QTY] as number,
+          avg_price: pf[b + PF_AVG] as number,
+          mark_price: inst.mark,
+          notional: (pf[b + PF_NOTIONAL] as number) + 0,
+          realized_pnl: (rp[p.id] as number) + 0,
+          unrealized_pnl: (pf[b + PF_UNREALIZED] as number) + 0,
         });
       }
     }
@@ -725,6 +917,7 @@ export class DeskRisk implements PositionListener {
     const rows: Array<Record<string, unknown>> = [];
     for (const t of this.traders()) {
       const tr = t.ext as TraderRisk;
+      if (tr.isStale) this.computeVar(tr);
       const pnl = t.realized + t.unrealized;
       const vl = tr.lim?.varLimit;
       rows.push({
@@ -747,7 +940,7 @@ export class DeskRisk implements PositionListener {
     const t = this.book.trader(traderId);
     if (!t) return undefined;
     const tr = t.ext as TraderRisk;
-    if (this.foldAll(t, tr)) this.computeVar(tr);
+    if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     return { var: tr.var, es: tr.es };
   }
 
@@ -757,7 +950,17 @@ export class DeskRisk implements PositionListener {
       book: this.book.snapshot(),
       risk: this.book.traders.map((t) => {
         const tr = t.ext as TraderRisk;
-        return { var: tr.var, es: tr.es, folds: tr.folds, drift: tr.drift, limits: tr.limits.toArray(), L: tr.L?.slice(), u: tr.qf?.u.slice(), q: tr.qf?.q };
+        return {
+          var: tr.var,
+          es: tr.es,
+          folds: tr.folds,
+          drift: tr.drift,
+          limits: tr.limits.toArray(),
+          L: tr.L?.slice(),
+          u: tr.qf?.u.slice(),
+          q: tr.qf?.q,
+          stale: tr.isStale ? tr.stale : undefined,
+        };
       }),
       nextSnapshot: this.nextSnapshot,
       firstTs: this.firstTs,
@@ -779,6 +982,8 @@ export class DeskRisk implements PositionListener {
     this.book.traders.forEach((t, i) => {
       const tr = t.ext as TraderRisk;
       const x = s.risk[i]!;
+      tr.isStale = x.stale !== undefined;
+      tr.stale = x.stale ?? 0;
       tr.var = x.var;
       tr.es = x.es;
       tr.folds = x.folds;

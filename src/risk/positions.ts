@@ -99,7 +99,7 @@ export const PF_AVG = 1;
 const PF_TRADER = 2;
 export const PF_NOTIONAL = 3;
 export const PF_UNREALIZED = 4;
-const PF_ABS = 5;
+export const PF_ABS = 5;
 export const PF_RISK_NOTIONAL = 6;
 export const PF_RISK_DRIFT = 7;
 
@@ -118,10 +118,10 @@ export const TF_NET = 1;
 export const TF_REALIZED = 2;
 export const TF_UNREALIZED = 3;
 export const TF_PEAK = 4;
-const TF_LARGEST_ABS = 5;
-const TF_TOUCHES = 6;
-const TF_LARGEST = 7;
-const TF_RUNNER_UP = 8;
+export const TF_LARGEST_ABS = 5;
+export const TF_TOUCHES = 6;
+export const TF_LARGEST = 7;
+export const TF_RUNNER_UP = 8;
 /** First slot of a trader record free for the book's consumer (up to TF - 1). */
 export const TF_EXT = 9;
 
@@ -233,7 +233,7 @@ export class Position implements WacPosition {
 }
 
 /** Re-sum a trader's running aggregates from its positions this often (bounds rounding drift); a power of two. */
-const RESUM_EVERY = 1024;
+export const RESUM_EVERY = 1024;
 
 /**
  * A trader's positions and running aggregates (CONTRACTS.md 4, Positions: gross exposure
@@ -291,7 +291,7 @@ export class TraderBook {
 
   /** The position with the largest |notional| (among equals, the one that got there first, or the first in `positions` order at the last rescan). */
   get largest(): Position | undefined {
-    const id = this.book.tf[this.index * TF + TF_LARGEST] as number;
+    const id = this.book.largestIdOf(this.index);
     return id < 0 ? undefined : this.book.positionById(id);
   }
 
@@ -331,6 +331,15 @@ export interface PositionListener {
    * path, without the objects.
    */
   onRevalueById?(positionId: number, traderIndex: number, instrumentIndex: number, ts: number): void;
+  /**
+   * When present, called instead of the book's own per-holder loop once `inst.mark` has moved:
+   * the listener re-values every holder of `inst` but those of trader `skip` (-1: none) itself,
+   * performing for each exactly the book's steps (see {@link PositionBook.revalueHolder}: the
+   * same floating-point operations in the same order, rescanLargest and resum at the same
+   * points) followed by its own checks, in holder order. The per-quote hot path of desk.ts, fused
+   * into one loop with no call per holder.
+   */
+  onMarkMove?(inst: InstrumentMark, ts: number, skip: number): void;
 }
 
 /**
@@ -353,6 +362,11 @@ export class PositionBook {
   tf = new Float64Array(16 * TF);
   /** Open positions (qty != 0) of each trader. */
   openCount = new Int32Array(16);
+  /**
+   * Whether each trader's largest position is tracked as marks move (1, the default) or found by a
+   * scan when asked (0, see {@link PositionBook.setLargestTracking}).
+   */
+  largestTracked = new Uint8Array(16).fill(1);
   private readonly byId: Array<Position | undefined> = [];
   private nextId = 0;
   private readonly instrumentIndex = new Map<string, number>();
@@ -396,6 +410,11 @@ export class PositionBook {
     const index = this.traders.length;
     if ((index + 1) * TF > this.tf.length) this.tf = grow(this.tf, (index + 1) * TF);
     if (index + 1 > this.openCount.length) this.openCount = grow(this.openCount, index + 1);
+    if (index + 1 > this.largestTracked.length) {
+      const n = this.largestTracked.length;
+      this.largestTracked = grow(this.largestTracked, index + 1);
+      this.largestTracked.fill(1, n);
+    }
     this.tf[index * TF + TF_LARGEST] = -1;
     this.tf[index * TF + TF_RUNNER_UP] = Number.NEGATIVE_INFINITY;
     const t = new TraderBook(this, id, index);
@@ -486,11 +505,15 @@ export class PositionBook {
   private setMark(inst: InstrumentMark, mark: number, ts: number, skip: number): void {
     if (mark === inst.mark) return;
     inst.mark = mark;
+    const listener = this.listener;
+    if (listener !== undefined && listener.onMarkMove !== undefined) {
+      listener.onMarkMove(inst, ts, skip);
+      return;
+    }
     const ids = inst.holderIds;
     const tis = inst.holderTraders;
     const count = inst.holders.length;
     const ii = inst.index;
-    const listener = this.listener;
     const fast = listener !== undefined && listener.onRevalueById !== undefined;
     const pf = this.pf;
     const tf = this.tf;
@@ -593,8 +616,18 @@ export class PositionBook {
     if (pnl > (tf[c + TF_PEAK] as number)) tf[c + TF_PEAK] = pnl;
   }
 
+  /**
+   * The book's steps for one open holder (position `id` of trader `ti0`) after its instrument's
+   * mark moved to `mark`: revalue() (open, so never the flat case), trackLargest(), afterTouch().
+   * What setMark does per holder, as a reference for {@link PositionListener.onMarkMove}.
+   */
+  revalueHolder(id: number, ti0: number, mark: number): void {
+    this.revalue(id, ti0, mark);
+    this.afterTouch(ti0);
+  }
+
   /** Points the trader's largest at the first of its positions with the largest |notional| (after the largest shrank). */
-  private rescanLargest(ti0: number): void {
+  rescanLargest(ti0: number): void {
     const pf = this.pf;
     const ps = this.traders[ti0]!.positions;
     let best = -1;
@@ -659,8 +692,55 @@ export class PositionBook {
   concentrationOf(ti0: number): number {
     const c = ti0 * TF;
     const g = this.tf[c + TF_GROSS] as number;
+    if (this.largestTracked[ti0] === 0) {
+      // The tracked TF_LARGEST_ABS is the largest |notional| (see TraderBook.largest), and a
+      // trader with g > 0 has positions (so a largest): the same value from a scan.
+      if (!(g > 0)) return 0;
+      const pf = this.pf;
+      let m = 0;
+      for (const p of this.traders[ti0]!.positions) {
+        const a = pf[p.id * PF + PF_ABS] as number;
+        if (a > m) m = a;
+      }
+      return m / g;
+    }
     const big = this.tf[c + TF_LARGEST] as number;
     return g > 0 && big >= 0 ? (this.tf[c + TF_LARGEST_ABS] as number) / g : 0;
+  }
+
+  /**
+   * Id of trader `ti0`'s largest position (-1: none): the tracked one, or for an untracked trader
+   * the first of its positions with the largest |notional| (what a rescan picks).
+   */
+  largestIdOf(ti0: number): number {
+    if (this.largestTracked[ti0] === 0) {
+      const pf = this.pf;
+      let best = -1;
+      let bestAbs = -1;
+      for (const p of this.traders[ti0]!.positions) {
+        const a = pf[p.id * PF + PF_ABS] as number;
+        if (a > bestAbs) {
+          best = p.id;
+          bestAbs = a;
+        }
+      }
+      return best;
+    }
+    return this.tf[ti0 * TF + TF_LARGEST] as number;
+  }
+
+  /**
+   * Whether trader `ti0`'s largest position is kept up to date as marks move. A consumer that
+   * never asks for the largest position in between (desk.ts: a trader without a concentration
+   * limit, whose concentration is read only at snapshot times) can switch it off for its own
+   * per-holder loop (PositionListener.onMarkMove) to skip the tracking; concentrationOf and
+   * `largest` then scan the trader's positions, with the same results. The book's own loops go
+   * on tracking regardless; switching it back on rescans.
+   */
+  setLargestTracking(ti0: number, on: boolean): void {
+    const was = this.largestTracked[ti0] !== 0;
+    this.largestTracked[ti0] = on ? 1 : 0;
+    if (on && !was) this.rescanLargest(ti0);
   }
 
   private addHolder(p: Position): void {
@@ -759,7 +839,7 @@ export class PositionBook {
 }
 
 /** A copy of `a` with room for at least `n` elements (doubling). */
-function grow<T extends Float64Array | Int32Array>(a: T, n: number): T {
+function grow<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
   let len = Math.max(a.length, 1);
   while (len < n) len *= 2;
   const b = new (a.constructor as new (n: number) => T)(len);

@@ -219,8 +219,9 @@ export function addScaled(L: Float64Array, d: number, r: Float64Array, S: number
  * `L += d[0] * r[0]; L += d[1] * r[1]; ...` over the first S entries for the first `k` pairs, with
  * the same floating-point result as that many {@link addScaled} calls in that order (each entry
  * receives the same additions in the same order; JavaScript never fuses a multiply-add), but
- * reading and writing L once per group of up to eight positions rather than once per position:
- * a snapshot folds every moved position of a book at once.
+ * reading and writing L once per group of up to eight positions rather than once per position
+ * (groups of eight, then the rest in one pass): a snapshot folds every moved position of a book
+ * at once.
  *
  * @example
  * addScaledMany(L, Float64Array.of(d1, d2), [r1, r2], 2, S); // same bits as addScaled(L, d1, r1, S); addScaled(L, d2, r2, S)
@@ -257,29 +258,134 @@ export function addScaledMany(L: Float64Array, d: Float64Array, r: ReadonlyArray
         d7 * (r7[s] as number);
     }
   }
-  if (j + 3 < k) {
-    const d0 = d[j] as number;
-    const d1 = d[j + 1] as number;
-    const d2 = d[j + 2] as number;
-    const d3 = d[j + 3] as number;
-    const r0 = r[j]!;
-    const r1 = r[j + 1]!;
-    const r2 = r[j + 2]!;
-    const r3 = r[j + 3]!;
-    for (let s = 0; s < S; s++) {
-      L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number) + d3 * (r3[s] as number);
-    }
-    j += 4;
+  // The last 1-7 positions in one pass too (a book has a handful: one read and write of L
+  // rather than one per power-of-two group).
+  switch (k - j) {
+    case 7:
+      addScaled7(L, d, r, j, S);
+      break;
+    case 6:
+      addScaled6(L, d, r, j, S);
+      break;
+    case 5:
+      addScaled5(L, d, r, j, S);
+      break;
+    case 4:
+      addScaled4(L, d, r, j, S);
+      break;
+    case 3:
+      addScaled3(L, d, r, j, S);
+      break;
+    case 2:
+      addScaled2(L, d, r, j, S);
+      break;
+    case 1:
+      addScaled(L, d[j] as number, r[j]!, S);
+      break;
   }
-  if (j + 1 < k) {
-    const d0 = d[j] as number;
-    const d1 = d[j + 1] as number;
-    const r0 = r[j]!;
-    const r1 = r[j + 1]!;
-    for (let s = 0; s < S; s++) L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number);
-    j += 2;
+}
+
+// addScaledMany's tails: positions j.. of d and r in one pass over L, added left to right.
+
+function addScaled7(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
+  const d0 = d[j] as number;
+  const d1 = d[j + 1] as number;
+  const d2 = d[j + 2] as number;
+  const d3 = d[j + 3] as number;
+  const d4 = d[j + 4] as number;
+  const d5 = d[j + 5] as number;
+  const d6 = d[j + 6] as number;
+  const r0 = r[j]!;
+  const r1 = r[j + 1]!;
+  const r2 = r[j + 2]!;
+  const r3 = r[j + 3]!;
+  const r4 = r[j + 4]!;
+  const r5 = r[j + 5]!;
+  const r6 = r[j + 6]!;
+  for (let s = 0; s < S; s++) {
+    L[s] =
+      (L[s] as number) +
+      d0 * (r0[s] as number) +
+      d1 * (r1[s] as number) +
+      d2 * (r2[s] as number) +
+      d3 * (r3[s] as number) +
+      d4 * (r4[s] as number) +
+      d5 * (r5[s] as number) +
+      d6 * (r6[s] as number);
   }
-  if (j < k) addScaled(L, d[j] as number, r[j]!, S);
+}
+
+function addScaled6(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
+  const d0 = d[j] as number;
+  const d1 = d[j + 1] as number;
+  const d2 = d[j + 2] as number;
+  const d3 = d[j + 3] as number;
+  const d4 = d[j + 4] as number;
+  const d5 = d[j + 5] as number;
+  const r0 = r[j]!;
+  const r1 = r[j + 1]!;
+  const r2 = r[j + 2]!;
+  const r3 = r[j + 3]!;
+  const r4 = r[j + 4]!;
+  const r5 = r[j + 5]!;
+  for (let s = 0; s < S; s++) {
+    L[s] =
+      (L[s] as number) +
+      d0 * (r0[s] as number) +
+      d1 * (r1[s] as number) +
+      d2 * (r2[s] as number) +
+      d3 * (r3[s] as number) +
+      d4 * (r4[s] as number) +
+      d5 * (r5[s] as number);
+  }
+}
+
+function addScaled5(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
+  const d0 = d[j] as number;
+  const d1 = d[j + 1] as number;
+  const d2 = d[j + 2] as number;
+  const d3 = d[j + 3] as number;
+  const d4 = d[j + 4] as number;
+  const r0 = r[j]!;
+  const r1 = r[j + 1]!;
+  const r2 = r[j + 2]!;
+  const r3 = r[j + 3]!;
+  const r4 = r[j + 4]!;
+  for (let s = 0; s < S; s++) {
+    L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number) + d3 * (r3[s] as number) + d4 * (r4[s] as number);
+  }
+}
+
+function addScaled4(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
+  const d0 = d[j] as number;
+  const d1 = d[j + 1] as number;
+  const d2 = d[j + 2] as number;
+  const d3 = d[j + 3] as number;
+  const r0 = r[j]!;
+  const r1 = r[j + 1]!;
+  const r2 = r[j + 2]!;
+  const r3 = r[j + 3]!;
+  for (let s = 0; s < S; s++) {
+    L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number) + d3 * (r3[s] as number);
+  }
+}
+
+function addScaled3(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
+  const d0 = d[j] as number;
+  const d1 = d[j + 1] as number;
+  const d2 = d[j + 2] as number;
+  const r0 = r[j]!;
+  const r1 = r[j + 1]!;
+  const r2 = r[j + 2]!;
+  for (let s = 0; s < S; s++) L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number);
+}
+
+function addScaled2(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
+  const d0 = d[j] as number;
+  const d1 = d[j + 1] as number;
+  const r0 = r[j]!;
+  const r1 = r[j + 1]!;
+  for (let s = 0; s < S; s++) L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import type { History } from '../../../src/core/reference.js';
 import { selectInPlace, smallestSorted } from '../../../src/risk/quickselect.js';
 import {
   addScaled,
+  addScaledMany,
   buildScenarios,
   HistoricalVar,
   lowerRank,
@@ -161,6 +162,25 @@ describe('historical VaR / ES', () => {
       let full = 0;
       for (let i = 0; i < 50; i++) full += w[i]! * r[i]![s]!;
       expect(near(L[s]!, full, gross * 0.06)).toBe(true);
+    }
+  });
+});
+
+describe('addScaledMany', () => {
+  it('gives the bits of one addScaled per position in order, for every group size and tail', () => {
+    const rnd = prng(9);
+    for (const S of [1, 3, 250, 257]) {
+      const r = Array.from({ length: 24 }, () => Float64Array.from({ length: S }, () => (rnd() - 0.5) * 0.06));
+      for (let k = 0; k <= 24; k++) {
+        const start = Float64Array.from({ length: S }, () => (rnd() - 0.5) * 1e6);
+        const d = Float64Array.from({ length: k + 3 }, () => (rnd() - 0.5) * 2e6);
+        const rs = Array.from({ length: k }, () => r[Math.floor(rnd() * r.length)]!);
+        const one = start.slice();
+        for (let j = 0; j < k; j++) addScaled(one, d[j]!, rs[j]!, S);
+        const many = start.slice();
+        addScaledMany(many, d, rs, k, S);
+        for (let s = 0; s < S; s++) if (!Object.is(many[s], one[s])) throw new Error(`S=${S} k=${k} s=${s}: ${many[s]} != ${one[s]}`);
+      }
     }
   });
 });
