@@ -30,6 +30,7 @@
  * Everything is a function of the records alone: there are no processing-time or event-time timers.
  */
 import type { ReferenceData, Trader } from '../core/reference.js';
+import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
 import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, TF, TF_EXT, TF_GROSS, TF_LARGEST, TF_LARGEST_ABS, TF_NET, TF_PEAK, TF_REALIZED, TF_RUNNER_UP, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
 import { addScaled, addScaledMany, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
@@ -94,7 +95,7 @@ export interface DeskRiskOptions {
  */
 export interface DeskRiskSink {
   breach(b: LimitBreach): void;
-  snapshot(table: 'positions' | 'trader_risk', snapshotTime: number, rows: Array<Record<string, unknown>>): void;
+  snapshot(table: 'positions' | 'trader_risk', snapshotTime: number, rows: SnapshotRows): void;
   warn(message: string): void;
 }
 
@@ -863,7 +864,7 @@ export class DeskRisk implements PositionListener {
       const tr = t.ext as TraderRisk;
       if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     }
-    this.sink.snapshot('positions', T, this.positionRows());
+    this.sink.snapshot('positions', T, this.positionColumns());
     this.sink.snapshot('trader_risk', T, this.traderRows());
   }
 
@@ -879,33 +880,64 @@ export class DeskRisk implements PositionListener {
    * closed during the day stay (qty 0) because they carry realized P&L.
    */
   positionRows(): Array<Record<string, unknown>> {
-    const rows: Array<Record<string, unknown>> = [];
+    return this.positionColumns().toRows();
+  }
+
+  /**
+   * The `positions` table now, column by column (what the snapshot sink gets: no object per row,
+   * numbers in Float64Arrays); rows in the order of {@link positionRows}.
+   */
+  positionColumns(): SnapshotColumns {
+    const traders = this.traders();
+    let n = 0;
+    for (const t of traders) n += this.sortedPositions(t).length;
+    const traderId = new Array<string>(n);
+    const instrument = new Array<string>(n);
+    const qty = new Float64Array(n);
+    const avgPrice = new Float64Array(n);
+    const markPrice = new Float64Array(n);
+    const notional = new Float64Array(n);
+    const realized = new Float64Array(n);
+    const unrealized = new Float64Array(n);
     const pf = this.book.pf;
     const rp = this.book.realizedPnl;
-    for (const t of this.traders()) {
-      const tr = t.ext as TraderRisk;
-      // Positions are only ever added: re-sort when there are new ones.
-      let ps = tr.byName;
-      if (ps.length !== t.positions.length) {
-        ps = tr.byName = t.positions.slice().sort((a, b) => (a.inst.name < b.inst.name ? -1 : a.inst.name > b.inst.name ? 1 : 0));
-      }
-      for (const p of ps) {
+    let i = 0;
+    for (const t of traders) {
+      for (const p of (t.ext as TraderRisk).byName) {
         // The Position getters' slots, read directly.
         const b = p.id * PF;
         const inst = p.inst;
-        rows.push({
-          trader_id: t.id,
-          instrument: inst.name,
-          qty: pf[b + PF_QTY] as number,
-          avg_price: pf[b + PF_AVG] as number,
-          mark_price: inst.mark,
-          notional: (pf[b + PF_NOTIONAL] as number) + 0,
-          realized_pnl: (rp[p.id] as number) + 0,
-          unrealized_pnl: (pf[b + PF_UNREALIZED] as number) + 0,
-        });
+        traderId[i] = t.id;
+        instrument[i] = inst.name;
+        qty[i] = pf[b + PF_QTY] as number;
+        avgPrice[i] = pf[b + PF_AVG] as number;
+        markPrice[i] = inst.mark;
+        notional[i] = (pf[b + PF_NOTIONAL] as number) + 0;
+        realized[i] = (rp[p.id] as number) + 0;
+        unrealized[i] = (pf[b + PF_UNREALIZED] as number) + 0;
+        i++;
       }
     }
-    return rows;
+    return new SnapshotColumns(n, {
+      trader_id: traderId,
+      instrument,
+      qty,
+      avg_price: avgPrice,
+      mark_price: markPrice,
+      notional,
+      realized_pnl: realized,
+      unrealized_pnl: unrealized,
+    });
+  }
+
+  /** A trader's positions by instrument name (positions are only ever added: re-sorted when there are new ones). */
+  private sortedPositions(t: TraderBook): Position[] {
+    const tr = t.ext as TraderRisk;
+    let ps = tr.byName;
+    if (ps.length !== t.positions.length) {
+      ps = tr.byName = t.positions.slice().sort((a, b) => (a.inst.name < b.inst.name ? -1 : a.inst.name > b.inst.name ? 1 : 0));
+    }
+    return ps;
   }
 
   /**

@@ -4,6 +4,7 @@
  * reference compares snapshot files byte for byte.
  */
 import { describe, expect, it } from 'vitest';
+import { snapshotRowObjects } from '../../../src/core/snapshot-rows.js';
 import { DeskRisk, type DeskRiskOptions } from '../../../src/risk/desk.js';
 import type { LimitBreach } from '../../../src/risk/limits.js';
 import { PF, PF_ABS, PositionBook, TF, TF_EXT, TF_LARGEST, TF_LARGEST_ABS, TF_RUNNER_UP } from '../../../src/risk/positions.js';
@@ -19,7 +20,7 @@ function newRun(reference: ReturnType<typeof generateDay>['reference'], opts: De
   const run: Run = { desk: undefined as unknown as DeskRisk, breaches: [], snapshots: [] };
   run.desk = new DeskRisk(reference, opts, {
     breach: (b) => run.breaches.push(b),
-    snapshot: (table, at, rows) => run.snapshots.push({ table, at, rows }),
+    snapshot: (table, at, rows) => run.snapshots.push({ table, at, rows: snapshotRowObjects(rows).slice() }),
     warn: () => undefined,
   });
   return run;

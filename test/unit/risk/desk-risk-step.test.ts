@@ -16,6 +16,7 @@ import { replayDay } from '../../../src/cli/replay.js';
 import { loadDay } from '../../../src/connectors/replay/index.js';
 import { DeskRisk } from '../../../src/risk/desk.js';
 import type { LimitBreach } from '../../../src/risk/limits.js';
+import { snapshotRowObjects } from '../../../src/core/snapshot-rows.js';
 import { compileTopology, loadTopology, TopologyValidationError, type LoadedTopology } from '../../../src/topology/index.js';
 import '../../../src/topology/steps/desk-risk.js';
 import {
@@ -80,7 +81,7 @@ function runDesk(t: LoadedTopology, arrivals: readonly Ev[], reference: Referenc
       onLate: (_s, r) => res.late.push(r),
       onError: (e) => res.errors.push(e),
       snapshotIntervalMs: SNAP_MS,
-      onSnapshot: (table, time, rows) => res.snapshots.push({ table, time, rows: rows as Array<Record<string, any>> }),
+      onSnapshot: (table, time, rows) => res.snapshots.push({ table, time, rows: snapshotRowObjects(rows) as Array<Record<string, any>> }),
     });
     return inputs;
   };
@@ -352,7 +353,7 @@ describe('the positions step on a generated day', { timeout: 60_000 }, async () 
           onAlert: (a) => alerts.push(a),
           onOutput: () => undefined,
           onLate: () => undefined,
-          onSnapshot: (table, time, rows) => snapshots.push({ table, time, rows: rows as Array<Record<string, any>> }),
+          onSnapshot: (table, time, rows) => snapshots.push({ table, time, rows: snapshotRowObjects(rows) as Array<Record<string, any>> }),
           flush: async () => undefined,
         },
       }).run();
