@@ -6,6 +6,7 @@
  * drives its calculator and turns what it reports into alerts and snapshot rows. Ordering once
  * rather than in each rule step matters: it is most of an operator's per-record cost.
  */
+import { Observable, Subscriber } from 'rxjs';
 import { makeAlert, type Alert } from '../../core/alerts.js';
 import { Watermark, type Element, type Stream } from '../../core/element.js';
 import { TopologyError } from '../../core/errors.js';
@@ -350,11 +351,28 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
   );
 }
 
+/** How the rule tape calls a driver's calculator directly (see {@link RuleTape.record}). */
+const RuleKind = {
+  Generic: 0,
+  FlashCrash: 1,
+  Ultrafast: 2,
+  Luld: 3,
+  MarketWideHalt: 4,
+  Liquidity: 5,
+  Correlation: 6,
+  MarketState: 7,
+} as const;
+type RuleKind = (typeof RuleKind)[keyof typeof RuleKind];
+
 /**
  * What a rule step drives: a calculator (or several) fed in event-time order, with the snapshot
- * tables it writes as of a time.
+ * tables it writes as of a time. `kind` and `calc` name the calculator behind the callbacks, so
+ * that the rule tape can call it directly (one call site per calculator class, rather than one
+ * call site shared by seven kinds of closures); the callbacks serve every other call.
  */
 interface MarketDriver {
+  kind?: RuleKind;
+  calc?: unknown;
   onQuote?(q: MarketQuote): void;
   onTrade?(t: MarketTrade): void;
   advance(ts: number): void;
@@ -399,22 +417,30 @@ class DrivenCore {
   private ended = false;
 
   constructor(
-    private readonly driver: MarketDriver,
+    readonly driver: MarketDriver,
     private readonly interval: number,
     private readonly env: StepBuildEnv,
   ) {}
 
   record(r: MarketRecord): void {
     const ts = r.ts;
-    if (ts < this.lastTs || !(ts > this.wm) || this.ended) this.miswired(`a record at ${ts} came out of event-time order`);
-    if (ts > this.nextSnap) this.tablesUpTo(ts, false);
+    this.begin(ts);
     const d = this.driver;
     d.advance(ts);
-    // A driver without tables keeps nextSnap NaN, so `ts > nextSnap` above never calls tablesUpTo.
-    if (Number.isNaN(this.lastTs) && this.interval > 0 && d.tables) this.nextSnap = Math.ceil(ts / this.interval) * this.interval;
-    this.lastTs = ts;
     if (r.type === 'trade') d.onTrade?.(r as MarketTrade);
     else d.onQuote?.(r as MarketQuote);
+  }
+
+  /**
+   * The bookkeeping of a record at `ts` before its driver sees it (`advance(ts)`, then the record):
+   * the order check, and the tables of every snapshot instant before `ts`.
+   */
+  begin(ts: number): void {
+    if (ts < this.lastTs || !(ts > this.wm) || this.ended) this.miswired(`a record at ${ts} came out of event-time order`);
+    if (ts > this.nextSnap) this.tablesUpTo(ts, false);
+    // A driver without tables keeps nextSnap NaN, so `ts > nextSnap` above never calls tablesUpTo.
+    if (Number.isNaN(this.lastTs) && this.interval > 0 && this.driver.tables) this.nextSnap = Math.ceil(ts / this.interval) * this.interval;
+    this.lastTs = ts;
   }
 
   watermark(w: Watermark): void {
@@ -493,38 +519,210 @@ const RULE_SUFFIX: Readonly<Record<string, string>> = {
 function ruleOperator(env: StepBuildEnv, input: Stream<MarketRecord>, make: (out: AlertSink) => MarketDriver): Stream<Alert> {
   const interval = env.snapshotIntervalMs > 0 && Number.isFinite(env.snapshotIntervalMs) ? env.snapshotIntervalMs : 0;
   const clock = env.ctx.clock;
-  return input.pipe(
-    elementOperator<MarketRecord, Alert>(
-      () => {
-        let emitNow: (e: Element<Alert>) => void = () => undefined;
-        const sink: AlertSink = (a: MarketAlert) => {
-          const suffix = RULE_SUFFIX[a.type];
-          const rule = suffix === undefined ? env.stepId : `${env.stepId}/${suffix}`;
-          const alert = makeAlert({ ...a, topic: TOPICS[a.type] ?? 'market-risk-alerts', rule, topology: env.topology }, clock.now());
-          env.alert(alert);
-          emitNow(alert);
-        };
-        const core = new DrivenCore(make(sink), interval, env);
-        return {
-          onRecord(r, emit) {
-            emitNow = emit;
-            core.record(r);
-          },
-          onWatermark(w, emit) {
-            emitNow = emit;
-            core.watermark(w);
-            emit(w);
-          },
-          onComplete(emit) {
-            emitNow = emit;
-            core.end();
-          },
-          checkpoint: { snapshot: () => core.snapshot(), restore: (s) => core.restore(s as CoreSnapshot) },
-        };
-      },
-      { id: env.operatorId, ctx: env.ctx },
-    ),
-  );
+  const tape = tapeOf(input);
+  return new Observable<Element<Alert>>((subscriber) => {
+    const rule = new RuleLink(subscriber);
+    const sink: AlertSink = (a: MarketAlert) => {
+      const suffix = RULE_SUFFIX[a.type];
+      const ruleId = suffix === undefined ? env.stepId : `${env.stepId}/${suffix}`;
+      const alert = makeAlert({ ...a, topic: TOPICS[a.type] ?? 'market-risk-alerts', rule: ruleId, topology: env.topology }, clock.now());
+      env.alert(alert);
+      rule.out.next(alert);
+    };
+    const driver = make(sink);
+    const core = new DrivenCore(driver, interval, env);
+    rule.core = core;
+    rule.kind = driver.calc === undefined ? RuleKind.Generic : (driver.kind ?? RuleKind.Generic);
+    env.ctx.register(env.operatorId, { snapshot: () => core.snapshot(), restore: (s) => core.restore(s as CoreSnapshot) });
+    tape.add(rule);
+    return () => tape.remove(rule);
+  });
+}
+
+/** A rule step's subscription: its calculator core and where its alerts and watermarks go. */
+class RuleLink {
+  core!: DrivenCore;
+  /** The driver's kind, {@link RuleKind.Generic} when it names no calculator. */
+  kind: RuleKind = RuleKind.Generic;
+  /** Set once it has failed, completed or been unsubscribed: it is skipped from then on. */
+  done = false;
+
+  constructor(readonly out: Subscriber<Element<Alert>>) {}
+}
+
+/** The tape of every input stream that rule steps read (one per built input). */
+const TAPES = new WeakMap<Stream<MarketRecord>, RuleTape>();
+
+function tapeOf(input: Stream<MarketRecord>): RuleTape {
+  let t = TAPES.get(input);
+  if (t === undefined) {
+    t = new RuleTape(input);
+    TAPES.set(input, t);
+  }
+  return t;
+}
+
+/**
+ * Drives every rule step that reads one input (the `marketEvents` step) through a single
+ * subscription: each record is handed to the rule steps' cores in their subscription order, which
+ * is the order the input's multicast would have delivered it to them one by one. One hop per
+ * record instead of one per rule step, and the cores run back to back on the same record.
+ */
+class RuleTape {
+  private rules: readonly RuleLink[] = [];
+  private link: TapeSubscriber | undefined;
+
+  constructor(private readonly input: Stream<MarketRecord>) {}
+
+  add(rule: RuleLink): void {
+    this.rules = [...this.rules, rule];
+    if (this.link === undefined) {
+      const link = new TapeSubscriber(this);
+      this.link = link;
+      this.input.subscribe(link);
+    }
+  }
+
+  remove(rule: RuleLink): void {
+    rule.done = true;
+    this.rules = this.rules.filter((r) => r !== rule);
+    if (this.rules.length === 0 && this.link !== undefined) {
+      const link = this.link;
+      this.link = undefined;
+      link.unsubscribe();
+    }
+  }
+
+  /**
+   * One record through every rule, in order: each rule's core does its bookkeeping, then its
+   * calculator gets `advance(ts)` and the record, by a direct call per calculator class.
+   */
+  record(r: MarketRecord): void {
+    const rules = this.rules;
+    const ts = r.ts;
+    const trade = r.type === 'trade';
+    for (let k = 0; k < rules.length; k++) {
+      const rule = rules[k]!;
+      if (rule.done) continue;
+      try {
+        const core = rule.core;
+        core.begin(ts);
+        const d = core.driver;
+        switch (rule.kind) {
+          case RuleKind.FlashCrash:
+            if (!trade) (d.calc as FlashCrashDetector).onQuote(r as MarketQuote);
+            break;
+          case RuleKind.Ultrafast:
+            if (trade) (d.calc as UltrafastDetector).onTrade(r as MarketTrade);
+            break;
+          case RuleKind.Luld: {
+            const l = d.calc as LuldMonitor;
+            l.advance(ts);
+            if (trade) l.onTrade(r as MarketTrade);
+            else l.onQuote(r as MarketQuote);
+            break;
+          }
+          case RuleKind.MarketWideHalt: {
+            const m = d.calc as MarketWideHaltMonitor;
+            if (trade) m.onTrade(r as MarketTrade);
+            else m.onQuote(r as MarketQuote);
+            break;
+          }
+          case RuleKind.Liquidity: {
+            const l = d.calc as LiquidityMonitor;
+            l.advance(ts);
+            if (!trade) l.onQuote(r as MarketQuote);
+            break;
+          }
+          case RuleKind.Correlation: {
+            const c = d.calc as CorrelationMatrix;
+            c.advance(ts);
+            if (!trade) c.onQuote(r as MarketQuote);
+            break;
+          }
+          case RuleKind.MarketState: {
+            const m = d.calc as MarketStateTracker;
+            m.advance(ts);
+            if (trade) m.onTrade(r as MarketTrade);
+            else m.onQuote(r as MarketQuote);
+            break;
+          }
+          default:
+            d.advance(ts);
+            if (trade) d.onTrade?.(r as MarketTrade);
+            else d.onQuote?.(r as MarketQuote);
+        }
+      } catch (err) {
+        this.fail(rule, err);
+      }
+    }
+  }
+
+  watermark(w: Watermark): void {
+    const rules = this.rules;
+    for (let k = 0; k < rules.length; k++) {
+      const rule = rules[k]!;
+      if (rule.done) continue;
+      try {
+        rule.core.watermark(w);
+        rule.out.next(w);
+      } catch (err) {
+        this.fail(rule, err);
+      }
+    }
+  }
+
+  complete(): void {
+    for (const rule of this.rules) {
+      if (rule.done) continue;
+      rule.done = true;
+      try {
+        rule.core.end();
+        rule.out.complete();
+      } catch (err) {
+        rule.out.error(err);
+      }
+    }
+  }
+
+  error(err: unknown): void {
+    for (const rule of this.rules) {
+      if (rule.done) continue;
+      rule.done = true;
+      rule.out.error(err);
+    }
+  }
+
+  private fail(rule: RuleLink, err: unknown): void {
+    rule.done = true;
+    rule.out.error(err);
+  }
+}
+
+/** The tape's subscription to its input (a Subscriber, so RxJS calls it directly). */
+class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
+  constructor(private readonly tape: RuleTape) {
+    super();
+  }
+
+  override next(e: Element<MarketRecord>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    if (e instanceof Watermark) this.tape.watermark(e);
+    else this.tape.record(e);
+  }
+
+  protected override _error(err: unknown): void {
+    this.tape.error(err);
+    this.unsubscribe();
+  }
+
+  protected override _complete(): void {
+    this.tape.complete();
+    this.unsubscribe();
+  }
 }
 
 // ------------------------------------------------------------------------------ step types
@@ -575,7 +773,7 @@ export const flashCrashStep: StepTypeDefinition<FlashCrashStep> = {
     const p = readFields(plain(step), FLASH_FIELDS);
     return ruleOperator(env, input!, (out) => {
       const fc = new FlashCrashDetector(p, out);
-      return { onQuote: (q) => fc.onQuote(q), advance: noop, settle: noop, finish: noop, snapshot: () => fc.snapshot(), restore: (s) => fc.restore(s) };
+      return { kind: RuleKind.FlashCrash, calc: fc, onQuote: (q) => fc.onQuote(q), advance: noop, settle: noop, finish: noop, snapshot: () => fc.snapshot(), restore: (s) => fc.restore(s) };
     });
   },
   describe: (step) => [
@@ -602,7 +800,7 @@ export const ultrafastStep: StepTypeDefinition<UltrafastStep> = {
     const p = readFields(plain(step), ULTRAFAST_FIELDS);
     return ruleOperator(env, input!, (out) => {
       const u = new UltrafastDetector(p, out);
-      return { onTrade: (t) => u.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => u.snapshot(), restore: (s) => u.restore(s) };
+      return { kind: RuleKind.Ultrafast, calc: u, onTrade: (t) => u.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => u.snapshot(), restore: (s) => u.restore(s) };
     });
   },
   describe: (step) => ['=> ULTRAFAST_EXTREME_EVENT (warning) on market-risk-alerts, entity instrument', describeFields(plain(step), ULTRAFAST_FIELDS)],
@@ -628,6 +826,8 @@ export const luldStep: StepTypeDefinition<LuldStep> = {
     return ruleOperator(env, input!, (out) => {
       const l = new LuldMonitor(p, env.reference, out);
       return {
+        kind: RuleKind.Luld,
+        calc: l,
         onQuote: (q) => l.onQuote(q),
         onTrade: (t) => l.onTrade(t),
         advance: (ts) => l.advance(ts),
@@ -668,7 +868,7 @@ export const marketWideHaltStep: StepTypeDefinition<MarketWideHaltStep> = {
     const p: MarketWideHaltParams = { levels: readLevels(step.levels) };
     return ruleOperator(env, input!, (out) => {
       const m = new MarketWideHaltMonitor(p, env.reference, out);
-      return { onQuote: (q) => m.onQuote(q), onTrade: (t) => m.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => m.snapshot(), restore: (s) => m.restore(s) };
+      return { kind: RuleKind.MarketWideHalt, calc: m, onQuote: (q) => m.onQuote(q), onTrade: (t) => m.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => m.snapshot(), restore: (s) => m.restore(s) };
     });
   },
   describe: (step) => [
@@ -695,7 +895,7 @@ export const liquidityStep: StepTypeDefinition<LiquidityStep> = {
     const p = readFields(plain(step), LIQUIDITY_FIELDS);
     return ruleOperator(env, input!, (out) => {
       const l = new LiquidityMonitor(p, out);
-      return { onQuote: (q) => l.onQuote(q), advance: (ts) => l.advance(ts), settle: (t) => l.settle(t), finish: () => l.finish(), snapshot: () => l.snapshot(), restore: (s) => l.restore(s) };
+      return { kind: RuleKind.Liquidity, calc: l, onQuote: (q) => l.onQuote(q), advance: (ts) => l.advance(ts), settle: (t) => l.settle(t), finish: () => l.finish(), snapshot: () => l.snapshot(), restore: (s) => l.restore(s) };
     });
   },
   describe: (step) => ['=> LIQUIDITY_SPREAD, LIQUIDITY_DEPTH (warning) on liquidity-risk-alerts, entity instrument', describeFields(plain(step), LIQUIDITY_FIELDS)],
@@ -727,6 +927,8 @@ export const correlationStep: StepTypeDefinition<CorrelationStep> = {
         for (const r of rows) pending.push(r);
       });
       return {
+        kind: RuleKind.Correlation,
+        calc: c,
         onQuote: (q) => c.onQuote(q),
         advance: (ts) => c.advance(ts),
         settle: (t) => c.settle(t),
@@ -780,6 +982,8 @@ export const marketStateStep: StepTypeDefinition<MarketStateStep> = {
       const luld = luldP ? new LuldMonitor(luldP, env.reference, noop) : undefined;
       const m = new MarketStateTracker({ returnWindowMs }, env.reference, luld);
       return {
+        kind: RuleKind.MarketState,
+        calc: m,
         onQuote: (q) => m.onQuote(q),
         onTrade: (t) => m.onTrade(t),
         advance: (ts) => m.advance(ts),
