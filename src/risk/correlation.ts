@@ -93,6 +93,51 @@ export function historicalCorrelation(history: History, a: string, b: string): n
   return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
 }
 
+/**
+ * One closed window of a {@link CorrelationMatrix}: the correlation and observation count of every
+ * pair, in row order (instrument_a < instrument_b by name), in typed arrays. The `correlations`
+ * rows are built from it only when they are written ({@link CorrelationWindow.rows}): a window of
+ * 200 instruments is 19,900 rows, which need not live as objects until the next snapshot instant.
+ *
+ * @example
+ * new CorrelationMatrix(CORRELATION_DEFAULTS, reference, sink, undefined, (w) => table.push(...w.rows()));
+ */
+export class CorrelationWindow {
+  constructor(
+    readonly windowStart: number,
+    readonly windowEnd: number,
+    /** Instrument names in name order: pair (a, b), a < b, is row k of the triangle in that order. */
+    readonly names: readonly string[],
+    /** Per pair in row order: the correlation (NaN: null) and its number of returns. */
+    readonly rho: Float64Array,
+    readonly n: Float64Array,
+  ) {}
+
+  /** Number of rows (pairs). */
+  get size(): number {
+    return this.rho.length;
+  }
+
+  /** The window's rows, in order, appended to `out`. */
+  rows(out: CorrelationRow[] = []): CorrelationRow[] {
+    const names = this.names;
+    const ws = this.windowStart;
+    const we = this.windowEnd;
+    const rho = this.rho;
+    const n = this.n;
+    let k = 0;
+    for (let a = 0; a < names.length; a++) {
+      const na = names[a]!;
+      for (let b = a + 1; b < names.length; b++) {
+        const r = rho[k] as number;
+        out.push({ window_start: ws, window_end: we, instrument_a: na, instrument_b: names[b]!, correlation: Number.isNaN(r) ? null : r, n: n[k] as number });
+        k++;
+      }
+    }
+    return out;
+  }
+}
+
 interface LateStart {
   /** Every instrument's running sums just before this instrument's first return of the window. */
   s: Float64Array;
@@ -163,6 +208,7 @@ export class CorrelationMatrix implements EventTimeDriven {
   private readonly ref: ReferenceData;
   private readonly out: AlertSink;
   private readonly onWindow: ((rows: CorrelationRow[], windowStart: number, windowEnd: number) => void) | undefined;
+  private readonly onResult: ((w: CorrelationWindow) => void) | undefined;
   private readonly bars: number;
   /** The window length for messages: "5m", "90s". */
   private readonly span: string;
@@ -192,12 +238,15 @@ export class CorrelationMatrix implements EventTimeDriven {
   private zi = new Int32Array(0);
   private zr = new Float64Array(0);
   private sorted: number[] | undefined;
+  /** The names in that order (shared by the windows closed until an instrument is added). */
+  private sortedNames: string[] | undefined;
 
   constructor(
     p: CorrelationParams,
     ref: ReferenceData,
     out: AlertSink,
     onWindow?: (rows: CorrelationRow[], windowStart: number, windowEnd: number) => void,
+    onResult?: (w: CorrelationWindow) => void,
   ) {
     if (!(p.stepMs > 0) || !(p.windowMs > 0) || p.windowMs % p.stepMs !== 0) {
       throw new RangeError(`correlation window ${p.windowMs} ms must be a positive multiple of the step ${p.stepMs} ms`);
@@ -206,6 +255,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.ref = ref;
     this.out = out;
     this.onWindow = onWindow;
+    this.onResult = onResult;
     this.bars = p.windowMs / p.stepMs;
     this.span = p.windowMs % 60_000 === 0 ? `${p.windowMs / 60_000}m` : durationText(p.windowMs);
     this.grow(Math.max(8, ref.instruments.size));
@@ -383,24 +433,35 @@ export class CorrelationMatrix implements EventTimeDriven {
     const M = this.bars;
     const { minObs, highAbs, breakAbs } = this.p;
     const cap = this.cap;
-    this.sorted ??= this.names.map((_, i) => i).sort((a, b) => (this.names[a]! < this.names[b]! ? -1 : 1));
+    if (this.sorted === undefined) {
+      this.sorted = this.names.map((_, i) => i).sort((a, b) => (this.names[a]! < this.names[b]! ? -1 : 1));
+      this.sortedNames = this.sorted.map((i) => this.names[i]!);
+    }
     const order = this.sorted;
-    const rows: CorrelationRow[] | undefined = this.onWindow ? [] : undefined;
+    const want = this.onWindow !== undefined || this.onResult !== undefined;
+    const pairs = want ? (order.length * (order.length - 1)) / 2 : 0;
+    const rhoOut = new Float64Array(pairs);
+    const nOut = new Float64Array(pairs);
+    let k = 0;
     const alerts: MarketAlert[] = [];
+    const first = this.first;
+    const s = this.s;
+    const ss = this.ss;
+    const sxy = this.sxy;
     for (let pa = 0; pa < order.length; pa++) {
       const a = order[pa] as number;
-      const fa = this.first[a] as number;
+      const fa = first[a] as number;
       for (let pb = pa + 1; pb < order.length; pb++) {
         const b = order[pb] as number;
-        const fb = this.first[b] as number;
+        const fb = first[b] as number;
         const start = fa > fb ? fa : fb;
         const n = start > M ? 0 : M - start + 1;
         let rho = Number.NaN;
         if (n >= minObs) {
-          let sx = this.s[a] as number;
-          let sxx = this.ss[a] as number;
-          let sy = this.s[b] as number;
-          let syy = this.ss[b] as number;
+          let sx = s[a] as number;
+          let sxx = ss[a] as number;
+          let sy = s[b] as number;
+          let syy = ss[b] as number;
           // The side that started earlier has returns before the pair's first common bar: drop them.
           if (fb > fa) {
             const l = this.late.get(b);
@@ -416,14 +477,22 @@ export class CorrelationMatrix implements EventTimeDriven {
             }
           }
           const pair = a < b ? a * cap + b : b * cap + a;
-          rho = pearsonFromSums(n, sx, sy, sxx, syy, this.sxy[pair] as number, minObs);
+          rho = pearsonFromSums(n, sx, sy, sxx, syy, sxy[pair] as number, minObs);
           if (!Number.isNaN(rho)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
         }
-        rows?.push({ window_start: ws, window_end: we, instrument_a: this.names[a]!, instrument_b: this.names[b]!, correlation: Number.isNaN(rho) ? null : rho, n });
+        if (want) {
+          rhoOut[k] = rho;
+          nOut[k] = n;
+          k++;
+        }
       }
     }
     for (const al of alerts) this.out(al);
-    if (rows) this.onWindow!(rows, ws, we);
+    if (want) {
+      const w = new CorrelationWindow(ws, we, this.sortedNames!, rhoOut, nOut);
+      if (this.onWindow) this.onWindow(w.rows(), ws, we);
+      this.onResult?.(w);
+    }
   }
 
   private judge(pair: number, a: string, b: string, rho: number, n: number, ws: number, we: number, highAbs: number, breakAbs: number, alerts: MarketAlert[]): void {

@@ -14,7 +14,7 @@ import { parseDuration } from '../../core/time.js';
 import { elementOperator } from '../../operators/internals.js';
 import { EventTimeBuffer, type EventTimeBufferSnapshot } from '../../operators/join-internals.js';
 import { union } from '../../operators/union.js';
-import { CORRELATION_DEFAULTS, CorrelationMatrix, type CorrelationParams, type CorrelationRow } from '../../risk/correlation.js';
+import { CORRELATION_DEFAULTS, CorrelationMatrix, type CorrelationParams, type CorrelationRow, type CorrelationWindow } from '../../risk/correlation.js';
 import { FLASH_CRASH_DEFAULTS, FlashCrashDetector, type FlashCrashParams } from '../../risk/flash-crash.js';
 import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityParams } from '../../risk/liquidity.js';
 import { LULD_DEFAULTS, LuldMonitor, type LuldParams } from '../../risk/luld.js';
@@ -922,10 +922,16 @@ export const correlationStep: StepTypeDefinition<CorrelationStep> = {
   build(step, [input], env) {
     const p = readFields(plain(step), CORRELATION_FIELDS);
     return ruleOperator(env, input!, (out) => {
-      let pending: CorrelationRow[] = [];
-      const c = new CorrelationMatrix(p, env.reference, out, (rows) => {
-        for (const r of rows) pending.push(r);
-      });
+      // Closed windows not written yet (rows restored from a checkpoint come first): their rows
+      // are built when the table is written.
+      let restored: CorrelationRow[] = [];
+      let windows: CorrelationWindow[] = [];
+      const pendingRows = (): CorrelationRow[] => {
+        const rows = restored.slice();
+        for (const w of windows) w.rows(rows);
+        return rows;
+      };
+      const c = new CorrelationMatrix(p, env.reference, out, undefined, (w) => void windows.push(w));
       return {
         kind: RuleKind.Correlation,
         calc: c,
@@ -934,15 +940,19 @@ export const correlationStep: StepTypeDefinition<CorrelationStep> = {
         settle: (t) => c.settle(t),
         finish: () => c.finish(),
         tables(t) {
-          if (pending.length === 0) return;
-          env.snapshot('correlations', t, pending);
-          pending = [];
+          if (restored.length === 0 && windows.length === 0) return;
+          const rows = pendingRows();
+          restored = [];
+          windows = [];
+          if (rows.length === 0) return;
+          env.snapshot('correlations', t, rows);
         },
-        snapshot: () => ({ calc: c.snapshot(), pending }),
+        snapshot: () => ({ calc: c.snapshot(), pending: pendingRows() }),
         restore(s) {
           const x = s as { calc: unknown; pending: CorrelationRow[] };
           c.restore(x.calc);
-          pending = x.pending.slice();
+          restored = x.pending.slice();
+          windows = [];
         },
       };
     });
