@@ -117,6 +117,8 @@ export class LiquidityMonitor implements EventTimeDriven {
   /** Instruments with quotes in the open window. */
   private active: number[] = [];
   private readonly scratch: number[] = [];
+  /** Indices of all instruments in name order (undefined: to sort again, an instrument was added). */
+  private byName: number[] | undefined;
 
   constructor(p: LiquidityParams, out: AlertSink, onWindow?: (w: LiquidityWindow) => void) {
     this.p = p;
@@ -144,6 +146,7 @@ export class LiquidityMonitor implements EventTimeDriven {
       this.insts.push({ name: q.instrument, n: 0, sumBps: 0, minDepth: Number.POSITIVE_INFINITY, histStart: [], histMean: [], sorted: [], spreadEpisode: false, depthEpisode: false });
       this.index.set(q.instrument, k);
       this.slots.set(q.instrument, k);
+      this.byName = undefined;
     }
     const s = this.insts[k]!;
     const mid = (q.bid + q.ask) / 2;
@@ -168,17 +171,26 @@ export class LiquidityMonitor implements EventTimeDriven {
     for (const [k, v] of this.index) this.slots.set(k, v);
     this.open = s.open;
     this.active = s.active.slice();
+    this.byName = undefined;
   }
 
   private close(): void {
     const start = this.open;
     const end = start + this.p.windowMs;
     const { spreadFloorBps, spreadMultiple, baselineMs, minBaselineWindows, minDepth } = this.p;
-    // Instrument order, so that alerts at one instant come out the same whatever the arrival order.
+    // Instrument order, so that alerts at one instant come out the same whatever the arrival order:
+    // the instruments with quotes in the window (the active ones) are those with n > 0, taken in
+    // name order from the list of all of them (sorted once per new instrument, not per window).
     const insts = this.insts;
-    const active = this.active.sort((a, b) => (insts[a]!.name < insts[b]!.name ? -1 : 1));
-    for (const k of active) {
-      const s = this.insts[k]!;
+    if (this.byName === undefined) {
+      this.byName = insts.map((_, k) => k).sort((a, b) => (insts[a]!.name < insts[b]!.name ? -1 : 1));
+    }
+    const byName = this.byName;
+    const active = this.active;
+    for (let o = 0; o < byName.length; o++) {
+      const k = byName[o] as number;
+      const s = insts[k]!;
+      if (s.n === 0) continue;
       const mean = s.sumBps / s.n;
       // The baseline: previous windows that started in [start - baselineMs, start).
       let h = 0;

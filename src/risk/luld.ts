@@ -201,6 +201,11 @@ export class LuldMonitor implements EventTimeDriven {
   private pauses = new TimeQueue();
   private resumes = new TimeQueue();
   private readonly touched: number[] = [];
+  /**
+   * No queue has anything due before this time (the earliest head of the three queues, or less):
+   * `advance` and `settle` return at once before it, which is nearly every record.
+   */
+  private due = Number.POSITIVE_INFINITY;
 
   constructor(p: LuldParams, ref: ReferenceData, out: AlertSink) {
     this.p = p;
@@ -231,10 +236,12 @@ export class LuldMonitor implements EventTimeDriven {
   }
 
   advance(ts: number): void {
+    if (ts < this.due) return;
     this.run(ts, false);
   }
 
   settle(t: number): void {
+    if (t < this.due) return;
     this.run(t, true);
   }
 
@@ -250,7 +257,9 @@ export class LuldMonitor implements EventTimeDriven {
     if (!(t.price > 0)) return;
     const k = this.instOf(t.instrument);
     const s = this.insts[k]!;
-    this.trades.push(t.ts + this.p.referenceWindowMs, k, t.price);
+    const leaves = t.ts + this.p.referenceWindowMs;
+    this.trades.push(leaves, k, t.price);
+    if (leaves < this.due) this.due = leaves;
     s.sum += t.price;
     s.count++;
     // CONTRACTS.md 4, LULD: reference = mean trade price over the preceding 5 minutes.
@@ -271,6 +280,7 @@ export class LuldMonitor implements EventTimeDriven {
     this.trades.load(s.trades);
     this.pauses.load(s.pauses);
     this.resumes.load(s.resumes);
+    this.due = Number.NEGATIVE_INFINITY;
   }
 
   /**
@@ -320,7 +330,10 @@ export class LuldMonitor implements EventTimeDriven {
           rq.drop();
           this.fireResume(k, tr);
         }
-      } else break;
+      } else {
+        this.due = te < timer ? te : timer;
+        break;
+      }
     }
   }
 
@@ -347,6 +360,7 @@ export class LuldMonitor implements EventTimeDriven {
     s.pauseAt = Number.NaN;
     s.resumeAt = at + this.p.pauseDurationMs;
     this.resumes.push(s.resumeAt, k);
+    if (s.resumeAt < this.due) this.due = s.resumeAt;
   }
 
   private fireResume(k: number, at: number): void {
@@ -381,6 +395,7 @@ export class LuldMonitor implements EventTimeDriven {
     s.since = t;
     s.pauseAt = t + this.p.pauseAfterMs;
     this.pauses.push(s.pauseAt, k);
+    if (s.pauseAt < this.due) this.due = s.pauseAt;
     // Quotes flickering across the band within one instant make one alert (a second would share its id).
     if (s.alertedAt === t) return;
     s.alertedAt = t;
