@@ -219,7 +219,8 @@ export class CorrelationMatrix implements EventTimeDriven {
   private cap = 0;
   private lastMid: Float64Array = new Float64Array(0);
   private isDirty: Uint8Array = new Uint8Array(0);
-  private dirty: number[] = [];
+  /** Number of dirty instruments (their flags are set in isDirty). */
+  private dirtyCount = 0;
   private prevClose: Float64Array = new Float64Array(0);
   /** Bar of the instrument's first defined return in the open window (Infinity: none yet). */
   private first: Float64Array = new Float64Array(0);
@@ -292,7 +293,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.lastMid[i] = mid;
     if (this.isDirty[i] === 0) {
       this.isDirty[i] = 1;
-      this.dirty.push(i);
+      this.dirtyCount++;
     }
   }
 
@@ -300,7 +301,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     return {
       names: this.names.slice(),
       lastMid: this.lastMid.slice(),
-      dirty: this.dirty.slice(),
+      dirty: this.dirtyList(),
       prevClose: this.prevClose.slice(),
       first: this.first.slice(),
       s: this.s.slice(),
@@ -330,9 +331,9 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.sxy = x.sxy.slice();
     this.high = x.high.slice();
     this.brk = x.brk.slice();
-    this.dirty = x.dirty.slice();
+    this.dirtyCount = x.dirty.length;
     this.isDirty = new Uint8Array(this.cap);
-    for (const i of this.dirty) this.isDirty[i] = 1;
+    for (const i of x.dirty) this.isDirty[i] = 1;
     this.late = new Map(x.late.map(([k, v]) => [k, { s: v.s.slice(), ss: v.ss.slice() }]));
     this.open = x.open;
     this.bar = x.bar;
@@ -341,6 +342,13 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.hist = new Float64Array(this.cap * this.cap).fill(Number.NaN);
     for (let i = 0; i < this.names.length; i++) for (let k = i + 1; k < this.names.length; k++) this.hist[i * this.cap + k] = this.histOf(this.names[i]!, this.names[k]!);
     this.sorted = undefined;
+  }
+
+  /** The dirty instruments, in index order. */
+  private dirtyList(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.names.length; i++) if (this.isDirty[i] === 1) out.push(i);
+    return out;
   }
 
   /** Closes every bar whose instant is <= t (a bar at t reads quotes before t only). */
@@ -376,7 +384,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     let starters: number[] | undefined;
     // Dirty instruments in index order (a scan of flags, cheaper than sorting the dirty list), so
     // that each pair below is (lower index, higher index) without a branch.
-    const count = this.dirty.length === 0 ? 0 : this.names.length;
+    const count = this.dirtyCount === 0 ? 0 : this.names.length;
     for (let i = 0; i < count; i++) {
       if (isDirty[i] === 0) continue;
       isDirty[i] = 0;
@@ -398,7 +406,7 @@ export class CorrelationMatrix implements EventTimeDriven {
       zr[zn] = r;
       zn++;
     }
-    this.dirty.length = 0;
+    this.dirtyCount = 0;
     const cap = this.cap;
     const sxy = this.sxy;
     for (let a = 0; a < zn; a++) {

@@ -87,12 +87,22 @@ const NORMAL = 0;
 const LIMIT_DOWN = -1;
 const LIMIT_UP = 1;
 const PAUSED = 2;
+/** Offsets of an instrument's numbers in the monitor's `num` array. */
+const SUM = 0;
+const REF = 1;
+const BID = 2;
+const ASK = 3;
 const STATE_NAMES: Record<number, LuldStateName> = { [NORMAL]: 'normal', [LIMIT_DOWN]: 'limit_down', [LIMIT_UP]: 'limit_up', [PAUSED]: 'paused' };
 
 interface Inst {
   name: string;
   tier: number;
-  /** Trades in the reference window: sum of prices and count (the FIFO holds the trades). */
+  /**
+   * Trades in the reference window: sum of prices and count (the FIFO holds the trades); the
+   * reference price; the latest bid and ask. The monitor keeps sum, ref, bid and ask in its `num`
+   * array (a double stored in an object field is a new heap number each time, and these change at
+   * every record); these fields only carry them in a snapshot.
+   */
   sum: number;
   count: number;
   ref: number;
@@ -206,6 +216,8 @@ export class LuldMonitor implements EventTimeDriven {
    * `advance` and `settle` return at once before it, which is nearly every record.
    */
   private due = Number.POSITIVE_INFINITY;
+  /** Per instrument k at k * 4: sum, ref, bid, ask (see {@link Inst}). */
+  private num = new Float64Array(64 * 4);
 
   constructor(p: LuldParams, ref: ReferenceData, out: AlertSink) {
     this.p = p;
@@ -226,7 +238,7 @@ export class LuldMonitor implements EventTimeDriven {
       tier = ins?.tier === 1 ? 1 : 2;
     } else {
       const s = this.insts[k]!;
-      ref = s.ref;
+      ref = this.num[k * 4 + REF] as number;
       tier = s.tier;
       state = s.state;
     }
@@ -248,8 +260,9 @@ export class LuldMonitor implements EventTimeDriven {
   onQuote(q: MarketQuote): void {
     const k = this.instOf(q.instrument);
     const s = this.insts[k]!;
-    s.bid = q.bid;
-    s.ask = q.ask;
+    const num = this.num;
+    num[k * 4 + BID] = q.bid;
+    num[k * 4 + ASK] = q.ask;
     this.evaluate(s, k, q.ts);
   }
 
@@ -260,20 +273,32 @@ export class LuldMonitor implements EventTimeDriven {
     const leaves = t.ts + this.p.referenceWindowMs;
     this.trades.push(leaves, k, t.price);
     if (leaves < this.due) this.due = leaves;
-    s.sum += t.price;
+    const num = this.num;
+    const sum = (num[k * 4 + SUM] as number) + t.price;
+    num[k * 4 + SUM] = sum;
     s.count++;
     // CONTRACTS.md 4, LULD: reference = mean trade price over the preceding 5 minutes.
-    s.ref = s.sum / s.count;
+    num[k * 4 + REF] = sum / s.count;
     this.evaluate(s, k, t.ts);
   }
 
   snapshot(): LuldSnapshot {
-    return { insts: this.insts.map((s) => ({ ...s })), trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
+    const num = this.num;
+    return {
+      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * 4 + SUM] as number, ref: num[k * 4 + REF] as number, bid: num[k * 4 + BID] as number, ask: num[k * 4 + ASK] as number })),
+      trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
   }
 
   restore(st: unknown): void {
     const s = st as LuldSnapshot;
     this.insts = s.insts.map((x) => ({ ...x }));
+    this.num = new Float64Array(Math.max(64, this.insts.length) * 4);
+    this.insts.forEach((x, k) => {
+      this.num[k * 4 + SUM] = x.sum;
+      this.num[k * 4 + REF] = x.ref;
+      this.num[k * 4 + BID] = x.bid;
+      this.num[k * 4 + ASK] = x.ask;
+    });
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
     this.slots = new InstrumentSlots<number>();
     for (const [k, v] of this.index) this.slots.set(k, v);
@@ -292,6 +317,7 @@ export class LuldMonitor implements EventTimeDriven {
     const tq = this.trades;
     const pq = this.pauses;
     const rq = this.resumes;
+    const num = this.num;
     for (;;) {
       const te = tq.nextTime;
       const tp = pq.nextTime;
@@ -304,7 +330,7 @@ export class LuldMonitor implements EventTimeDriven {
           const k = tq.nextIndex;
           const s = this.insts[k]!;
           s.count--;
-          s.sum -= tq.nextPrice;
+          num[k * 4 + SUM] = (num[k * 4 + SUM] as number) - tq.nextPrice;
           if (s.touched === 0) {
             s.touched = 1;
             touched.push(k);
@@ -315,8 +341,8 @@ export class LuldMonitor implements EventTimeDriven {
           const s = this.insts[k]!;
           s.touched = 0;
           // An empty window keeps the previous reference in effect (restarting the sum exactly).
-          if (s.count > 0) s.ref = s.sum / s.count;
-          else s.sum = 0;
+          if (s.count > 0) num[k * 4 + REF] = (num[k * 4 + SUM] as number) / s.count;
+          else num[k * 4 + SUM] = 0;
         }
         for (const k of touched) this.evaluate(this.insts[k]!, k, te);
         touched.length = 0;
@@ -342,8 +368,10 @@ export class LuldMonitor implements EventTimeDriven {
     // A timer of a limit state that has since cleared (or been replaced) is stale.
     if ((s.state !== LIMIT_DOWN && s.state !== LIMIT_UP) || s.pauseAt !== at) return;
     const down = s.state === LIMIT_DOWN;
-    const w = luldBandWidth(s.ref, s.tier, this.p);
-    const band = down ? s.ref - w : s.ref + w;
+    const num = this.num;
+    const ref = num[k * 4 + REF] as number;
+    const w = luldBandWidth(ref, s.tier, this.p);
+    const band = down ? ref - w : ref + w;
     this.out(
       instrumentAlert(
         'LULD_PAUSE',
@@ -353,7 +381,7 @@ export class LuldMonitor implements EventTimeDriven {
         at - s.since,
         this.p.pauseAfterMs,
         `${s.name} LULD trading pause: limit ${down ? 'down' : 'up'} state not cleared after ${durationText(at - s.since)} (${down ? 'lower' : 'upper'} band ${numText(band, 4)})`,
-        { direction: down ? 'down' : 'up', limitStateSince: s.since, band, reference: s.ref, bid: s.bid, ask: s.ask, pauseUntil: at + this.p.pauseDurationMs },
+        { direction: down ? 'down' : 'up', limitStateSince: s.since, band, reference: ref, bid: num[k * 4 + BID], ask: num[k * 4 + ASK], pauseUntil: at + this.p.pauseDurationMs },
       ),
     );
     s.state = PAUSED;
@@ -375,15 +403,19 @@ export class LuldMonitor implements EventTimeDriven {
     if (s.state === PAUSED) return;
     let cond = NORMAL;
     let band = Number.NaN;
-    if (!Number.isNaN(s.ref) && !Number.isNaN(s.ask)) {
-      const w = luldBandWidth(s.ref, s.tier, this.p);
-      const lower = s.ref - w;
-      const upper = s.ref + w;
+    const num = this.num;
+    const ref = num[k * 4 + REF] as number;
+    const bid = num[k * 4 + BID] as number;
+    const ask = num[k * 4 + ASK] as number;
+    if (!Number.isNaN(ref) && !Number.isNaN(ask)) {
+      const w = luldBandWidth(ref, s.tier, this.p);
+      const lower = ref - w;
+      const upper = ref + w;
       // CONTRACTS.md 4, LULD: the best offer reaches the lower band, or the best bid the upper.
-      if (s.ask <= lower) {
+      if (ask <= lower) {
         cond = LIMIT_DOWN;
         band = lower;
-      } else if (s.bid >= upper) {
+      } else if (bid >= upper) {
         cond = LIMIT_UP;
         band = upper;
       }
@@ -400,8 +432,8 @@ export class LuldMonitor implements EventTimeDriven {
     if (s.alertedAt === t) return;
     s.alertedAt = t;
     const down = cond === LIMIT_DOWN;
-    const px = down ? s.ask : s.bid;
-    const pct = luldBandWidth(s.ref, s.tier, this.p) / s.ref;
+    const px = down ? ask : bid;
+    const pct = luldBandWidth(ref, s.tier, this.p) / ref;
     this.out(
       instrumentAlert(
         'LULD_LIMIT_STATE',
@@ -410,8 +442,8 @@ export class LuldMonitor implements EventTimeDriven {
         t,
         px,
         band,
-        `${s.name} limit ${down ? 'down' : 'up'}: best ${down ? 'offer' : 'bid'} ${numText(px, 4)} at the ${down ? 'lower' : 'upper'} band ${numText(band, 4)} (reference ${numText(s.ref, 4)}, band ${pctText(pct)})`,
-        { direction: down ? 'down' : 'up', reference: s.ref, lower: s.ref - pct * s.ref, upper: s.ref + pct * s.ref, bid: s.bid, ask: s.ask, tier: s.tier },
+        `${s.name} limit ${down ? 'down' : 'up'}: best ${down ? 'offer' : 'bid'} ${numText(px, 4)} at the ${down ? 'lower' : 'upper'} band ${numText(band, 4)} (reference ${numText(ref, 4)}, band ${pctText(pct)})`,
+        { direction: down ? 'down' : 'up', reference: ref, lower: ref - pct * ref, upper: ref + pct * ref, bid, ask, tier: s.tier },
       ),
     );
   }
@@ -422,12 +454,22 @@ export class LuldMonitor implements EventTimeDriven {
       const ins = this.ref.instruments.get(name);
       const prev = ins?.prevClose;
       k = this.insts.length;
+      if ((k + 1) * 4 > this.num.length) {
+        const g = new Float64Array(this.num.length * 2);
+        g.set(this.num);
+        this.num = g;
+      }
+      const ref = prev !== undefined && prev > 0 ? prev : Number.NaN;
+      this.num[k * 4 + SUM] = 0;
+      this.num[k * 4 + REF] = ref;
+      this.num[k * 4 + BID] = Number.NaN;
+      this.num[k * 4 + ASK] = Number.NaN;
       this.insts.push({
         name,
         tier: ins?.tier === 1 ? 1 : 2,
         sum: 0,
         count: 0,
-        ref: prev !== undefined && prev > 0 ? prev : Number.NaN,
+        ref,
         bid: Number.NaN,
         ask: Number.NaN,
         state: NORMAL,

@@ -282,13 +282,17 @@ class MarkHistory {
 }
 
 interface MarkState {
-  mark: number;
+  /** Its index in the tracker's `num` array, which holds its mark, spread (bps) and depth (at k * 3). */
+  k: number;
   /** 0: prevClose or none, 1: a trade, 2: a quote (a quote's mid always wins, CONTRACTS.md 4). */
   source: number;
-  spreadBps: number;
-  depth: number;
   hist: MarkHistory;
 }
+
+/** Offsets of an instrument's numbers in the tracker's `num` array. */
+const MARK_AT = 0;
+const SPREAD_AT = 1;
+const DEPTH_AT = 2;
 
 /**
  * Checkpoint form of a {@link MarketStateTracker} (structured-cloneable).
@@ -320,6 +324,11 @@ export class MarketStateTracker implements EventTimeDriven {
   private slots = new InstrumentSlots<MarkState>();
   private readonly luld: LuldView | undefined;
   private sorted: string[] | undefined;
+  /**
+   * Mark, spread (bps) and depth of instrument k at k * 3: they change at every quote, and a
+   * double stored in an object field is a new heap number each time.
+   */
+  private num = new Float64Array(256 * 3);
 
   constructor(p: MarketStateParams, ref: ReferenceData, luld?: LuldView) {
     this.p = p;
@@ -339,8 +348,9 @@ export class MarketStateTracker implements EventTimeDriven {
   onQuote(q: MarketQuote): void {
     const s = this.stateOf(q.instrument);
     const mid = midOf(q.bid, q.ask);
-    s.spreadBps = ((q.ask - q.bid) / mid) * 1e4;
-    s.depth = q.bid * q.bidSize + q.ask * q.askSize;
+    const num = this.num;
+    num[s.k * 3 + SPREAD_AT] = ((q.ask - q.bid) / mid) * 1e4;
+    num[s.k * 3 + DEPTH_AT] = q.bid * q.bidSize + q.ask * q.askSize;
     s.source = 2;
     this.setMark(s, q.ts, mid);
     this.luld?.onQuote(q);
@@ -360,17 +370,21 @@ export class MarketStateTracker implements EventTimeDriven {
     this.sorted ??= [...this.marks.keys()].sort();
     const out: MarketRow[] = [];
     const w = this.p.returnWindowMs;
+    const num = this.num;
     for (const name of this.sorted) {
       const s = this.marks.get(name)!;
       const bands = this.luld?.bands(name);
       const past = this.markAt(s, t - w);
+      const mark = num[s.k * 3 + MARK_AT] as number;
+      const spreadBps = num[s.k * 3 + SPREAD_AT] as number;
+      const depth = num[s.k * 3 + DEPTH_AT] as number;
       out.push({
         instrument: name,
-        mark_price: Number.isNaN(s.mark) ? null : s.mark,
-        spread_bps: Number.isNaN(s.spreadBps) ? null : s.spreadBps,
-        depth: Number.isNaN(s.depth) ? null : s.depth,
+        mark_price: Number.isNaN(mark) ? null : mark,
+        spread_bps: Number.isNaN(spreadBps) ? null : spreadBps,
+        depth: Number.isNaN(depth) ? null : depth,
         // CONTRACTS.md 5, market.ret_60s: mark / mark 60 s ago - 1.
-        ret_60s: Number.isNaN(past) || Number.isNaN(s.mark) ? null : s.mark / past - 1,
+        ret_60s: Number.isNaN(past) || Number.isNaN(mark) ? null : mark / past - 1,
         luld_lower: bands ? bands.lower : null,
         luld_upper: bands ? bands.upper : null,
         luld_state: bands ? bands.state : null,
@@ -388,18 +402,23 @@ export class MarketStateTracker implements EventTimeDriven {
         histTs.push(s.hist.ts(i));
         histMark.push(s.hist.mark(i));
       }
-      marks.push([k, { mark: s.mark, source: s.source, spreadBps: s.spreadBps, depth: s.depth, histTs, histMark }]);
+      const num = this.num;
+      marks.push([k, { mark: num[s.k * 3 + MARK_AT] as number, source: s.source, spreadBps: num[s.k * 3 + SPREAD_AT] as number, depth: num[s.k * 3 + DEPTH_AT] as number, histTs, histMark }]);
     }
     return { marks, luld: this.luld?.snapshot() };
   }
 
   restore(st: unknown): void {
     const s = st as MarketStateSnapshot;
+    this.num = new Float64Array(Math.max(256, s.marks.length) * 3);
     this.marks = new Map(
-      s.marks.map(([k, v]) => {
+      s.marks.map(([k, v], i) => {
         const hist = new MarkHistory();
-        v.histTs.forEach((t, i) => hist.push(t, v.histMark[i] as number));
-        return [k, { mark: v.mark, source: v.source, spreadBps: v.spreadBps, depth: v.depth, hist }];
+        v.histTs.forEach((t, j) => hist.push(t, v.histMark[j] as number));
+        this.num[i * 3 + MARK_AT] = v.mark;
+        this.num[i * 3 + SPREAD_AT] = v.spreadBps;
+        this.num[i * 3 + DEPTH_AT] = v.depth;
+        return [k, { k: i, source: v.source, hist }];
       }),
     );
     this.slots = new InstrumentSlots<MarkState>();
@@ -413,7 +432,16 @@ export class MarketStateTracker implements EventTimeDriven {
     if (s === undefined) {
       const prev = this.ref.instruments.get(name)?.prevClose;
       const mark = prev !== undefined && prev > 0 ? prev : Number.NaN;
-      s = { mark, source: 0, spreadBps: Number.NaN, depth: Number.NaN, hist: new MarkHistory() };
+      const k = this.marks.size;
+      if ((k + 1) * 3 > this.num.length) {
+        const g = new Float64Array(this.num.length * 2);
+        g.set(this.num);
+        this.num = g;
+      }
+      this.num[k * 3 + MARK_AT] = mark;
+      this.num[k * 3 + SPREAD_AT] = Number.NaN;
+      this.num[k * 3 + DEPTH_AT] = Number.NaN;
+      s = { k, source: 0, hist: new MarkHistory() };
       if (!Number.isNaN(mark)) s.hist.push(Number.NEGATIVE_INFINITY, mark);
       this.marks.set(name, s);
       this.slots.set(name, s);
@@ -423,7 +451,7 @@ export class MarketStateTracker implements EventTimeDriven {
   }
 
   private setMark(s: MarkState, ts: number, mark: number): void {
-    s.mark = mark;
+    this.num[s.k * 3 + MARK_AT] = mark;
     const hist = s.hist;
     hist.push(ts, mark);
     // Keep one entry at or before ts - window (the mark in effect then); older ones are dead.
