@@ -1,6 +1,6 @@
 import type { History, ReferenceData } from '../core/reference.js';
 import { windowStart } from '../windows/assigners.js';
-import { durationText, InstrumentSlots, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
+import { durationText, InstrumentSlots, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
 
 /**
  * Parameters of {@link CorrelationMatrix} (CONTRACTS.md 4, Correlation matrix).
@@ -280,13 +280,14 @@ export class CorrelationMatrix implements EventTimeDriven {
     if (!Number.isNaN(this.open)) this.run(this.open + this.p.windowMs);
   }
 
-  onQuote(q: MarketQuote): void {
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
     if (Number.isNaN(this.open)) {
       // The window's bars before this quote read the mids before it: close them now.
       this.startWindow(windowStart(q.ts, this.p.windowMs));
       this.run(q.ts);
     }
-    let i = this.slots.get(q.instrument);
+    let i = this.slots.at(id);
     if (i === undefined) i = this.add(q.instrument);
     const mid = (q.bid + q.ask) / 2;
     if (!(mid > 0)) return;

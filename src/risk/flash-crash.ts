@@ -1,5 +1,5 @@
 import type { MonotonicDequeSnapshot } from './deque.js';
-import { durationText, InstrumentSlots, instrumentAlert, midOf, pctText, type AlertSink, type MarketQuote } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, instrumentId, midOf, pctText, type AlertSink, type MarketQuote } from './market.js';
 
 /**
  * Parameters of {@link FlashCrashDetector} (CONTRACTS.md 4, FLASH_CRASH).
@@ -157,10 +157,11 @@ export class FlashCrashDetector {
     this.out = out;
   }
 
-  onQuote(q: MarketQuote): void {
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
     const mark = midOf(q.bid, q.ask);
     if (!(mark > 0)) return;
-    let b = this.slots.get(q.instrument);
+    let b = this.slots.at(id);
     if (b === undefined) {
       b = newBook(INITIAL_CAP);
       this.names.push(q.instrument);

@@ -1,5 +1,5 @@
 import { windowStart } from '../windows/assigners.js';
-import { InstrumentSlots, instrumentAlert, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
+import { InstrumentSlots, instrumentAlert, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
 
 /**
  * Parameters of {@link LiquidityMonitor} (CONTRACTS.md 4, Liquidity).
@@ -219,9 +219,10 @@ export class LiquidityMonitor implements EventTimeDriven {
     if (!Number.isNaN(this.open)) this.close();
   }
 
-  onQuote(q: MarketQuote): void {
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
     if (Number.isNaN(this.open)) this.open = windowStart(q.ts, this.p.windowMs);
-    let k = this.slots.get(q.instrument);
+    let k = this.slots.at(id);
     if (k === undefined) {
       k = this.insts.length;
       this.insts.push(new Inst(q.instrument));

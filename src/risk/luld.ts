@@ -1,5 +1,5 @@
 import type { ReferenceData } from '../core/reference.js';
-import { durationText, InstrumentSlots, instrumentAlert, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, instrumentId, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link LuldMonitor} (CONTRACTS.md 4, LULD), with the band table of the SEC's
@@ -257,8 +257,9 @@ export class LuldMonitor implements EventTimeDriven {
     this.run(t, true);
   }
 
-  onQuote(q: MarketQuote): void {
-    const k = this.instOf(q.instrument);
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
+    const k = this.slots.at(id) ?? this.instOf(q.instrument);
     const s = this.insts[k]!;
     const num = this.num;
     num[k * 4 + BID] = q.bid;
@@ -266,9 +267,9 @@ export class LuldMonitor implements EventTimeDriven {
     this.evaluate(s, k, q.ts);
   }
 
-  onTrade(t: MarketTrade): void {
+  onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
     if (!(t.price > 0)) return;
-    const k = this.instOf(t.instrument);
+    const k = this.slots.at(id) ?? this.instOf(t.instrument);
     const s = this.insts[k]!;
     const leaves = t.ts + this.p.referenceWindowMs;
     this.trades.push(leaves, k, t.price);

@@ -1,4 +1,4 @@
-import { durationText, InstrumentSlots, instrumentAlert, pctText, type AlertSink, type MarketTrade } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, instrumentId, pctText, type AlertSink, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link UltrafastDetector} (CONTRACTS.md 4, ULTRAFAST_EXTREME_EVENT).
@@ -121,10 +121,11 @@ export class UltrafastDetector {
     this.out = out;
   }
 
-  onTrade(t: MarketTrade): void {
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
     const price = t.price;
     if (!(price > 0)) return;
-    let r = this.slots.get(t.instrument);
+    let r = this.slots.at(id);
     if (r === undefined) {
       r = new RunState();
       this.runs.set(t.instrument, r);

@@ -19,7 +19,7 @@ import { FLASH_CRASH_DEFAULTS, FlashCrashDetector, type FlashCrashParams } from 
 import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityParams } from '../../risk/liquidity.js';
 import { LULD_DEFAULTS, LuldMonitor, type LuldParams } from '../../risk/luld.js';
 import { MARKET_WIDE_HALT_DEFAULTS, MarketWideHaltMonitor, type MarketWideHaltParams } from '../../risk/market-wide-halt.js';
-import { MarketStateTracker, type AlertSink, type MarketAlert, type MarketQuote, type MarketTrade } from '../../risk/market.js';
+import { instrumentId, MarketStateTracker, type AlertSink, type MarketAlert, type MarketQuote, type MarketTrade } from '../../risk/market.js';
 import { ULTRAFAST_DEFAULTS, UltrafastDetector, type UltrafastParams } from '../../risk/ultrafast.js';
 import { getStepType, registerStepType, type Duration, type StepBase, type StepBuildEnv, type StepTypeDefinition, type ValidateContext } from '../schema.js';
 import { formatDuration } from '../util.js';
@@ -601,6 +601,8 @@ class RuleTape {
     const rules = this.rules;
     const ts = r.ts;
     const trade = r.type === 'trade';
+    // One lookup of the instrument per record, for every calculator.
+    const id = instrumentId(r.instrument);
     for (let k = 0; k < rules.length; k++) {
       const rule = rules[k]!;
       if (rule.done) continue;
@@ -610,41 +612,41 @@ class RuleTape {
         const d = core.driver;
         switch (rule.kind) {
           case RuleKind.FlashCrash:
-            if (!trade) (d.calc as FlashCrashDetector).onQuote(r as MarketQuote);
+            if (!trade) (d.calc as FlashCrashDetector).onQuote(r as MarketQuote, id);
             break;
           case RuleKind.Ultrafast:
-            if (trade) (d.calc as UltrafastDetector).onTrade(r as MarketTrade);
+            if (trade) (d.calc as UltrafastDetector).onTrade(r as MarketTrade, id);
             break;
           case RuleKind.Luld: {
             const l = d.calc as LuldMonitor;
             l.advance(ts);
-            if (trade) l.onTrade(r as MarketTrade);
-            else l.onQuote(r as MarketQuote);
+            if (trade) l.onTrade(r as MarketTrade, id);
+            else l.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.MarketWideHalt: {
             const m = d.calc as MarketWideHaltMonitor;
-            if (trade) m.onTrade(r as MarketTrade);
-            else m.onQuote(r as MarketQuote);
+            if (trade) m.onTrade(r as MarketTrade, id);
+            else m.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.Liquidity: {
             const l = d.calc as LiquidityMonitor;
             l.advance(ts);
-            if (!trade) l.onQuote(r as MarketQuote);
+            if (!trade) l.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.Correlation: {
             const c = d.calc as CorrelationMatrix;
             c.advance(ts);
-            if (!trade) c.onQuote(r as MarketQuote);
+            if (!trade) c.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.MarketState: {
             const m = d.calc as MarketStateTracker;
             m.advance(ts);
-            if (trade) m.onTrade(r as MarketTrade);
-            else m.onQuote(r as MarketQuote);
+            if (trade) m.onTrade(r as MarketTrade, id);
+            else m.onQuote(r as MarketQuote, id);
             break;
           }
           default:
