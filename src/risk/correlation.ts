@@ -269,7 +269,16 @@ export class CorrelationMatrix implements EventTimeDriven {
   }
 
   advance(ts: number): void {
-    this.run(ts);
+    // The next bar's instant (NaN without an open window): a guard small enough to be inlined.
+    if (this.open + this.bar * this.p.stepMs <= ts) this.run(ts);
+  }
+
+  /**
+   * `advance(r.ts)`, reading the time from the record: a double read from a record and passed to a
+   * call that is not inlined is a new heap number, and this runs at every record.
+   */
+  advanceTo(r: { ts: number }): void {
+    if (this.open + this.bar * this.p.stepMs <= r.ts) this.run(r.ts);
   }
 
   settle(t: number): void {

@@ -211,6 +211,14 @@ export class LiquidityMonitor implements EventTimeDriven {
     if (ts >= this.open + this.p.windowMs) this.close();
   }
 
+  /**
+   * `advance(r.ts)`, reading the time from the record: a double read from a record and passed to a
+   * call that is not inlined is a new heap number, and this runs at every record.
+   */
+  advanceTo(r: { ts: number }): void {
+    if (r.ts >= this.open + this.p.windowMs) this.close();
+  }
+
   settle(t: number): void {
     if (t >= this.open + this.p.windowMs) this.close();
   }

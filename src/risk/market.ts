@@ -213,6 +213,8 @@ export interface MarketStateParams {
  * @example new MarketStateTracker(p, ref, new LuldMonitor(LULD_DEFAULTS, ref, () => undefined))
  */
 export interface LuldView extends EventTimeDriven {
+  /** `advance(r.ts)`, when the view offers it (see LuldMonitor.advanceTo). */
+  advanceTo?(r: { ts: number }): void;
   /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
   onQuote(q: MarketQuote, id?: number): void;
   onTrade(t: MarketTrade, id?: number): void;
@@ -256,7 +258,7 @@ class MarkChanges {
   }
 
   inst(j: number): number {
-    return this.buf[((this.head + j) & this.mask) * 3 + 1] as number;
+    return (this.buf[((this.head + j) & this.mask) * 3 + 1] as number) | 0;
   }
 
   mark(j: number): number {
@@ -273,6 +275,17 @@ class MarkChanges {
     this.length++;
   }
 
+  /**
+   * A change of instrument k at the record's ts to the mark at `num[k * NUM + MARK_AT]`, after folding the
+   * changes with ts <= ts - window into the base. Callers pass only values they hold (a double
+   * computed by the caller and passed to a call that is not inlined is a new heap number).
+   */
+  change(r: { ts: number }, window: number, k: number, num: Float64Array): void {
+    const ts = r.ts;
+    this.foldUpTo(ts - window, num, NUM, BASE_AT);
+    this.push(ts, k, num[k * NUM + MARK_AT] as number);
+  }
+
   /** Folds the changes with ts <= cutoff into the base (instrument k's number at k * stride + at). */
   foldUpTo(cutoff: number, base: Float64Array, stride: number, at: number): void {
     const b = this.buf;
@@ -280,7 +293,7 @@ class MarkChanges {
     let h = this.head;
     let n = this.length;
     while (n > 0 && (b[h * 3] as number) <= cutoff) {
-      base[(b[h * 3 + 1] as number) * stride + at] = b[h * 3 + 2] as number;
+      base[((b[h * 3 + 1] as number) | 0) * stride + at] = b[h * 3 + 2] as number;
       h = (h + 1) & mask;
       n--;
     }
@@ -366,6 +379,15 @@ export class MarketStateTracker implements EventTimeDriven {
     this.luld?.advance(ts);
   }
 
+  /**
+   * `advance(r.ts)`, reading the time from the record: a double read from a record and passed to a
+   * call that is not inlined is a new heap number, and this runs at every record.
+   */
+  advanceTo(r: { ts: number }): void {
+    if (this.luld?.advanceTo) this.luld.advanceTo(r);
+    else this.luld?.advance(r.ts);
+  }
+
   settle(t: number): void {
     this.luld?.settle(t);
   }
@@ -373,12 +395,15 @@ export class MarketStateTracker implements EventTimeDriven {
   /** `id`: the instrument's {@link instrumentId}, when the caller has it (one lookup per record for every calculator). */
   onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
     const s = this.slots.at(id) ?? this.stateOf(q.instrument);
-    const mid = midOf(q.bid, q.ask);
+    // midOf and setMark, inline: a double passed to or returned by a call that is not inlined is
+    // a heap number.
+    const mid = (q.bid + q.ask) / 2;
     const num = this.num;
     num[s.k * NUM + SPREAD_AT] = ((q.ask - q.bid) / mid) * 1e4;
     num[s.k * NUM + DEPTH_AT] = q.bid * q.bidSize + q.ask * q.askSize;
     s.source = 2;
-    this.setMark(s, q.ts, mid);
+    num[s.k * NUM + MARK_AT] = mid;
+    this.changes.change(q, this.p.returnWindowMs, s.k, num);
     this.luld?.onQuote(q, id);
   }
 
@@ -386,7 +411,8 @@ export class MarketStateTracker implements EventTimeDriven {
     const s = this.slots.at(id) ?? this.stateOf(t.instrument);
     if (s.source < 2) {
       s.source = 1;
-      this.setMark(s, t.ts, t.price);
+      this.num[s.k * NUM + MARK_AT] = t.price;
+      this.changes.change(t, this.p.returnWindowMs, s.k, this.num);
     }
     this.luld?.onTrade(t, id);
   }
@@ -490,14 +516,6 @@ export class MarketStateTracker implements EventTimeDriven {
       this.sorted = undefined;
     }
     return s;
-  }
-
-  private setMark(s: MarkState, ts: number, mark: number): void {
-    this.num[s.k * NUM + MARK_AT] = mark;
-    // Changes older than the window are folded into their instrument's base: every later
-    // question (a table as of t >= ts) is about t - window >= ts - window.
-    this.changes.foldUpTo(ts - this.p.returnWindowMs, this.num, NUM, BASE_AT);
-    this.changes.push(ts, s.k, mark);
   }
 
   /** Every instrument's mark in effect at `t`, by index (NaN when none), from the kept changes. */

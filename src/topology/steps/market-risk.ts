@@ -305,10 +305,14 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
       () => {
         let qb = new EventTimeBuffer<MarketRecord>();
         let tb = new EventTimeBuffer<MarketRecord>();
+        // The released records of both inputs, nq and nt of them: the arrays keep their capacity
+        // from one watermark to the next (emptying a JS array frees its backing store).
         const qa: MarketRecord[] = [];
         const ta: MarketRecord[] = [];
-        const pushQ = (r: MarketRecord) => void qa.push(r);
-        const pushT = (r: MarketRecord) => void ta.push(r);
+        let nq = 0;
+        let nt = 0;
+        const pushQ = (r: MarketRecord) => void (qa[nq++] = r);
+        const pushT = (r: MarketRecord) => void (ta[nt++] = r);
         let wm = Number.NEGATIVE_INFINITY;
         return {
           onRecord(r) {
@@ -325,12 +329,12 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
             let i = 0;
             let j = 0;
             // Ties: a quote before a trade (stream order quote < trade < order).
-            while (i < qa.length || j < ta.length) {
-              if (j >= ta.length || (i < qa.length && qa[i]!.ts <= ta[j]!.ts)) emit(qa[i++]!);
+            while (i < nq || j < nt) {
+              if (j >= nt || (i < nq && qa[i]!.ts <= ta[j]!.ts)) emit(qa[i++]!);
               else emit(ta[j++]!);
             }
-            qa.length = 0;
-            ta.length = 0;
+            nq = 0;
+            nt = 0;
             emit(wm === Number.POSITIVE_INFINITY ? w : new MarketWatermark(wm));
           },
           checkpoint: {
@@ -410,10 +414,18 @@ interface CoreSnapshot {
  * interval once every record with ts <= T is applied (before any later one), and once more at the
  * end of input as of the last record's time.
  */
+/** Slots of a {@link DrivenCore}'s times. */
+const WM = 0;
+const LAST = 1;
+const NEXT = 2;
+
 class DrivenCore {
-  private wm = Number.NEGATIVE_INFINITY;
-  private lastTs = Number.NaN;
-  private nextSnap = Number.NaN;
+  /**
+   * The watermark, the last record's ts and the next snapshot instant (at WM, LAST, NEXT): in a
+   * typed array, since a double stored in an object field allocates a heap number, and these
+   * change at every record.
+   */
+  private readonly t = Float64Array.of(Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN);
   private ended = false;
 
   constructor(
@@ -436,21 +448,28 @@ class DrivenCore {
    * the order check, and the tables of every snapshot instant before `ts`.
    */
   begin(ts: number): void {
-    if (ts < this.lastTs || !(ts > this.wm) || this.ended) this.miswired(`a record at ${ts} came out of event-time order`);
-    if (ts > this.nextSnap) this.tablesUpTo(ts, false);
+    const t = this.t;
+    // The common case (in order, no snapshot instant passed, not the first record) in a few
+    // comparisons, small enough to be inlined in the rule tape's loop.
+    if (ts > t[NEXT]! || !(ts >= t[LAST]!) || !(ts > t[WM]!) || this.ended) this.beginSlow(ts);
+    t[LAST] = ts;
+  }
+
+  private beginSlow(ts: number): void {
+    if (ts < this.t[LAST]! || !(ts > this.t[WM]!) || this.ended) this.miswired(`a record at ${ts} came out of event-time order`);
+    if (ts > this.t[NEXT]!) this.tablesUpTo(ts, false);
     // A driver without tables keeps nextSnap NaN, so `ts > nextSnap` above never calls tablesUpTo.
-    if (Number.isNaN(this.lastTs) && this.interval > 0 && this.driver.tables) this.nextSnap = Math.ceil(ts / this.interval) * this.interval;
-    this.lastTs = ts;
+    if (Number.isNaN(this.t[LAST]!) && this.interval > 0 && this.driver.tables) this.t[NEXT] = Math.ceil(ts / this.interval) * this.interval;
   }
 
   watermark(w: Watermark): void {
-    if (this.ended || !(w.ts > this.wm)) return;
+    if (this.ended || !(w.ts > this.t[WM]!)) return;
     if (w.ts === Number.POSITIVE_INFINITY) {
       this.end();
       return;
     }
     if (!(w instanceof MarketWatermark)) this.miswired('its input does not come in event-time order');
-    this.wm = w.ts;
+    this.t[WM] = w.ts;
     this.tablesUpTo(w.ts, true);
     this.driver.settle(w.ts);
   }
@@ -458,24 +477,24 @@ class DrivenCore {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.wm = Number.POSITIVE_INFINITY;
+    this.t[WM] = Number.POSITIVE_INFINITY;
     const d = this.driver;
-    if (Number.isNaN(this.lastTs)) return;
+    if (Number.isNaN(this.t[LAST]!)) return;
     // The final tables, as of the last record, also stand for a periodic instant equal to it.
-    this.tablesUpTo(this.lastTs, false);
-    d.settle(this.lastTs);
+    this.tablesUpTo(this.t[LAST]!, false);
+    d.settle(this.t[LAST]!);
     d.finish();
-    d.tables?.(this.lastTs);
+    d.tables?.(this.t[LAST]!);
   }
 
   snapshot(): CoreSnapshot {
-    return { wm: this.wm, lastTs: this.lastTs, nextSnap: this.nextSnap, ended: this.ended, driver: this.driver.snapshot() };
+    return { wm: this.t[WM]!, lastTs: this.t[LAST]!, nextSnap: this.t[NEXT]!, ended: this.ended, driver: this.driver.snapshot() };
   }
 
   restore(s: CoreSnapshot): void {
-    this.wm = s.wm;
-    this.lastTs = s.lastTs;
-    this.nextSnap = s.nextSnap;
+    this.t[WM] = s.wm;
+    this.t[LAST] = s.lastTs;
+    this.t[NEXT] = s.nextSnap;
     this.ended = s.ended;
     this.driver.restore(s.driver);
   }
@@ -484,11 +503,11 @@ class DrivenCore {
   private tablesUpTo(t: number, inclusive: boolean): void {
     const d = this.driver;
     if (!d.tables) return;
-    while (this.nextSnap < t || (inclusive && this.nextSnap === t)) {
-      const at = this.nextSnap;
+    while (this.t[NEXT]! < t || (inclusive && this.t[NEXT]! === t)) {
+      const at = this.t[NEXT]!;
       d.settle(at);
       d.tables(at);
-      this.nextSnap = at + this.interval;
+      this.t[NEXT] = at + this.interval;
     }
   }
 
@@ -619,7 +638,7 @@ class RuleTape {
             break;
           case RuleKind.Luld: {
             const l = d.calc as LuldMonitor;
-            l.advance(ts);
+            l.advanceTo(r);
             if (trade) l.onTrade(r as MarketTrade, id);
             else l.onQuote(r as MarketQuote, id);
             break;
@@ -632,19 +651,19 @@ class RuleTape {
           }
           case RuleKind.Liquidity: {
             const l = d.calc as LiquidityMonitor;
-            l.advance(ts);
+            l.advanceTo(r);
             if (!trade) l.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.Correlation: {
             const c = d.calc as CorrelationMatrix;
-            c.advance(ts);
+            c.advanceTo(r);
             if (!trade) c.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.MarketState: {
             const m = d.calc as MarketStateTracker;
-            m.advance(ts);
+            m.advanceTo(r);
             if (trade) m.onTrade(r as MarketTrade, id);
             else m.onQuote(r as MarketQuote, id);
             break;
