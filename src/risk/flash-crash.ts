@@ -23,10 +23,12 @@ export interface FlashCrashParams {
 export const FLASH_CRASH_DEFAULTS: FlashCrashParams = { windowMs: 60_000, movePct: 0.05, rearmPct: 0.02 };
 
 /**
- * One instrument's state in one typed array (one allocation, a few cache lines per quote): a
- * header, then the max deque and the min deque of the mark as ring buffers of (value, ts, end)
+ * Every instrument's state in one typed array (the books), instrument k at k * stride: a header,
+ * then the max deque and the min deque of the mark as ring buffers of `cap` (value, ts, end)
  * triples, each with the semantics of a step-mode {@link MonotonicDeque} (deque.ts: dominated
- * entries dropped on push, ties keep the newest, `end` = when the entry stopped holding).
+ * entries dropped on push, ties keep the newest, `end` = when the entry stopped holding). One
+ * array rather than one per instrument: a quote reads its book without first loading a typed
+ * array object of its own. All books share `cap`; a deque that fills it doubles it for all.
  */
 const MARK = 0;
 const DOWN_ARMED = 1;
@@ -35,83 +37,70 @@ const HI_HEAD = 3;
 const HI_N = 4;
 const LO_HEAD = 5;
 const LO_N = 6;
-const CAP = 7;
 const HEADER = 8;
 const INITIAL_CAP = 8;
 
-function newBook(cap: number): Float64Array {
-  const b = new Float64Array(HEADER + cap * 6);
-  b[MARK] = Number.NaN;
-  b[DOWN_ARMED] = 1;
-  b[UP_ARMED] = 1;
-  b[CAP] = cap;
-  return b;
+/** Doubles of one book with deques of `cap` entries. */
+function strideOf(cap: number): number {
+  return HEADER + cap * 6;
 }
 
-/** Offset of the deque (hi: HEADER, lo: HEADER + 3 * cap) entry k (0 = front). */
-function at(b: Float64Array, base: number, head: number, k: number): number {
-  return base + ((head + k) & ((b[CAP] as number) - 1)) * 3;
+/** A fresh book at `base`: no mark, both directions armed, empty deques. */
+function initBook(b: Float64Array, base: number): void {
+  b[base + MARK] = Number.NaN;
+  b[base + DOWN_ARMED] = 1;
+  b[base + UP_ARMED] = 1;
+  b[base + HI_HEAD] = 0;
+  b[base + HI_N] = 0;
+  b[base + LO_HEAD] = 0;
+  b[base + LO_N] = 0;
 }
 
-/** The book with twice the capacity (entries re-laid from the front). */
-function grow(b: Float64Array): Float64Array {
-  const cap = b[CAP] as number;
-  const g = newBook(cap * 2);
-  for (let i = 0; i < HEADER; i++) g[i] = b[i] as number;
-  g[CAP] = cap * 2;
-  for (const [base, head, n, nbase] of [
-    [HEADER, b[HI_HEAD] as number, b[HI_N] as number, HEADER],
-    [HEADER + cap * 3, b[LO_HEAD] as number, b[LO_N] as number, HEADER + cap * 6],
-  ] as const) {
-    for (let k = 0; k < n; k++) {
-      const from = at(b, base, head, k);
-      g[nbase + k * 3] = b[from] as number;
-      g[nbase + k * 3 + 1] = b[from + 1] as number;
-      g[nbase + k * 3 + 2] = b[from + 2] as number;
+/** Offset of entry j (0 = front) of the deque at `dq` (base + HEADER, or + 3 * cap) whose head is `head`. */
+function entry(dq: number, head: number, j: number, cap: number): number {
+  return dq + ((head + j) & (cap - 1)) * 3;
+}
+
+/** Copies n books laid out with deques of `cap` into `g` with deques of `gcap` (entries from the front). */
+function relayout(b: Float64Array, cap: number, g: Float64Array, gcap: number, n: number): void {
+  const s = strideOf(cap);
+  const gs = strideOf(gcap);
+  for (let k = 0; k < n; k++) {
+    const base = k * s;
+    const gb = k * gs;
+    for (let i = 0; i < HEADER; i++) g[gb + i] = b[base + i] as number;
+    for (const [dq, gdq, head, cnt] of [
+      [base + HEADER, gb + HEADER, HI_HEAD, HI_N],
+      [base + HEADER + cap * 3, gb + HEADER + gcap * 3, LO_HEAD, LO_N],
+    ] as const) {
+      const h = b[base + head] as number;
+      const m = b[base + cnt] as number;
+      for (let j = 0; j < m; j++) {
+        const from = entry(dq, h, j, cap);
+        g[gdq + j * 3] = b[from] as number;
+        g[gdq + j * 3 + 1] = b[from + 1] as number;
+        g[gdq + j * 3 + 2] = b[from + 2] as number;
+      }
+      g[gb + head] = 0;
     }
   }
-  g[HI_HEAD] = 0;
-  g[LO_HEAD] = 0;
-  return g;
 }
 
 /** A deque of a book as a {@link MonotonicDequeSnapshot} (the checkpoint form). */
-function dequeSnapshot(b: Float64Array, lo: boolean): MonotonicDequeSnapshot {
-  const cap = b[CAP] as number;
-  const base = lo ? HEADER + cap * 3 : HEADER;
-  const head = b[lo ? LO_HEAD : HI_HEAD] as number;
-  const n = b[lo ? LO_N : HI_N] as number;
+function dequeSnapshot(b: Float64Array, base: number, cap: number, lo: boolean): MonotonicDequeSnapshot {
+  const dq = base + HEADER + (lo ? cap * 3 : 0);
+  const head = b[base + (lo ? LO_HEAD : HI_HEAD)] as number;
+  const n = b[base + (lo ? LO_N : HI_N)] as number;
   const value = new Float64Array(n);
   const ts = new Float64Array(n);
   const end = new Float64Array(n);
-  for (let k = 0; k < n; k++) {
-    const i = at(b, base, head, k);
-    value[k] = b[i] as number;
-    ts[k] = b[i + 1] as number;
-    end[k] = b[i + 2] as number;
+  for (let j = 0; j < n; j++) {
+    const i = entry(dq, head, j, cap);
+    value[j] = b[i] as number;
+    ts[j] = b[i + 1] as number;
+    end[j] = b[i + 2] as number;
   }
   return { mode: lo ? 'min' : 'max', step: true, value, ts, end };
-}
-
-function bookFrom(v: { hi: MonotonicDequeSnapshot; lo: MonotonicDequeSnapshot; mark: number; downArmed: boolean; upArmed: boolean }): Float64Array {
-  let cap = INITIAL_CAP;
-  while (cap < v.hi.value.length || cap < v.lo.value.length) cap *= 2;
-  const b = newBook(cap);
-  b[MARK] = v.mark;
-  b[DOWN_ARMED] = v.downArmed ? 1 : 0;
-  b[UP_ARMED] = v.upArmed ? 1 : 0;
-  for (const [d, base, nIdx] of [
-    [v.hi, HEADER, HI_N],
-    [v.lo, HEADER + cap * 3, LO_N],
-  ] as const) {
-    for (let k = 0; k < d.value.length; k++) {
-      b[base + k * 3] = d.value[k] as number;
-      b[base + k * 3 + 1] = d.ts[k] as number;
-      b[base + k * 3 + 2] = d.end[k] as number;
-    }
-    b[nIdx] = d.value.length;
-  }
-  return b;
 }
 
 /**
@@ -147,10 +136,13 @@ export interface FlashCrashSnapshot {
 export class FlashCrashDetector {
   private readonly p: FlashCrashParams;
   private readonly out: AlertSink;
-  /** Instrument names in first-seen order (the snapshot's order). */
+  /** Instrument names by book index (first-seen order, the snapshot's order). */
   private names: string[] = [];
-  /** The books by instrument id (the per-quote lookup). */
-  private slots = new InstrumentSlots<Float64Array>();
+  /** Book indices by instrument id (the per-quote lookup). */
+  private slots = new InstrumentSlots<number>();
+  /** Entries per deque, shared by every book (a power of two). */
+  private cap = INITIAL_CAP;
+  private books: Float64Array = new Float64Array(64 * strideOf(INITIAL_CAP));
 
   constructor(p: FlashCrashParams, out: AlertSink) {
     this.p = p;
@@ -162,76 +154,73 @@ export class FlashCrashDetector {
     // midOf, inline (a double returned by a call that is not inlined is a heap number).
     const mark = (q.bid + q.ask) / 2;
     if (!(mark > 0)) return;
-    let b = this.slots.at(id);
-    if (b === undefined) {
-      b = newBook(INITIAL_CAP);
-      this.names.push(q.instrument);
-      this.slots.set(q.instrument, b);
-    }
+    let k = this.slots.at(id);
+    if (k === undefined) k = this.add(q.instrument);
     const t = q.ts;
     const { windowMs, movePct, rearmPct } = this.p;
     const cutoff = t - windowMs;
-    let cap = b[CAP] as number;
+    let cap = this.cap;
+    let b = this.books;
+    let base = k * strideOf(cap);
     let mask = cap - 1;
-    let loBase = HEADER + cap * 3;
+    let hiQ = base + HEADER;
+    let loQ = hiQ + cap * 3;
     // Evict what stopped holding at or before the cutoff (the window is [t - window, t]).
-    let hh = b[HI_HEAD] as number;
-    let hn = b[HI_N] as number;
-    while (hn > 0 && (b[HEADER + hh * 3 + 2] as number) <= cutoff) {
+    let hh = b[base + HI_HEAD] as number;
+    let hn = b[base + HI_N] as number;
+    while (hn > 0 && (b[hiQ + hh * 3 + 2] as number) <= cutoff) {
       hh = (hh + 1) & mask;
       hn--;
     }
-    let lh = b[LO_HEAD] as number;
-    let ln = b[LO_N] as number;
-    while (ln > 0 && (b[loBase + lh * 3 + 2] as number) <= cutoff) {
+    let lh = b[base + LO_HEAD] as number;
+    let ln = b[base + LO_N] as number;
+    while (ln > 0 && (b[loQ + lh * 3 + 2] as number) <= cutoff) {
       lh = (lh + 1) & mask;
       ln--;
     }
-    const prev = b[MARK] as number;
-    let downArmed = b[DOWN_ARMED] === 1;
-    let upArmed = b[UP_ARMED] === 1;
+    const prev = b[base + MARK] as number;
+    let downArmed = b[base + DOWN_ARMED] === 1;
+    let upArmed = b[base + UP_ARMED] === 1;
     if (!Number.isNaN(prev)) {
       // Re-arm with the mark that held until now, over [t - window, t].
-      if (!downArmed && 1 - prev / (hn === 0 ? Number.NaN : (b[HEADER + hh * 3] as number)) <= rearmPct) downArmed = true;
-      if (!upArmed && prev / (ln === 0 ? Number.NaN : (b[loBase + lh * 3] as number)) - 1 <= rearmPct) upArmed = true;
+      if (!downArmed && 1 - prev / (hn === 0 ? Number.NaN : (b[hiQ + hh * 3] as number)) <= rearmPct) downArmed = true;
+      if (!upArmed && prev / (ln === 0 ? Number.NaN : (b[loQ + lh * 3] as number)) - 1 <= rearmPct) upArmed = true;
     }
-    b[MARK] = mark;
+    b[base + MARK] = mark;
     // Push the mark on both deques: the newest entry stops holding now; dominated ones go.
-    if (hn > 0) b[HEADER + ((hh + hn - 1) & mask) * 3 + 2] = t;
-    while (hn > 0 && (b[HEADER + ((hh + hn - 1) & mask) * 3] as number) <= mark) hn--;
-    if (ln > 0) b[loBase + ((lh + ln - 1) & mask) * 3 + 2] = t;
-    while (ln > 0 && (b[loBase + ((lh + ln - 1) & mask) * 3] as number) >= mark) ln--;
+    if (hn > 0) b[hiQ + ((hh + hn - 1) & mask) * 3 + 2] = t;
+    while (hn > 0 && (b[hiQ + ((hh + hn - 1) & mask) * 3] as number) <= mark) hn--;
+    if (ln > 0) b[loQ + ((lh + ln - 1) & mask) * 3 + 2] = t;
+    while (ln > 0 && (b[loQ + ((lh + ln - 1) & mask) * 3] as number) >= mark) ln--;
+    b[base + HI_HEAD] = hh;
+    b[base + HI_N] = hn;
+    b[base + LO_HEAD] = lh;
+    b[base + LO_N] = ln;
     if (hn === cap || ln === cap) {
-      b[HI_HEAD] = hh;
-      b[HI_N] = hn;
-      b[LO_HEAD] = lh;
-      b[LO_N] = ln;
-      b = grow(b);
-      this.slots.set(q.instrument, b);
-      cap = b[CAP] as number;
+      this.growDeques();
+      cap = this.cap;
+      b = this.books;
+      base = k * strideOf(cap);
       mask = cap - 1;
-      loBase = HEADER + cap * 3;
+      hiQ = base + HEADER;
+      loQ = hiQ + cap * 3;
       hh = 0;
       lh = 0;
     }
-    let i = HEADER + ((hh + hn) & mask) * 3;
+    let i = hiQ + ((hh + hn) & mask) * 3;
     b[i] = mark;
     b[i + 1] = t;
     b[i + 2] = Number.POSITIVE_INFINITY;
-    hn++;
-    i = loBase + ((lh + ln) & mask) * 3;
+    b[base + HI_N] = ++hn;
+    i = loQ + ((lh + ln) & mask) * 3;
     b[i] = mark;
     b[i + 1] = t;
     b[i + 2] = Number.POSITIVE_INFINITY;
-    ln++;
-    b[HI_HEAD] = hh;
-    b[HI_N] = hn;
-    b[LO_HEAD] = lh;
-    b[LO_N] = ln;
-    const hi = b[HEADER + hh * 3] as number;
-    const hiTs = b[HEADER + hh * 3 + 1] as number;
-    const lo = b[loBase + lh * 3] as number;
-    const loTs = b[loBase + lh * 3 + 1] as number;
+    b[base + LO_N] = ++ln;
+    const hi = b[hiQ + hh * 3] as number;
+    const hiTs = b[hiQ + hh * 3 + 1] as number;
+    const lo = b[loQ + lh * 3] as number;
+    const loTs = b[loQ + lh * 3 + 1] as number;
     // CONTRACTS.md 4, FLASH_CRASH: fall from the trailing max / rise from the trailing min.
     const fall = 1 - mark / hi;
     const rise = mark / lo - 1;
@@ -241,8 +230,8 @@ export class FlashCrashDetector {
     else if (!downArmed && fall <= rearmPct) downArmed = true;
     if (up) upArmed = false;
     else if (!upArmed && rise <= rearmPct) upArmed = true;
-    b[DOWN_ARMED] = downArmed ? 1 : 0;
-    b[UP_ARMED] = upArmed ? 1 : 0;
+    b[base + DOWN_ARMED] = downArmed ? 1 : 0;
+    b[base + UP_ARMED] = upArmed ? 1 : 0;
     // A whipsaw can break both ways at one quote: one alert (the larger move), since two alerts of
     // one rule, instrument and instant would share an alert id.
     if (down && (!up || fall >= rise)) {
@@ -271,18 +260,77 @@ export class FlashCrashDetector {
   }
 
   snapshot(): FlashCrashSnapshot {
+    const b = this.books;
+    const cap = this.cap;
     return {
-      states: this.names.map((k) => {
-        const b = this.slots.get(k)!;
-        return [k, { hi: dequeSnapshot(b, false), lo: dequeSnapshot(b, true), mark: b[MARK] as number, downArmed: b[DOWN_ARMED] === 1, upArmed: b[UP_ARMED] === 1 }];
+      states: this.names.map((name, k) => {
+        const base = k * strideOf(cap);
+        return [
+          name,
+          {
+            hi: dequeSnapshot(b, base, cap, false),
+            lo: dequeSnapshot(b, base, cap, true),
+            mark: b[base + MARK] as number,
+            downArmed: b[base + DOWN_ARMED] === 1,
+            upArmed: b[base + UP_ARMED] === 1,
+          },
+        ];
       }),
     };
   }
 
   restore(st: unknown): void {
     const s = st as FlashCrashSnapshot;
-    this.names = s.states.map(([k]) => k);
-    this.slots = new InstrumentSlots<Float64Array>();
-    for (const [k, v] of s.states) this.slots.set(k, bookFrom(v));
+    let cap = INITIAL_CAP;
+    for (const [, v] of s.states) while (cap < v.hi.value.length || cap < v.lo.value.length) cap *= 2;
+    this.cap = cap;
+    this.books = new Float64Array(Math.max(64, s.states.length) * strideOf(cap));
+    this.names = [];
+    this.slots = new InstrumentSlots<number>();
+    const b = this.books;
+    s.states.forEach(([name, v], k) => {
+      this.names.push(name);
+      this.slots.set(name, k);
+      const base = k * strideOf(cap);
+      initBook(b, base);
+      b[base + MARK] = v.mark;
+      b[base + DOWN_ARMED] = v.downArmed ? 1 : 0;
+      b[base + UP_ARMED] = v.upArmed ? 1 : 0;
+      for (const [d, dq, nIdx] of [
+        [v.hi, base + HEADER, HI_N],
+        [v.lo, base + HEADER + cap * 3, LO_N],
+      ] as const) {
+        for (let j = 0; j < d.value.length; j++) {
+          b[dq + j * 3] = d.value[j] as number;
+          b[dq + j * 3 + 1] = d.ts[j] as number;
+          b[dq + j * 3 + 2] = d.end[j] as number;
+        }
+        b[base + nIdx] = d.value.length;
+      }
+    });
+  }
+
+  private add(name: string): number {
+    const k = this.names.length;
+    const stride = strideOf(this.cap);
+    if ((k + 1) * stride > this.books.length) {
+      const g = new Float64Array(this.books.length * 2);
+      g.set(this.books);
+      this.books = g;
+    }
+    initBook(this.books, k * stride);
+    this.names.push(name);
+    this.slots.set(name, k);
+    return k;
+  }
+
+  /** Doubles the deques' capacity of every book (one of them is full). */
+  private growDeques(): void {
+    const cap = this.cap * 2;
+    const n = this.names.length;
+    const g = new Float64Array(Math.max(64, n * 2) * strideOf(cap));
+    relayout(this.books, this.cap, g, cap, n);
+    this.books = g;
+    this.cap = cap;
   }
 }
