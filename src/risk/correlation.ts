@@ -466,6 +466,9 @@ export class CorrelationMatrix implements EventTimeDriven {
     const s = this.s;
     const ss = this.ss;
     const sxy = this.sxy;
+    const hist = this.hist;
+    const high = this.high;
+    const brk = this.brk;
     for (let pa = 0; pa < order.length; pa++) {
       const a = order[pa] as number;
       const fa = first[a] as number;
@@ -495,8 +498,28 @@ export class CorrelationMatrix implements EventTimeDriven {
             }
           }
           const pair = a < b ? a * cap + b : b * cap + a;
-          rho = pearsonFromSums(n, sx, sy, sxx, syy, sxy[pair] as number, minObs);
-          if (!Number.isNaN(rho)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
+          // pearsonFromSums, inline (the same operations; n >= minObs here): a double returned
+          // by a call that is not inlined is a heap number, and this runs for every pair.
+          if (n >= 2) {
+            const sp = sxy[pair] as number;
+            const vx = sxx - (sx * sx) / n;
+            const vy = syy - (sy * sy) / n;
+            if (vx > ZERO_VARIANCE * sxx && vy > ZERO_VARIANCE * syy) {
+              const r = (sp - (sx * sy) / n) / Math.sqrt(vx * vy);
+              rho = r > 1 ? 1 : r < -1 ? -1 : r;
+            }
+          }
+          if (!Number.isNaN(rho)) {
+            // The episodes (judge's flags) without a call per pair: judge only when one starts.
+            const isHigh = Math.abs(rho) >= highAbs;
+            const h = hist[pair] as number;
+            const isBreak = !Number.isNaN(h) && Math.abs(rho - h) >= breakAbs;
+            if ((isHigh && high[pair] === 0) || (isBreak && brk[pair] === 0)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
+            else {
+              high[pair] = isHigh ? 1 : 0;
+              if (!Number.isNaN(h)) brk[pair] = isBreak ? 1 : 0;
+            }
+          }
         }
         if (want) {
           rhoOut[k] = rho;
