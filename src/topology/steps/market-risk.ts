@@ -408,17 +408,17 @@ interface CoreSnapshot {
   driver: unknown;
 }
 
+/** Slots of a {@link DrivenCore}'s times. */
+const WM = 0;
+const LAST = 1;
+const NEXT = 2;
+
 /**
  * Drives a calculator from the ordered stream of a `marketEvents` step: `advance(ts)` before each
  * record, `settle(w)` at each watermark, snapshot tables at each multiple T of the snapshot
  * interval once every record with ts <= T is applied (before any later one), and once more at the
  * end of input as of the last record's time.
  */
-/** Slots of a {@link DrivenCore}'s times. */
-const WM = 0;
-const LAST = 1;
-const NEXT = 2;
-
 class DrivenCore {
   /**
    * The watermark, the last record's ts and the next snapshot instant (at WM, LAST, NEXT): in a
@@ -433,15 +433,6 @@ class DrivenCore {
     private readonly interval: number,
     private readonly env: StepBuildEnv,
   ) {}
-
-  record(r: MarketRecord): void {
-    const ts = r.ts;
-    this.begin(ts);
-    const d = this.driver;
-    d.advance(ts);
-    if (r.type === 'trade') d.onTrade?.(r as MarketTrade);
-    else d.onQuote?.(r as MarketQuote);
-  }
 
   /**
    * The bookkeeping of a record at `ts` before its driver sees it (`advance(ts)`, then the record):
@@ -517,11 +508,6 @@ class DrivenCore {
 }
 
 /**
- * Builds a rule step's operator on the ordered stream: the driver's alerts become CONTRACTS.md
- * section 3 alerts (rule = step id, or step id/suffix for two-type steps; topic by type), handed to the job and passed downstream; the
- * output carries them and the watermarks.
- */
-/**
  * Rule ids of the steps that raise two alert types: the alert id hashes topology, rule, entity and
  * event time (CONTRACTS.md 3), so two types from one step at one instant (a crash window breaching
  * both spread and depth) need distinct rules to keep distinct ids.
@@ -535,6 +521,12 @@ const RULE_SUFFIX: Readonly<Record<string, string>> = {
   CORRELATION_BREAK: 'break',
 };
 
+/**
+ * Builds a rule step's operator on the ordered stream: the driver's alerts become CONTRACTS.md
+ * section 3 alerts (rule = step id, or step id/suffix for two-type steps; topic by type), handed to
+ * the job and passed downstream; the output carries them and the watermarks. Every rule step
+ * reading the same input is driven by that input's {@link RuleTape}, in subscription order.
+ */
 function ruleOperator(env: StepBuildEnv, input: Stream<MarketRecord>, make: (out: AlertSink) => MarketDriver): Stream<Alert> {
   const interval = env.snapshotIntervalMs > 0 && Number.isFinite(env.snapshotIntervalMs) ? env.snapshotIntervalMs : 0;
   const clock = env.ctx.clock;
