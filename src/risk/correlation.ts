@@ -1,6 +1,6 @@
 import type { History, ReferenceData } from '../core/reference.js';
 import { windowStart } from '../windows/assigners.js';
-import { durationText, InstrumentSlots, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
+import { durationText, InstrumentSlots, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
 
 /**
  * Parameters of {@link CorrelationMatrix} (CONTRACTS.md 4, Correlation matrix).
@@ -93,6 +93,51 @@ export function historicalCorrelation(history: History, a: string, b: string): n
   return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
 }
 
+/**
+ * One closed window of a {@link CorrelationMatrix}: the correlation and observation count of every
+ * pair, in row order (instrument_a < instrument_b by name), in typed arrays. The `correlations`
+ * rows are built from it only when they are written ({@link CorrelationWindow.rows}): a window of
+ * 200 instruments is 19,900 rows, which need not live as objects until the next snapshot instant.
+ *
+ * @example
+ * new CorrelationMatrix(CORRELATION_DEFAULTS, reference, sink, undefined, (w) => table.push(...w.rows()));
+ */
+export class CorrelationWindow {
+  constructor(
+    readonly windowStart: number,
+    readonly windowEnd: number,
+    /** Instrument names in name order: pair (a, b), a < b, is row k of the triangle in that order. */
+    readonly names: readonly string[],
+    /** Per pair in row order: the correlation (NaN: null) and its number of returns. */
+    readonly rho: Float64Array,
+    readonly n: Float64Array,
+  ) {}
+
+  /** Number of rows (pairs). */
+  get size(): number {
+    return this.rho.length;
+  }
+
+  /** The window's rows, in order, appended to `out`. */
+  rows(out: CorrelationRow[] = []): CorrelationRow[] {
+    const names = this.names;
+    const ws = this.windowStart;
+    const we = this.windowEnd;
+    const rho = this.rho;
+    const n = this.n;
+    let k = 0;
+    for (let a = 0; a < names.length; a++) {
+      const na = names[a]!;
+      for (let b = a + 1; b < names.length; b++) {
+        const r = rho[k] as number;
+        out.push({ window_start: ws, window_end: we, instrument_a: na, instrument_b: names[b]!, correlation: Number.isNaN(r) ? null : r, n: n[k] as number });
+        k++;
+      }
+    }
+    return out;
+  }
+}
+
 interface LateStart {
   /** Every instrument's running sums just before this instrument's first return of the window. */
   s: Float64Array;
@@ -163,6 +208,7 @@ export class CorrelationMatrix implements EventTimeDriven {
   private readonly ref: ReferenceData;
   private readonly out: AlertSink;
   private readonly onWindow: ((rows: CorrelationRow[], windowStart: number, windowEnd: number) => void) | undefined;
+  private readonly onResult: ((w: CorrelationWindow) => void) | undefined;
   private readonly bars: number;
   /** The window length for messages: "5m", "90s". */
   private readonly span: string;
@@ -173,7 +219,8 @@ export class CorrelationMatrix implements EventTimeDriven {
   private cap = 0;
   private lastMid: Float64Array = new Float64Array(0);
   private isDirty: Uint8Array = new Uint8Array(0);
-  private dirty: number[] = [];
+  /** Number of dirty instruments (their flags are set in isDirty). */
+  private dirtyCount = 0;
   private prevClose: Float64Array = new Float64Array(0);
   /** Bar of the instrument's first defined return in the open window (Infinity: none yet). */
   private first: Float64Array = new Float64Array(0);
@@ -192,12 +239,15 @@ export class CorrelationMatrix implements EventTimeDriven {
   private zi = new Int32Array(0);
   private zr = new Float64Array(0);
   private sorted: number[] | undefined;
+  /** The names in that order (shared by the windows closed until an instrument is added). */
+  private sortedNames: string[] | undefined;
 
   constructor(
     p: CorrelationParams,
     ref: ReferenceData,
     out: AlertSink,
     onWindow?: (rows: CorrelationRow[], windowStart: number, windowEnd: number) => void,
+    onResult?: (w: CorrelationWindow) => void,
   ) {
     if (!(p.stepMs > 0) || !(p.windowMs > 0) || p.windowMs % p.stepMs !== 0) {
       throw new RangeError(`correlation window ${p.windowMs} ms must be a positive multiple of the step ${p.stepMs} ms`);
@@ -206,6 +256,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.ref = ref;
     this.out = out;
     this.onWindow = onWindow;
+    this.onResult = onResult;
     this.bars = p.windowMs / p.stepMs;
     this.span = p.windowMs % 60_000 === 0 ? `${p.windowMs / 60_000}m` : durationText(p.windowMs);
     this.grow(Math.max(8, ref.instruments.size));
@@ -218,7 +269,16 @@ export class CorrelationMatrix implements EventTimeDriven {
   }
 
   advance(ts: number): void {
-    this.run(ts);
+    // The next bar's instant (NaN without an open window): a guard small enough to be inlined.
+    if (this.open + this.bar * this.p.stepMs <= ts) this.run(ts);
+  }
+
+  /**
+   * `advance(r.ts)`, reading the time from the record: a double read from a record and passed to a
+   * call that is not inlined is a new heap number, and this runs at every record.
+   */
+  advanceTo(r: { ts: number }): void {
+    if (this.open + this.bar * this.p.stepMs <= r.ts) this.run(r.ts);
   }
 
   settle(t: number): void {
@@ -229,20 +289,21 @@ export class CorrelationMatrix implements EventTimeDriven {
     if (!Number.isNaN(this.open)) this.run(this.open + this.p.windowMs);
   }
 
-  onQuote(q: MarketQuote): void {
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
     if (Number.isNaN(this.open)) {
       // The window's bars before this quote read the mids before it: close them now.
       this.startWindow(windowStart(q.ts, this.p.windowMs));
       this.run(q.ts);
     }
-    let i = this.slots.get(q.instrument);
+    let i = this.slots.at(id);
     if (i === undefined) i = this.add(q.instrument);
     const mid = (q.bid + q.ask) / 2;
     if (!(mid > 0)) return;
     this.lastMid[i] = mid;
     if (this.isDirty[i] === 0) {
       this.isDirty[i] = 1;
-      this.dirty.push(i);
+      this.dirtyCount++;
     }
   }
 
@@ -250,7 +311,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     return {
       names: this.names.slice(),
       lastMid: this.lastMid.slice(),
-      dirty: this.dirty.slice(),
+      dirty: this.dirtyList(),
       prevClose: this.prevClose.slice(),
       first: this.first.slice(),
       s: this.s.slice(),
@@ -280,9 +341,9 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.sxy = x.sxy.slice();
     this.high = x.high.slice();
     this.brk = x.brk.slice();
-    this.dirty = x.dirty.slice();
+    this.dirtyCount = x.dirty.length;
     this.isDirty = new Uint8Array(this.cap);
-    for (const i of this.dirty) this.isDirty[i] = 1;
+    for (const i of x.dirty) this.isDirty[i] = 1;
     this.late = new Map(x.late.map(([k, v]) => [k, { s: v.s.slice(), ss: v.ss.slice() }]));
     this.open = x.open;
     this.bar = x.bar;
@@ -291,6 +352,13 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.hist = new Float64Array(this.cap * this.cap).fill(Number.NaN);
     for (let i = 0; i < this.names.length; i++) for (let k = i + 1; k < this.names.length; k++) this.hist[i * this.cap + k] = this.histOf(this.names[i]!, this.names[k]!);
     this.sorted = undefined;
+  }
+
+  /** The dirty instruments, in index order. */
+  private dirtyList(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.names.length; i++) if (this.isDirty[i] === 1) out.push(i);
+    return out;
   }
 
   /** Closes every bar whose instant is <= t (a bar at t reads quotes before t only). */
@@ -326,7 +394,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     let starters: number[] | undefined;
     // Dirty instruments in index order (a scan of flags, cheaper than sorting the dirty list), so
     // that each pair below is (lower index, higher index) without a branch.
-    const count = this.dirty.length === 0 ? 0 : this.names.length;
+    const count = this.dirtyCount === 0 ? 0 : this.names.length;
     for (let i = 0; i < count; i++) {
       if (isDirty[i] === 0) continue;
       isDirty[i] = 0;
@@ -348,7 +416,7 @@ export class CorrelationMatrix implements EventTimeDriven {
       zr[zn] = r;
       zn++;
     }
-    this.dirty.length = 0;
+    this.dirtyCount = 0;
     const cap = this.cap;
     const sxy = this.sxy;
     for (let a = 0; a < zn; a++) {
@@ -383,24 +451,38 @@ export class CorrelationMatrix implements EventTimeDriven {
     const M = this.bars;
     const { minObs, highAbs, breakAbs } = this.p;
     const cap = this.cap;
-    this.sorted ??= this.names.map((_, i) => i).sort((a, b) => (this.names[a]! < this.names[b]! ? -1 : 1));
+    if (this.sorted === undefined) {
+      this.sorted = this.names.map((_, i) => i).sort((a, b) => (this.names[a]! < this.names[b]! ? -1 : 1));
+      this.sortedNames = this.sorted.map((i) => this.names[i]!);
+    }
     const order = this.sorted;
-    const rows: CorrelationRow[] | undefined = this.onWindow ? [] : undefined;
+    const want = this.onWindow !== undefined || this.onResult !== undefined;
+    const pairs = want ? (order.length * (order.length - 1)) / 2 : 0;
+    const rhoOut = new Float64Array(pairs);
+    const nOut = new Float64Array(pairs);
+    let k = 0;
     const alerts: MarketAlert[] = [];
+    const first = this.first;
+    const s = this.s;
+    const ss = this.ss;
+    const sxy = this.sxy;
+    const hist = this.hist;
+    const high = this.high;
+    const brk = this.brk;
     for (let pa = 0; pa < order.length; pa++) {
       const a = order[pa] as number;
-      const fa = this.first[a] as number;
+      const fa = first[a] as number;
       for (let pb = pa + 1; pb < order.length; pb++) {
         const b = order[pb] as number;
-        const fb = this.first[b] as number;
+        const fb = first[b] as number;
         const start = fa > fb ? fa : fb;
         const n = start > M ? 0 : M - start + 1;
         let rho = Number.NaN;
         if (n >= minObs) {
-          let sx = this.s[a] as number;
-          let sxx = this.ss[a] as number;
-          let sy = this.s[b] as number;
-          let syy = this.ss[b] as number;
+          let sx = s[a] as number;
+          let sxx = ss[a] as number;
+          let sy = s[b] as number;
+          let syy = ss[b] as number;
           // The side that started earlier has returns before the pair's first common bar: drop them.
           if (fb > fa) {
             const l = this.late.get(b);
@@ -416,14 +498,42 @@ export class CorrelationMatrix implements EventTimeDriven {
             }
           }
           const pair = a < b ? a * cap + b : b * cap + a;
-          rho = pearsonFromSums(n, sx, sy, sxx, syy, this.sxy[pair] as number, minObs);
-          if (!Number.isNaN(rho)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
+          // pearsonFromSums, inline (the same operations; n >= minObs here): a double returned
+          // by a call that is not inlined is a heap number, and this runs for every pair.
+          if (n >= 2) {
+            const sp = sxy[pair] as number;
+            const vx = sxx - (sx * sx) / n;
+            const vy = syy - (sy * sy) / n;
+            if (vx > ZERO_VARIANCE * sxx && vy > ZERO_VARIANCE * syy) {
+              const r = (sp - (sx * sy) / n) / Math.sqrt(vx * vy);
+              rho = r > 1 ? 1 : r < -1 ? -1 : r;
+            }
+          }
+          if (!Number.isNaN(rho)) {
+            // The episodes (judge's flags) without a call per pair: judge only when one starts.
+            const isHigh = Math.abs(rho) >= highAbs;
+            const h = hist[pair] as number;
+            const isBreak = !Number.isNaN(h) && Math.abs(rho - h) >= breakAbs;
+            if ((isHigh && high[pair] === 0) || (isBreak && brk[pair] === 0)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
+            else {
+              high[pair] = isHigh ? 1 : 0;
+              if (!Number.isNaN(h)) brk[pair] = isBreak ? 1 : 0;
+            }
+          }
         }
-        rows?.push({ window_start: ws, window_end: we, instrument_a: this.names[a]!, instrument_b: this.names[b]!, correlation: Number.isNaN(rho) ? null : rho, n });
+        if (want) {
+          rhoOut[k] = rho;
+          nOut[k] = n;
+          k++;
+        }
       }
     }
     for (const al of alerts) this.out(al);
-    if (rows) this.onWindow!(rows, ws, we);
+    if (want) {
+      const w = new CorrelationWindow(ws, we, this.sortedNames!, rhoOut, nOut);
+      if (this.onWindow) this.onWindow(w.rows(), ws, we);
+      this.onResult?.(w);
+    }
   }
 
   private judge(pair: number, a: string, b: string, rho: number, n: number, ws: number, we: number, highAbs: number, breakAbs: number, alerts: MarketAlert[]): void {

@@ -1,5 +1,5 @@
 import { windowStart } from '../windows/assigners.js';
-import { InstrumentSlots, instrumentAlert, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
+import { InstrumentSlots, instrumentAlert, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
 
 /**
  * Parameters of {@link LiquidityMonitor} (CONTRACTS.md 4, Liquidity).
@@ -35,7 +35,8 @@ export const LIQUIDITY_DEFAULTS: LiquidityParams = {
   minDepth: 1_000_000,
 };
 
-interface Inst {
+/** An instrument in a {@link LiquiditySnapshot}. */
+interface InstSnapshot {
   name: string;
   /** The open window's quotes: count, sum of spreads (bps), minimum depth. */
   n: number;
@@ -51,12 +52,91 @@ interface Inst {
 }
 
 /**
+ * An instrument's state. The open window's sum of spreads and minimum depth live in the
+ * monitor's `acc` array (they change at every quote, and a double stored in an object field is a
+ * new heap number each time); the baseline is a ring of (start, mean) pairs plus the same means
+ * sorted, in typed arrays (no splicing of arrays per window).
+ */
+class Inst {
+  /** Quotes in the open window. */
+  n = 0;
+  spreadEpisode = false;
+  depthEpisode = false;
+  /** Baseline ring: (start, mean) of entry j at ((head + j) & mask) * 2. */
+  private ring = new Float64Array(2 * 128);
+  private mask = 127;
+  private head = 0;
+  /** Baseline windows held (also the length of `sorted`). */
+  len = 0;
+  /** The baseline means in ascending order, `len` of them. */
+  sorted = new Float64Array(128);
+
+  constructor(readonly name: string) {}
+
+  startAt(j: number): number {
+    return this.ring[((this.head + j) & this.mask) * 2] as number;
+  }
+
+  meanAt(j: number): number {
+    return this.ring[((this.head + j) & this.mask) * 2 + 1] as number;
+  }
+
+  /** Drops the oldest baseline window (and its mean from `sorted`). */
+  dropOldest(): void {
+    const x = this.meanAt(0);
+    const a = this.sorted;
+    const n = this.len;
+    const i = lowerBound(a, x, n);
+    for (let j = i; j < n - 1; j++) a[j] = a[j + 1] as number;
+    this.head = (this.head + 1) & this.mask;
+    this.len = n - 1;
+  }
+
+  /** Adds a window to the baseline (the newest). */
+  push(start: number, mean: number): void {
+    if (this.len > this.mask) this.grow();
+    const r = ((this.head + this.len) & this.mask) * 2;
+    this.ring[r] = start;
+    this.ring[r + 1] = mean;
+    const a = this.sorted;
+    const n = this.len;
+    const i = lowerBound(a, mean, n);
+    for (let j = n; j > i; j--) a[j] = a[j - 1] as number;
+    a[i] = mean;
+    this.len = n + 1;
+  }
+
+  /** Median of the baseline means (mean of the middle two for an even count). */
+  median(): number {
+    const a = this.sorted;
+    const n = this.len;
+    const m = n >> 1;
+    return n % 2 === 1 ? (a[m] as number) : ((a[m - 1] as number) + (a[m] as number)) / 2;
+  }
+
+  private grow(): void {
+    const cap = (this.mask + 1) * 2;
+    const ring = new Float64Array(cap * 2);
+    for (let j = 0; j < this.len; j++) {
+      ring[j * 2] = this.startAt(j);
+      ring[j * 2 + 1] = this.meanAt(j);
+    }
+    const sorted = new Float64Array(cap);
+    sorted.set(this.sorted.subarray(0, this.len));
+    this.ring = ring;
+    this.sorted = sorted;
+    this.mask = cap - 1;
+    this.head = 0;
+  }
+}
+
+/**
  * Checkpoint form of a {@link LiquidityMonitor} (structured-cloneable).
  *
  * @example monitor.restore(structuredClone(monitor.snapshot()))
  */
 export interface LiquiditySnapshot {
-  insts: Inst[];
+  insts: InstSnapshot[];
   open: number;
   active: number[];
 }
@@ -116,7 +196,10 @@ export class LiquidityMonitor implements EventTimeDriven {
   private open = Number.NaN;
   /** Instruments with quotes in the open window. */
   private active: number[] = [];
-  private readonly scratch: number[] = [];
+  /** Per instrument k at k * 2: the open window's sum of spreads (bps) and minimum depth. */
+  private acc = new Float64Array(256 * 2);
+  /** Indices of all instruments in name order (undefined: to sort again, an instrument was added). */
+  private byName: number[] | undefined;
 
   constructor(p: LiquidityParams, out: AlertSink, onWindow?: (w: LiquidityWindow) => void) {
     this.p = p;
@@ -128,6 +211,14 @@ export class LiquidityMonitor implements EventTimeDriven {
     if (ts >= this.open + this.p.windowMs) this.close();
   }
 
+  /**
+   * `advance(r.ts)`, reading the time from the record: a double read from a record and passed to a
+   * call that is not inlined is a new heap number, and this runs at every record.
+   */
+  advanceTo(r: { ts: number }): void {
+    if (r.ts >= this.open + this.p.windowMs) this.close();
+  }
+
   settle(t: number): void {
     if (t >= this.open + this.p.windowMs) this.close();
   }
@@ -136,67 +227,102 @@ export class LiquidityMonitor implements EventTimeDriven {
     if (!Number.isNaN(this.open)) this.close();
   }
 
-  onQuote(q: MarketQuote): void {
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
     if (Number.isNaN(this.open)) this.open = windowStart(q.ts, this.p.windowMs);
-    let k = this.slots.get(q.instrument);
+    let k = this.slots.at(id);
     if (k === undefined) {
       k = this.insts.length;
-      this.insts.push({ name: q.instrument, n: 0, sumBps: 0, minDepth: Number.POSITIVE_INFINITY, histStart: [], histMean: [], sorted: [], spreadEpisode: false, depthEpisode: false });
+      this.insts.push(new Inst(q.instrument));
+      if ((k + 1) * 2 > this.acc.length) {
+        const g = new Float64Array(this.acc.length * 2);
+        g.set(this.acc);
+        this.acc = g;
+      }
+      this.acc[k * 2] = 0;
+      this.acc[k * 2 + 1] = Number.POSITIVE_INFINITY;
       this.index.set(q.instrument, k);
       this.slots.set(q.instrument, k);
+      this.byName = undefined;
     }
     const s = this.insts[k]!;
     const mid = (q.bid + q.ask) / 2;
     if (!(mid > 0)) return;
     if (s.n === 0) this.active.push(k);
     s.n++;
+    const acc = this.acc;
     // CONTRACTS.md 4, Liquidity: quoted spread in bps and depth at touch.
-    s.sumBps += ((q.ask - q.bid) / mid) * 1e4;
+    acc[k * 2] = (acc[k * 2] as number) + ((q.ask - q.bid) / mid) * 1e4;
     const depth = q.bid * q.bidSize + q.ask * q.askSize;
-    if (depth < s.minDepth) s.minDepth = depth;
+    if (depth < (acc[k * 2 + 1] as number)) acc[k * 2 + 1] = depth;
   }
 
   snapshot(): LiquiditySnapshot {
-    return { insts: this.insts.map((s) => ({ ...s, histStart: s.histStart.slice(), histMean: s.histMean.slice(), sorted: s.sorted.slice() })), open: this.open, active: this.active.slice() };
+    const acc = this.acc;
+    const insts = this.insts.map((s, k): InstSnapshot => {
+      const histStart: number[] = [];
+      const histMean: number[] = [];
+      for (let j = 0; j < s.len; j++) {
+        histStart.push(s.startAt(j));
+        histMean.push(s.meanAt(j));
+      }
+      const sorted = Array.from(s.sorted.subarray(0, s.len));
+      return { name: s.name, n: s.n, sumBps: acc[k * 2] as number, minDepth: acc[k * 2 + 1] as number, histStart, histMean, sorted, spreadEpisode: s.spreadEpisode, depthEpisode: s.depthEpisode };
+    });
+    return { insts, open: this.open, active: this.active.slice() };
   }
 
   restore(st: unknown): void {
     const s = st as LiquiditySnapshot;
-    this.insts = s.insts.map((x) => ({ ...x, histStart: x.histStart.slice(), histMean: x.histMean.slice(), sorted: x.sorted.slice() }));
+    this.acc = new Float64Array(Math.max(256, s.insts.length) * 2);
+    this.insts = s.insts.map((x, k) => {
+      const inst = new Inst(x.name);
+      inst.n = x.n;
+      inst.spreadEpisode = x.spreadEpisode;
+      inst.depthEpisode = x.depthEpisode;
+      // Pushing in time order rebuilds the sorted means too.
+      x.histStart.forEach((t, j) => inst.push(t, x.histMean[j] as number));
+      this.acc[k * 2] = x.sumBps;
+      this.acc[k * 2 + 1] = x.minDepth;
+      return inst;
+    });
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
     this.slots = new InstrumentSlots<number>();
     for (const [k, v] of this.index) this.slots.set(k, v);
     this.open = s.open;
     this.active = s.active.slice();
+    this.byName = undefined;
   }
 
   private close(): void {
     const start = this.open;
     const end = start + this.p.windowMs;
     const { spreadFloorBps, spreadMultiple, baselineMs, minBaselineWindows, minDepth } = this.p;
-    // Instrument order, so that alerts at one instant come out the same whatever the arrival order.
+    // Instrument order, so that alerts at one instant come out the same whatever the arrival order:
+    // the instruments with quotes in the window (the active ones) are those with n > 0, taken in
+    // name order from the list of all of them (sorted once per new instrument, not per window).
     const insts = this.insts;
-    const active = this.active.sort((a, b) => (insts[a]!.name < insts[b]!.name ? -1 : 1));
-    for (const k of active) {
-      const s = this.insts[k]!;
-      const mean = s.sumBps / s.n;
+    if (this.byName === undefined) {
+      this.byName = insts.map((_, k) => k).sort((a, b) => (insts[a]!.name < insts[b]!.name ? -1 : 1));
+    }
+    const byName = this.byName;
+    const active = this.active;
+    const acc = this.acc;
+    for (let o = 0; o < byName.length; o++) {
+      const k = byName[o] as number;
+      const s = insts[k]!;
+      if (s.n === 0) continue;
+      const mean = (acc[k * 2] as number) / s.n;
+      const minDepthOf = acc[k * 2 + 1] as number;
       // The baseline: previous windows that started in [start - baselineMs, start).
-      let h = 0;
-      while (h < s.histStart.length && (s.histStart[h] as number) < start - baselineMs) {
-        s.sorted.splice(lowerBound(s.sorted, s.histMean[h] as number), 1);
-        h++;
-      }
-      if (h > 0) {
-        s.histStart.splice(0, h);
-        s.histMean.splice(0, h);
-      }
-      const nb = s.histMean.length;
-      const median = nb >= minBaselineWindows && nb > 0 ? sortedMedian(s.sorted) : Number.NaN;
+      while (s.len > 0 && s.startAt(0) < start - baselineMs) s.dropOldest();
+      const nb = s.len;
+      const median = nb >= minBaselineWindows && nb > 0 ? s.median() : Number.NaN;
       // CONTRACTS.md 4, LIQUIDITY_SPREAD: max(25 bps, 4 x the median over the previous 30 min).
       const limit = Number.isNaN(median) ? spreadFloorBps : Math.max(spreadFloorBps, spreadMultiple * median);
       const spreadBreach = mean > limit;
-      const depthBreach = s.minDepth < minDepth;
-      this.onWindow?.({ instrument: s.name, windowStart: start, windowEnd: end, quotes: s.n, meanSpreadBps: mean, minDepth: s.minDepth, baselineBps: median, baselineWindows: nb, spreadLimitBps: limit });
+      const depthBreach = minDepthOf < minDepth;
+      this.onWindow?.({ instrument: s.name, windowStart: start, windowEnd: end, quotes: s.n, meanSpreadBps: mean, minDepth: minDepthOf, baselineBps: median, baselineWindows: nb, spreadLimitBps: limit });
       if (spreadBreach && !s.spreadEpisode) {
         this.out(
           instrumentAlert(
@@ -219,9 +345,9 @@ export class LiquidityMonitor implements EventTimeDriven {
             'warning',
             s.name,
             end - 1,
-            s.minDepth,
+            minDepthOf,
             minDepth,
-            `${s.name} depth at touch down to ${amountText(s.minDepth)} in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${amountText(minDepth)})`,
+            `${s.name} depth at touch down to ${amountText(minDepthOf)} in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${amountText(minDepth)})`,
             { quotes: s.n },
             { start, end },
           ),
@@ -229,12 +355,10 @@ export class LiquidityMonitor implements EventTimeDriven {
       }
       s.spreadEpisode = spreadBreach;
       s.depthEpisode = depthBreach;
-      s.histStart.push(start);
-      s.histMean.push(mean);
-      s.sorted.splice(lowerBound(s.sorted, mean), 0, mean);
+      s.push(start, mean);
       s.n = 0;
-      s.sumBps = 0;
-      s.minDepth = Number.POSITIVE_INFINITY;
+      acc[k * 2] = 0;
+      acc[k * 2 + 1] = Number.POSITIVE_INFINITY;
     }
     active.length = 0;
     this.open = Number.NaN;
@@ -256,22 +380,16 @@ export function medianOf(values: readonly number[], scratch: number[] = []): num
   return n % 2 === 1 ? (scratch[m] as number) : ((scratch[m - 1] as number) + (scratch[m] as number)) / 2;
 }
 
-/** First index of a sorted list whose value is >= x. */
-function lowerBound(a: readonly number[], x: number): number {
+/** First index of a sorted list (its first `n` values) whose value is >= x. */
+function lowerBound(a: ArrayLike<number>, x: number, n: number): number {
   let lo = 0;
-  let hi = a.length;
+  let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if ((a[mid] as number) < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
-}
-
-function sortedMedian(a: readonly number[]): number {
-  const n = a.length;
-  const m = n >> 1;
-  return n % 2 === 1 ? (a[m] as number) : ((a[m - 1] as number) + (a[m] as number)) / 2;
 }
 
 /**

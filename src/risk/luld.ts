@@ -1,5 +1,5 @@
 import type { ReferenceData } from '../core/reference.js';
-import { durationText, InstrumentSlots, instrumentAlert, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, instrumentId, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link LuldMonitor} (CONTRACTS.md 4, LULD), with the band table of the SEC's
@@ -87,12 +87,22 @@ const NORMAL = 0;
 const LIMIT_DOWN = -1;
 const LIMIT_UP = 1;
 const PAUSED = 2;
+/** Offsets of an instrument's numbers in the monitor's `num` array. */
+const SUM = 0;
+const REF = 1;
+const BID = 2;
+const ASK = 3;
 const STATE_NAMES: Record<number, LuldStateName> = { [NORMAL]: 'normal', [LIMIT_DOWN]: 'limit_down', [LIMIT_UP]: 'limit_up', [PAUSED]: 'paused' };
 
 interface Inst {
   name: string;
   tier: number;
-  /** Trades in the reference window: sum of prices and count (the FIFO holds the trades). */
+  /**
+   * Trades in the reference window: sum of prices and count (the FIFO holds the trades); the
+   * reference price; the latest bid and ask. The monitor keeps sum, ref, bid and ask in its `num`
+   * array (a double stored in an object field is a new heap number each time, and these change at
+   * every record); these fields only carry them in a snapshot.
+   */
   sum: number;
   count: number;
   ref: number;
@@ -111,42 +121,75 @@ interface Inst {
   alertedAt: number;
 }
 
-/** A FIFO of (time, instrument index, price) whose times only increase (parallel arrays). */
+/**
+ * A FIFO of (time, instrument index, price) whose times only increase, in a typed ring buffer of
+ * triples (no array growth, slicing or heap numbers per entry). The head is read in place:
+ * `buf[head * 3 ..]` while `n > 0`.
+ */
 class TimeQueue {
-  t: number[] = [];
-  i: number[] = [];
-  p: number[] = [];
+  buf = new Float64Array(3 * 1024);
+  mask = 1023;
   head = 0;
-  get nextTime(): number {
-    return this.head < this.t.length ? (this.t[this.head] as number) : Number.POSITIVE_INFINITY;
+  n = 0;
+
+  /** Time of the head (+Infinity when empty). */
+  nextTime(): number {
+    return this.n > 0 ? (this.buf[this.head * 3] as number) : Number.POSITIVE_INFINITY;
   }
-  get nextIndex(): number {
-    return this.i[this.head] as number;
+
+  /** Adds (ts + delta, i, p): the sum is taken here, so that callers pass only values they hold. */
+  pushAfter(ts: number, delta: number, i: number, p: number): void {
+    if (this.n > this.mask) this.grow();
+    const j = ((this.head + this.n) & this.mask) * 3;
+    const b = this.buf;
+    b[j] = ts + delta;
+    b[j + 1] = i;
+    b[j + 2] = p;
+    this.n++;
   }
-  get nextPrice(): number {
-    return this.p[this.head] as number;
-  }
+
   push(t: number, i: number, p = 0): void {
-    this.t.push(t);
-    this.i.push(i);
-    this.p.push(p);
+    this.pushAfter(t, 0, i, p);
   }
+
+  /** Adds (t.ts + delta, i, t.price), reading the trade's numbers here (see pushAfter). */
+  pushTrade(t: MarketTrade, delta: number, i: number): void {
+    this.pushAfter(t.ts, delta, i, t.price);
+  }
+
   drop(): void {
-    this.head++;
-    if (this.head >= 1024 && this.head * 2 >= this.t.length) {
-      this.t = this.t.slice(this.head);
-      this.i = this.i.slice(this.head);
-      this.p = this.p.slice(this.head);
-      this.head = 0;
-    }
+    this.head = (this.head + 1) & this.mask;
+    this.n--;
   }
+
   live(): { t: number[]; i: number[]; p: number[] } {
-    return { t: this.t.slice(this.head), i: this.i.slice(this.head), p: this.p.slice(this.head) };
+    const out = { t: [] as number[], i: [] as number[], p: [] as number[] };
+    for (let j = 0; j < this.n; j++) {
+      const x = ((this.head + j) & this.mask) * 3;
+      out.t.push(this.buf[x] as number);
+      out.i.push(this.buf[x + 1] as number);
+      out.p.push(this.buf[x + 2] as number);
+    }
+    return out;
   }
+
   load(s: { t: number[]; i: number[]; p: number[] }): void {
-    this.t = s.t.slice();
-    this.i = s.i.slice();
-    this.p = s.p.slice();
+    this.head = 0;
+    this.n = 0;
+    s.t.forEach((t, j) => this.push(t, s.i[j] as number, s.p[j] as number));
+  }
+
+  private grow(): void {
+    const cap = (this.mask + 1) * 2;
+    const b = new Float64Array(cap * 3);
+    for (let j = 0; j < this.n; j++) {
+      const x = ((this.head + j) & this.mask) * 3;
+      b[j * 3] = this.buf[x] as number;
+      b[j * 3 + 1] = this.buf[x + 1] as number;
+      b[j * 3 + 2] = this.buf[x + 2] as number;
+    }
+    this.buf = b;
+    this.mask = cap - 1;
     this.head = 0;
   }
 }
@@ -200,7 +243,18 @@ export class LuldMonitor implements EventTimeDriven {
   private trades = new TimeQueue();
   private pauses = new TimeQueue();
   private resumes = new TimeQueue();
-  private readonly touched: number[] = [];
+  /**
+   * Instruments touched by one eviction pass, `nTouched` of them (a reused typed array: emptying
+   * a JS array frees its backing store, so every pass would allocate a new one).
+   */
+  private touched = new Int32Array(64);
+  /**
+   * No queue has anything due before this time (the earliest head of the three queues, or less):
+   * `advance` and `settle` return at once before it, which is nearly every record.
+   */
+  private readonly dueAt = Float64Array.of(Number.POSITIVE_INFINITY);
+  /** Per instrument k at k * 4: sum, ref, bid, ask (see {@link Inst}). */
+  private num = new Float64Array(64 * 4);
 
   constructor(p: LuldParams, ref: ReferenceData, out: AlertSink) {
     this.p = p;
@@ -221,7 +275,7 @@ export class LuldMonitor implements EventTimeDriven {
       tier = ins?.tier === 1 ? 1 : 2;
     } else {
       const s = this.insts[k]!;
-      ref = s.ref;
+      ref = this.num[k * 4 + REF] as number;
       tier = s.tier;
       state = s.state;
     }
@@ -231,46 +285,78 @@ export class LuldMonitor implements EventTimeDriven {
   }
 
   advance(ts: number): void {
+    if (ts < this.dueAt[0]!) return;
     this.run(ts, false);
   }
 
+  /**
+   * `advance(r.ts)`, reading the time from the record: a double read from a record and passed to a
+   * call that is not inlined is a new heap number, and this runs at every record.
+   */
+  advanceTo(r: { ts: number }): void {
+    if (r.ts < this.dueAt[0]!) return;
+    this.run(r.ts, false);
+  }
+
   settle(t: number): void {
+    if (t < this.dueAt[0]!) return;
     this.run(t, true);
   }
 
-  onQuote(q: MarketQuote): void {
-    const k = this.instOf(q.instrument);
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
+    const k = this.slots.at(id) ?? this.instOf(q.instrument);
     const s = this.insts[k]!;
-    s.bid = q.bid;
-    s.ask = q.ask;
-    this.evaluate(s, k, q.ts);
+    const num = this.num;
+    num[k * 4 + BID] = q.bid;
+    num[k * 4 + ASK] = q.ask;
+    if (s.state === PAUSED) return;
+    const cond = this.condition(s, k);
+    if (cond !== s.state) this.enter(s, k, cond, q.ts);
   }
 
-  onTrade(t: MarketTrade): void {
+  onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
     if (!(t.price > 0)) return;
-    const k = this.instOf(t.instrument);
+    const k = this.slots.at(id) ?? this.instOf(t.instrument);
     const s = this.insts[k]!;
-    this.trades.push(t.ts + this.p.referenceWindowMs, k, t.price);
-    s.sum += t.price;
+    const leaves = t.ts + this.p.referenceWindowMs;
+    this.trades.pushTrade(t, this.p.referenceWindowMs, k);
+    if (leaves < this.dueAt[0]!) this.dueAt[0] = leaves;
+    const num = this.num;
+    const sum = (num[k * 4 + SUM] as number) + t.price;
+    num[k * 4 + SUM] = sum;
     s.count++;
     // CONTRACTS.md 4, LULD: reference = mean trade price over the preceding 5 minutes.
-    s.ref = s.sum / s.count;
-    this.evaluate(s, k, t.ts);
+    num[k * 4 + REF] = sum / s.count;
+    if (s.state === PAUSED) return;
+    const cond = this.condition(s, k);
+    if (cond !== s.state) this.enter(s, k, cond, t.ts);
   }
 
   snapshot(): LuldSnapshot {
-    return { insts: this.insts.map((s) => ({ ...s })), trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
+    const num = this.num;
+    return {
+      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * 4 + SUM] as number, ref: num[k * 4 + REF] as number, bid: num[k * 4 + BID] as number, ask: num[k * 4 + ASK] as number })),
+      trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
   }
 
   restore(st: unknown): void {
     const s = st as LuldSnapshot;
     this.insts = s.insts.map((x) => ({ ...x }));
+    this.num = new Float64Array(Math.max(64, this.insts.length) * 4);
+    this.insts.forEach((x, k) => {
+      this.num[k * 4 + SUM] = x.sum;
+      this.num[k * 4 + REF] = x.ref;
+      this.num[k * 4 + BID] = x.bid;
+      this.num[k * 4 + ASK] = x.ask;
+    });
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
     this.slots = new InstrumentSlots<number>();
     for (const [k, v] of this.index) this.slots.set(k, v);
     this.trades.load(s.trades);
     this.pauses.load(s.pauses);
     this.resumes.load(s.resumes);
+    this.dueAt[0] = Number.NEGATIVE_INFINITY;
   }
 
   /**
@@ -282,45 +368,64 @@ export class LuldMonitor implements EventTimeDriven {
     const tq = this.trades;
     const pq = this.pauses;
     const rq = this.resumes;
+    const num = this.num;
     for (;;) {
-      const te = tq.nextTime;
-      const tp = pq.nextTime;
-      const tr = rq.nextTime;
+      // The heads read in place (a double returned by a call is a heap number).
+      const te = tq.n > 0 ? (tq.buf[tq.head * 3] as number) : Number.POSITIVE_INFINITY;
+      const tp = pq.n > 0 ? (pq.buf[pq.head * 3] as number) : Number.POSITIVE_INFINITY;
+      const tr = rq.n > 0 ? (rq.buf[rq.head * 3] as number) : Number.POSITIVE_INFINITY;
       const timer = tp <= tr ? tp : tr;
       if (te <= timer && te <= t) {
         // Every trade leaving at this instant goes at once: the bands move once per instant.
-        const touched = this.touched;
+        let touched = this.touched;
+        let nt = 0;
+        const tb = tq.buf;
         do {
-          const k = tq.nextIndex;
+          const x = tq.head * 3;
+          const k = (tb[x + 1] as number) | 0;
           const s = this.insts[k]!;
           s.count--;
-          s.sum -= tq.nextPrice;
+          num[k * 4 + SUM] = (num[k * 4 + SUM] as number) - (tb[x + 2] as number);
           if (s.touched === 0) {
             s.touched = 1;
-            touched.push(k);
+            if (nt === touched.length) {
+              const g = new Int32Array(nt * 2);
+              g.set(touched);
+              this.touched = touched = g;
+            }
+            touched[nt++] = k;
           }
           tq.drop();
-        } while (tq.nextTime === te);
-        for (const k of touched) {
+        } while (tq.n > 0 && tb[tq.head * 3] === te);
+        for (let j = 0; j < nt; j++) {
+          const k = touched[j]!;
           const s = this.insts[k]!;
           s.touched = 0;
           // An empty window keeps the previous reference in effect (restarting the sum exactly).
-          if (s.count > 0) s.ref = s.sum / s.count;
-          else s.sum = 0;
+          if (s.count > 0) num[k * 4 + REF] = (num[k * 4 + SUM] as number) / s.count;
+          else num[k * 4 + SUM] = 0;
         }
-        for (const k of touched) this.evaluate(this.insts[k]!, k, te);
-        touched.length = 0;
+        for (let j = 0; j < nt; j++) {
+          const k = touched[j]!;
+          const s = this.insts[k]!;
+          if (s.state === PAUSED) continue;
+          const cond = this.condition(s, k);
+          if (cond !== s.state) this.enter(s, k, cond, te);
+        }
       } else if (timer < t || (inclusive && timer <= t)) {
         if (tp <= tr) {
-          const k = pq.nextIndex;
+          const k = (pq.buf[pq.head * 3 + 1] as number) | 0;
           pq.drop();
           this.firePause(k, tp);
         } else {
-          const k = rq.nextIndex;
+          const k = (rq.buf[rq.head * 3 + 1] as number) | 0;
           rq.drop();
           this.fireResume(k, tr);
         }
-      } else break;
+      } else {
+        this.dueAt[0] = te < timer ? te : timer;
+        break;
+      }
     }
   }
 
@@ -329,8 +434,10 @@ export class LuldMonitor implements EventTimeDriven {
     // A timer of a limit state that has since cleared (or been replaced) is stale.
     if ((s.state !== LIMIT_DOWN && s.state !== LIMIT_UP) || s.pauseAt !== at) return;
     const down = s.state === LIMIT_DOWN;
-    const w = luldBandWidth(s.ref, s.tier, this.p);
-    const band = down ? s.ref - w : s.ref + w;
+    const num = this.num;
+    const ref = num[k * 4 + REF] as number;
+    const w = luldBandWidth(ref, s.tier, this.p);
+    const band = down ? ref - w : ref + w;
     this.out(
       instrumentAlert(
         'LULD_PAUSE',
@@ -340,13 +447,14 @@ export class LuldMonitor implements EventTimeDriven {
         at - s.since,
         this.p.pauseAfterMs,
         `${s.name} LULD trading pause: limit ${down ? 'down' : 'up'} state not cleared after ${durationText(at - s.since)} (${down ? 'lower' : 'upper'} band ${numText(band, 4)})`,
-        { direction: down ? 'down' : 'up', limitStateSince: s.since, band, reference: s.ref, bid: s.bid, ask: s.ask, pauseUntil: at + this.p.pauseDurationMs },
+        { direction: down ? 'down' : 'up', limitStateSince: s.since, band, reference: ref, bid: num[k * 4 + BID], ask: num[k * 4 + ASK], pauseUntil: at + this.p.pauseDurationMs },
       ),
     );
     s.state = PAUSED;
     s.pauseAt = Number.NaN;
     s.resumeAt = at + this.p.pauseDurationMs;
     this.resumes.push(s.resumeAt, k);
+    if (s.resumeAt < this.dueAt[0]!) this.dueAt[0] = s.resumeAt;
   }
 
   private fireResume(k: number, at: number): void {
@@ -359,34 +467,50 @@ export class LuldMonitor implements EventTimeDriven {
 
   private evaluate(s: Inst, k: number, t: number): void {
     if (s.state === PAUSED) return;
-    let cond = NORMAL;
-    let band = Number.NaN;
-    if (!Number.isNaN(s.ref) && !Number.isNaN(s.ask)) {
-      const w = luldBandWidth(s.ref, s.tier, this.p);
-      const lower = s.ref - w;
-      const upper = s.ref + w;
-      // CONTRACTS.md 4, LULD: the best offer reaches the lower band, or the best bid the upper.
-      if (s.ask <= lower) {
-        cond = LIMIT_DOWN;
-        band = lower;
-      } else if (s.bid >= upper) {
-        cond = LIMIT_UP;
-        band = upper;
-      }
-    }
-    if (cond === s.state) return;
+    const cond = this.condition(s, k);
+    if (cond !== s.state) this.enter(s, k, cond, t);
+  }
+
+  /**
+   * The limit condition of instrument k with its current quote and bands: NORMAL, LIMIT_DOWN or
+   * LIMIT_UP. (Its callers pass the time only on a change: a double read from a record and passed
+   * to a call is a new heap number, and this runs at every quote.)
+   */
+  private condition(s: Inst, k: number): number {
+    const num = this.num;
+    const ref = num[k * 4 + REF] as number;
+    const ask = num[k * 4 + ASK] as number;
+    if (Number.isNaN(ref) || Number.isNaN(ask)) return NORMAL;
+    // luldBandWidth, inline (the same operations): a double returned by a call is a heap number.
+    const p = this.p;
+    const w = ref > p.highPrice ? ref * (s.tier === 1 ? p.tier1Pct : p.tier2Pct) : ref >= p.lowPrice ? ref * p.midPct : Math.min(p.lowCap, ref * p.lowPct);
+    // CONTRACTS.md 4, LULD: the best offer reaches the lower band, or the best bid the upper.
+    if (ask <= ref - w) return LIMIT_DOWN;
+    if ((num[k * 4 + BID] as number) >= ref + w) return LIMIT_UP;
+    return NORMAL;
+  }
+
+  /** Instrument k's condition changed to `cond` at `t` (not paused): a limit state starts or ends. */
+  private enter(s: Inst, k: number, cond: number, t: number): void {
+    const num = this.num;
+    const ref = num[k * 4 + REF] as number;
+    const bid = num[k * 4 + BID] as number;
+    const ask = num[k * 4 + ASK] as number;
+    const w = luldBandWidth(ref, s.tier, this.p);
+    const band = cond === LIMIT_DOWN ? ref - w : ref + w;
     s.state = cond;
     s.pauseAt = Number.NaN;
     if (cond === NORMAL) return;
     s.since = t;
     s.pauseAt = t + this.p.pauseAfterMs;
     this.pauses.push(s.pauseAt, k);
+    if (s.pauseAt < this.dueAt[0]!) this.dueAt[0] = s.pauseAt;
     // Quotes flickering across the band within one instant make one alert (a second would share its id).
     if (s.alertedAt === t) return;
     s.alertedAt = t;
     const down = cond === LIMIT_DOWN;
-    const px = down ? s.ask : s.bid;
-    const pct = luldBandWidth(s.ref, s.tier, this.p) / s.ref;
+    const px = down ? ask : bid;
+    const pct = luldBandWidth(ref, s.tier, this.p) / ref;
     this.out(
       instrumentAlert(
         'LULD_LIMIT_STATE',
@@ -395,8 +519,8 @@ export class LuldMonitor implements EventTimeDriven {
         t,
         px,
         band,
-        `${s.name} limit ${down ? 'down' : 'up'}: best ${down ? 'offer' : 'bid'} ${numText(px, 4)} at the ${down ? 'lower' : 'upper'} band ${numText(band, 4)} (reference ${numText(s.ref, 4)}, band ${pctText(pct)})`,
-        { direction: down ? 'down' : 'up', reference: s.ref, lower: s.ref - pct * s.ref, upper: s.ref + pct * s.ref, bid: s.bid, ask: s.ask, tier: s.tier },
+        `${s.name} limit ${down ? 'down' : 'up'}: best ${down ? 'offer' : 'bid'} ${numText(px, 4)} at the ${down ? 'lower' : 'upper'} band ${numText(band, 4)} (reference ${numText(ref, 4)}, band ${pctText(pct)})`,
+        { direction: down ? 'down' : 'up', reference: ref, lower: ref - pct * ref, upper: ref + pct * ref, bid, ask, tier: s.tier },
       ),
     );
   }
@@ -407,12 +531,22 @@ export class LuldMonitor implements EventTimeDriven {
       const ins = this.ref.instruments.get(name);
       const prev = ins?.prevClose;
       k = this.insts.length;
+      if ((k + 1) * 4 > this.num.length) {
+        const g = new Float64Array(this.num.length * 2);
+        g.set(this.num);
+        this.num = g;
+      }
+      const ref = prev !== undefined && prev > 0 ? prev : Number.NaN;
+      this.num[k * 4 + SUM] = 0;
+      this.num[k * 4 + REF] = ref;
+      this.num[k * 4 + BID] = Number.NaN;
+      this.num[k * 4 + ASK] = Number.NaN;
       this.insts.push({
         name,
         tier: ins?.tier === 1 ? 1 : 2,
         sum: 0,
         count: 0,
-        ref: prev !== undefined && prev > 0 ? prev : Number.NaN,
+        ref,
         bid: Number.NaN,
         ask: Number.NaN,
         state: NORMAL,

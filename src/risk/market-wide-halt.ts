@@ -1,5 +1,5 @@
 import type { ReferenceData } from '../core/reference.js';
-import { InstrumentSlots, instrumentAlert, midOf, numText, pctText, type AlertSink, type MarketQuote, type MarketTrade } from './market.js';
+import { InstrumentSlots, instrumentAlert, instrumentId, midOf, numText, pctText, type AlertSink, type MarketQuote, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link MarketWideHaltMonitor} (CONTRACTS.md 4, MARKET_WIDE_HALT).
@@ -77,15 +77,16 @@ export class MarketWideHaltMonitor {
     for (const [k, s] of this.states) this.slots.set(k, s);
   }
 
-  onQuote(q: MarketQuote): void {
-    const s = this.slots.get(q.instrument);
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
+    const s = this.slots.at(id);
     if (s === undefined) return;
     s.source = 2;
     this.check(q.instrument, s, q.ts, midOf(q.bid, q.ask));
   }
 
-  onTrade(t: MarketTrade): void {
-    const s = this.slots.get(t.instrument);
+  onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
+    const s = this.slots.at(id);
     if (s === undefined || s.source === 2) return;
     s.source = 1;
     this.check(t.instrument, s, t.ts, t.price);

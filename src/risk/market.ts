@@ -181,6 +181,11 @@ export class InstrumentSlots<T> {
     return id < this.byId.length ? this.byId[id] : undefined;
   }
 
+  /** The value of the instrument whose {@link instrumentId} is `id`. */
+  at(id: number): T | undefined {
+    return id < this.byId.length ? this.byId[id] : undefined;
+  }
+
   set(name: string, v: T): void {
     const id = instrumentId(name);
     const a = this.byId;
@@ -208,8 +213,11 @@ export interface MarketStateParams {
  * @example new MarketStateTracker(p, ref, new LuldMonitor(LULD_DEFAULTS, ref, () => undefined))
  */
 export interface LuldView extends EventTimeDriven {
-  onQuote(q: MarketQuote): void;
-  onTrade(t: MarketTrade): void;
+  /** `advance(r.ts)`, when the view offers it (see LuldMonitor.advanceTo). */
+  advanceTo?(r: { ts: number }): void;
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onQuote(q: MarketQuote, id?: number): void;
+  onTrade(t: MarketTrade, id?: number): void;
   bands(instrument: string): { lower: number; upper: number; state: string } | undefined;
 }
 
@@ -232,63 +240,95 @@ export type MarketRow = {
 };
 
 /**
- * (ts, mark) changes kept for ret_60s, oldest first, in a ring buffer (a typed array of pairs: no
- * array growth or copying per quote): the oldest entry is the mark in effect at t - window.
+ * The (ts, instrument, mark) changes of every instrument's mark over the last return window, in
+ * time order, in one ring buffer (a typed array of triples): one sequential write per change,
+ * rather than a history object per instrument touched at random. A change older than the window
+ * before the newest record is folded into its instrument's base (the mark in effect from then
+ * on): every later question is about a time at or after the window's start, so it answers the
+ * same.
  */
-class MarkHistory {
-  private buf = new Float64Array(32);
-  private cap = 16;
+class MarkChanges {
+  private buf = new Float64Array(3 * 8192);
+  private mask = 8191;
   private head = 0;
-  private n = 0;
+  length = 0;
 
-  get length(): number {
-    return this.n;
+  ts(j: number): number {
+    return this.buf[((this.head + j) & this.mask) * 3] as number;
   }
 
-  /** Entry k (0 = oldest): its ts. */
-  ts(k: number): number {
-    return this.buf[((this.head + k) & (this.cap - 1)) * 2] as number;
+  inst(j: number): number {
+    return (this.buf[((this.head + j) & this.mask) * 3 + 1] as number) | 0;
   }
 
-  /** Entry k (0 = oldest): its mark. */
-  mark(k: number): number {
-    return this.buf[((this.head + k) & (this.cap - 1)) * 2 + 1] as number;
+  mark(j: number): number {
+    return this.buf[((this.head + j) & this.mask) * 3 + 2] as number;
   }
 
-  push(ts: number, mark: number): void {
-    if (this.n === this.cap) this.grow();
-    const i = ((this.head + this.n) & (this.cap - 1)) * 2;
-    this.buf[i] = ts;
-    this.buf[i + 1] = mark;
-    this.n++;
+  push(ts: number, k: number, mark: number): void {
+    if (this.length > this.mask) this.grow();
+    const i = ((this.head + this.length) & this.mask) * 3;
+    const b = this.buf;
+    b[i] = ts;
+    b[i + 1] = k;
+    b[i + 2] = mark;
+    this.length++;
   }
 
-  /** Drops the oldest entry. */
-  shift(): void {
-    this.head = (this.head + 1) & (this.cap - 1);
-    this.n--;
+  /**
+   * A change of instrument k at the record's ts to the mark at `num[k * NUM + MARK_AT]`, after folding the
+   * changes with ts <= ts - window into the base. Callers pass only values they hold (a double
+   * computed by the caller and passed to a call that is not inlined is a new heap number).
+   */
+  change(r: { ts: number }, window: number, k: number, num: Float64Array): void {
+    const ts = r.ts;
+    this.foldUpTo(ts - window, num, NUM, BASE_AT);
+    this.push(ts, k, num[k * NUM + MARK_AT] as number);
+  }
+
+  /** Folds the changes with ts <= cutoff into the base (instrument k's number at k * stride + at). */
+  foldUpTo(cutoff: number, base: Float64Array, stride: number, at: number): void {
+    const b = this.buf;
+    const mask = this.mask;
+    let h = this.head;
+    let n = this.length;
+    while (n > 0 && (b[h * 3] as number) <= cutoff) {
+      base[((b[h * 3 + 1] as number) | 0) * stride + at] = b[h * 3 + 2] as number;
+      h = (h + 1) & mask;
+      n--;
+    }
+    this.head = h;
+    this.length = n;
   }
 
   private grow(): void {
-    const b = new Float64Array(this.cap * 4);
-    for (let k = 0; k < this.n; k++) {
-      b[k * 2] = this.ts(k);
-      b[k * 2 + 1] = this.mark(k);
+    const cap = (this.mask + 1) * 2;
+    const b = new Float64Array(cap * 3);
+    for (let j = 0; j < this.length; j++) {
+      b[j * 3] = this.ts(j);
+      b[j * 3 + 1] = this.inst(j);
+      b[j * 3 + 2] = this.mark(j);
     }
     this.buf = b;
-    this.cap *= 2;
+    this.mask = cap - 1;
     this.head = 0;
   }
 }
 
 interface MarkState {
-  mark: number;
+  /** Its index in the tracker's `num` array (mark, spread, depth and base at k * NUM). */
+  k: number;
   /** 0: prevClose or none, 1: a trade, 2: a quote (a quote's mid always wins, CONTRACTS.md 4). */
   source: number;
-  spreadBps: number;
-  depth: number;
-  hist: MarkHistory;
 }
+
+/** An instrument's numbers in the tracker's `num` array: k * NUM + offset. */
+const NUM = 4;
+const MARK_AT = 0;
+const SPREAD_AT = 1;
+const DEPTH_AT = 2;
+/** The mark in effect at the start of the kept changes (NaN: none). */
+const BASE_AT = 3;
 
 /**
  * Checkpoint form of a {@link MarketStateTracker} (structured-cloneable).
@@ -320,6 +360,13 @@ export class MarketStateTracker implements EventTimeDriven {
   private slots = new InstrumentSlots<MarkState>();
   private readonly luld: LuldView | undefined;
   private sorted: string[] | undefined;
+  /**
+   * Mark, spread (bps), depth and base mark of instrument k at k * NUM: they change at every
+   * quote, and a double stored in an object field is a new heap number each time.
+   */
+  private num = new Float64Array(256 * NUM);
+  /** The mark changes of the last return window (ret_60s). */
+  private changes = new MarkChanges();
 
   constructor(p: MarketStateParams, ref: ReferenceData, luld?: LuldView) {
     this.p = p;
@@ -332,27 +379,42 @@ export class MarketStateTracker implements EventTimeDriven {
     this.luld?.advance(ts);
   }
 
+  /**
+   * `advance(r.ts)`, reading the time from the record: a double read from a record and passed to a
+   * call that is not inlined is a new heap number, and this runs at every record.
+   */
+  advanceTo(r: { ts: number }): void {
+    if (this.luld?.advanceTo) this.luld.advanceTo(r);
+    else this.luld?.advance(r.ts);
+  }
+
   settle(t: number): void {
     this.luld?.settle(t);
   }
 
-  onQuote(q: MarketQuote): void {
-    const s = this.stateOf(q.instrument);
-    const mid = midOf(q.bid, q.ask);
-    s.spreadBps = ((q.ask - q.bid) / mid) * 1e4;
-    s.depth = q.bid * q.bidSize + q.ask * q.askSize;
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it (one lookup per record for every calculator). */
+  onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
+    const s = this.slots.at(id) ?? this.stateOf(q.instrument);
+    // midOf and setMark, inline: a double passed to or returned by a call that is not inlined is
+    // a heap number.
+    const mid = (q.bid + q.ask) / 2;
+    const num = this.num;
+    num[s.k * NUM + SPREAD_AT] = ((q.ask - q.bid) / mid) * 1e4;
+    num[s.k * NUM + DEPTH_AT] = q.bid * q.bidSize + q.ask * q.askSize;
     s.source = 2;
-    this.setMark(s, q.ts, mid);
-    this.luld?.onQuote(q);
+    num[s.k * NUM + MARK_AT] = mid;
+    this.changes.change(q, this.p.returnWindowMs, s.k, num);
+    this.luld?.onQuote(q, id);
   }
 
-  onTrade(t: MarketTrade): void {
-    const s = this.stateOf(t.instrument);
+  onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
+    const s = this.slots.at(id) ?? this.stateOf(t.instrument);
     if (s.source < 2) {
       s.source = 1;
-      this.setMark(s, t.ts, t.price);
+      this.num[s.k * NUM + MARK_AT] = t.price;
+      this.changes.change(t, this.p.returnWindowMs, s.k, this.num);
     }
-    this.luld?.onTrade(t);
+    this.luld?.onTrade(t, id);
   }
 
   /** The table's rows as of `t` (every record with ts <= t applied, none after). */
@@ -360,17 +422,22 @@ export class MarketStateTracker implements EventTimeDriven {
     this.sorted ??= [...this.marks.keys()].sort();
     const out: MarketRow[] = [];
     const w = this.p.returnWindowMs;
+    const num = this.num;
+    const past = this.marksAt(t - w);
     for (const name of this.sorted) {
       const s = this.marks.get(name)!;
       const bands = this.luld?.bands(name);
-      const past = this.markAt(s, t - w);
+      const pastMark = past[s.k] as number;
+      const mark = num[s.k * NUM + MARK_AT] as number;
+      const spreadBps = num[s.k * NUM + SPREAD_AT] as number;
+      const depth = num[s.k * NUM + DEPTH_AT] as number;
       out.push({
         instrument: name,
-        mark_price: Number.isNaN(s.mark) ? null : s.mark,
-        spread_bps: Number.isNaN(s.spreadBps) ? null : s.spreadBps,
-        depth: Number.isNaN(s.depth) ? null : s.depth,
+        mark_price: Number.isNaN(mark) ? null : mark,
+        spread_bps: Number.isNaN(spreadBps) ? null : spreadBps,
+        depth: Number.isNaN(depth) ? null : depth,
         // CONTRACTS.md 5, market.ret_60s: mark / mark 60 s ago - 1.
-        ret_60s: Number.isNaN(past) || Number.isNaN(s.mark) ? null : s.mark / past - 1,
+        ret_60s: Number.isNaN(pastMark) || Number.isNaN(mark) ? null : mark / pastMark - 1,
         luld_lower: bands ? bands.lower : null,
         luld_upper: bands ? bands.upper : null,
         luld_state: bands ? bands.state : null,
@@ -381,27 +448,46 @@ export class MarketStateTracker implements EventTimeDriven {
 
   snapshot(): MarketStateSnapshot {
     const marks: MarketStateSnapshot['marks'] = [];
+    const num = this.num;
+    // Each instrument's history: its base (as of -Infinity) then its kept changes.
+    const hist = [...this.marks.values()].map((s) => {
+      const base = num[s.k * NUM + BASE_AT] as number;
+      return Number.isNaN(base) ? { ts: [] as number[], mark: [] as number[] } : { ts: [Number.NEGATIVE_INFINITY], mark: [base] };
+    });
+    const ch = this.changes;
+    for (let j = 0; j < ch.length; j++) {
+      const h = hist[ch.inst(j)]!;
+      h.ts.push(ch.ts(j));
+      h.mark.push(ch.mark(j));
+    }
     for (const [k, s] of this.marks) {
-      const histTs: number[] = [];
-      const histMark: number[] = [];
-      for (let i = 0; i < s.hist.length; i++) {
-        histTs.push(s.hist.ts(i));
-        histMark.push(s.hist.mark(i));
-      }
-      marks.push([k, { mark: s.mark, source: s.source, spreadBps: s.spreadBps, depth: s.depth, histTs, histMark }]);
+      const h = hist[s.k]!;
+      marks.push([k, { mark: num[s.k * NUM + MARK_AT] as number, source: s.source, spreadBps: num[s.k * NUM + SPREAD_AT] as number, depth: num[s.k * NUM + DEPTH_AT] as number, histTs: h.ts, histMark: h.mark }]);
     }
     return { marks, luld: this.luld?.snapshot() };
   }
 
   restore(st: unknown): void {
     const s = st as MarketStateSnapshot;
+    this.num = new Float64Array(Math.max(256, s.marks.length) * NUM);
+    this.changes = new MarkChanges();
+    const all: Array<[number, number, number]> = [];
     this.marks = new Map(
-      s.marks.map(([k, v]) => {
-        const hist = new MarkHistory();
-        v.histTs.forEach((t, i) => hist.push(t, v.histMark[i] as number));
-        return [k, { mark: v.mark, source: v.source, spreadBps: v.spreadBps, depth: v.depth, hist }];
+      s.marks.map(([k, v], i) => {
+        this.num[i * NUM + MARK_AT] = v.mark;
+        this.num[i * NUM + SPREAD_AT] = v.spreadBps;
+        this.num[i * NUM + DEPTH_AT] = v.depth;
+        this.num[i * NUM + BASE_AT] = Number.NaN;
+        v.histTs.forEach((t, j) => {
+          if (t === Number.NEGATIVE_INFINITY) this.num[i * NUM + BASE_AT] = v.histMark[j] as number;
+          else all.push([t, i, v.histMark[j] as number]);
+        });
+        return [k, { k: i, source: v.source }];
       }),
     );
+    // Back in time order (a stable sort keeps each instrument's changes in their order).
+    all.sort((a, b) => a[0] - b[0]);
+    for (const [t, i, m] of all) this.changes.push(t, i, m);
     this.slots = new InstrumentSlots<MarkState>();
     for (const [k, v] of this.marks) this.slots.set(k, v);
     this.sorted = undefined;
@@ -413,8 +499,18 @@ export class MarketStateTracker implements EventTimeDriven {
     if (s === undefined) {
       const prev = this.ref.instruments.get(name)?.prevClose;
       const mark = prev !== undefined && prev > 0 ? prev : Number.NaN;
-      s = { mark, source: 0, spreadBps: Number.NaN, depth: Number.NaN, hist: new MarkHistory() };
-      if (!Number.isNaN(mark)) s.hist.push(Number.NEGATIVE_INFINITY, mark);
+      const k = this.marks.size;
+      if ((k + 1) * NUM > this.num.length) {
+        const g = new Float64Array(this.num.length * 2);
+        g.set(this.num);
+        this.num = g;
+      }
+      this.num[k * NUM + MARK_AT] = mark;
+      this.num[k * NUM + SPREAD_AT] = Number.NaN;
+      this.num[k * NUM + DEPTH_AT] = Number.NaN;
+      // The prevClose is in effect since -Infinity (NaN: no mark before the first record).
+      this.num[k * NUM + BASE_AT] = mark;
+      s = { k, source: 0 };
       this.marks.set(name, s);
       this.slots.set(name, s);
       this.sorted = undefined;
@@ -422,23 +518,17 @@ export class MarketStateTracker implements EventTimeDriven {
     return s;
   }
 
-  private setMark(s: MarkState, ts: number, mark: number): void {
-    s.mark = mark;
-    const hist = s.hist;
-    hist.push(ts, mark);
-    // Keep one entry at or before ts - window (the mark in effect then); older ones are dead.
-    const cutoff = ts - this.p.returnWindowMs;
-    while (hist.length > 1 && hist.ts(1) <= cutoff) hist.shift();
-  }
-
-  /** The mark in effect at `t` from the kept history (NaN when none). */
-  private markAt(s: MarkState, t: number): number {
-    let ans = Number.NaN;
-    const hist = s.hist;
-    for (let i = 0; i < hist.length; i++) {
-      if (hist.ts(i) <= t) ans = hist.mark(i);
-      else break;
+  /** Every instrument's mark in effect at `t`, by index (NaN when none), from the kept changes. */
+  private marksAt(t: number): Float64Array {
+    const n = this.marks.size;
+    const out = new Float64Array(n);
+    const num = this.num;
+    for (let k = 0; k < n; k++) out[k] = num[k * NUM + BASE_AT] as number;
+    const ch = this.changes;
+    for (let j = 0; j < ch.length; j++) {
+      if (ch.ts(j) > t) break;
+      out[ch.inst(j)] = ch.mark(j);
     }
-    return ans;
+    return out;
   }
 }

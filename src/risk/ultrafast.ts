@@ -1,4 +1,4 @@
-import { durationText, InstrumentSlots, instrumentAlert, pctText, type AlertSink, type MarketTrade } from './market.js';
+import { durationText, InstrumentSlots, instrumentAlert, instrumentId, pctText, type AlertSink, type MarketTrade } from './market.js';
 
 /**
  * Parameters of {@link UltrafastDetector} (CONTRACTS.md 4, ULTRAFAST_EXTREME_EVENT).
@@ -21,16 +21,61 @@ export interface UltrafastParams {
  */
 export const ULTRAFAST_DEFAULTS: UltrafastParams = { minTrades: 10, maxDurationMs: 1500, minMovePct: 0.008 };
 
-interface RunState {
+/**
+ * An instrument's current run: its trades still able to start a qualifying stretch, oldest first,
+ * in a ring buffer of (ts, price) pairs (a typed array: a run breaks at most trades, and resetting
+ * it must not reallocate).
+ */
+class RunState {
   /** +1 a run of strict upticks, -1 of strict downticks, 0 a single trade so far. */
-  dir: number;
-  /** The run's trades still able to start a qualifying stretch (parallel arrays from `head`). */
-  ts: number[];
-  px: number[];
-  head: number;
+  dir = 0;
   /** Trades in the run so far. */
-  count: number;
-  alerted: boolean;
+  count = 0;
+  alerted = false;
+  private buf = new Float64Array(32);
+  private mask = 15;
+  private start = 0;
+  /** Trades held (from the oldest possible start to the newest). */
+  len = 0;
+
+  ts(k: number): number {
+    return this.buf[((this.start + k) & this.mask) * 2] as number;
+  }
+
+  px(k: number): number {
+    return this.buf[((this.start + k) & this.mask) * 2 + 1] as number;
+  }
+
+  push(ts: number, px: number): void {
+    if (this.len > this.mask) this.grow();
+    const i = ((this.start + this.len) & this.mask) * 2;
+    this.buf[i] = ts;
+    this.buf[i + 1] = px;
+    this.len++;
+  }
+
+  /** Drops the `k` oldest trades. */
+  drop(k: number): void {
+    this.start = (this.start + k) & this.mask;
+    this.len -= k;
+  }
+
+  clear(): void {
+    this.start = 0;
+    this.len = 0;
+  }
+
+  private grow(): void {
+    const cap = (this.mask + 1) * 2;
+    const b = new Float64Array(cap * 2);
+    for (let k = 0; k < this.len; k++) {
+      b[k * 2] = this.ts(k);
+      b[k * 2 + 1] = this.px(k);
+    }
+    this.buf = b;
+    this.mask = cap - 1;
+    this.start = 0;
+  }
 }
 
 /**
@@ -39,7 +84,7 @@ interface RunState {
  * @example detector.restore(structuredClone(detector.snapshot()))
  */
 export interface UltrafastSnapshot {
-  runs: Array<[string, Omit<RunState, 'head'>]>;
+  runs: Array<[string, { dir: number; ts: number[]; px: number[]; count: number; alerted: boolean }]>;
 }
 
 /**
@@ -76,57 +121,54 @@ export class UltrafastDetector {
     this.out = out;
   }
 
-  onTrade(t: MarketTrade): void {
+  /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
+  onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
     const price = t.price;
     if (!(price > 0)) return;
-    let r = this.slots.get(t.instrument);
+    let r = this.slots.at(id);
     if (r === undefined) {
-      r = { dir: 0, ts: [], px: [], head: 0, count: 0, alerted: false };
+      r = new RunState();
       this.runs.set(t.instrument, r);
       this.slots.set(t.instrument, r);
     }
-    const n = r.px.length;
-    const last = n > r.head ? (r.px[n - 1] as number) : Number.NaN;
-    const lastTs = n > r.head ? (r.ts[n - 1] as number) : Number.NaN;
+    const n = r.len;
+    const last = n > 0 ? r.px(n - 1) : Number.NaN;
+    const lastTs = n > 0 ? r.ts(n - 1) : Number.NaN;
     const d = r.count === 0 ? 0 : price < last ? -1 : price > last ? 1 : 0;
     if (r.count === 0 || d === 0 || (r.dir !== 0 && d !== r.dir)) {
       // The run breaks: a new one starts at this trade (equal price) or at the previous one.
       const keepPrev = d !== 0 && r.count > 0;
-      r.ts.length = 0;
-      r.px.length = 0;
-      r.head = 0;
+      r.clear();
       r.count = 0;
       r.alerted = false;
       r.dir = d;
       if (keepPrev) {
-        r.ts.push(lastTs);
-        r.px.push(last);
+        r.push(lastTs, last);
         r.count = 1;
       }
     } else if (r.dir === 0) r.dir = d;
-    r.ts.push(t.ts);
-    r.px.push(price);
+    r.push(t.ts, price);
     r.count++;
     if (r.alerted) {
       // Same event: only the newest trade is needed to extend or break the run.
-      this.compact(r, r.px.length - 1);
+      r.drop(r.len - 1);
       return;
     }
     const { minTrades, maxDurationMs, minMovePct } = this.p;
     // Earliest start less than maxDurationMs before this trade.
-    let h = r.head;
-    const lastIdx = r.px.length - 1;
-    while (h < lastIdx && t.ts - (r.ts[h] as number) >= maxDurationMs) h++;
-    this.compact(r, h);
-    h = r.head;
-    const trades = r.px.length - h;
+    let h = 0;
+    const lastIdx = r.len - 1;
+    while (h < lastIdx && t.ts - r.ts(h) >= maxDurationMs) h++;
+    r.drop(h);
+    const trades = r.len;
     if (trades < minTrades) return;
-    const first = r.px[h] as number;
+    const first = r.px(0);
     const move = Math.abs(price / first - 1);
     if (move < minMovePct) return;
     r.alerted = true;
     const down = r.dir < 0;
-    const dur = t.ts - (r.ts[h] as number);
+    const firstTs = r.ts(0);
+    const dur = t.ts - firstTs;
     this.out(
       instrumentAlert(
         'ULTRAFAST_EXTREME_EVENT',
@@ -136,31 +178,38 @@ export class UltrafastDetector {
         move,
         minMovePct,
         `${t.instrument} ultrafast ${down ? 'crash' : 'spike'}: ${trades} consecutive trades ${down ? 'down' : 'up'} ${pctText(move, 2)} in ${durationText(dur)} (limit ${pctText(minMovePct, 2)} in under ${durationText(maxDurationMs)})`,
-        { direction: down ? 'down' : 'up', trades, firstPrice: first, lastPrice: price, firstTs: r.ts[h], durationMs: dur },
+        { direction: down ? 'down' : 'up', trades, firstPrice: first, lastPrice: price, firstTs, durationMs: dur },
       ),
     );
   }
 
   snapshot(): UltrafastSnapshot {
     return {
-      runs: [...this.runs].map(([k, r]) => [k, { dir: r.dir, ts: r.ts.slice(r.head), px: r.px.slice(r.head), count: r.count, alerted: r.alerted }]),
+      runs: [...this.runs].map(([k, r]) => {
+        const ts: number[] = [];
+        const px: number[] = [];
+        for (let i = 0; i < r.len; i++) {
+          ts.push(r.ts(i));
+          px.push(r.px(i));
+        }
+        return [k, { dir: r.dir, ts, px, count: r.count, alerted: r.alerted }];
+      }),
     };
   }
 
   restore(st: unknown): void {
     const s = st as UltrafastSnapshot;
-    this.runs = new Map(s.runs.map(([k, r]) => [k, { ...r, ts: r.ts.slice(), px: r.px.slice(), head: 0 }]));
+    this.runs = new Map(
+      s.runs.map(([k, x]) => {
+        const r = new RunState();
+        r.dir = x.dir;
+        r.count = x.count;
+        r.alerted = x.alerted;
+        x.ts.forEach((t, i) => r.push(t, x.px[i] as number));
+        return [k, r];
+      }),
+    );
     this.slots = new InstrumentSlots<RunState>();
     for (const [k, r] of this.runs) this.slots.set(k, r);
-  }
-
-  /** Moves the head to `h`, reclaiming the dropped prefix now and then. */
-  private compact(r: RunState, h: number): void {
-    r.head = h;
-    if (h >= 32 && h * 2 >= r.px.length) {
-      r.ts = r.ts.slice(h);
-      r.px = r.px.slice(h);
-      r.head = 0;
-    }
   }
 }

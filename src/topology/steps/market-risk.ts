@@ -6,6 +6,7 @@
  * drives its calculator and turns what it reports into alerts and snapshot rows. Ordering once
  * rather than in each rule step matters: it is most of an operator's per-record cost.
  */
+import { Observable, Subscriber } from 'rxjs';
 import { makeAlert, type Alert } from '../../core/alerts.js';
 import { Watermark, type Element, type Stream } from '../../core/element.js';
 import { TopologyError } from '../../core/errors.js';
@@ -13,12 +14,12 @@ import { parseDuration } from '../../core/time.js';
 import { elementOperator } from '../../operators/internals.js';
 import { EventTimeBuffer, type EventTimeBufferSnapshot } from '../../operators/join-internals.js';
 import { union } from '../../operators/union.js';
-import { CORRELATION_DEFAULTS, CorrelationMatrix, type CorrelationParams, type CorrelationRow } from '../../risk/correlation.js';
+import { CORRELATION_DEFAULTS, CorrelationMatrix, type CorrelationParams, type CorrelationRow, type CorrelationWindow } from '../../risk/correlation.js';
 import { FLASH_CRASH_DEFAULTS, FlashCrashDetector, type FlashCrashParams } from '../../risk/flash-crash.js';
 import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityParams } from '../../risk/liquidity.js';
 import { LULD_DEFAULTS, LuldMonitor, type LuldParams } from '../../risk/luld.js';
 import { MARKET_WIDE_HALT_DEFAULTS, MarketWideHaltMonitor, type MarketWideHaltParams } from '../../risk/market-wide-halt.js';
-import { MarketStateTracker, type AlertSink, type MarketAlert, type MarketQuote, type MarketTrade } from '../../risk/market.js';
+import { instrumentId, MarketStateTracker, type AlertSink, type MarketAlert, type MarketQuote, type MarketTrade } from '../../risk/market.js';
 import { ULTRAFAST_DEFAULTS, UltrafastDetector, type UltrafastParams } from '../../risk/ultrafast.js';
 import { getStepType, registerStepType, type Duration, type StepBase, type StepBuildEnv, type StepTypeDefinition, type ValidateContext } from '../schema.js';
 import { formatDuration } from '../util.js';
@@ -304,10 +305,14 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
       () => {
         let qb = new EventTimeBuffer<MarketRecord>();
         let tb = new EventTimeBuffer<MarketRecord>();
+        // The released records of both inputs, nq and nt of them: the arrays keep their capacity
+        // from one watermark to the next (emptying a JS array frees its backing store).
         const qa: MarketRecord[] = [];
         const ta: MarketRecord[] = [];
-        const pushQ = (r: MarketRecord) => void qa.push(r);
-        const pushT = (r: MarketRecord) => void ta.push(r);
+        let nq = 0;
+        let nt = 0;
+        const pushQ = (r: MarketRecord) => void (qa[nq++] = r);
+        const pushT = (r: MarketRecord) => void (ta[nt++] = r);
         let wm = Number.NEGATIVE_INFINITY;
         return {
           onRecord(r) {
@@ -324,12 +329,12 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
             let i = 0;
             let j = 0;
             // Ties: a quote before a trade (stream order quote < trade < order).
-            while (i < qa.length || j < ta.length) {
-              if (j >= ta.length || (i < qa.length && qa[i]!.ts <= ta[j]!.ts)) emit(qa[i++]!);
+            while (i < nq || j < nt) {
+              if (j >= nt || (i < nq && qa[i]!.ts <= ta[j]!.ts)) emit(qa[i++]!);
               else emit(ta[j++]!);
             }
-            qa.length = 0;
-            ta.length = 0;
+            nq = 0;
+            nt = 0;
             emit(wm === Number.POSITIVE_INFINITY ? w : new MarketWatermark(wm));
           },
           checkpoint: {
@@ -350,11 +355,28 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
   );
 }
 
+/** How the rule tape calls a driver's calculator directly (see {@link RuleTape.record}). */
+const RuleKind = {
+  Generic: 0,
+  FlashCrash: 1,
+  Ultrafast: 2,
+  Luld: 3,
+  MarketWideHalt: 4,
+  Liquidity: 5,
+  Correlation: 6,
+  MarketState: 7,
+} as const;
+type RuleKind = (typeof RuleKind)[keyof typeof RuleKind];
+
 /**
  * What a rule step drives: a calculator (or several) fed in event-time order, with the snapshot
- * tables it writes as of a time.
+ * tables it writes as of a time. `kind` and `calc` name the calculator behind the callbacks, so
+ * that the rule tape can call it directly (one call site per calculator class, rather than one
+ * call site shared by seven kinds of closures); the callbacks serve every other call.
  */
 interface MarketDriver {
+  kind?: RuleKind;
+  calc?: unknown;
   onQuote?(q: MarketQuote): void;
   onTrade?(t: MarketTrade): void;
   advance(ts: number): void;
@@ -386,6 +408,11 @@ interface CoreSnapshot {
   driver: unknown;
 }
 
+/** Slots of a {@link DrivenCore}'s times. */
+const WM = 0;
+const LAST = 1;
+const NEXT = 2;
+
 /**
  * Drives a calculator from the ordered stream of a `marketEvents` step: `advance(ts)` before each
  * record, `settle(w)` at each watermark, snapshot tables at each multiple T of the snapshot
@@ -393,38 +420,47 @@ interface CoreSnapshot {
  * end of input as of the last record's time.
  */
 class DrivenCore {
-  private wm = Number.NEGATIVE_INFINITY;
-  private lastTs = Number.NaN;
-  private nextSnap = Number.NaN;
+  /**
+   * The watermark, the last record's ts and the next snapshot instant (at WM, LAST, NEXT): in a
+   * typed array, since a double stored in an object field allocates a heap number, and these
+   * change at every record.
+   */
+  private readonly t = Float64Array.of(Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN);
   private ended = false;
 
   constructor(
-    private readonly driver: MarketDriver,
+    readonly driver: MarketDriver,
     private readonly interval: number,
     private readonly env: StepBuildEnv,
   ) {}
 
-  record(r: MarketRecord): void {
-    const ts = r.ts;
-    if (ts < this.lastTs || !(ts > this.wm) || this.ended) this.miswired(`a record at ${ts} came out of event-time order`);
-    if (ts > this.nextSnap) this.tablesUpTo(ts, false);
-    const d = this.driver;
-    d.advance(ts);
+  /**
+   * The bookkeeping of a record at `ts` before its driver sees it (`advance(ts)`, then the record):
+   * the order check, and the tables of every snapshot instant before `ts`.
+   */
+  begin(ts: number): void {
+    const t = this.t;
+    // The common case (in order, no snapshot instant passed, not the first record) in a few
+    // comparisons, small enough to be inlined in the rule tape's loop.
+    if (ts > t[NEXT]! || !(ts >= t[LAST]!) || !(ts > t[WM]!) || this.ended) this.beginSlow(ts);
+    t[LAST] = ts;
+  }
+
+  private beginSlow(ts: number): void {
+    if (ts < this.t[LAST]! || !(ts > this.t[WM]!) || this.ended) this.miswired(`a record at ${ts} came out of event-time order`);
+    if (ts > this.t[NEXT]!) this.tablesUpTo(ts, false);
     // A driver without tables keeps nextSnap NaN, so `ts > nextSnap` above never calls tablesUpTo.
-    if (Number.isNaN(this.lastTs) && this.interval > 0 && d.tables) this.nextSnap = Math.ceil(ts / this.interval) * this.interval;
-    this.lastTs = ts;
-    if (r.type === 'trade') d.onTrade?.(r as MarketTrade);
-    else d.onQuote?.(r as MarketQuote);
+    if (Number.isNaN(this.t[LAST]!) && this.interval > 0 && this.driver.tables) this.t[NEXT] = Math.ceil(ts / this.interval) * this.interval;
   }
 
   watermark(w: Watermark): void {
-    if (this.ended || !(w.ts > this.wm)) return;
+    if (this.ended || !(w.ts > this.t[WM]!)) return;
     if (w.ts === Number.POSITIVE_INFINITY) {
       this.end();
       return;
     }
     if (!(w instanceof MarketWatermark)) this.miswired('its input does not come in event-time order');
-    this.wm = w.ts;
+    this.t[WM] = w.ts;
     this.tablesUpTo(w.ts, true);
     this.driver.settle(w.ts);
   }
@@ -432,24 +468,24 @@ class DrivenCore {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.wm = Number.POSITIVE_INFINITY;
+    this.t[WM] = Number.POSITIVE_INFINITY;
     const d = this.driver;
-    if (Number.isNaN(this.lastTs)) return;
+    if (Number.isNaN(this.t[LAST]!)) return;
     // The final tables, as of the last record, also stand for a periodic instant equal to it.
-    this.tablesUpTo(this.lastTs, false);
-    d.settle(this.lastTs);
+    this.tablesUpTo(this.t[LAST]!, false);
+    d.settle(this.t[LAST]!);
     d.finish();
-    d.tables?.(this.lastTs);
+    d.tables?.(this.t[LAST]!);
   }
 
   snapshot(): CoreSnapshot {
-    return { wm: this.wm, lastTs: this.lastTs, nextSnap: this.nextSnap, ended: this.ended, driver: this.driver.snapshot() };
+    return { wm: this.t[WM]!, lastTs: this.t[LAST]!, nextSnap: this.t[NEXT]!, ended: this.ended, driver: this.driver.snapshot() };
   }
 
   restore(s: CoreSnapshot): void {
-    this.wm = s.wm;
-    this.lastTs = s.lastTs;
-    this.nextSnap = s.nextSnap;
+    this.t[WM] = s.wm;
+    this.t[LAST] = s.lastTs;
+    this.t[NEXT] = s.nextSnap;
     this.ended = s.ended;
     this.driver.restore(s.driver);
   }
@@ -458,11 +494,11 @@ class DrivenCore {
   private tablesUpTo(t: number, inclusive: boolean): void {
     const d = this.driver;
     if (!d.tables) return;
-    while (this.nextSnap < t || (inclusive && this.nextSnap === t)) {
-      const at = this.nextSnap;
+    while (this.t[NEXT]! < t || (inclusive && this.t[NEXT]! === t)) {
+      const at = this.t[NEXT]!;
       d.settle(at);
       d.tables(at);
-      this.nextSnap = at + this.interval;
+      this.t[NEXT] = at + this.interval;
     }
   }
 
@@ -471,11 +507,6 @@ class DrivenCore {
   }
 }
 
-/**
- * Builds a rule step's operator on the ordered stream: the driver's alerts become CONTRACTS.md
- * section 3 alerts (rule = step id, or step id/suffix for two-type steps; topic by type), handed to the job and passed downstream; the
- * output carries them and the watermarks.
- */
 /**
  * Rule ids of the steps that raise two alert types: the alert id hashes topology, rule, entity and
  * event time (CONTRACTS.md 3), so two types from one step at one instant (a crash window breaching
@@ -490,41 +521,221 @@ const RULE_SUFFIX: Readonly<Record<string, string>> = {
   CORRELATION_BREAK: 'break',
 };
 
+/**
+ * Builds a rule step's operator on the ordered stream: the driver's alerts become CONTRACTS.md
+ * section 3 alerts (rule = step id, or step id/suffix for two-type steps; topic by type), handed to
+ * the job and passed downstream; the output carries them and the watermarks. Every rule step
+ * reading the same input is driven by that input's {@link RuleTape}, in subscription order.
+ */
 function ruleOperator(env: StepBuildEnv, input: Stream<MarketRecord>, make: (out: AlertSink) => MarketDriver): Stream<Alert> {
   const interval = env.snapshotIntervalMs > 0 && Number.isFinite(env.snapshotIntervalMs) ? env.snapshotIntervalMs : 0;
   const clock = env.ctx.clock;
-  return input.pipe(
-    elementOperator<MarketRecord, Alert>(
-      () => {
-        let emitNow: (e: Element<Alert>) => void = () => undefined;
-        const sink: AlertSink = (a: MarketAlert) => {
-          const suffix = RULE_SUFFIX[a.type];
-          const rule = suffix === undefined ? env.stepId : `${env.stepId}/${suffix}`;
-          const alert = makeAlert({ ...a, topic: TOPICS[a.type] ?? 'market-risk-alerts', rule, topology: env.topology }, clock.now());
-          env.alert(alert);
-          emitNow(alert);
-        };
-        const core = new DrivenCore(make(sink), interval, env);
-        return {
-          onRecord(r, emit) {
-            emitNow = emit;
-            core.record(r);
-          },
-          onWatermark(w, emit) {
-            emitNow = emit;
-            core.watermark(w);
-            emit(w);
-          },
-          onComplete(emit) {
-            emitNow = emit;
-            core.end();
-          },
-          checkpoint: { snapshot: () => core.snapshot(), restore: (s) => core.restore(s as CoreSnapshot) },
-        };
-      },
-      { id: env.operatorId, ctx: env.ctx },
-    ),
-  );
+  const tape = tapeOf(input);
+  return new Observable<Element<Alert>>((subscriber) => {
+    const rule = new RuleLink(subscriber);
+    const sink: AlertSink = (a: MarketAlert) => {
+      const suffix = RULE_SUFFIX[a.type];
+      const ruleId = suffix === undefined ? env.stepId : `${env.stepId}/${suffix}`;
+      const alert = makeAlert({ ...a, topic: TOPICS[a.type] ?? 'market-risk-alerts', rule: ruleId, topology: env.topology }, clock.now());
+      env.alert(alert);
+      rule.out.next(alert);
+    };
+    const driver = make(sink);
+    const core = new DrivenCore(driver, interval, env);
+    rule.core = core;
+    rule.kind = driver.calc === undefined ? RuleKind.Generic : (driver.kind ?? RuleKind.Generic);
+    env.ctx.register(env.operatorId, { snapshot: () => core.snapshot(), restore: (s) => core.restore(s as CoreSnapshot) });
+    tape.add(rule);
+    return () => tape.remove(rule);
+  });
+}
+
+/** A rule step's subscription: its calculator core and where its alerts and watermarks go. */
+class RuleLink {
+  core!: DrivenCore;
+  /** The driver's kind, {@link RuleKind.Generic} when it names no calculator. */
+  kind: RuleKind = RuleKind.Generic;
+  /** Set once it has failed, completed or been unsubscribed: it is skipped from then on. */
+  done = false;
+
+  constructor(readonly out: Subscriber<Element<Alert>>) {}
+}
+
+/** The tape of every input stream that rule steps read (one per built input). */
+const TAPES = new WeakMap<Stream<MarketRecord>, RuleTape>();
+
+function tapeOf(input: Stream<MarketRecord>): RuleTape {
+  let t = TAPES.get(input);
+  if (t === undefined) {
+    t = new RuleTape(input);
+    TAPES.set(input, t);
+  }
+  return t;
+}
+
+/**
+ * Drives every rule step that reads one input (the `marketEvents` step) through a single
+ * subscription: each record is handed to the rule steps' cores in their subscription order, which
+ * is the order the input's multicast would have delivered it to them one by one. One hop per
+ * record instead of one per rule step, and the cores run back to back on the same record.
+ */
+class RuleTape {
+  private rules: readonly RuleLink[] = [];
+  private link: TapeSubscriber | undefined;
+
+  constructor(private readonly input: Stream<MarketRecord>) {}
+
+  add(rule: RuleLink): void {
+    this.rules = [...this.rules, rule];
+    if (this.link === undefined) {
+      const link = new TapeSubscriber(this);
+      this.link = link;
+      this.input.subscribe(link);
+    }
+  }
+
+  remove(rule: RuleLink): void {
+    rule.done = true;
+    this.rules = this.rules.filter((r) => r !== rule);
+    if (this.rules.length === 0 && this.link !== undefined) {
+      const link = this.link;
+      this.link = undefined;
+      link.unsubscribe();
+    }
+  }
+
+  /**
+   * One record through every rule, in order: each rule's core does its bookkeeping, then its
+   * calculator gets `advance(ts)` and the record, by a direct call per calculator class.
+   */
+  record(r: MarketRecord): void {
+    const rules = this.rules;
+    const ts = r.ts;
+    const trade = r.type === 'trade';
+    // One lookup of the instrument per record, for every calculator.
+    const id = instrumentId(r.instrument);
+    for (let k = 0; k < rules.length; k++) {
+      const rule = rules[k]!;
+      if (rule.done) continue;
+      try {
+        const core = rule.core;
+        core.begin(ts);
+        const d = core.driver;
+        switch (rule.kind) {
+          case RuleKind.FlashCrash:
+            if (!trade) (d.calc as FlashCrashDetector).onQuote(r as MarketQuote, id);
+            break;
+          case RuleKind.Ultrafast:
+            if (trade) (d.calc as UltrafastDetector).onTrade(r as MarketTrade, id);
+            break;
+          case RuleKind.Luld: {
+            const l = d.calc as LuldMonitor;
+            l.advanceTo(r);
+            if (trade) l.onTrade(r as MarketTrade, id);
+            else l.onQuote(r as MarketQuote, id);
+            break;
+          }
+          case RuleKind.MarketWideHalt: {
+            const m = d.calc as MarketWideHaltMonitor;
+            if (trade) m.onTrade(r as MarketTrade, id);
+            else m.onQuote(r as MarketQuote, id);
+            break;
+          }
+          case RuleKind.Liquidity: {
+            const l = d.calc as LiquidityMonitor;
+            l.advanceTo(r);
+            if (!trade) l.onQuote(r as MarketQuote, id);
+            break;
+          }
+          case RuleKind.Correlation: {
+            const c = d.calc as CorrelationMatrix;
+            c.advanceTo(r);
+            if (!trade) c.onQuote(r as MarketQuote, id);
+            break;
+          }
+          case RuleKind.MarketState: {
+            const m = d.calc as MarketStateTracker;
+            m.advanceTo(r);
+            if (trade) m.onTrade(r as MarketTrade, id);
+            else m.onQuote(r as MarketQuote, id);
+            break;
+          }
+          default:
+            d.advance(ts);
+            if (trade) d.onTrade?.(r as MarketTrade);
+            else d.onQuote?.(r as MarketQuote);
+        }
+      } catch (err) {
+        this.fail(rule, err);
+      }
+    }
+  }
+
+  watermark(w: Watermark): void {
+    const rules = this.rules;
+    for (let k = 0; k < rules.length; k++) {
+      const rule = rules[k]!;
+      if (rule.done) continue;
+      try {
+        rule.core.watermark(w);
+        rule.out.next(w);
+      } catch (err) {
+        this.fail(rule, err);
+      }
+    }
+  }
+
+  complete(): void {
+    for (const rule of this.rules) {
+      if (rule.done) continue;
+      rule.done = true;
+      try {
+        rule.core.end();
+        rule.out.complete();
+      } catch (err) {
+        rule.out.error(err);
+      }
+    }
+  }
+
+  error(err: unknown): void {
+    for (const rule of this.rules) {
+      if (rule.done) continue;
+      rule.done = true;
+      rule.out.error(err);
+    }
+  }
+
+  private fail(rule: RuleLink, err: unknown): void {
+    rule.done = true;
+    rule.out.error(err);
+  }
+}
+
+/** The tape's subscription to its input (a Subscriber, so RxJS calls it directly). */
+class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
+  constructor(private readonly tape: RuleTape) {
+    super();
+  }
+
+  override next(e: Element<MarketRecord>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    if (e instanceof Watermark) this.tape.watermark(e);
+    else this.tape.record(e);
+  }
+
+  protected override _error(err: unknown): void {
+    this.tape.error(err);
+    this.unsubscribe();
+  }
+
+  protected override _complete(): void {
+    this.tape.complete();
+    this.unsubscribe();
+  }
 }
 
 // ------------------------------------------------------------------------------ step types
@@ -575,7 +786,7 @@ export const flashCrashStep: StepTypeDefinition<FlashCrashStep> = {
     const p = readFields(plain(step), FLASH_FIELDS);
     return ruleOperator(env, input!, (out) => {
       const fc = new FlashCrashDetector(p, out);
-      return { onQuote: (q) => fc.onQuote(q), advance: noop, settle: noop, finish: noop, snapshot: () => fc.snapshot(), restore: (s) => fc.restore(s) };
+      return { kind: RuleKind.FlashCrash, calc: fc, onQuote: (q) => fc.onQuote(q), advance: noop, settle: noop, finish: noop, snapshot: () => fc.snapshot(), restore: (s) => fc.restore(s) };
     });
   },
   describe: (step) => [
@@ -602,7 +813,7 @@ export const ultrafastStep: StepTypeDefinition<UltrafastStep> = {
     const p = readFields(plain(step), ULTRAFAST_FIELDS);
     return ruleOperator(env, input!, (out) => {
       const u = new UltrafastDetector(p, out);
-      return { onTrade: (t) => u.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => u.snapshot(), restore: (s) => u.restore(s) };
+      return { kind: RuleKind.Ultrafast, calc: u, onTrade: (t) => u.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => u.snapshot(), restore: (s) => u.restore(s) };
     });
   },
   describe: (step) => ['=> ULTRAFAST_EXTREME_EVENT (warning) on market-risk-alerts, entity instrument', describeFields(plain(step), ULTRAFAST_FIELDS)],
@@ -628,6 +839,8 @@ export const luldStep: StepTypeDefinition<LuldStep> = {
     return ruleOperator(env, input!, (out) => {
       const l = new LuldMonitor(p, env.reference, out);
       return {
+        kind: RuleKind.Luld,
+        calc: l,
         onQuote: (q) => l.onQuote(q),
         onTrade: (t) => l.onTrade(t),
         advance: (ts) => l.advance(ts),
@@ -668,7 +881,7 @@ export const marketWideHaltStep: StepTypeDefinition<MarketWideHaltStep> = {
     const p: MarketWideHaltParams = { levels: readLevels(step.levels) };
     return ruleOperator(env, input!, (out) => {
       const m = new MarketWideHaltMonitor(p, env.reference, out);
-      return { onQuote: (q) => m.onQuote(q), onTrade: (t) => m.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => m.snapshot(), restore: (s) => m.restore(s) };
+      return { kind: RuleKind.MarketWideHalt, calc: m, onQuote: (q) => m.onQuote(q), onTrade: (t) => m.onTrade(t), advance: noop, settle: noop, finish: noop, snapshot: () => m.snapshot(), restore: (s) => m.restore(s) };
     });
   },
   describe: (step) => [
@@ -695,7 +908,7 @@ export const liquidityStep: StepTypeDefinition<LiquidityStep> = {
     const p = readFields(plain(step), LIQUIDITY_FIELDS);
     return ruleOperator(env, input!, (out) => {
       const l = new LiquidityMonitor(p, out);
-      return { onQuote: (q) => l.onQuote(q), advance: (ts) => l.advance(ts), settle: (t) => l.settle(t), finish: () => l.finish(), snapshot: () => l.snapshot(), restore: (s) => l.restore(s) };
+      return { kind: RuleKind.Liquidity, calc: l, onQuote: (q) => l.onQuote(q), advance: (ts) => l.advance(ts), settle: (t) => l.settle(t), finish: () => l.finish(), snapshot: () => l.snapshot(), restore: (s) => l.restore(s) };
     });
   },
   describe: (step) => ['=> LIQUIDITY_SPREAD, LIQUIDITY_DEPTH (warning) on liquidity-risk-alerts, entity instrument', describeFields(plain(step), LIQUIDITY_FIELDS)],
@@ -722,25 +935,37 @@ export const correlationStep: StepTypeDefinition<CorrelationStep> = {
   build(step, [input], env) {
     const p = readFields(plain(step), CORRELATION_FIELDS);
     return ruleOperator(env, input!, (out) => {
-      let pending: CorrelationRow[] = [];
-      const c = new CorrelationMatrix(p, env.reference, out, (rows) => {
-        for (const r of rows) pending.push(r);
-      });
+      // Closed windows not written yet (rows restored from a checkpoint come first): their rows
+      // are built when the table is written.
+      let restored: CorrelationRow[] = [];
+      let windows: CorrelationWindow[] = [];
+      const pendingRows = (): CorrelationRow[] => {
+        const rows = restored.slice();
+        for (const w of windows) w.rows(rows);
+        return rows;
+      };
+      const c = new CorrelationMatrix(p, env.reference, out, undefined, (w) => void windows.push(w));
       return {
+        kind: RuleKind.Correlation,
+        calc: c,
         onQuote: (q) => c.onQuote(q),
         advance: (ts) => c.advance(ts),
         settle: (t) => c.settle(t),
         finish: () => c.finish(),
         tables(t) {
-          if (pending.length === 0) return;
-          env.snapshot('correlations', t, pending);
-          pending = [];
+          if (restored.length === 0 && windows.length === 0) return;
+          const rows = pendingRows();
+          restored = [];
+          windows = [];
+          if (rows.length === 0) return;
+          env.snapshot('correlations', t, rows);
         },
-        snapshot: () => ({ calc: c.snapshot(), pending }),
+        snapshot: () => ({ calc: c.snapshot(), pending: pendingRows() }),
         restore(s) {
           const x = s as { calc: unknown; pending: CorrelationRow[] };
           c.restore(x.calc);
-          pending = x.pending.slice();
+          restored = x.pending.slice();
+          windows = [];
         },
       };
     });
@@ -780,6 +1005,8 @@ export const marketStateStep: StepTypeDefinition<MarketStateStep> = {
       const luld = luldP ? new LuldMonitor(luldP, env.reference, noop) : undefined;
       const m = new MarketStateTracker({ returnWindowMs }, env.reference, luld);
       return {
+        kind: RuleKind.MarketState,
+        calc: m,
         onQuote: (q) => m.onQuote(q),
         onTrade: (t) => m.onTrade(t),
         advance: (ts) => m.advance(ts),
