@@ -1,4 +1,5 @@
 import type { History, ReferenceData } from '../core/reference.js';
+import { SnapshotColumns } from '../core/snapshot-rows.js';
 import { windowStart } from '../windows/assigners.js';
 import { durationText, InstrumentSlots, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
 
@@ -116,6 +117,40 @@ export class CorrelationWindow {
   /** Number of rows (pairs). */
   get size(): number {
     return this.rho.length;
+  }
+
+  /**
+   * The rows of these windows, in order, as columns for the snapshot sink (no object per row; a
+   * NaN correlation is null, as in {@link rows}).
+   */
+  static columns(windows: readonly CorrelationWindow[]): SnapshotColumns {
+    let total = 0;
+    for (const w of windows) total += w.size;
+    const ws = new Float64Array(total);
+    const we = new Float64Array(total);
+    const a = new Array<string>(total);
+    const b = new Array<string>(total);
+    const corr = new Array<number | null>(total);
+    const n = new Float64Array(total);
+    let i = 0;
+    for (const w of windows) {
+      const names = w.names;
+      const rho = w.rho;
+      let k = 0;
+      for (let x = 0; x < names.length; x++) {
+        const na = names[x]!;
+        for (let y = x + 1; y < names.length; y++, k++, i++) {
+          const r = rho[k] as number;
+          ws[i] = w.windowStart;
+          we[i] = w.windowEnd;
+          a[i] = na;
+          b[i] = names[y]!;
+          corr[i] = Number.isNaN(r) ? null : r;
+          n[i] = w.n[k] as number;
+        }
+      }
+    }
+    return new SnapshotColumns(total, { window_start: ws, window_end: we, instrument_a: a, instrument_b: b, correlation: corr, n });
   }
 
   /** The window's rows, in order, appended to `out`. */

@@ -14,7 +14,7 @@ import { parseDuration } from '../../core/time.js';
 import { elementOperator } from '../../operators/internals.js';
 import { EventTimeBuffer, type EventTimeBufferSnapshot } from '../../operators/join-internals.js';
 import { union } from '../../operators/union.js';
-import { CORRELATION_DEFAULTS, CorrelationMatrix, type CorrelationParams, type CorrelationRow, type CorrelationWindow } from '../../risk/correlation.js';
+import { CORRELATION_DEFAULTS, CorrelationMatrix, CorrelationWindow, type CorrelationParams, type CorrelationRow } from '../../risk/correlation.js';
 import { FLASH_CRASH_DEFAULTS, FlashCrashDetector, type FlashCrashParams } from '../../risk/flash-crash.js';
 import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityParams } from '../../risk/liquidity.js';
 import { LULD_DEFAULTS, LuldMonitor, type LuldParams } from '../../risk/luld.js';
@@ -954,7 +954,8 @@ export const correlationStep: StepTypeDefinition<CorrelationStep> = {
         finish: () => c.finish(),
         tables(t) {
           if (restored.length === 0 && windows.length === 0) return;
-          const rows = pendingRows();
+          // Columns (no object per row) unless rows restored from a checkpoint are pending.
+          const rows = restored.length === 0 ? CorrelationWindow.columns(windows) : pendingRows();
           restored = [];
           windows = [];
           if (rows.length === 0) return;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { sampleCorrelation } from 'simple-statistics';
 import { describe, expect, it } from 'vitest';
 import { emptyReference, type ReferenceData } from '../../../src/core/reference.js';
-import { CORRELATION_DEFAULTS, CorrelationMatrix, historicalCorrelation, pearsonFromSums, type CorrelationParams, type CorrelationRow } from '../../../src/risk/correlation.js';
+import { CORRELATION_DEFAULTS, CorrelationMatrix, CorrelationWindow, historicalCorrelation, pearsonFromSums, type CorrelationParams, type CorrelationRow } from '../../../src/risk/correlation.js';
 import type { MarketAlert, MarketQuote } from '../../../src/risk/market.js';
 
 const T0 = Date.parse('2024-03-15T14:00:00Z'); // a multiple of 5 min
@@ -282,5 +282,18 @@ describe('correlation state', () => {
 
   it('rejects a window that is not a multiple of the step', () => {
     expect(() => new CorrelationMatrix({ ...CORRELATION_DEFAULTS, windowMs: 1500, stepMs: 1000 }, emptyReference(), () => undefined)).toThrow(/multiple/);
+  });
+
+  it('the columns of closed windows are their rows (NaN correlation as null), window after window', () => {
+    const names = ['ACME', 'BOLT', 'CART', 'DATA'];
+    const w1 = new CorrelationWindow(T0, T0 + 300_000, names, Float64Array.of(0.5, Number.NaN, -0.25, 1, 0, -0), Float64Array.of(30, 2, 31, 32, 33, 34));
+    const w2 = new CorrelationWindow(T0 + 300_000, T0 + 600_000, names.slice(0, 2), Float64Array.of(0.125), Float64Array.of(299));
+    const cols = CorrelationWindow.columns([w1, w2]);
+    expect(cols.length).toBe(7);
+    const rows = cols.toRows();
+    expect(rows).toEqual([...w1.rows(), ...w2.rows()]);
+    expect(rows[1]!['correlation']).toBeNull();
+    expect(Object.is(rows[5]!['correlation'], -0)).toBe(true);
+    expect(CorrelationWindow.columns([]).length).toBe(0);
   });
 });

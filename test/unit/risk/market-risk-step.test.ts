@@ -21,6 +21,7 @@ import { MARKET_WIDE_HALT_DEFAULTS, MarketWideHaltMonitor } from '../../../src/r
 import type { MarketAlert, MarketQuote, MarketTrade } from '../../../src/risk/market.js';
 import { ULTRAFAST_DEFAULTS, UltrafastDetector } from '../../../src/risk/ultrafast.js';
 import { compileTopology, loadTopology, type LoadedTopology } from '../../../src/topology/index.js';
+import { snapshotRowObjects, type SnapshotRows } from '../../../src/core/snapshot-rows.js';
 
 const TOPOLOGY = fileURLToPath(new URL('../../../topologies/market-risk.yaml', import.meta.url));
 const DEMO_DAY = fileURLToPath(new URL('../../../fixtures/demo-day', import.meta.url));
@@ -143,8 +144,8 @@ class Sinks implements JobSinks {
   onLate(_s: string, r: unknown): void {
     this.late.push(r);
   }
-  onSnapshot(table: string, time: number, rows: ReadonlyArray<Record<string, unknown>>): void {
-    this.snaps.push({ table, time, rows: structuredClone([...rows]) });
+  onSnapshot(table: string, time: number, rows: SnapshotRows): void {
+    this.snaps.push({ table, time, rows: structuredClone([...snapshotRowObjects(rows)]) });
   }
   async flush(): Promise<void> {}
   snapshot(): unknown {
