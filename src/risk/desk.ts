@@ -32,7 +32,7 @@
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, TF, TF_EXT, TF_GROSS, TF_LARGEST, TF_LARGEST_ABS, TF_NET, TF_PEAK, TF_REALIZED, TF_RUNNER_UP, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
 import { addScaled, addScaledMany, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /**
@@ -500,19 +500,7 @@ export class DeskRisk implements PositionListener {
       // PositionBook.trackLargest(), for the traders whose largest position is tracked: those
       // with a concentration limit (D_CONC; see newTrader), the others' is found at snapshots.
       const conc = tf[c + D_CONC] !== 0;
-      if (conc) {
-        const big = tf[c + TF_LARGEST] as number;
-        if (big === id) {
-          if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
-          else book.rescanLargest(ti);
-        } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
-          if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
-          tf[c + TF_LARGEST] = id;
-          tf[c + TF_LARGEST_ABS] = absN;
-        } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
-          tf[c + TF_RUNNER_UP] = absN;
-        }
-      }
+      if (conc && trackLargestAt(tf, c, id, absN, absOld)) book.rescanLargest(ti);
       // PositionBook.afterTouch()
       const touches = (tf[c + TF_TOUCHES] as number) + 1;
       tf[c + TF_TOUCHES] = touches;

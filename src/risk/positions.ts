@@ -343,6 +343,30 @@ export interface PositionListener {
 }
 
 /**
+ * A trader's largest position (the trader record at tf[c..]) after position `id`'s |notional|
+ * went from `absOld` to `absN`: it takes over when it grows past the largest; the largest itself
+ * shrinking is kept while it stays above the runner-up bound, else true is returned: the caller
+ * rescans. Shared by the book's own path and the desk's fused mark-move loop.
+ *
+ * @example if (trackLargestAt(book.tf, ti0 * TF, id, absN, absOld)) book.rescanLargest(ti0);
+ */
+export function trackLargestAt(tf: Float64Array, c: number, id: number, absN: number, absOld: number): boolean {
+  const big = tf[c + TF_LARGEST] as number;
+  if (big === id) {
+    if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
+    else return true;
+  } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
+    // The old largest becomes a runner-up.
+    if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
+    tf[c + TF_LARGEST] = id;
+    tf[c + TF_LARGEST_ABS] = absN;
+  } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
+    tf[c + TF_RUNNER_UP] = absN;
+  }
+  return false;
+}
+
+/**
  * Marks and positions of every trader, updated per quote and trade in event-time order.
  *
  * @example
@@ -538,17 +562,7 @@ export class PositionBook {
       tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
       tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
       // trackLargest()
-      const big = tf[c + TF_LARGEST] as number;
-      if (big === id) {
-        if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
-        else this.rescanLargest(ti0);
-      } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
-        if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
-        tf[c + TF_LARGEST] = id;
-        tf[c + TF_LARGEST_ABS] = absN;
-      } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
-        tf[c + TF_RUNNER_UP] = absN;
-      }
+      if (trackLargestAt(tf, c, id, absN, absOld)) this.rescanLargest(ti0);
       // afterTouch()
       const touches = (tf[c + TF_TOUCHES] as number) + 1;
       tf[c + TF_TOUCHES] = touches;
@@ -584,26 +598,9 @@ export class PositionBook {
     this.trackLargest(id, ti0, absN, absOld);
   }
 
-  /**
-   * The trader's largest position after position `id`'s |notional| went from `absOld` to `absN`
-   * (the same steps are inlined in setMark): it takes over when it grows past the largest; the
-   * largest itself shrinking triggers a rescan only at or below the runner-up bound.
-   */
+  /** {@link trackLargestAt} on the trader's record, with the rescan it may ask for. */
   private trackLargest(id: number, ti0: number, absN: number, absOld: number): void {
-    const tf = this.tf;
-    const c = ti0 * TF;
-    const big = tf[c + TF_LARGEST] as number;
-    if (big === id) {
-      if (!(absN < absOld) || absN > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_LARGEST_ABS] = absN;
-      else this.rescanLargest(ti0);
-    } else if (big < 0 || absN > (tf[c + TF_LARGEST_ABS] as number)) {
-      // The old largest becomes a runner-up.
-      if (big >= 0 && (tf[c + TF_LARGEST_ABS] as number) > (tf[c + TF_RUNNER_UP] as number)) tf[c + TF_RUNNER_UP] = tf[c + TF_LARGEST_ABS] as number;
-      tf[c + TF_LARGEST] = id;
-      tf[c + TF_LARGEST_ABS] = absN;
-    } else if (absN > (tf[c + TF_RUNNER_UP] as number)) {
-      tf[c + TF_RUNNER_UP] = absN;
-    }
+    if (trackLargestAt(this.tf, ti0 * TF, id, absN, absOld)) this.rescanLargest(ti0);
   }
 
   private afterTouch(ti0: number): void {
