@@ -93,17 +93,22 @@ export class WatermarkTracker {
     this.clock = now;
   }
 
+  /** Where partition p holds the watermark: its largest event time, or the clock once it is idle. */
+  private heldAt(p: PartitionState): number {
+    return this.clock - p.lastActivity >= this.idleTimeout ? Math.max(p.maxTs, this.clock) : p.maxTs;
+  }
+
   /** The watermark now: never lower than one returned before. */
   current(): number {
     let min = Number.POSITIVE_INFINITY;
-    const only = this.only;
-    if (only !== undefined) {
+    if (this.only !== undefined) {
       // One partition (a replayed stream): no iteration.
-      min = this.clock - only.lastActivity >= this.idleTimeout ? Math.max(only.maxTs, this.clock) : only.maxTs;
-    } else for (const p of this.partitions.values()) {
-      const idle = this.clock - p.lastActivity >= this.idleTimeout;
-      const ts = idle ? Math.max(p.maxTs, this.clock) : p.maxTs;
-      if (ts < min) min = ts;
+      min = this.heldAt(this.only);
+    } else {
+      for (const p of this.partitions.values()) {
+        const ts = this.heldAt(p);
+        if (ts < min) min = ts;
+      }
     }
     if (min === Number.POSITIVE_INFINITY) return this.emitted;
     const wm = min - this.bound - 1;
