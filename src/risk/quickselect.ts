@@ -123,25 +123,22 @@ export function smallestSorted(src: Float64Array, n: number, m: number, out: Flo
     if (!((src[i] as number) < worst || (src[i + 1] as number) < worst || (src[i + 2] as number) < worst || (src[i + 3] as number) < worst)) continue;
     for (let g = i; g < i + 4; g++) {
       const x = src[g] as number;
-      if (!(x < worst)) continue;
-      let j = m - 1;
-      while (j > 0 && (out[j - 1] as number) > x) {
-        out[j] = out[j - 1] as number;
-        j--;
-      }
-      out[j] = x;
-      worst = out[m - 1] as number;
+      if (x < worst) worst = insertBelow(out, m, x);
     }
   }
   for (; i < n; i++) {
     const x = src[i] as number;
-    if (!(x < worst)) continue;
-    let j = m - 1;
-    while (j > 0 && (out[j - 1] as number) > x) {
-      out[j] = out[j - 1] as number;
-      j--;
-    }
-    out[j] = x;
-    worst = out[m - 1] as number;
+    if (x < worst) worst = insertBelow(out, m, x);
   }
+}
+
+/** Inserts x (below out[m - 1]) into the sorted out[0..m), dropping the largest; returns the new out[m - 1]. */
+function insertBelow(out: Float64Array, m: number, x: number): number {
+  let j = m - 1;
+  while (j > 0 && (out[j - 1] as number) > x) {
+    out[j] = out[j - 1] as number;
+    j--;
+  }
+  out[j] = x;
+  return out[m - 1] as number;
 }
