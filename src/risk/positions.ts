@@ -343,6 +343,32 @@ export interface PositionListener {
 }
 
 /**
+ * Re-values the position record at pf[b..] at `mark` (notional, unrealized P&L, |notional|; a
+ * flat position is worth exactly 0 whatever the mark) and folds the change into its trader's
+ * sums (the trader record at tf[c..]) by difference. Returns the previous |notional| (the new one
+ * is pf[b + PF_ABS]). Shared by the book's paths and the desk's fused mark-move loop, so their
+ * floating-point operations are the same.
+ *
+ * @example const absOld = revalueAt(book.pf, book.tf, id * PF, ti0 * TF, mark);
+ */
+export function revalueAt(pf: Float64Array, tf: Float64Array, b: number, c: number, mark: number): number {
+  const q = pf[b + PF_QTY] as number;
+  const oldN = pf[b + PF_NOTIONAL] as number;
+  const oldU = pf[b + PF_UNREALIZED] as number;
+  const absOld = pf[b + PF_ABS] as number;
+  const n = q === 0 ? 0 : q * mark;
+  const u = q === 0 ? 0 : q * (mark - (pf[b + PF_AVG] as number));
+  const absN = Math.abs(n);
+  pf[b + PF_NOTIONAL] = n;
+  pf[b + PF_UNREALIZED] = u;
+  pf[b + PF_ABS] = absN;
+  tf[c + TF_GROSS] = (tf[c + TF_GROSS] as number) + (absN - absOld);
+  tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
+  tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+  return absOld;
+}
+
+/**
  * A trader's largest position (the trader record at tf[c..]) after position `id`'s |notional|
  * went from `absOld` to `absN`: it takes over when it grows past the largest; the largest itself
  * shrinking is kept while it stays above the runner-up bound, else true is returned: the caller
@@ -546,23 +572,10 @@ export class PositionBook {
       const b = id * PF;
       const ti0 = tis[k] as number;
       if (ti0 === skip) continue;
-      // revalue(): a holder is open (qty != 0), so the flat case does not arise.
-      const q = pf[b + PF_QTY] as number;
-      const oldN = pf[b + PF_NOTIONAL] as number;
-      const oldU = pf[b + PF_UNREALIZED] as number;
-      const absOld = pf[b + PF_ABS] as number;
-      const n = q * mark;
-      const u = q * (mark - (pf[b + PF_AVG] as number));
-      const absN = Math.abs(n);
-      pf[b + PF_NOTIONAL] = n;
-      pf[b + PF_UNREALIZED] = u;
-      pf[b + PF_ABS] = absN;
       const c = ti0 * TF;
-      tf[c + TF_GROSS] = (tf[c + TF_GROSS] as number) + (absN - absOld);
-      tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
-      tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
-      // trackLargest()
-      if (trackLargestAt(tf, c, id, absN, absOld)) this.rescanLargest(ti0);
+      // revalue(), trackLargest()
+      const absOld = revalueAt(pf, tf, b, c, mark);
+      if (trackLargestAt(tf, c, id, pf[b + PF_ABS] as number, absOld)) this.rescanLargest(ti0);
       // afterTouch()
       const touches = (tf[c + TF_TOUCHES] as number) + 1;
       tf[c + TF_TOUCHES] = touches;
@@ -577,25 +590,9 @@ export class PositionBook {
 
   /** Notional and unrealized P&L of position `id` at `mark`, folded into its trader's sums by difference. */
   private revalue(id: number, ti0: number, mark: number): void {
-    const pf = this.pf;
-    const tf = this.tf;
     const b = id * PF;
-    const q = pf[b + PF_QTY] as number;
-    const oldN = pf[b + PF_NOTIONAL] as number;
-    const oldU = pf[b + PF_UNREALIZED] as number;
-    const absOld = pf[b + PF_ABS] as number;
-    // A flat position is worth exactly 0 whatever the mark (also before any mark exists).
-    const n = q === 0 ? 0 : q * mark;
-    const u = q === 0 ? 0 : q * (mark - (pf[b + PF_AVG] as number));
-    const absN = Math.abs(n);
-    pf[b + PF_NOTIONAL] = n;
-    pf[b + PF_UNREALIZED] = u;
-    pf[b + PF_ABS] = absN;
-    const c = ti0 * TF;
-    tf[c + TF_GROSS] = (tf[c + TF_GROSS] as number) + (absN - absOld);
-    tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
-    tf[c + TF_UNREALIZED] = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
-    this.trackLargest(id, ti0, absN, absOld);
+    const absOld = revalueAt(this.pf, this.tf, b, ti0 * TF, mark);
+    this.trackLargest(id, ti0, this.pf[b + PF_ABS] as number, absOld);
   }
 
   /** {@link trackLargestAt} on the trader's record, with the rescan it may ask for. */
