@@ -228,165 +228,35 @@ export function addScaled(L: Float64Array, d: number, r: Float64Array, S: number
  */
 export function addScaledMany(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, k: number, S: number): void {
   let j = 0;
-  for (; j + 7 < k; j += 8) {
-    const d0 = d[j] as number;
-    const d1 = d[j + 1] as number;
-    const d2 = d[j + 2] as number;
-    const d3 = d[j + 3] as number;
-    const d4 = d[j + 4] as number;
-    const d5 = d[j + 5] as number;
-    const d6 = d[j + 6] as number;
-    const d7 = d[j + 7] as number;
-    const r0 = r[j]!;
-    const r1 = r[j + 1]!;
-    const r2 = r[j + 2]!;
-    const r3 = r[j + 3]!;
-    const r4 = r[j + 4]!;
-    const r5 = r[j + 5]!;
-    const r6 = r[j + 6]!;
-    const r7 = r[j + 7]!;
-    for (let s = 0; s < S; s++) {
-      L[s] =
-        (L[s] as number) +
-        d0 * (r0[s] as number) +
-        d1 * (r1[s] as number) +
-        d2 * (r2[s] as number) +
-        d3 * (r3[s] as number) +
-        d4 * (r4[s] as number) +
-        d5 * (r5[s] as number) +
-        d6 * (r6[s] as number) +
-        d7 * (r7[s] as number);
-    }
-  }
+  const eight = FOLD_KERNELS[8]!;
+  for (; j + 7 < k; j += 8) eight(L, d, r, j, S);
   // The last 1-7 positions in one pass too (a book has a handful: one read and write of L
   // rather than one per power-of-two group).
-  switch (k - j) {
-    case 7:
-      addScaled7(L, d, r, j, S);
-      break;
-    case 6:
-      addScaled6(L, d, r, j, S);
-      break;
-    case 5:
-      addScaled5(L, d, r, j, S);
-      break;
-    case 4:
-      addScaled4(L, d, r, j, S);
-      break;
-    case 3:
-      addScaled3(L, d, r, j, S);
-      break;
-    case 2:
-      addScaled2(L, d, r, j, S);
-      break;
-    case 1:
-      addScaled(L, d[j] as number, r[j]!, S);
-      break;
+  const rest = k - j;
+  if (rest === 1) addScaled(L, d[j] as number, r[j]!, S);
+  else if (rest > 1) FOLD_KERNELS[rest]!(L, d, r, j, S);
+}
+
+type FoldKernel = (L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number) => void;
+
+/**
+ * Positions j..j+w-1 of d and r folded in one pass over L, added left to right
+ * (`L[s] + d0 * r0[s] + d1 * r1[s] + ...`, the order of w addScaled calls), with each d and r in
+ * a local: the loop written out for width w, generated once per width rather than written out
+ * eight times. No input reaches the generated text.
+ */
+function foldKernel(w: number): FoldKernel {
+  const locals: string[] = [];
+  const terms: string[] = [];
+  for (let i = 0; i < w; i++) {
+    locals.push(`const d${i} = d[j + ${i}], r${i} = r[j + ${i}];`);
+    terms.push(`d${i} * r${i}[s]`);
   }
+  return new Function('L', 'd', 'r', 'j', 'S', `${locals.join(' ')} for (let s = 0; s < S; s++) L[s] = L[s] + ${terms.join(' + ')};`) as FoldKernel;
 }
 
-// addScaledMany's tails: positions j.. of d and r in one pass over L, added left to right.
-
-function addScaled7(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
-  const d0 = d[j] as number;
-  const d1 = d[j + 1] as number;
-  const d2 = d[j + 2] as number;
-  const d3 = d[j + 3] as number;
-  const d4 = d[j + 4] as number;
-  const d5 = d[j + 5] as number;
-  const d6 = d[j + 6] as number;
-  const r0 = r[j]!;
-  const r1 = r[j + 1]!;
-  const r2 = r[j + 2]!;
-  const r3 = r[j + 3]!;
-  const r4 = r[j + 4]!;
-  const r5 = r[j + 5]!;
-  const r6 = r[j + 6]!;
-  for (let s = 0; s < S; s++) {
-    L[s] =
-      (L[s] as number) +
-      d0 * (r0[s] as number) +
-      d1 * (r1[s] as number) +
-      d2 * (r2[s] as number) +
-      d3 * (r3[s] as number) +
-      d4 * (r4[s] as number) +
-      d5 * (r5[s] as number) +
-      d6 * (r6[s] as number);
-  }
-}
-
-function addScaled6(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
-  const d0 = d[j] as number;
-  const d1 = d[j + 1] as number;
-  const d2 = d[j + 2] as number;
-  const d3 = d[j + 3] as number;
-  const d4 = d[j + 4] as number;
-  const d5 = d[j + 5] as number;
-  const r0 = r[j]!;
-  const r1 = r[j + 1]!;
-  const r2 = r[j + 2]!;
-  const r3 = r[j + 3]!;
-  const r4 = r[j + 4]!;
-  const r5 = r[j + 5]!;
-  for (let s = 0; s < S; s++) {
-    L[s] =
-      (L[s] as number) +
-      d0 * (r0[s] as number) +
-      d1 * (r1[s] as number) +
-      d2 * (r2[s] as number) +
-      d3 * (r3[s] as number) +
-      d4 * (r4[s] as number) +
-      d5 * (r5[s] as number);
-  }
-}
-
-function addScaled5(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
-  const d0 = d[j] as number;
-  const d1 = d[j + 1] as number;
-  const d2 = d[j + 2] as number;
-  const d3 = d[j + 3] as number;
-  const d4 = d[j + 4] as number;
-  const r0 = r[j]!;
-  const r1 = r[j + 1]!;
-  const r2 = r[j + 2]!;
-  const r3 = r[j + 3]!;
-  const r4 = r[j + 4]!;
-  for (let s = 0; s < S; s++) {
-    L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number) + d3 * (r3[s] as number) + d4 * (r4[s] as number);
-  }
-}
-
-function addScaled4(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
-  const d0 = d[j] as number;
-  const d1 = d[j + 1] as number;
-  const d2 = d[j + 2] as number;
-  const d3 = d[j + 3] as number;
-  const r0 = r[j]!;
-  const r1 = r[j + 1]!;
-  const r2 = r[j + 2]!;
-  const r3 = r[j + 3]!;
-  for (let s = 0; s < S; s++) {
-    L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number) + d3 * (r3[s] as number);
-  }
-}
-
-function addScaled3(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
-  const d0 = d[j] as number;
-  const d1 = d[j + 1] as number;
-  const d2 = d[j + 2] as number;
-  const r0 = r[j]!;
-  const r1 = r[j + 1]!;
-  const r2 = r[j + 2]!;
-  for (let s = 0; s < S; s++) L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number) + d2 * (r2[s] as number);
-}
-
-function addScaled2(L: Float64Array, d: Float64Array, r: ReadonlyArray<Float64Array>, j: number, S: number): void {
-  const d0 = d[j] as number;
-  const d1 = d[j + 1] as number;
-  const r0 = r[j]!;
-  const r1 = r[j + 1]!;
-  for (let s = 0; s < S; s++) L[s] = (L[s] as number) + d0 * (r0[s] as number) + d1 * (r1[s] as number);
-}
+/** FOLD_KERNELS[w]: the kernel of width w (2 to 8). */
+const FOLD_KERNELS: Array<FoldKernel | undefined> = Array.from({ length: 9 }, (_, w) => (w >= 2 ? foldKernel(w) : undefined));
 
 // ---------------------------------------------------------------------------------------------
 // Parametric VaR
