@@ -1,4 +1,4 @@
-import { Observable, Subscription, isObservable, type OperatorFunction } from 'rxjs';
+import { Observable, Subscriber, Subscription, isObservable, type OperatorFunction } from 'rxjs';
 import { END_OF_TIME, Watermark, type Element, type Stream } from '../core/element.js';
 import type { JobContext } from '../core/context.js';
 import { MinWatermark } from './join-internals.js';
@@ -24,6 +24,46 @@ function split<T>(args: UnionArgs<T>): { streams: Stream<T>[]; opts: UnionOption
     return { streams: args.slice(0, -1) as Stream<T>[], opts: last };
   }
   return { streams: args as Stream<T>[], opts: {} };
+}
+
+/**
+ * One input of a union. A `Subscriber` subclass, so that the upstream calls it directly (a plain
+ * observer would be wrapped in a SafeSubscriber: two more calls per record).
+ */
+class UnionInput<T> extends Subscriber<Element<T>> {
+  constructor(
+    private readonly i: number,
+    private readonly wms: MinWatermark,
+    private readonly out: Subscriber<Element<T>>,
+    private readonly completed: (i: number) => void,
+  ) {
+    super();
+  }
+
+  override next(e: Element<T>): void {
+    if (this.isStopped) return;
+    try {
+      if (e instanceof Watermark) {
+        const wms = this.wms;
+        if (wms.update(this.i, e.ts)) this.out.next(e.ts === wms.current ? e : new Watermark(wms.current));
+      } else {
+        this.out.next(e);
+      }
+    } catch (err) {
+      // Downstream threw: the union's output fails (a plain observer would report it asynchronously).
+      this.out.error(err);
+    }
+  }
+
+  protected override _error(err: unknown): void {
+    this.out.error(err);
+    this.unsubscribe();
+  }
+
+  protected override _complete(): void {
+    this.completed(this.i);
+    this.unsubscribe();
+  }
 }
 
 /**
@@ -54,23 +94,12 @@ export function union<T>(...args: UnionArgs<T>): Stream<T> {
     }
     let done = 0;
     const subs = new Subscription();
+    const completed = (i: number): void => {
+      if (wms.update(i, Number.POSITIVE_INFINITY)) subscriber.next(wms.current === END_OF_TIME.ts ? END_OF_TIME : new Watermark(wms.current));
+      if (++done === n) subscriber.complete();
+    };
     for (let i = 0; i < n && !subscriber.closed; i++) {
-      subs.add(
-        (streams[i] as Stream<T>).subscribe({
-          next(e) {
-            if (e instanceof Watermark) {
-              if (wms.update(i, e.ts)) subscriber.next(e.ts === wms.current ? e : new Watermark(wms.current));
-            } else {
-              subscriber.next(e);
-            }
-          },
-          error: (err) => subscriber.error(err),
-          complete() {
-            if (wms.update(i, Number.POSITIVE_INFINITY)) subscriber.next(wms.current === END_OF_TIME.ts ? END_OF_TIME : new Watermark(wms.current));
-            if (++done === n) subscriber.complete();
-          },
-        }),
-      );
+      subs.add((streams[i] as Stream<T>).subscribe(new UnionInput<T>(i, wms, subscriber, completed)));
     }
     return subs;
   });

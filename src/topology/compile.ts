@@ -1,5 +1,5 @@
 import { Subscription } from 'rxjs';
-import { deferredMulticast, shareLean } from '../core/multicast.js';
+import { deferredMulticast, Multicast, shareLean } from '../core/multicast.js';
 import { SideOutput } from '../core/context.js';
 import type { Element, Stream } from '../core/element.js';
 import { InternalError, RiskflowError, TopologyError, UserFunctionError } from '../core/errors.js';
@@ -45,7 +45,9 @@ export interface LoadedTopology {
   /**
    * Wires the dataflow on the runner's inputs and subscribes every terminal step (alerts, sinks);
    * the inputs are connected last, so data pushed afterwards (or a finite `from([...])` input)
-   * flows through a complete graph. Returns the subscription (unsubscribe to tear down).
+   * flows through a complete graph. An input that is a {@link Multicast} is subscribed to directly:
+   * push to it only after build() returns (as the runner does). Returns the subscription
+   * (unsubscribe to tear down).
    */
   build(env: BuildEnv): Subscription;
 }
@@ -153,8 +155,14 @@ function buildTopology(
   for (const s of t.sources) {
     const input = env.inputs[s.name];
     if (!input) throw new InternalError(`topology '${t.name}': the runner gave no input for source '${s.name}'`);
-    // Multicast each input, connected only once the whole graph is subscribed: a step that reads a
-    // source must not miss records because another subscribed first.
+    // A step that reads a source must not miss records because another subscribed first. The
+    // runner's inputs are Multicasts it pushes to only once build() has returned: the steps read
+    // them directly (one hop less per record). Any other input is multicast here and connected
+    // only once the whole graph is subscribed.
+    if (input instanceof Multicast) {
+      streams.set(s.name, input);
+      continue;
+    }
     const c = deferredMulticast<Element<unknown>>(input);
     connectables.push(c);
     streams.set(s.name, c.stream);

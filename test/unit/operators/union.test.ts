@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { from, Subject, type Observable } from 'rxjs';
+import { from, Subject, Subscriber, type Observable } from 'rxjs';
 import { serialize, deserialize } from 'node:v8';
 import { END_OF_TIME, Watermark, type Element } from '../../../src/core/element.js';
 import { JobContext } from '../../../src/core/context.js';
@@ -55,6 +55,24 @@ describe('union', () => {
     const { out, done } = collect(union(from([END_OF_TIME]), from([r(1, 'x'), W(3), r(4, 'y'), W(9)])));
     expect(out).toEqual([r(1, 'x'), { wm: 3 }, r(4, 'y'), { wm: 9 }, { wm: Infinity }]);
     expect(done()).toBe(true);
+  });
+
+  it('a downstream subscriber that throws fails the union\'s output (synchronously, not as an unhandled error)', () => {
+    class Throwing extends Subscriber<Element<R>> {
+      errors: unknown[] = [];
+      override next(): void {
+        throw new Error('boom');
+      }
+      override error(e: unknown): void {
+        this.errors.push(e);
+      }
+    }
+    const a = new Subject<Element<R>>();
+    const s = new Throwing();
+    union(a, from([END_OF_TIME])).subscribe(s);
+    a.next(r(1, 'a'));
+    expect(s.errors).toHaveLength(1);
+    expect((s.errors[0] as Error).message).toBe('boom');
   });
 
   it('unionWith is the pipeable form; a union of nothing completes at once', () => {

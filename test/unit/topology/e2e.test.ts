@@ -139,6 +139,15 @@ describe('a YAML topology end to end', () => {
     expect(ids).toEqual(expect.arrayContaining(['market-watch/swings', 'market-watch/marked', 'market-watch/fills', 'market-watch/crossings', 'market-watch/both']));
   });
 
+  it('gives the same results on the runner\'s Multicast inputs (read directly) as on Subjects', async () => {
+    const t = await loadTopology(FIXTURE);
+    const a = runTopology(t, inputs, { reference: reference() });
+    const b = runTopology(await loadTopology(FIXTURE), inputs, { reference: reference(), multicast: true });
+    const strip = (r: typeof a) => ({ alerts: r.alerts.map(({ emittedAt: _e, ...x }) => x), outputs: r.outputs, late: r.late, errors: r.errors });
+    expect(a.alerts.length).toBeGreaterThan(0);
+    expect(strip(b)).toEqual(strip(a));
+  });
+
   it('--set overrides change the results', async () => {
     const tight = runTopology(await loadTopology(FIXTURE, { set: ['drop.pct=0.052'] }), inputs, { reference: reference() });
     expect(tight.alerts.filter((a) => a.type === 'PRICE_DROP').map((a) => a.windowEnd)).toEqual([s(40)]);

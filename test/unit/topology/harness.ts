@@ -1,6 +1,7 @@
 import { Subject } from 'rxjs';
 import type { Alert } from '../../../src/core/alerts.js';
 import { JobContext } from '../../../src/core/context.js';
+import { Multicast } from '../../../src/core/multicast.js';
 import { END_OF_TIME, Watermark, type Element } from '../../../src/core/element.js';
 import { emptyReference, type ReferenceData } from '../../../src/core/reference.js';
 import { ManualClock } from '../../../src/core/time.js';
@@ -20,18 +21,20 @@ export interface RunResult {
  * event time (ties: source order, then input order), a bounded-out-of-orderness watermark per
  * source after each record, END_OF_TIME at the end, then completion. Virtual clock.
  * `arrival` may give each source's records in arrival order instead (no sorting) when set.
+ * `multicast` gives the inputs as the runner does (Multicasts, which build() reads directly)
+ * instead of RxJS Subjects (which build() multicasts itself).
  */
 export function runTopology(
   t: LoadedTopology,
   inputs: Record<string, Array<Record<string, unknown>>>,
-  opts: { reference?: ReferenceData; ctx?: JobContext; arrivalOrder?: boolean } = {},
+  opts: { reference?: ReferenceData; ctx?: JobContext; arrivalOrder?: boolean; multicast?: boolean } = {},
 ): RunResult {
   const ctx = opts.ctx ?? new JobContext({ clock: new ManualClock(42) });
   const res: RunResult = { alerts: [], outputs: {}, late: {}, errors: [], ctx };
-  const subjects: Record<string, Subject<Element<any>>> = {};
+  const subjects: Record<string, Subject<Element<any>> | Multicast<Element<any>>> = {};
   const trackers: Record<string, { tr: WatermarkTracker; last: number }> = {};
   for (const s of t.sources) {
-    subjects[s.name] = new Subject();
+    subjects[s.name] = opts.multicast ? new Multicast() : new Subject();
     const tr = new WatermarkTracker({ outOfOrdernessMs: s.outOfOrdernessMs, idleTimeoutMs: s.idleTimeoutMs });
     tr.addPartition('0');
     trackers[s.name] = { tr, last: Number.NEGATIVE_INFINITY };
