@@ -423,109 +423,166 @@ function utf8Data(strings: ReadonlyArray<string | undefined>, valid: { bits: Uin
   return makeData({ type: new Utf8(), length: n, valueOffsets: offsets, data, nullCount: valid?.nulls ?? 0, nullBitmap: valid?.bits });
 }
 
-/** The IPC columns of a snapshot, as {@link encodeColumn} builds Arrow Data but as plain buffers. */
-function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number): IpcColumn {
-  let validity: Uint8Array | undefined;
-  let nulls = 0;
-  const setNull = (i: number) => {
-    validity ??= new Uint8Array((n + 7) >> 3).fill(0xff);
-    validity[i >> 3]! &= ~(1 << (i & 7));
-    nulls++;
-  };
-  switch (c.type) {
-    case 'float64': {
-      if (cells instanceof Float64Array) {
-        // A column given as numbers: every cell valid, written as it is.
-        let values = cells.subarray(0, n);
-        if (values.length < n) (values = new Float64Array(n)).set(cells);
-        return { length: n, nullCount: 0, validity: undefined, buffers: [values], dictionary: undefined };
-      }
-      const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = cells[i];
-        if (typeof v === 'number') out[i] = v;
-        else if (v === null || v === undefined) setNull(i);
-        else out[i] = Number(v);
-      }
-      return { length: n, nullCount: nulls, validity, buffers: [out], dictionary: undefined };
-    }
-    case 'timestamp': {
-      const out = new BigInt64Array(n);
-      let lastMs = Number.NaN;
-      let lastBig = 0n;
-      for (let i = 0; i < n; i++) {
-        const v = cells[i];
-        const ms = v === null || v === undefined ? Number.NaN : toMillis(v);
-        if (Number.isFinite(ms)) {
-          if (ms !== lastMs) {
-            lastMs = ms;
-            lastBig = BigInt(Math.floor(ms));
-          }
-          out[i] = lastBig;
-        } else setNull(i);
-      }
-      return { length: n, nullCount: nulls, validity, buffers: [out], dictionary: undefined };
-    }
-    case 'bool': {
-      const out = new Uint8Array((n + 7) >> 3);
-      for (let i = 0; i < n; i++) {
-        const v = cells[i];
-        if (v === null || v === undefined) setNull(i);
-        else if (v) out[i >> 3]! |= 1 << (i & 7);
-      }
-      return { length: n, nullCount: nulls, validity, buffers: [out], dictionary: undefined };
-    }
-    case 'dictionary': {
-      const codes = new Int32Array(n);
-      const index = new Map<string, number>();
-      const values: string[] = [];
-      let lastS: string | undefined;
-      let lastK = 0;
-      for (let i = 0; i < n; i++) {
-        const v = cells[i];
-        if (v === null || v === undefined) {
-          setNull(i);
-          continue;
-        }
-        const s = typeof v === 'string' ? v : String(v);
-        if (s === lastS) {
-          codes[i] = lastK;
-          continue;
-        }
-        let k = index.get(s);
-        if (k === undefined) {
-          k = values.length;
-          index.set(s, k);
-          values.push(s);
-        }
-        codes[i] = k;
-        lastS = s;
-        lastK = k;
-      }
-      const [offsets, data] = utf8Buffers(values);
-      return { length: n, nullCount: nulls, validity, buffers: [codes], dictionary: { length: values.length, offsets, data } };
-    }
-    case 'string':
-    case 'json': {
-      const strings: Array<string | undefined> = new Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = cells[i];
-        if (v === null || v === undefined) {
-          setNull(i);
-          strings[i] = undefined;
-        } else if (typeof v === 'string') strings[i] = v;
-        else strings[i] = c.type === 'json' ? JSON.stringify(v) : String(v);
-      }
-      const [offsets, data] = utf8Buffers(strings);
-      return { length: n, nullCount: nulls, validity, buffers: [offsets, data], dictionary: undefined };
-    }
+/** A validity bitmap made at the first null: bytes of 0xff (all valid), a bit cleared per null. */
+class Validity {
+  bits: Uint8Array | undefined = undefined;
+  nulls = 0;
+  constructor(private readonly n: number) {}
+
+  setNull(i: number): void {
+    const bits = (this.bits ??= new Uint8Array((this.n + 7) >> 3).fill(0xff));
+    bits[i >> 3]! &= ~(1 << (i & 7));
+    this.nulls++;
   }
+}
+
+/**
+ * One column of a snapshot as the buffers apache-arrow writes for the Data that
+ * {@link encodeColumn} builds from the same cells (same values, same validity bytes).
+ */
+function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number): IpcColumn {
+  switch (c.type) {
+    case 'float64':
+      return cells instanceof Float64Array ? float64Given(cells, n) : float64Column(cells, n);
+    case 'timestamp':
+      return timestampColumn(cells, n);
+    case 'bool':
+      return boolColumn(cells, n);
+    case 'dictionary':
+      return dictionaryColumn(cells, n);
+    case 'string':
+    case 'json':
+      return stringColumn(cells, n, c.type === 'json');
+  }
+}
+
+/** A column given as numbers: every cell valid, written as it is. */
+function float64Given(cells: Float64Array, n: number): IpcColumn {
+  let values = cells.subarray(0, n);
+  if (values.length < n) (values = new Float64Array(n)).set(cells);
+  return { length: n, nullCount: 0, validity: undefined, buffers: [values], dictionary: undefined };
+}
+
+function float64Column(cells: ArrayLike<unknown>, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (typeof v === 'number') out[i] = v;
+    else if (v === null || v === undefined) valid.setNull(i);
+    else out[i] = Number(v);
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
+function timestampColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new BigInt64Array(n);
+  // Each int64 is stored as its two 32-bit halves (as a BigInt64Array lays them out): no BigInt
+  // store per cell. Runs of one time (a window's bounds on each of its rows) convert once.
+  const halves = new Uint32Array(out.buffer);
+  const one = new BigInt64Array(1);
+  const oneHalves = new Uint32Array(one.buffer);
+  let lastMs = Number.NaN;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    const ms = typeof v === 'number' ? v : v === null || v === undefined ? Number.NaN : toMillis(v);
+    if (Number.isFinite(ms)) {
+      if (ms !== lastMs) {
+        lastMs = ms;
+        one[0] = BigInt(Math.floor(ms));
+        lo = oneHalves[0]!;
+        hi = oneHalves[1]!;
+      }
+      halves[2 * i] = lo;
+      halves[2 * i + 1] = hi;
+    } else valid.setNull(i);
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
+function boolColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new Uint8Array((n + 7) >> 3);
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (v === null || v === undefined) valid.setNull(i);
+    else if (v) out[i >> 3]! |= 1 << (i & 7);
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
+function dictionaryColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const codes = new Int32Array(n);
+  const index = new Map<string, number>();
+  const values: string[] = [];
+  // Rows come grouped (a trader's positions, a pair's instrument_a): repeat the last code.
+  let lastS: string | undefined;
+  let lastK = 0;
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (v === null || v === undefined) {
+      valid.setNull(i);
+      continue;
+    }
+    const s = typeof v === 'string' ? v : String(v);
+    if (s === lastS) {
+      codes[i] = lastK;
+      continue;
+    }
+    // Rows often go through the dictionary in order (a pair's instrument_b after instrument_a, a
+    // trader's instruments by name): try the code after the last one before the map. Values
+    // are distinct, so a match is the code the map holds.
+    let k: number | undefined = lastK + 1;
+    if (k >= values.length || values[k] !== s) k = index.get(s);
+    if (k === undefined) {
+      k = values.length;
+      index.set(s, k);
+      values.push(s);
+    }
+    codes[i] = k;
+    lastS = s;
+    lastK = k;
+  }
+  const [offsets, data] = utf8Buffers(values);
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [codes], dictionary: { length: values.length, offsets, data } };
+}
+
+function stringColumn(cells: ArrayLike<unknown>, n: number, json: boolean): IpcColumn {
+  const valid = new Validity(n);
+  const strings: Array<string | undefined> = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (v === null || v === undefined) {
+      valid.setNull(i);
+      strings[i] = undefined;
+    } else if (typeof v === 'string') strings[i] = v;
+    else strings[i] = json ? JSON.stringify(v) : String(v);
+  }
+  const [offsets, data] = utf8Buffers(strings);
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [offsets, data], dictionary: undefined };
 }
 
 /** Utf8 offsets and data of `strings` (undefined: an empty, null cell). */
 function utf8Buffers(strings: ReadonlyArray<string | undefined>): [Int32Array, Uint8Array] {
   const n = strings.length;
   const offsets = new Int32Array(n + 1);
+  // Encoded all at once: when the UTF-8 bytes are as many as the UTF-16 units, every character
+  // is ASCII (one byte each) and the offsets are the lengths. Otherwise string by string.
+  const joined = strings.join('');
+  const all = Buffer.from(joined, 'utf8');
+  if (all.length === joined.length) {
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const s = strings[i];
+      if (s !== undefined) at += s.length;
+      offsets[i + 1] = at;
+    }
+    return [offsets, all];
+  }
   let bytes = 0;
   for (let i = 0; i < n; i++) {
     const s = strings[i];
@@ -567,8 +624,9 @@ export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotT
   const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
   const ipc: IpcColumn[] = [{ length: n, nullCount: 0, validity: undefined, buffers: [times], dictionary: undefined }];
   if (rows instanceof SnapshotColumns) {
-    const none = new Array<unknown>(n);
-    for (const c of columns) ipc.push(ipcColumn(c, rows.columns[c.name] ?? none, n));
+    // A column left out is null in every row (the array of holes is made only then: it is not free).
+    let none: unknown[] | undefined;
+    for (const c of columns) ipc.push(ipcColumn(c, rows.columns[c.name] ?? (none ??= new Array<unknown>(n)), n));
   } else {
     const cells = new Array<unknown>(n);
     for (const c of columns) {
