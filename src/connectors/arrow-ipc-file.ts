@@ -17,9 +17,9 @@
  * scalars `RecordBatch.length` and `Message.bodyLength`, which it leaves out when they are 0. So,
  * for a schema and a {@link IpcShape} (which of those scalars are 0), the metadata bytes are a
  * constant template with numeric slots. {@link IpcFileTemplates} makes each template from a file
- * that apache-arrow wrote (the first of its shape), finds the slots by reading the flatbuffers,
- * and trusts it only if re-encoding that same file from the template gives apache-arrow's bytes
- * exactly; otherwise that shape stays with apache-arrow.
+ * that apache-arrow wrote (of a few rows of the first batch of its shape), finds the slots by
+ * reading the flatbuffers, and trusts it only if re-encoding those rows from the template gives
+ * apache-arrow's bytes exactly; otherwise that shape stays with apache-arrow.
  */
 
 /**
@@ -311,36 +311,48 @@ function fileTemplate(file: Uint8Array, columns: readonly IpcColumn[]): FileTemp
 }
 
 /**
+ * A few rows of a table with the same schema and shape ({@link ipcShape}) as the file to write,
+ * as IPC columns and as the file apache-arrow writes for them: what a template is made from.
+ *
+ * @example const s: IpcSample = { numRows: 1, columns, file: tableToIPC(table, 'file') };
+ */
+export interface IpcSample {
+  numRows: number;
+  columns: IpcColumn[];
+  file: Uint8Array;
+}
+
+/**
  * Arrow IPC files byte-identical to apache-arrow's, from templates per (schema, shape). The
  * schema is identified by an object the caller keeps for it (the same object for the same
  * schema), the shape by {@link ipcShape}.
  *
  * @example
  * const files = new IpcFileTemplates();
- * const bytes = files.encode(schemaKey, n, columns, () => tableToIPC(table, 'file'));
+ * const bytes = files.encode(schemaKey, n, columns, () => sampleOf(rows), () => tableToIPC(table, 'file'));
  */
 export class IpcFileTemplates {
   /** Per schema key, per shape: the template, or null when apache-arrow writes that shape. */
   private readonly bySchema = new WeakMap<object, Map<string, FileTemplate | null>>();
 
   /**
-   * The file of one record batch of `numRows` rows with these columns (in schema order).
-   * `reference` is apache-arrow's encoding of the same batch: called for the first file of each
-   * shape (it makes the template and checks it) and for every file of a shape whose template
-   * failed that check.
+   * The file of one record batch of `numRows` rows with these columns (in schema order). For the
+   * first file of a shape, `sample` gives a few rows of that shape: the template is made from
+   * apache-arrow's file of them and kept if it gives that file's bytes exactly. `reference`,
+   * apache-arrow's file of the whole batch, is asked for only in a shape without a template.
    */
-  encode(schemaKey: object, numRows: number, columns: readonly IpcColumn[], reference: () => Uint8Array): Uint8Array {
+  encode(schemaKey: object, numRows: number, columns: readonly IpcColumn[], sample: () => IpcSample, reference: () => Uint8Array): Uint8Array {
     let shapes = this.bySchema.get(schemaKey);
     if (!shapes) this.bySchema.set(schemaKey, (shapes = new Map()));
     const shape = ipcShape(numRows, columns);
-    const t = shapes.get(shape);
-    if (t) return encodeWith(t, numRows, columns);
-    const file = reference();
+    let t = shapes.get(shape);
     if (t === undefined) {
-      const made = fileTemplate(file, columns);
-      shapes.set(shape, made && sameBytes(encodeWith(made, numRows, columns), file) ? made : null);
+      const s = sample();
+      const made = ipcShape(s.numRows, s.columns) === shape ? fileTemplate(s.file, s.columns) : undefined;
+      t = made && sameBytes(encodeWith(made, s.numRows, s.columns), s.file) ? made : null;
+      shapes.set(shape, t);
     }
-    return file;
+    return t ? encodeWith(t, numRows, columns) : reference();
   }
 }
 

@@ -29,7 +29,7 @@ import {
 import type { Alert } from '../core/alerts.js';
 import { InputError, InternalError } from '../core/errors.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
-import { IpcFileTemplates, type IpcColumn } from './arrow-ipc-file.js';
+import { IpcFileTemplates, type IpcColumn, type IpcSample } from './arrow-ipc-file.js';
 
 /**
  * How a column is stored. `timestamp`: Arrow Timestamp(ms, "UTC") from epoch ms (or an ISO string);
@@ -610,7 +610,50 @@ const ipcFiles = new IpcFileTemplates();
  * const bytes = encodeSnapshot(SNAPSHOT_TABLES.market.columns, 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
  */
 export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): Uint8Array {
-  return ipcFiles.encode(columns, rows.length, snapshotIpcColumns(columns, snapshotTime, rows), () => encodeSnapshotWithArrow(columns, snapshotTime, rows));
+  return ipcFiles.encode(
+    columns,
+    rows.length,
+    snapshotIpcColumns(columns, snapshotTime, rows),
+    () => snapshotIpcSample(columns, snapshotTime, rows),
+    () => encodeSnapshotWithArrow(columns, snapshotTime, rows),
+  );
+}
+
+/**
+ * A few of the rows in the same shape (see `ipcShape`), encoded both ways: what the template of
+ * the snapshot's shape is made from and checked on ({@link IpcFileTemplates}).
+ *
+ * @example snapshotIpcSample(SNAPSHOT_TABLES.market.columns, t, rows).numRows // 1 (one row has every dictionary value)
+ */
+export function snapshotIpcSample(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): IpcSample {
+  const few = sampleRows(columns, rows);
+  return { numRows: few.length, columns: snapshotIpcColumns(columns, snapshotTime, few), file: encodeSnapshotWithArrow(columns, snapshotTime, few) };
+}
+
+/**
+ * The first row and, for each dictionary column, its first row with a value: the shape of all
+ * rows (a dictionary is empty in these rows iff it is in all of them).
+ */
+function sampleRows(columns: readonly SnapshotColumn[], rows: SnapshotRows): SnapshotRows {
+  const n = rows.length;
+  if (n === 0) return rows;
+  const cellOf = rows instanceof SnapshotColumns ? (name: string, i: number) => rows.columns[name]?.[i] : (name: string, i: number) => rows[i]![name];
+  const picked = new Set<number>([0]);
+  for (const c of columns) {
+    if (c.type !== 'dictionary') continue;
+    for (let i = 0; i < n; i++) {
+      const v = cellOf(c.name, i);
+      if (v !== null && v !== undefined) {
+        picked.add(i);
+        break;
+      }
+    }
+  }
+  const at = [...picked].sort((a, b) => a - b);
+  if (!(rows instanceof SnapshotColumns)) return at.map((i) => rows[i]!);
+  const cols: Record<string, ArrayLike<unknown>> = {};
+  for (const [name, cells] of Object.entries(rows.columns)) cols[name] = cells instanceof Float64Array ? Float64Array.from(at, (i) => cells[i] ?? 0) : at.map((i) => cells[i]);
+  return new SnapshotColumns(at.length, cols);
 }
 
 /**
@@ -639,7 +682,7 @@ export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotT
 
 /**
  * {@link encodeSnapshot} by apache-arrow: the rows as Arrow Data, a Table, `tableToIPC(table,
- * 'file')`. The reference that the templates are made from and checked against.
+ * 'file')`. The reference that the templates are made from and checked against (on a few rows).
  *
  * @example Buffer.compare(encodeSnapshotWithArrow(cols, t, rows), encodeSnapshot(cols, t, rows)) // 0
  */
@@ -882,13 +925,20 @@ export class SnapshotSink {
     const key = `${table}\u0000${snapshotTime}`;
     const p = this.pending.get(key);
     if (!p) {
-      const mergeFile = (this.files.get(table) ?? []).some(([t]) => t === snapshotTime);
+      const mergeFile = this.hasFile(table, snapshotTime);
       if (rows instanceof SnapshotColumns) this.pending.set(key, { table, time: snapshotTime, rows: [], columnar: rows, calls: 1, mergeFile });
       else this.pending.set(key, { table, time: snapshotTime, rows: rows.slice(), calls: 1, mergeFile });
     } else {
       this.addRows(p, rows instanceof SnapshotColumns ? rows.toRows() : rows);
     }
     this.noteTime(snapshotTime);
+  }
+
+  /** Whether the file (table, time) has been written (a plain loop: this runs for every snapshot of every table). */
+  private hasFile(table: string, time: number): boolean {
+    const list = this.files.get(table);
+    if (list) for (let i = list.length - 1; i >= 0; i--) if (list[i]![0] === time) return true;
+    return false;
   }
 
   onAlert(a: Alert): void {

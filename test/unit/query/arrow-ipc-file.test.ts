@@ -1,12 +1,13 @@
 import { tableFromIPC, tableToIPC, tableFromArrays } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { IpcFileTemplates, ipcShape } from '../../../src/connectors/arrow-ipc-file.js';
+import { IpcFileTemplates, ipcShape, type IpcSample } from '../../../src/connectors/arrow-ipc-file.js';
 import {
   SNAPSHOT_TABLES,
   decodeSnapshotRows,
   encodeSnapshot,
   encodeSnapshotWithArrow,
   snapshotIpcColumns,
+  snapshotIpcSample,
   type SnapshotColumn,
   type SnapshotColumnType,
 } from '../../../src/connectors/snapshot-sink.js';
@@ -141,15 +142,29 @@ describe('Arrow IPC files from templates (byte-identical to apache-arrow tableTo
             const want = encodeSnapshotWithArrow(columns, time, rows);
             const ipc = snapshotIpcColumns(columns, time, rows);
             const shape = ipcShape(n, ipc);
+            let sampleCalls = 0;
             let referenceCalls = 0;
-            const got = templates.encode(columns, n, ipc, () => {
-              referenceCalls++;
-              return encodeSnapshotWithArrow(columns, time, rows);
-            });
+            const got = templates.encode(
+              columns,
+              n,
+              ipc,
+              () => {
+                sampleCalls++;
+                const sample = snapshotIpcSample(columns, time, rows);
+                expect(sample.numRows).toBeLessThanOrEqual(Math.min(n, 1 + columns.length));
+                return sample;
+              },
+              () => {
+                referenceCalls++;
+                return encodeSnapshotWithArrow(columns, time, rows);
+              },
+            );
             files++;
             expect(Buffer.compare(Buffer.from(got), Buffer.from(want)), `${columns.map((x) => x.type).join(',')} n=${n}`).toBe(0);
-            // apache-arrow is asked only for the first file of a shape: every later one comes from the template.
-            expect(referenceCalls, `shape ${shape}`).toBe(shapesSeen.has(shape) ? 0 : 1);
+            // A sample is taken for the first file of a shape only, its template holds, and every
+            // file (the first too) comes from the template, never from apache-arrow.
+            expect(sampleCalls, `shape ${shape}`).toBe(shapesSeen.has(shape) ? 0 : 1);
+            expect(referenceCalls, `shape ${shape}`).toBe(0);
             if (shapesSeen.has(shape)) templated++;
             shapesSeen.add(shape);
             // The module-level encoder agrees too, and the file reads back as the rows.
@@ -171,6 +186,7 @@ describe('Arrow IPC files from templates (byte-identical to apache-arrow tableTo
     const columns = SNAPSHOT_TABLES.correlations.columns.slice();
     const names = ['A', 'B', 'C', 'Dé', 'E', 'F', 'G', 'H', 'I', 'J', 'K'];
     const templates = new IpcFileTemplates();
+    let sampleCalls = 0;
     let referenceCalls = 0;
     for (let round = 0; round < 6; round++) {
       const ws: number[] = [];
@@ -191,14 +207,23 @@ describe('Arrow IPC files from templates (byte-identical to apache-arrow tableTo
       const n = a.length;
       const rows = new SnapshotColumns(n, { window_start: Float64Array.from(ws), window_end: Float64Array.from(ws, (t) => t + 300_000), instrument_a: a, instrument_b: b, correlation: rho, n: new Float64Array(n).fill(299) });
       const want = encodeSnapshotWithArrow(columns, T0, rows);
-      const got = templates.encode(columns, n, snapshotIpcColumns(columns, T0, rows), () => {
-        referenceCalls++;
-        return want;
-      });
+      const got = templates.encode(
+        columns,
+        n,
+        snapshotIpcColumns(columns, T0, rows),
+        () => {
+          sampleCalls++;
+          return snapshotIpcSample(columns, T0, rows);
+        },
+        () => {
+          referenceCalls++;
+          return want;
+        },
+      );
       expect(Buffer.compare(Buffer.from(got), Buffer.from(want)), `round ${round}`).toBe(0);
     }
-    // Every round's file but the first came from the template.
-    expect(referenceCalls).toBe(1);
+    // Every round's file came from the template made of the first round's sample.
+    expect([sampleCalls, referenceCalls]).toEqual([1, 0]);
   });
 
   it('reads back through apache-arrow with the schema of the reference', () => {
@@ -215,31 +240,40 @@ describe('Arrow IPC files from templates (byte-identical to apache-arrow tableTo
     }
   });
 
-  it('leaves a shape whose reference file is not the expected layout to the reference', () => {
+  it('leaves a shape whose sample file is not the expected layout to the reference', () => {
     const columns: SnapshotColumn[] = [{ name: 'x', type: 'float64' }];
     const rows = [{ x: 1 }, { x: 2 }];
     const ipc = snapshotIpcColumns(columns, T0, rows);
-    // A stream, not a file: no template can be made from it.
-    const stream = tableToIPC(tableFromArrays({ x: Float64Array.of(1, 2) }), 'stream');
-    const templates = new IpcFileTemplates();
-    let calls = 0;
-    const reference = (): Uint8Array => {
-      calls++;
-      return stream;
-    };
-    expect(templates.encode(columns, 2, ipc, reference)).toBe(stream);
-    expect(templates.encode(columns, 2, ipc, reference)).toBe(stream);
-    expect(calls).toBe(2);
-    // A file of another table (a different layout): the check against it fails, the reference is kept.
-    const other = encodeSnapshotWithArrow([{ name: 'x', type: 'string' }], T0, [{ x: 'a' }, { x: 'b' }]);
-    const t2 = new IpcFileTemplates();
-    let calls2 = 0;
-    const ref2 = (): Uint8Array => {
-      calls2++;
-      return other;
-    };
-    expect(t2.encode(columns, 2, ipc, ref2)).toBe(other);
-    expect(t2.encode(columns, 2, ipc, ref2)).toBe(other);
-    expect(calls2).toBe(2);
+    const want = encodeSnapshotWithArrow(columns, T0, rows);
+    const cases: Array<[string, () => IpcSample]> = [
+      // A stream, not a file: no template can be made from it.
+      ['a stream', () => ({ numRows: 2, columns: ipc, file: tableToIPC(tableFromArrays({ x: Float64Array.of(1, 2) }), 'stream') })],
+      // The file of another table: a template is made, but does not give its bytes.
+      ['another table', () => ({ numRows: 2, columns: ipc, file: encodeSnapshotWithArrow([{ name: 'x', type: 'string' }], T0, [{ x: 'a' }, { x: 'b' }]) })],
+      // A sample of another shape (no rows).
+      ['another shape', () => snapshotIpcSample(columns, T0, [])],
+    ];
+    for (const [what, sample] of cases) {
+      const templates = new IpcFileTemplates();
+      let samples = 0;
+      let references = 0;
+      const encode = () =>
+        templates.encode(
+          columns,
+          2,
+          ipc,
+          () => {
+            samples++;
+            return sample();
+          },
+          () => {
+            references++;
+            return want;
+          },
+        );
+      expect(encode(), what).toBe(want);
+      expect(encode(), what).toBe(want);
+      expect([samples, references], what).toEqual([1, 2]);
+    }
   });
 });
