@@ -440,7 +440,7 @@ class Validity {
  * One column of a snapshot as the buffers apache-arrow writes for the Data that
  * {@link encodeColumn} builds from the same cells (same values, same validity bytes).
  */
-function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number): IpcColumn {
+function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number, memo: DictionaryMemos, at: number): IpcColumn {
   switch (c.type) {
     case 'float64':
       return cells instanceof Float64Array ? float64Given(cells, n) : float64Column(cells, n);
@@ -449,7 +449,7 @@ function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number): Ipc
     case 'bool':
       return boolColumn(cells, n);
     case 'dictionary':
-      return dictionaryColumn(cells, n);
+      return dictionaryColumn(cells, n, memo, at);
     case 'string':
     case 'json':
       return stringColumn(cells, n, c.type === 'json');
@@ -514,7 +514,26 @@ function boolColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
   return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
 }
 
-function dictionaryColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
+/** A dictionary column's last dictionary: its values and their Utf8 buffers (see dictionaryColumn). */
+interface DictionaryMemo {
+  values: readonly string[];
+  offsets: Int32Array;
+  data: Uint8Array;
+}
+
+/** Per column of a table (by index), the last dictionary it had. */
+type DictionaryMemos = Array<DictionaryMemo | undefined>;
+
+/** The dictionary memos of each table, by its columns array. */
+const dictionaryMemos = new WeakMap<readonly SnapshotColumn[], DictionaryMemos>();
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: DictionaryMemos, at: number): IpcColumn {
   const valid = new Validity(n);
   const codes = new Int32Array(n);
   const index = new Map<string, number>();
@@ -547,8 +566,14 @@ function dictionaryColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
     lastS = s;
     lastK = k;
   }
-  const [offsets, data] = utf8Buffers(values);
-  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [codes], dictionary: { length: values.length, offsets, data } };
+  // A table's dictionary is mostly the one of its previous snapshot (same instruments, same
+  // traders, first seen in the same order): its Utf8 buffers are then reused (they are only read).
+  let memo = memos[at];
+  if (memo === undefined || !sameStrings(memo.values, values)) {
+    const [offsets, data] = utf8Buffers(values);
+    memos[at] = memo = { values, offsets, data };
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [codes], dictionary: { length: values.length, offsets: memo.offsets, data: memo.data } };
 }
 
 function stringColumn(cells: ArrayLike<unknown>, n: number, json: boolean): IpcColumn {
@@ -666,15 +691,21 @@ export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotT
   const n = rows.length;
   const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
   const ipc: IpcColumn[] = [{ length: n, nullCount: 0, validity: undefined, buffers: [times], dictionary: undefined }];
+  let memos = dictionaryMemos.get(columns);
+  if (!memos) dictionaryMemos.set(columns, (memos = []));
   if (rows instanceof SnapshotColumns) {
     // A column left out is null in every row (the array of holes is made only then: it is not free).
     let none: unknown[] | undefined;
-    for (const c of columns) ipc.push(ipcColumn(c, rows.columns[c.name] ?? (none ??= new Array<unknown>(n)), n));
+    for (let i = 0; i < columns.length; i++) {
+      const c = columns[i]!;
+      ipc.push(ipcColumn(c, rows.columns[c.name] ?? (none ??= new Array<unknown>(n)), n, memos, i));
+    }
   } else {
     const cells = new Array<unknown>(n);
-    for (const c of columns) {
+    for (let i = 0; i < columns.length; i++) {
+      const c = columns[i]!;
       pluck(c.name)(rows, cells);
-      ipc.push(ipcColumn(c, cells, n));
+      ipc.push(ipcColumn(c, cells, n, memos, i));
     }
   }
   return ipc;

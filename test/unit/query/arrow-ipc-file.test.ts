@@ -221,6 +221,9 @@ describe('Arrow IPC files from templates (byte-identical to apache-arrow tableTo
         },
       );
       expect(Buffer.compare(Buffer.from(got), Buffer.from(want)), `round ${round}`).toBe(0);
+      // Again, with the dictionaries of the file before (their Utf8 buffers reused) and other correlations.
+      const again = new SnapshotColumns(n, { ...rows.columns, correlation: rho.map((x) => (x === null ? 0.5 : null)) });
+      expect(Buffer.compare(Buffer.from(encodeSnapshot(columns, T0, again)), Buffer.from(encodeSnapshotWithArrow(columns, T0, again))), `round ${round} again`).toBe(0);
     }
     // Every round's file came from the template made of the first round's sample.
     expect([sampleCalls, referenceCalls]).toEqual([1, 0]);
