@@ -514,11 +514,15 @@ function boolColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
   return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
 }
 
-/** A dictionary column's last dictionary: its values and their Utf8 buffers (see dictionaryColumn). */
+/**
+ * A dictionary column's last file (see dictionaryColumn): its dictionary values, their Utf8
+ * buffers, and the column itself (codes, validity), which are only ever read.
+ */
 interface DictionaryMemo {
   values: readonly string[];
   offsets: Int32Array;
   data: Uint8Array;
+  column: IpcColumn;
 }
 
 /** Per column of a table (by index), the last dictionary it had. */
@@ -533,7 +537,32 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
+/**
+ * Whether every cell is the one `memo`'s column holds at its row: null where it is null, else
+ * the string of its code. Then the column would be encoded as it was (the codes are a function
+ * of the sequence of values: each new value gets the next code).
+ */
+function sameCells(cells: ArrayLike<unknown>, n: number, memo: DictionaryMemo): boolean {
+  const c = memo.column;
+  if (c.length !== n) return false;
+  const codes = c.buffers[0] as Int32Array;
+  const values = memo.values;
+  const bits = c.validity;
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    const valid = bits === undefined || (bits[i >> 3]! & (1 << (i & 7))) !== 0;
+    if (v === null || v === undefined) {
+      if (valid) return false;
+    } else if (!valid || values[codes[i]!] !== v) return false;
+  }
+  return true;
+}
+
 function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: DictionaryMemos, at: number): IpcColumn {
+  // A table's column is often the one of its previous file (the same pairs, traders,
+  // instruments): checking that is cheaper than encoding it again.
+  const before = memos[at];
+  if (before !== undefined && sameCells(cells, n, before)) return before.column;
   const valid = new Validity(n);
   const codes = new Int32Array(n);
   const index = new Map<string, number>();
@@ -566,14 +595,15 @@ function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: Dictionar
     lastS = s;
     lastK = k;
   }
-  // A table's dictionary is mostly the one of its previous snapshot (same instruments, same
-  // traders, first seen in the same order): its Utf8 buffers are then reused (they are only read).
-  let memo = memos[at];
-  if (memo === undefined || !sameStrings(memo.values, values)) {
-    const [offsets, data] = utf8Buffers(values);
-    memos[at] = memo = { values, offsets, data };
-  }
-  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [codes], dictionary: { length: values.length, offsets: memo.offsets, data: memo.data } };
+  // Else its dictionary is often the previous one (same values first seen in the same order):
+  // its Utf8 buffers are then reused.
+  let offsets: Int32Array;
+  let data: Uint8Array;
+  if (before !== undefined && sameStrings(before.values, values)) ({ offsets, data } = before);
+  else [offsets, data] = utf8Buffers(values);
+  const column: IpcColumn = { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [codes], dictionary: { length: values.length, offsets, data } };
+  memos[at] = { values, offsets, data, column };
+  return column;
 }
 
 function stringColumn(cells: ArrayLike<unknown>, n: number, json: boolean): IpcColumn {

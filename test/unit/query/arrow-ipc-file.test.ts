@@ -229,6 +229,33 @@ describe('Arrow IPC files from templates (byte-identical to apache-arrow tableTo
     expect([sampleCalls, referenceCalls]).toEqual([1, 0]);
   });
 
+  it('writes a dictionary column again only as it was when its cells are the same (nulls included)', () => {
+    const columns: SnapshotColumn[] = [
+      { name: 'id', type: 'dictionary' },
+      { name: 'x', type: 'float64' },
+    ];
+    const files: unknown[][] = [
+      ['A', null, 'B', 'A'],
+      ['A', 'A', 'B', 'A'], // a null becomes the value of code 0
+      ['A', null, 'B', 'A'], // and back
+      ['A', null, 'B', null],
+      ['A', null, 'B', null], // the same cells: the column of the file before
+      ['A', undefined, 'B', null],
+      ['B', null, 'A', null], // the same values in another order
+      [7, null, 'B', null], // a number, written as its string
+      ['7', null, 'B', null],
+      [7, null, 'B', null],
+      ['A', 'B'], // fewer rows
+      ['A', 'B', 'C', 'D'],
+    ];
+    for (const [i, ids] of files.entries()) {
+      for (const rows of [new SnapshotColumns(ids.length, { id: ids, x: new Float64Array(ids.length).fill(i) }), ids.map((id) => ({ id, x: i }))]) {
+        const want = encodeSnapshotWithArrow(columns, T0, rows);
+        expect(Buffer.compare(Buffer.from(encodeSnapshot(columns, T0, rows)), Buffer.from(want)), `file ${i}`).toBe(0);
+      }
+    }
+  });
+
   it('reads back through apache-arrow with the schema of the reference', () => {
     const columns = TYPES.map((type, i) => ({ name: `k${i}`, type }));
     const c = randomCase(columns, 500, rng(7));
