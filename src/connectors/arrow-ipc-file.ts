@@ -14,9 +14,9 @@
  *
  * The flatbuffers of a table's files differ only in numbers that sit at fixed places: struct
  * fields (field nodes, buffer regions, footer blocks), which flatbuffers always writes, and the
- * scalars `RecordBatch.length` and `Message.bodyLength`, which it leaves out when they are 0. So,
- * for a schema and a {@link IpcShape} (which of those scalars are 0), the metadata bytes are a
- * constant template with numeric slots. {@link IpcFileTemplates} makes each template from a file
+ * scalars `RecordBatch.length` and `Message.bodyLength` of the record batch and of each dictionary
+ * batch, which it leaves out when they are 0. So, for a schema and a shape ({@link ipcShape}:
+ * which of those scalars are 0), the metadata bytes are a constant template with numeric slots. {@link IpcFileTemplates} makes each template from a file
  * that apache-arrow wrote (of a few rows of the first batch of its shape), finds the slots by
  * reading the flatbuffers, and trusts it only if re-encoding those rows from the template gives
  * apache-arrow's bytes exactly; otherwise that shape stays with apache-arrow.
