@@ -29,6 +29,7 @@ import {
 import type { Alert } from '../core/alerts.js';
 import { InputError, InternalError } from '../core/errors.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
+import { IpcFileTemplates, type IpcColumn, type IpcSample } from './arrow-ipc-file.js';
 
 /**
  * How a column is stored. `timestamp`: Arrow Timestamp(ms, "UTC") from epoch ms (or an ISO string);
@@ -422,14 +423,331 @@ function utf8Data(strings: ReadonlyArray<string | undefined>, valid: { bits: Uin
   return makeData({ type: new Utf8(), length: n, valueOffsets: offsets, data, nullCount: valid?.nulls ?? 0, nullBitmap: valid?.bits });
 }
 
+/** A validity bitmap made at the first null: bytes of 0xff (all valid), a bit cleared per null. */
+class Validity {
+  bits: Uint8Array | undefined = undefined;
+  nulls = 0;
+  constructor(private readonly n: number) {}
+
+  setNull(i: number): void {
+    const bits = (this.bits ??= new Uint8Array((this.n + 7) >> 3).fill(0xff));
+    bits[i >> 3]! &= ~(1 << (i & 7));
+    this.nulls++;
+  }
+}
+
+/**
+ * One column of a snapshot as the buffers apache-arrow writes for the Data that
+ * {@link encodeColumn} builds from the same cells (same values, same validity bytes).
+ */
+function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number, memo: DictionaryMemos, at: number): IpcColumn {
+  switch (c.type) {
+    case 'float64':
+      return cells instanceof Float64Array ? float64Given(cells, n) : float64Column(cells, n);
+    case 'timestamp':
+      return timestampColumn(cells, n);
+    case 'bool':
+      return boolColumn(cells, n);
+    case 'dictionary':
+      return dictionaryColumn(cells, n, memo, at);
+    case 'string':
+    case 'json':
+      return stringColumn(cells, n, c.type === 'json');
+  }
+}
+
+/** A column given as numbers: every cell valid, written as it is. */
+function float64Given(cells: Float64Array, n: number): IpcColumn {
+  let values = cells.subarray(0, n);
+  if (values.length < n) (values = new Float64Array(n)).set(cells);
+  return { length: n, nullCount: 0, validity: undefined, buffers: [values], dictionary: undefined };
+}
+
+function float64Column(cells: ArrayLike<unknown>, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (typeof v === 'number') out[i] = v;
+    else if (v === null || v === undefined) valid.setNull(i);
+    else out[i] = Number(v);
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
+function timestampColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new BigInt64Array(n);
+  // Each int64 is stored as its two 32-bit halves (as a BigInt64Array lays them out): no BigInt
+  // store per cell. Runs of one time (a window's bounds on each of its rows) convert once.
+  const halves = new Uint32Array(out.buffer);
+  const one = new BigInt64Array(1);
+  const oneHalves = new Uint32Array(one.buffer);
+  let lastMs = Number.NaN;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    const ms = typeof v === 'number' ? v : v === null || v === undefined ? Number.NaN : toMillis(v);
+    if (Number.isFinite(ms)) {
+      if (ms !== lastMs) {
+        lastMs = ms;
+        one[0] = BigInt(Math.floor(ms));
+        lo = oneHalves[0]!;
+        hi = oneHalves[1]!;
+      }
+      halves[2 * i] = lo;
+      halves[2 * i + 1] = hi;
+    } else valid.setNull(i);
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
+function boolColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new Uint8Array((n + 7) >> 3);
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (v === null || v === undefined) valid.setNull(i);
+    else if (v) out[i >> 3]! |= 1 << (i & 7);
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
+/**
+ * A dictionary column's last file (see dictionaryColumn): its dictionary values, their Utf8
+ * buffers, and the column itself (codes, validity), which are only ever read.
+ */
+interface DictionaryMemo {
+  values: readonly string[];
+  offsets: Int32Array;
+  data: Uint8Array;
+  column: IpcColumn;
+}
+
+/** Per column of a table (by index), the last dictionary it had. */
+type DictionaryMemos = Array<DictionaryMemo | undefined>;
+
+/** The dictionary memos of each table, by its columns array. */
+const dictionaryMemos = new WeakMap<readonly SnapshotColumn[], DictionaryMemos>();
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Whether every cell is the one `memo`'s column holds at its row: null where it is null, else
+ * the string of its code. Then the column would be encoded as it was (the codes are a function
+ * of the sequence of values: each new value gets the next code).
+ */
+function sameCells(cells: ArrayLike<unknown>, n: number, memo: DictionaryMemo): boolean {
+  const c = memo.column;
+  if (c.length !== n) return false;
+  const codes = c.buffers[0] as Int32Array;
+  const values = memo.values;
+  const bits = c.validity;
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    const valid = bits === undefined || (bits[i >> 3]! & (1 << (i & 7))) !== 0;
+    if (v === null || v === undefined) {
+      if (valid) return false;
+    } else if (!valid || values[codes[i]!] !== v) return false;
+  }
+  return true;
+}
+
+function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: DictionaryMemos, at: number): IpcColumn {
+  // A table's column is often the one of its previous file (the same pairs, traders,
+  // instruments): checking that is cheaper than encoding it again.
+  const before = memos[at];
+  if (before !== undefined && sameCells(cells, n, before)) return before.column;
+  const valid = new Validity(n);
+  const codes = new Int32Array(n);
+  const index = new Map<string, number>();
+  const values: string[] = [];
+  // Rows come grouped (a trader's positions, a pair's instrument_a): repeat the last code.
+  let lastS: string | undefined;
+  let lastK = 0;
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (v === null || v === undefined) {
+      valid.setNull(i);
+      continue;
+    }
+    const s = typeof v === 'string' ? v : String(v);
+    if (s === lastS) {
+      codes[i] = lastK;
+      continue;
+    }
+    // Rows often go through the dictionary in order (a pair's instrument_b after instrument_a, a
+    // trader's instruments by name): try the code after the last one before the map. Values
+    // are distinct, so a match is the code the map holds.
+    let k: number | undefined = lastK + 1;
+    if (k >= values.length || values[k] !== s) k = index.get(s);
+    if (k === undefined) {
+      k = values.length;
+      index.set(s, k);
+      values.push(s);
+    }
+    codes[i] = k;
+    lastS = s;
+    lastK = k;
+  }
+  // Else its dictionary is often the previous one (same values first seen in the same order):
+  // its Utf8 buffers are then reused.
+  let offsets: Int32Array;
+  let data: Uint8Array;
+  if (before !== undefined && sameStrings(before.values, values)) ({ offsets, data } = before);
+  else [offsets, data] = utf8Buffers(values);
+  const column: IpcColumn = { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [codes], dictionary: { length: values.length, offsets, data } };
+  memos[at] = { values, offsets, data, column };
+  return column;
+}
+
+function stringColumn(cells: ArrayLike<unknown>, n: number, json: boolean): IpcColumn {
+  const valid = new Validity(n);
+  const strings: Array<string | undefined> = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = cells[i];
+    if (v === null || v === undefined) {
+      valid.setNull(i);
+      strings[i] = undefined;
+    } else if (typeof v === 'string') strings[i] = v;
+    else strings[i] = json ? JSON.stringify(v) : String(v);
+  }
+  const [offsets, data] = utf8Buffers(strings);
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [offsets, data], dictionary: undefined };
+}
+
+/** Utf8 offsets and data of `strings` (undefined: an empty, null cell). */
+function utf8Buffers(strings: ReadonlyArray<string | undefined>): [Int32Array, Uint8Array] {
+  const n = strings.length;
+  const offsets = new Int32Array(n + 1);
+  // Encoded all at once: when the UTF-8 bytes are as many as the UTF-16 units, every character
+  // is ASCII (one byte each) and the offsets are the lengths. Otherwise string by string.
+  const joined = strings.join('');
+  const all = Buffer.from(joined, 'utf8');
+  if (all.length === joined.length) {
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const s = strings[i];
+      if (s !== undefined) at += s.length;
+      offsets[i + 1] = at;
+    }
+    return [offsets, all];
+  }
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const s = strings[i];
+    if (s !== undefined) bytes += Buffer.byteLength(s, 'utf8');
+    offsets[i + 1] = bytes;
+  }
+  const buf = Buffer.allocUnsafe(bytes);
+  for (let i = 0; i < n; i++) {
+    const s = strings[i];
+    if (s !== undefined) buf.write(s, offsets[i]!, 'utf8');
+  }
+  return [offsets, buf];
+}
+
+/** Templates of the snapshot files' Arrow metadata, per columns array (see {@link IpcFileTemplates}). */
+const ipcFiles = new IpcFileTemplates();
+
 /**
  * Encodes one snapshot as an Arrow IPC file: `snapshot_time` = `snapshotTime` on every row, then
- * `columns` taken from the rows by name (a missing key is null).
+ * `columns` taken from the rows by name (a missing key is null). The bytes are those of
+ * apache-arrow's `tableToIPC(table, 'file')` ({@link encodeSnapshotWithArrow}), written from
+ * templates of the metadata ({@link IpcFileTemplates}) without building the Arrow table.
  *
  * @example
  * const bytes = encodeSnapshot(SNAPSHOT_TABLES.market.columns, 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
  */
 export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): Uint8Array {
+  return ipcFiles.encode(
+    columns,
+    rows.length,
+    snapshotIpcColumns(columns, snapshotTime, rows),
+    () => snapshotIpcSample(columns, snapshotTime, rows),
+    () => encodeSnapshotWithArrow(columns, snapshotTime, rows),
+  );
+}
+
+/**
+ * A few of the rows in the same shape (see `ipcShape`), encoded both ways: what the template of
+ * the snapshot's shape is made from and checked on ({@link IpcFileTemplates}).
+ *
+ * @example snapshotIpcSample(SNAPSHOT_TABLES.market.columns, t, rows).numRows // 1 (one row has every dictionary value)
+ */
+export function snapshotIpcSample(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): IpcSample {
+  const few = sampleRows(columns, rows);
+  return { numRows: few.length, columns: snapshotIpcColumns(columns, snapshotTime, few), file: encodeSnapshotWithArrow(columns, snapshotTime, few) };
+}
+
+/**
+ * The first row and, for each dictionary column, its first row with a value: the shape of all
+ * rows (a dictionary is empty in these rows iff it is in all of them).
+ */
+function sampleRows(columns: readonly SnapshotColumn[], rows: SnapshotRows): SnapshotRows {
+  const n = rows.length;
+  if (n === 0) return rows;
+  const cellOf = rows instanceof SnapshotColumns ? (name: string, i: number) => rows.columns[name]?.[i] : (name: string, i: number) => rows[i]![name];
+  const picked = new Set<number>([0]);
+  for (const c of columns) {
+    if (c.type !== 'dictionary') continue;
+    for (let i = 0; i < n; i++) {
+      const v = cellOf(c.name, i);
+      if (v !== null && v !== undefined) {
+        picked.add(i);
+        break;
+      }
+    }
+  }
+  const at = [...picked].sort((a, b) => a - b);
+  if (!(rows instanceof SnapshotColumns)) return at.map((i) => rows[i]!);
+  const cols: Record<string, ArrayLike<unknown>> = {};
+  for (const [name, cells] of Object.entries(rows.columns)) cols[name] = cells instanceof Float64Array ? Float64Array.from(at, (i) => cells[i] ?? 0) : at.map((i) => cells[i]);
+  return new SnapshotColumns(at.length, cols);
+}
+
+/**
+ * The buffers of a snapshot's record batch ({@link encodeSnapshot}'s columns: `snapshot_time`
+ * first), as apache-arrow lays out the Data that {@link encodeSnapshotWithArrow} builds.
+ *
+ * @example snapshotIpcColumns(SNAPSHOT_TABLES.market.columns, t, rows).length // 9
+ */
+export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): IpcColumn[] {
+  const n = rows.length;
+  const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
+  const ipc: IpcColumn[] = [{ length: n, nullCount: 0, validity: undefined, buffers: [times], dictionary: undefined }];
+  let memos = dictionaryMemos.get(columns);
+  if (!memos) dictionaryMemos.set(columns, (memos = []));
+  if (rows instanceof SnapshotColumns) {
+    // A column left out is null in every row (the array of holes is made only then: it is not free).
+    let none: unknown[] | undefined;
+    for (let i = 0; i < columns.length; i++) {
+      const c = columns[i]!;
+      ipc.push(ipcColumn(c, rows.columns[c.name] ?? (none ??= new Array<unknown>(n)), n, memos, i));
+    }
+  } else {
+    const cells = new Array<unknown>(n);
+    for (let i = 0; i < columns.length; i++) {
+      const c = columns[i]!;
+      pluck(c.name)(rows, cells);
+      ipc.push(ipcColumn(c, cells, n, memos, i));
+    }
+  }
+  return ipc;
+}
+
+/**
+ * {@link encodeSnapshot} by apache-arrow: the rows as Arrow Data, a Table, `tableToIPC(table,
+ * 'file')`. The reference that the templates are made from and checked against (on a few rows).
+ *
+ * @example Buffer.compare(encodeSnapshotWithArrow(cols, t, rows), encodeSnapshot(cols, t, rows)) // 0
+ */
+export function encodeSnapshotWithArrow(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): Uint8Array {
   const schema = snapshotArrowSchema(columns);
   const n = rows.length;
   const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
@@ -668,13 +986,20 @@ export class SnapshotSink {
     const key = `${table}\u0000${snapshotTime}`;
     const p = this.pending.get(key);
     if (!p) {
-      const mergeFile = (this.files.get(table) ?? []).some(([t]) => t === snapshotTime);
+      const mergeFile = this.hasFile(table, snapshotTime);
       if (rows instanceof SnapshotColumns) this.pending.set(key, { table, time: snapshotTime, rows: [], columnar: rows, calls: 1, mergeFile });
       else this.pending.set(key, { table, time: snapshotTime, rows: rows.slice(), calls: 1, mergeFile });
     } else {
       this.addRows(p, rows instanceof SnapshotColumns ? rows.toRows() : rows);
     }
     this.noteTime(snapshotTime);
+  }
+
+  /** Whether the file (table, time) has been written (a plain loop: this runs for every snapshot of every table). */
+  private hasFile(table: string, time: number): boolean {
+    const list = this.files.get(table);
+    if (list) for (let i = list.length - 1; i >= 0; i--) if (list[i]![0] === time) return true;
+    return false;
   }
 
   onAlert(a: Alert): void {
