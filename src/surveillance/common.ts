@@ -270,15 +270,19 @@ export class EventTimers<P> {
 }
 
 /**
- * A FIFO with O(1) push and shift (a ring buffer of power-of-two capacity, so pushing and shifting
- * never copy or allocate once it has grown) and removal from the middle for the rare match; what
- * the per-key recent-trade buffers are made of.
+ * A FIFO of timed records with O(1) push and drop (a ring buffer of power-of-two capacity, so
+ * pushing and dropping never copy or allocate once it has grown) and removal from the middle for
+ * the rare match; what the recent-trade buffers are made of. Each record's ts is also kept in a
+ * typed ring beside it, so dropping the old records at the front ({@link dropBefore}) and searching
+ * by time read that ring, not the records: the oldest record has long left the CPU caches, and
+ * reading its ts was a cache miss per record pushed.
  *
  * @example
- * const d = new Deque<number>(); d.push(1); d.push(2); d.shift(); // 1
+ * const d = new Deque<{ ts: number }>(); d.push({ ts: 1 }); d.push({ ts: 2 }); d.dropBefore(2); d.size; // 1
  */
-export class Deque<T> {
+export class Deque<T extends { ts: number }> {
   private items: Array<T | undefined>;
+  private times: Float64Array;
   private head = 0;
   private n = 0;
   private mask: number;
@@ -287,6 +291,7 @@ export class Deque<T> {
     let c = 8;
     while (c < capacity) c *= 2;
     this.items = new Array<T | undefined>(c).fill(undefined);
+    this.times = new Float64Array(c);
     this.mask = c - 1;
   }
 
@@ -296,7 +301,9 @@ export class Deque<T> {
 
   push(v: T): void {
     if (this.n > this.mask) this.grow();
-    this.items[(this.head + this.n) & this.mask] = v;
+    const i = (this.head + this.n) & this.mask;
+    this.items[i] = v;
+    this.times[i] = v.ts;
     this.n++;
   }
 
@@ -305,25 +312,37 @@ export class Deque<T> {
     return this.items[(this.head + i) & this.mask] as T;
   }
 
-  front(): T | undefined {
-    return this.n > 0 ? this.items[this.head] : undefined;
+  /** The ts of the i-th live item from the front (read from the typed ring). */
+  tsAt(i: number): number {
+    return this.times[(this.head + i) & this.mask] as number;
   }
 
-  shift(): T | undefined {
-    if (this.n === 0) return undefined;
-    const h = this.head;
-    const v = this.items[h] as T;
-    this.items[h] = undefined;
-    this.head = (h + 1) & this.mask;
-    this.n--;
-    return v;
+  /** Drops the items at the front with ts < limit (the items are in ts order). */
+  dropBefore(limit: number): void {
+    let n = this.n;
+    if (n === 0) return;
+    const times = this.times;
+    const items = this.items;
+    const m = this.mask;
+    let h = this.head;
+    while (n > 0 && (times[h] as number) < limit) {
+      items[h] = undefined;
+      h = (h + 1) & m;
+      n--;
+    }
+    this.head = h;
+    this.n = n;
   }
 
   removeAt(i: number): void {
     const items = this.items;
+    const times = this.times;
     const m = this.mask;
     const h = this.head;
-    for (let k = i; k < this.n - 1; k++) items[(h + k) & m] = items[(h + k + 1) & m];
+    for (let k = i; k < this.n - 1; k++) {
+      items[(h + k) & m] = items[(h + k + 1) & m];
+      times[(h + k) & m] = times[(h + k + 1) & m] as number;
+    }
     items[(h + this.n - 1) & m] = undefined;
     this.n--;
   }
@@ -336,16 +355,23 @@ export class Deque<T> {
 
   private grow(): void {
     const old = this.items;
+    const oldTimes = this.times;
     const n = this.n;
     const c = old.length * 2;
     const items = new Array<T | undefined>(c).fill(undefined);
-    for (let i = 0; i < n; i++) items[i] = old[(this.head + i) & this.mask];
+    const times = new Float64Array(c);
+    for (let i = 0; i < n; i++) {
+      const j = (this.head + i) & this.mask;
+      items[i] = old[j];
+      times[i] = oldTimes[j] as number;
+    }
     this.items = items;
+    this.times = times;
     this.head = 0;
     this.mask = c - 1;
   }
 
-  static from<T>(items: T[]): Deque<T> {
+  static from<T extends { ts: number }>(items: T[]): Deque<T> {
     const d = new Deque<T>(items.length);
     for (const v of items) d.push(v);
     return d;

@@ -449,8 +449,7 @@ export class FillHistory {
   /** Adds a trade; trades must come in ts order (the Sequencer's). */
   add(t: SurvTrade): void {
     const d = this.trades;
-    const limit = t.ts - this.horizonMs;
-    for (let f = d.front(); f !== undefined && f.ts < limit; f = d.front()) d.shift();
+    d.dropBefore(t.ts - this.horizonMs);
     d.push(t);
   }
 
@@ -461,13 +460,13 @@ export class FillHistory {
     let hi = d.size;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (d.at(mid).ts < from) lo = mid + 1;
+      if (d.tsAt(mid) < from) lo = mid + 1;
       else hi = mid;
     }
     const out: TradeRef[] = [];
     for (let i = lo; i < d.size; i++) {
+      if (d.tsAt(i) > to) break;
       const t = d.at(i);
-      if (t.ts > to) break;
       if (t.instrument !== instrument) continue;
       let mine: Side;
       if (t.traderId === traderId) mine = t.side;

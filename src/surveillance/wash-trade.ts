@@ -175,8 +175,7 @@ export class WashTradeDetector implements Detector {
       d = new Deque<Leg>(4);
       this.legs.set(t.traderId, d);
     }
-    const from = t.ts - p.windowMs;
-    for (let f = d.front(); f !== undefined && f.ts < from; f = d.front()) d.shift();
+    d.dropBefore(t.ts - p.windowMs);
     const n = d.size;
     for (let i = 0; i < n; i++) {
       const l = d.at(i);
@@ -223,7 +222,7 @@ export class WashTradeDetector implements Detector {
   private sweep(now: number): void {
     const from = now - this.params.windowMs;
     this.legs.forEach((d, trader, legs) => {
-      for (let f = d.front(); f !== undefined && f.ts < from; f = d.front()) d.shift();
+      d.dropBefore(from);
       if (d.size === 0) legs.delete(trader);
     });
     this.sweepAt = now + Math.max(60_000, 10 * this.params.windowMs);

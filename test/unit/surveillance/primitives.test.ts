@@ -150,15 +150,49 @@ describe('EventTimers and Deque', () => {
     expect([r.popDue(5, true), r.popDue(5, true), r.popDue(5, true)]).toEqual(['b', 'c', undefined]);
   });
 
-  it('Deque shifts, removes and compacts', () => {
-    const d = new Deque<number>();
-    for (let i = 0; i < 100; i++) d.push(i);
-    for (let i = 0; i < 60; i++) expect(d.shift()).toBe(i);
+  it('Deque drops by time, removes and compacts', () => {
+    const d = new Deque<{ ts: number }>();
+    for (let i = 0; i < 100; i++) d.push({ ts: i });
+    d.dropBefore(60);
     d.removeAt(1);
     expect(d.size).toBe(39);
-    expect(d.at(0)).toBe(60);
-    expect(d.at(1)).toBe(62);
+    expect(d.at(0).ts).toBe(60);
+    expect(d.at(1).ts).toBe(62);
+    expect(d.tsAt(1)).toBe(62);
     expect(Deque.from(d.toArray()).toArray()).toEqual(d.toArray());
+  });
+
+  it('Deque holds what an array model holds, records and times, through pushes, drops, removals, growth and wrap-around', () => {
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    const d = new Deque<{ ts: number; id: number }>(2);
+    const model: Array<{ ts: number; id: number }> = [];
+    let ts = 0;
+    for (let step = 0; step < 5000; step++) {
+      const x = rnd();
+      if (x < 0.55) {
+        ts += Math.floor(rnd() * 3);
+        const r = { ts, id: step };
+        d.push(r);
+        model.push(r);
+      } else if (x < 0.9) {
+        const limit = ts - Math.floor(rnd() * 20);
+        d.dropBefore(limit);
+        while (model.length > 0 && model[0]!.ts < limit) model.shift();
+      } else if (model.length > 0) {
+        const i = Math.floor(rnd() * model.length);
+        d.removeAt(i);
+        model.splice(i, 1);
+      }
+      expect(d.size).toBe(model.length);
+      if (step % 50 === 0 || d.size < 4) {
+        expect(d.toArray()).toEqual(model);
+        for (let i = 0; i < model.length; i++) {
+          expect(d.at(i)).toBe(model[i]);
+          expect(d.tsAt(i)).toBe(model[i]!.ts);
+        }
+      }
+    }
   });
 });
 
