@@ -6,7 +6,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Sequencer, type Detector, type SurvOrder, type SurvTrade } from '../../../src/surveillance/index.js';
 import { SlotQueue } from '../../../src/surveillance/layering.js';
-import { order, trade } from './helpers.js';
+import { IdIndex, OrderBookState } from '../../../src/surveillance/order-book-state.js';
+import { LegRing, withinTolerance } from '../../../src/surveillance/wash-trade.js';
+import { order, rng, trade } from './helpers.js';
 
 describe('SlotQueue (layering: a trader recent NEW orders)', () => {
   it('holds what an array model holds through pushes and trims, across ring growth and wrap-around', () => {
@@ -119,5 +121,118 @@ describe('Sequencer (the pending records, drained and refilled)', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('IdIndex (the order book: orderId -> slot)', () => {
+  it('answers what a Map answers through adds, removals (backward shifts), growth and colliding hashes', () => {
+    for (const collide of [false, true]) {
+      const r = rng(collide ? 11 : 5);
+      const ix = new IdIndex(2);
+      const model = new Map<string, number>();
+      // With `collide`, every key gets one of 4 hashes: long probe runs, removals in their middle.
+      const hashOf = (k: string): number => (collide ? IdIndex.hash(k) & 3 : IdIndex.hash(k));
+      const live: string[] = [];
+      for (let step = 0; step < 4000; step++) {
+        const x = r();
+        if (x < 0.5 || live.length === 0) {
+          // Fresh string objects, as records carry them (not the instances stored).
+          const k = `O${Math.floor(r() * 3000)}`.slice(0);
+          if (model.has(k)) continue;
+          ix.add(k, hashOf(k), step);
+          model.set(k, step);
+          live.push(k);
+        } else {
+          const i = Math.floor(r() * live.length);
+          const k = live[i]!;
+          ix.remove(hashOf(k), model.get(k)!);
+          model.delete(k);
+          live[i] = live[live.length - 1]!;
+          live.pop();
+        }
+        expect(ix.size).toBe(model.size);
+        if (step % 97 === 0) {
+          for (let q = 0; q < 3000; q += 7) {
+            const k = `O${q}`;
+            expect(ix.get(k, hashOf(k))).toBe(model.get(k) ?? -1);
+          }
+        }
+      }
+    }
+  });
+
+  it('hashes by content, spreads sequential ids, and tells ids apart that share a prefix', () => {
+    expect(IdIndex.hash('O0000123')).toBe(IdIndex.hash(['O000', '0123'].join('')));
+    const buckets = new Int32Array(1024);
+    for (let i = 0; i < 100_000; i++) buckets[IdIndex.hash(`O${String(i).padStart(7, '0')}`) & 1023]!++;
+    expect(Math.max(...buckets)).toBeLessThan(160); // 98 on average
+    const ix = new IdIndex();
+    ix.add('O1', IdIndex.hash('O1'), 1);
+    expect(ix.get('O10', IdIndex.hash('O10'))).toBe(-1);
+    expect(ix.get('O1', IdIndex.hash('O1'))).toBe(1);
+  });
+
+  it("keeps the book's answers through expiry and reuse of slots, and its snapshot lists orders in creation order", () => {
+    const book = new OrderBookState(1000);
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const id = `O${i % 120}`; // ids come back once their first life has expired
+      ids.push(id);
+      book.apply(order(i * 20, id, 'TR01', 'NEW', 'BUY', 100 + i, 10));
+      if (i % 3 === 0) book.apply(order(i * 20 + 5, id, 'TR01', 'CANCEL', 'BUY', 100 + i, 10));
+      // Live: the orders touched within the last 1000 ms; an order 51 NEWs back is forgotten.
+      for (let j = Math.max(0, i - 49); j <= i; j++) expect(book.get(ids[j]!)?.newQty).toBe(100 + j);
+      if (i >= 51) expect(book.get(ids[i - 51]!)).toBeUndefined();
+    }
+    const lastTs = (j: number): number => j * 20 + (j % 3 === 0 ? 5 : 0);
+    const live = Array.from({ length: 300 }, (_, j) => j).filter((j) => lastTs(j) + 1000 > 299 * 20);
+    const snap = book.snapshot();
+    expect(snap.orders.map((o) => o.newQty)).toEqual(live.map((j) => 100 + j));
+    const again = new OrderBookState(1000);
+    again.restore(snap);
+    for (const j of live) expect(again.get(ids[j]!)).toEqual(book.get(ids[j]!));
+  });
+});
+
+describe('LegRing (wash trades: every trader unpaired legs)', () => {
+  it('takes the leg that a scan of per-trader arrays takes, through drops, matches, growth, wrap-around and recycled numbers', () => {
+    const r = rng(3);
+    const traders = Array.from({ length: 40 }, (_, i) => `TR${i}`);
+    const ring = new LegRing();
+    const model = new Map<string, SurvTrade[]>();
+    let ts = 0;
+    let taken = 0;
+    for (let step = 0; step < 6000; step++) {
+      ts += Math.floor(r() * 40);
+      if (step % 500 === 499) ring.recycle();
+      const t = trade(ts, traders[Math.floor(r() * (step < 3000 ? 40 : 8))]!, r() < 0.5 ? 'BUY' : 'SELL', 100 + Math.floor(r() * 12), 50 + Math.floor(r() * 3) * 0.04, {
+        instrument: r() < 0.5 ? 'ACME' : 'BETA',
+      });
+      const limit = ts - 1500;
+      ring.dropBefore(limit);
+      for (const [k, list] of model) {
+        while (list.length > 0 && list[0]!.ts < limit) list.shift();
+        if (list.length === 0) model.delete(k);
+      }
+      const list = model.get(t.traderId) ?? [];
+      const i = list.findIndex((l) => l.instrument === t.instrument && l.side !== t.side && withinTolerance(l.qty, t.qty, 0.05) && withinTolerance(l.price, t.price, 0.001));
+      const w = ring.numberOf(t.traderId);
+      const got = ring.take(t, w, 0.05, 0.001);
+      if (i >= 0) {
+        expect(got).toBe(list[i]);
+        list.splice(i, 1);
+        taken++;
+      } else {
+        expect(got).toBeUndefined();
+        ring.push(t, w);
+        list.push(t);
+        model.set(t.traderId, list);
+      }
+      if (step % 100 === 0) {
+        const want = [...model].filter(([, l]) => l.length > 0).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        expect(ring.entries().sort((a, b) => (a[0] < b[0] ? -1 : 1))).toEqual(want);
+      }
+    }
+    expect(taken).toBeGreaterThan(200);
   });
 });
