@@ -379,6 +379,107 @@ export class Deque<T extends { ts: number }> {
 }
 
 /**
+ * The per-trader chains of a ring of timed entries (wash-trade legs, layering orders): traders get
+ * small numbers, and each number the ring indices of its oldest and newest entry (`first`, `last`,
+ * -1 when none); the ring links each trader's entries oldest first through its own `next` column.
+ * One ring in time order, dropped at its front, with a chain per trader costs a few hot array cells
+ * per record where a queue per trader was an object and its arrays, cold, per record. A number
+ * whose chain is empty is given back at {@link recycle}, so the numbers stay bounded by the traders
+ * active recently.
+ *
+ * @example
+ * const c = new TraderChains(); const next = new Int32Array(8);
+ * const w = c.numberOf('TR01'); c.append(w, 0, next); c.append(w, 1, next);
+ * c.dropFirst(w, next); c.first[w]; // 1
+ */
+export class TraderChains {
+  /** Ring index of each trader's oldest entry, -1 when none. */
+  first = new Int32Array(16).fill(-1);
+  /** Ring index of each trader's newest entry, -1 when none. */
+  last = new Int32Array(16).fill(-1);
+  private numbers = new Map<string, number>();
+  private free: number[] = [];
+  private top = 0;
+
+  /** The trader's number (a new one when it has none). */
+  numberOf(traderId: string): number {
+    const w = this.numbers.get(traderId);
+    return w === undefined ? this.assign(traderId) : w;
+  }
+
+  /** The trader's number, or -1 when it has none. */
+  numberIfAny(traderId: string): number {
+    return this.numbers.get(traderId) ?? -1;
+  }
+
+  /** Links ring entry i as the newest of trader w's chain. */
+  append(w: number, i: number, next: Int32Array): void {
+    next[i] = -1;
+    const l = this.last[w] as number;
+    if (l < 0) this.first[w] = i;
+    else next[l] = i;
+    this.last[w] = i;
+  }
+
+  /** Unlinks the oldest entry of trader w's chain. */
+  dropFirst(w: number, next: Int32Array): void {
+    const nx = next[this.first[w] as number] as number;
+    this.first[w] = nx;
+    if (nx < 0) this.last[w] = -1;
+  }
+
+  /** Unlinks entry i of trader w's chain, whose predecessor is `prev` (-1: i is the oldest). */
+  unlink(w: number, prev: number, i: number, next: Int32Array): void {
+    const nx = next[i] as number;
+    if (prev < 0) this.first[w] = nx;
+    else next[prev] = nx;
+    if (this.last[w] === i) this.last[w] = prev;
+  }
+
+  /** Gives back the numbers of the traders without entries. */
+  recycle(): void {
+    this.numbers.forEach((w, traderId, numbers) => {
+      if ((this.first[w] as number) < 0) {
+        numbers.delete(traderId);
+        this.free.push(w);
+      }
+    });
+  }
+
+  /** Every numbered trader with its number, in numbering order (for checkpoints). */
+  traders(): IterableIterator<[string, number]> {
+    return this.numbers.entries();
+  }
+
+  /** After the ring moved its entries: every chain end i becomes at(i). */
+  remap(at: (i: number) => number): void {
+    for (let w = 0; w < this.top; w++) {
+      this.first[w] = at(this.first[w] as number);
+      this.last[w] = at(this.last[w] as number);
+    }
+  }
+
+  private assign(traderId: string): number {
+    let w: number;
+    if (this.free.length > 0) w = this.free.pop() as number;
+    else {
+      if (this.top === this.first.length) {
+        const c = this.top * 2;
+        const first = new Int32Array(c).fill(-1);
+        const last = new Int32Array(c).fill(-1);
+        first.set(this.first);
+        last.set(this.last);
+        this.first = first;
+        this.last = last;
+      }
+      w = this.top++;
+    }
+    this.numbers.set(traderId, w);
+    return w;
+  }
+}
+
+/**
  * Two-level map (trader, then instrument, ...) so that the hot path reaches per-pair state with two
  * lookups and no key string built per record.
  *

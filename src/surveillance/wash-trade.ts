@@ -5,6 +5,7 @@
  */
 import {
   FindingGrouper,
+  TraderChains,
   fmtElapsed,
   fmtLimit,
   fmtPct,
@@ -41,16 +42,15 @@ type Leg = SurvTrade;
 
 /**
  * The unpaired legs of every trader: one ring of all legs in processing (= ts) order, their fields
- * in typed columns, each trader's live legs chained through `next` (oldest first). A trade drops
- * the legs older than the window at the ring's front and walks its trader's chain, so it reads a
- * few hot array cells rather than the leg records (cold: a leg is up to a window old) and one
- * object per trader. A leg used up by a match is unlinked from its chain and marked dead; the ring
- * drops it when its time comes. Traders are numbered (`numbers`); a number whose chain is empty is
- * given back at {@link recycle}, so the numbers stay bounded by the traders active recently.
+ * in typed columns, each trader's live legs chained through `next` (oldest first, see
+ * {@link TraderChains}). A trade drops the legs older than the window at the ring's front and walks
+ * its trader's chain, so it reads a few hot array cells rather than the leg records (cold: a leg is
+ * up to a window old) and one object per trader. A leg used up by a match is unlinked from its
+ * chain and marked dead; the ring drops it when its time comes.
  *
  * @example
  * const legs = new LegRing();
- * const w = legs.numberOf('TR01');
+ * const w = legs.chains.numberOf('TR01');
  * legs.push(t, w); legs.take(u, w, 0.05, 0.001); // t when u reverses it
  */
 export class LegRing {
@@ -67,26 +67,8 @@ export class LegRing {
   private instrument: Array<string | undefined> = new Array<string | undefined>(64).fill(undefined);
   private side: Array<Side | undefined> = new Array<Side | undefined>(64).fill(undefined);
   private recs: Array<Leg | undefined> = new Array<Leg | undefined>(64).fill(undefined);
-  private numbers = new Map<string, number>();
-  private free: number[] = [];
-  private top = 0;
-  /** Ring index of each trader's oldest and newest live leg, -1 when none. */
-  private first = new Int32Array(16).fill(-1);
-  private last = new Int32Array(16).fill(-1);
-
-  /** The trader's number (a new one when it has none). */
-  numberOf(traderId: string): number {
-    let w = this.numbers.get(traderId);
-    if (w === undefined) {
-      if (this.free.length > 0) w = this.free.pop() as number;
-      else {
-        if (this.top === this.first.length) this.growTraders();
-        w = this.top++;
-      }
-      this.numbers.set(traderId, w);
-    }
-    return w;
-  }
+  /** The traders' numbers and the ends of their chains of live legs. */
+  readonly chains = new TraderChains();
 
   /** Drops the legs with ts < limit (they come first: the ring is in ts order). */
   dropBefore(limit: number): void {
@@ -97,10 +79,7 @@ export class LegRing {
     while (n > 0 && (ts[h] as number) < limit) {
       if (this.alive[h] === 1) {
         // A live leg at the front is the oldest of its trader's chain.
-        const w = this.who[h] as number;
-        const nx = this.next[h] as number;
-        this.first[w] = nx;
-        if (nx < 0) this.last[w] = -1;
+        this.chains.dropFirst(this.who[h] as number, this.next);
         this.alive[h] = 0;
       }
       this.recs[h] = undefined;
@@ -122,17 +101,14 @@ export class LegRing {
     const q = t.qty;
     const p = t.price;
     let prev = -1;
-    for (let i = this.first[w] as number; i >= 0; i = this.next[i] as number) {
+    for (let i = this.chains.first[w] as number; i >= 0; i = this.next[i] as number) {
       if (
         this.instrument[i] === instrument &&
         this.side[i] !== side &&
         withinTolerance(this.qty[i] as number, q, qtyTolerance) &&
         withinTolerance(this.price[i] as number, p, priceTolerance)
       ) {
-        const nx = this.next[i] as number;
-        if (prev < 0) this.first[w] = nx;
-        else this.next[prev] = nx;
-        if (this.last[w] === i) this.last[w] = prev;
+        this.chains.unlink(w, prev, i, this.next);
         this.alive[i] = 0;
         const l = this.recs[i] as Leg;
         this.recs[i] = undefined;
@@ -155,30 +131,16 @@ export class LegRing {
     this.recs[i] = t;
     this.who[i] = w;
     this.alive[i] = 1;
-    this.next[i] = -1;
-    const l = this.last[w] as number;
-    if (l < 0) this.first[w] = i;
-    else this.next[l] = i;
-    this.last[w] = i;
+    this.chains.append(w, i, this.next);
     this.len++;
-  }
-
-  /** Gives back the numbers of the traders without live legs. */
-  recycle(): void {
-    this.numbers.forEach((w, traderId, numbers) => {
-      if ((this.first[w] as number) < 0) {
-        numbers.delete(traderId);
-        this.free.push(w);
-      }
-    });
   }
 
   /** Every trader with live legs and its legs, oldest first (for checkpoints). */
   entries(): Array<[string, Leg[]]> {
     const out: Array<[string, Leg[]]> = [];
-    for (const [traderId, w] of this.numbers) {
+    for (const [traderId, w] of this.chains.traders()) {
       const list: Leg[] = [];
-      for (let i = this.first[w] as number; i >= 0; i = this.next[i] as number) list.push(this.recs[i] as Leg);
+      for (let i = this.chains.first[w] as number; i >= 0; i = this.next[i] as number) list.push(this.recs[i] as Leg);
       if (list.length > 0) out.push([traderId, list]);
     }
     return out;
@@ -211,10 +173,7 @@ export class LegRing {
       side[k] = this.side[j];
       recs[k] = this.recs[j];
     }
-    for (let w = 0; w < this.top; w++) {
-      this.first[w] = at(this.first[w] as number);
-      this.last[w] = at(this.last[w] as number);
-    }
+    this.chains.remap(at);
     this.ts = ts;
     this.qty = qty;
     this.price = price;
@@ -228,15 +187,6 @@ export class LegRing {
     this.mask = c - 1;
   }
 
-  private growTraders(): void {
-    const c = this.first.length * 2;
-    const first = new Int32Array(c).fill(-1);
-    const last = new Int32Array(c).fill(-1);
-    first.set(this.first);
-    last.set(this.last);
-    this.first = first;
-    this.last = last;
-  }
 }
 
 interface WashSnapshot {
@@ -370,7 +320,7 @@ export class WashTradeDetector implements Detector {
   private matchLeg(t: SurvTrade): void {
     const p = this.params;
     const legs = this.legs;
-    const w = legs.numberOf(t.traderId);
+    const w = legs.chains.numberOf(t.traderId);
     legs.dropBefore(t.ts - p.windowMs);
     const l = legs.take(t, w, p.qtyTolerance, p.priceTolerance);
     if (l === undefined) legs.push(t, w);
@@ -410,7 +360,7 @@ export class WashTradeDetector implements Detector {
   // that the trader numbers stay bounded by the traders active within the window.
   private sweep(now: number): void {
     this.legs.dropBefore(now - this.params.windowMs);
-    this.legs.recycle();
+    this.legs.chains.recycle();
     this.sweepAt = now + Math.max(60_000, 10 * this.params.windowMs);
   }
 
@@ -424,7 +374,7 @@ export class WashTradeDetector implements Detector {
     this.legs = new LegRing();
     const all: Array<[number, Leg]> = [];
     for (const [a, list] of s.legs) {
-      const w = this.legs.numberOf(a);
+      const w = this.legs.chains.numberOf(a);
       for (const l of list) all.push([w, l]);
     }
     all.sort((x, y) => x[1].ts - y[1].ts);

@@ -5,37 +5,53 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Sequencer, type Detector, type SurvOrder, type SurvTrade } from '../../../src/surveillance/index.js';
-import { SlotQueue } from '../../../src/surveillance/layering.js';
+import { OrderRing } from '../../../src/surveillance/layering.js';
 import { IdIndex, OrderBookState } from '../../../src/surveillance/order-book-state.js';
 import { LegRing, withinTolerance } from '../../../src/surveillance/wash-trade.js';
 import { order, rng, trade } from './helpers.js';
 
-describe('SlotQueue (layering: a trader recent NEW orders)', () => {
-  it('holds what an array model holds through pushes and trims, across ring growth and wrap-around', () => {
+describe('OrderRing (layering: every trader recent NEW orders)', () => {
+  it('holds what per-trader arrays hold through pushes, drops and recycled numbers, across ring growth and wrap-around', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 5 }) }), fc.record({ trim: fc.integer({ min: 0, max: 30 }) })), { maxLength: 300 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ push: fc.integer({ min: 0, max: 5 }), trader: fc.integer({ min: 0, max: 6 }) }),
+            fc.record({ drop: fc.integer({ min: 0, max: 30 }) }),
+            fc.record({ recycle: fc.constant(true) }),
+          ),
+          { maxLength: 400 },
+        ),
         (ops) => {
-          const q = new SlotQueue();
-          let model: Array<[number, number, number]> = [];
+          const r = new OrderRing();
+          const model = new Map<string, Array<[number, number, number]>>();
           let ts = 0;
           let slot = 0;
           for (const op of ops) {
             if ('push' in op) {
               ts += op.push;
               slot++;
-              q.push(slot, slot * 3, ts);
-              model.push([slot, slot * 3, ts]);
-            } else {
-              const limit = ts - op.trim;
-              q.trim(limit);
-              model = model.filter((x) => x[2] >= limit);
+              const trader = `TR${op.trader}`;
+              r.push(r.chains.numberOf(trader), slot, slot * 3, ts);
+              model.set(trader, [...(model.get(trader) ?? []), [slot, slot * 3, ts]]);
+            } else if ('drop' in op) {
+              const limit = ts - op.drop;
+              r.dropBefore(limit);
+              for (const [k, l] of model) model.set(k, l.filter((x) => x[2] >= limit));
+            } else r.chains.recycle();
+            let held = 0;
+            for (const [trader, l] of model) {
+              held += l.length;
+              const w = r.chains.numberIfAny(trader);
+              if (w < 0) {
+                expect(l).toEqual([]);
+                continue;
+              }
+              const got: Array<[number, number, number]> = [];
+              for (let j = r.chains.first[w]!; j >= 0; j = r.next[j]!) got.push([r.slots[j]!, r.gens[j]!, r.newTs[j]!]);
+              expect(got).toEqual(l);
             }
-            expect(q.size).toBe(model.length);
-            for (let i = 0; i < model.length; i++) {
-              const j = q.at(i);
-              expect([q.slots[j], q.gens[j], q.newTs[j]]).toEqual(model[i]);
-            }
+            expect(r.size).toBe(held);
           }
           return true;
         },
@@ -43,17 +59,23 @@ describe('SlotQueue (layering: a trader recent NEW orders)', () => {
     );
   });
 
-  it('keeps the order of 100 pushes (several growths) and drops exactly the older ones', () => {
-    const q = new SlotQueue();
-    for (let i = 0; i < 100; i++) q.push(i, 0, i * 10);
-    q.trim(505);
-    expect(q.size).toBe(49);
-    expect(q.slots[q.at(0)]).toBe(51);
-    expect(q.newTs[q.at(48)]).toBe(990);
-    q.trim(991);
-    expect(q.size).toBe(0);
-    q.push(7, 1, 1000);
-    expect(q.slots[q.at(0)]).toBe(7);
+  it('keeps the order of 100 pushes of two traders (several growths) and drops exactly the older ones', () => {
+    const r = new OrderRing();
+    const a = r.chains.numberOf('A');
+    const b = r.chains.numberOf('B');
+    for (let i = 0; i < 100; i++) r.push(i % 2 === 0 ? a : b, i, 0, i * 10);
+    r.dropBefore(505);
+    expect(r.size).toBe(49);
+    expect(r.slots[r.chains.first[b]!]).toBe(51);
+    expect(r.slots[r.chains.first[a]!]).toBe(52);
+    r.dropBefore(991);
+    expect(r.size).toBe(0);
+    expect([r.chains.first[a], r.chains.first[b]]).toEqual([-1, -1]);
+    r.chains.recycle();
+    expect(r.chains.numberIfAny('A')).toBe(-1);
+    const c = r.chains.numberOf('C');
+    r.push(c, 7, 1, 1000);
+    expect(r.slots[r.chains.first[c]!]).toBe(7);
   });
 });
 
@@ -204,7 +226,7 @@ describe('LegRing (wash trades: every trader unpaired legs)', () => {
     let taken = 0;
     for (let step = 0; step < 6000; step++) {
       ts += Math.floor(r() * 40);
-      if (step % 500 === 499) ring.recycle();
+      if (step % 500 === 499) ring.chains.recycle();
       const t = trade(ts, traders[Math.floor(r() * (step < 3000 ? 40 : 8))]!, r() < 0.5 ? 'BUY' : 'SELL', 100 + Math.floor(r() * 12), 50 + Math.floor(r() * 3) * 0.04, {
         instrument: r() < 0.5 ? 'ACME' : 'BETA',
       });
@@ -216,7 +238,7 @@ describe('LegRing (wash trades: every trader unpaired legs)', () => {
       }
       const list = model.get(t.traderId) ?? [];
       const i = list.findIndex((l) => l.instrument === t.instrument && l.side !== t.side && withinTolerance(l.qty, t.qty, 0.05) && withinTolerance(l.price, t.price, 0.001));
-      const w = ring.numberOf(t.traderId);
+      const w = ring.chains.numberOf(t.traderId);
       const got = ring.take(t, w, 0.05, 0.001);
       if (i >= 0) {
         expect(got).toBe(list[i]);
