@@ -232,6 +232,11 @@ const timerLess = <P>(a: TimerEntry<P>, b: TimerEntry<P>): boolean => a.ts < b.t
 export class EventTimers<P> {
   private readonly heap = new BinaryHeap<TimerEntry<P>>(timerLess);
   private seq = 0;
+  /**
+   * Time of the earliest timer (+Infinity when none), kept up to date by add and popDue: drivers ask
+   * at every record whether a timer is due, and a field answers without reaching into the heap.
+   */
+  private next = Number.POSITIVE_INFINITY;
 
   get size(): number {
     return this.heap.size;
@@ -239,19 +244,21 @@ export class EventTimers<P> {
 
   /** Time of the earliest timer, +Infinity when there is none. */
   nextDue(): number {
-    const top = this.heap.peek();
-    return top === undefined ? Number.POSITIVE_INFINITY : top.ts;
+    return this.next;
   }
 
   add(ts: number, p: P): void {
     this.heap.push({ ts, seq: this.seq++, p });
+    if (ts < this.next) this.next = ts;
   }
 
   /** The next due payload (ts < t, or <= t when `inclusive`) with its time in `due.ts`, or undefined. */
   popDue(t: number, inclusive: boolean, due?: { ts: number }): P | undefined {
-    const top = this.heap.peek();
-    if (top === undefined || top.ts > t || (!inclusive && top.ts === t)) return undefined;
-    this.heap.pop();
+    const next = this.next;
+    if (next > t || (!inclusive && next === t)) return undefined;
+    const top = this.heap.pop();
+    if (top === undefined) return undefined; // none at all, and t = +Infinity
+    this.next = this.heap.peek()?.ts ?? Number.POSITIVE_INFINITY;
     if (due) due.ts = top.ts;
     return top.p;
   }
@@ -266,6 +273,7 @@ export class EventTimers<P> {
     const c = structuredClone(s);
     this.heap.reset(c.timers.map(([ts, seq, p]) => ({ ts, seq, p })));
     this.seq = c.seq;
+    this.next = this.heap.peek()?.ts ?? Number.POSITIVE_INFINITY;
   }
 }
 

@@ -150,6 +150,42 @@ describe('EventTimers and Deque', () => {
     expect([r.popDue(5, true), r.popDue(5, true), r.popDue(5, true)]).toEqual(['b', 'c', undefined]);
   });
 
+  it("EventTimers' nextDue is the earliest pending timer's time through adds, pops and restores (and +Infinity when none)", () => {
+    let seed = 3;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    let t = new EventTimers<number>();
+    const model: Array<[number, number]> = []; // [ts, payload] in registration order
+    let id = 0;
+    const earliest = (): number => model.reduce((m, [ts]) => Math.min(m, ts), Number.POSITIVE_INFINITY);
+    expect(t.popDue(Number.POSITIVE_INFINITY, true)).toBeUndefined();
+    for (let step = 0; step < 3000; step++) {
+      const x = rnd();
+      if (x < 0.5) {
+        const ts = Math.floor(rnd() * 100);
+        t.add(ts, id);
+        model.push([ts, id++]);
+      } else if (x < 0.95) {
+        const at = Math.floor(rnd() * 100);
+        const inclusive = rnd() < 0.5;
+        const due = { ts: -1 };
+        const got = t.popDue(at, inclusive, due);
+        const min = earliest();
+        if (min < at || (inclusive && min === at)) {
+          const i = model.findIndex(([ts]) => ts === min);
+          expect([got, due.ts]).toEqual([model[i]![1], min]);
+          model.splice(i, 1);
+        } else expect(got).toBeUndefined();
+      } else {
+        const r = new EventTimers<number>();
+        r.restore(structuredClone(t.snapshot()));
+        t = r;
+      }
+      expect(t.nextDue()).toBe(earliest());
+    }
+    while (t.popDue(Number.POSITIVE_INFINITY, true) !== undefined);
+    expect(t.nextDue()).toBe(Number.POSITIVE_INFINITY);
+  });
+
   it('Deque drops by time, removes and compacts', () => {
     const d = new Deque<{ ts: number }>();
     for (let i = 0; i < 100; i++) d.push({ ts: i });
