@@ -393,7 +393,7 @@ export class Deque<T extends { ts: number }> {
  * One ring in time order, dropped at its front, with a chain per trader costs a few hot array cells
  * per record where a queue per trader was an object and its arrays, cold, per record. A number
  * whose chain is empty is given back at {@link recycle}, so the numbers stay bounded by the traders
- * active recently.
+ * active recently (or a thousand).
  *
  * @example
  * const c = new TraderChains(); const next = new Int32Array(8);
@@ -444,8 +444,13 @@ export class TraderChains {
     if (this.last[w] === i) this.last[w] = prev;
   }
 
-  /** Gives back the numbers of the traders without entries. */
-  recycle(): void {
+  /**
+   * Gives back the numbers of the traders without entries, once more than `keep` traders are
+   * numbered: a few hundred numbers are not worth deleting and making again for every trader that
+   * comes back (most chains are empty between a trader's records).
+   */
+  recycle(keep = 1024): void {
+    if (this.numbers.size <= keep) return;
     this.numbers.forEach((w, traderId, numbers) => {
       if ((this.first[w] as number) < 0) {
         numbers.delete(traderId);

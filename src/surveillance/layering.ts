@@ -311,8 +311,9 @@ export class LayeringDetector implements Detector {
     });
   }
 
-  // Orders leave the ring as they age; the sweep gives back the numbers of traders that went quiet,
-  // so that the numbers stay bounded by the traders active recently. It never changes what is detected.
+  // Orders leave the ring as they age; the sweep gives back the numbers of traders that went quiet
+  // (when there are many), so that the numbers stay bounded by the traders active recently. It never
+  // changes what is detected.
   private sweep(now: number): void {
     this.sweepAt = now + Math.max(60_000, 10 * this.horizonMs);
     this.layers.dropBefore(now - this.horizonMs);

@@ -356,8 +356,8 @@ export class WashTradeDetector implements Detector {
     });
   }
 
-  // Legs leave the ring as they age; the sweep gives back the numbers of traders that went quiet, so
-  // that the trader numbers stay bounded by the traders active within the window.
+  // Legs leave the ring as they age; the sweep gives back the numbers of traders that went quiet
+  // (when there are many), so that the numbers stay bounded by the traders active within the window.
   private sweep(now: number): void {
     this.legs.dropBefore(now - this.params.windowMs);
     this.legs.chains.recycle();

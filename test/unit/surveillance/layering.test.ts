@@ -139,7 +139,7 @@ describe('LAYERING against a brute-force reference', () => {
     );
   });
 
-  it('finds the reference findings with many traders over a long stream (order ring growth, sweeps, trader numbers reused)', { timeout: 60_000 }, () => {
+  it('finds the reference findings with many traders over a long stream (order ring growth and wrap-around, sweeps)', { timeout: 60_000 }, () => {
     const many = Array.from({ length: 50 }, (_, i) => `TR${100 + i}`);
     let found = 0;
     for (const seed of [1, 2, 3]) {

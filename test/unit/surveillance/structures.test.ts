@@ -38,7 +38,7 @@ describe('OrderRing (layering: every trader recent NEW orders)', () => {
               const limit = ts - op.drop;
               r.dropBefore(limit);
               for (const [k, l] of model) model.set(k, l.filter((x) => x[2] >= limit));
-            } else r.chains.recycle();
+            } else r.chains.recycle(0);
             let held = 0;
             for (const [trader, l] of model) {
               held += l.length;
@@ -71,7 +71,7 @@ describe('OrderRing (layering: every trader recent NEW orders)', () => {
     r.dropBefore(991);
     expect(r.size).toBe(0);
     expect([r.chains.first[a], r.chains.first[b]]).toEqual([-1, -1]);
-    r.chains.recycle();
+    r.chains.recycle(0);
     expect(r.chains.numberIfAny('A')).toBe(-1);
     const c = r.chains.numberOf('C');
     r.push(c, 7, 1, 1000);
@@ -226,7 +226,7 @@ describe('LegRing (wash trades: every trader unpaired legs)', () => {
     let taken = 0;
     for (let step = 0; step < 6000; step++) {
       ts += Math.floor(r() * 40);
-      if (step % 500 === 499) ring.chains.recycle();
+      if (step % 500 === 499) ring.chains.recycle(0);
       const t = trade(ts, traders[Math.floor(r() * (step < 3000 ? 40 : 8))]!, r() < 0.5 ? 'BUY' : 'SELL', 100 + Math.floor(r() * 12), 50 + Math.floor(r() * 3) * 0.04, {
         instrument: r() < 0.5 ? 'ACME' : 'BETA',
       });

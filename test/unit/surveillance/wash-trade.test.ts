@@ -158,7 +158,7 @@ describe('WASH_TRADE against a brute-force reference', () => {
     expect(tightPairs).toBeLessThan(pairs);
   });
 
-  it('finds the reference findings with many traders over a long stream (legs ring growth, sweeps, trader numbers reused)', { timeout: 60_000 }, () => {
+  it('finds the reference findings with many traders over a long stream (legs ring growth and wrap-around, sweeps)', { timeout: 60_000 }, () => {
     const r = rng(99);
     const traders = Array.from({ length: 60 }, (_, i) => `TR${100 + i}`);
     const trades: SurvTrade[] = [];
