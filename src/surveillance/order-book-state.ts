@@ -434,7 +434,11 @@ export class OrderBookState {
     this.ids = new IdIndex(c.orders.length);
     this.births = 0;
     this.live = 0;
-    this.cap = 0;
+    // The columns keep their capacity (a new order sets every field of its slot but the touch count
+    // and the life, cleared and kept here): growing from a capacity of 0 copied the old, longer
+    // columns into shorter ones and threw.
+    this.touches.fill(0);
+    this.used.fill(0);
     this.top = 0;
     this.free = [];
     this.orderId = [];

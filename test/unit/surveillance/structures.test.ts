@@ -213,6 +213,18 @@ describe('IdIndex (the order book: orderId -> slot)', () => {
     const again = new OrderBookState(1000);
     again.restore(snap);
     for (const j of live) expect(again.get(ids[j]!)).toEqual(book.get(ids[j]!));
+    // Restored into a book that held more orders (longer columns) than the snapshot has, and used on.
+    const used = new OrderBookState(1000);
+    for (let i = 0; i < 500; i++) used.apply(order(i, `X${i}`, 'TR02', 'NEW', 'SELL', 1, 1));
+    used.restore(snap);
+    expect(used.size).toBe(live.length);
+    expect(used.get('X3')).toBeUndefined();
+    for (const j of live) expect(used.get(ids[j]!)).toEqual(book.get(ids[j]!));
+    for (const b of [again, used]) {
+      b.apply(order(299 * 20 + 1, 'N1', 'TR01', 'NEW', 'BUY', 7, 10));
+      b.apply(order(299 * 20 + 2, ids[299]!, 'TR01', 'CANCEL', 'BUY', 1, 10));
+    }
+    expect(used.snapshot()).toEqual(again.snapshot());
   });
 });
 
