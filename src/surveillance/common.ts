@@ -232,6 +232,11 @@ const timerLess = <P>(a: TimerEntry<P>, b: TimerEntry<P>): boolean => a.ts < b.t
 export class EventTimers<P> {
   private readonly heap = new BinaryHeap<TimerEntry<P>>(timerLess);
   private seq = 0;
+  /**
+   * Time of the earliest timer (+Infinity when none), kept up to date by add and popDue: drivers ask
+   * at every record whether a timer is due, and a field answers without reaching into the heap.
+   */
+  private next = Number.POSITIVE_INFINITY;
 
   get size(): number {
     return this.heap.size;
@@ -239,19 +244,21 @@ export class EventTimers<P> {
 
   /** Time of the earliest timer, +Infinity when there is none. */
   nextDue(): number {
-    const top = this.heap.peek();
-    return top === undefined ? Number.POSITIVE_INFINITY : top.ts;
+    return this.next;
   }
 
   add(ts: number, p: P): void {
     this.heap.push({ ts, seq: this.seq++, p });
+    if (ts < this.next) this.next = ts;
   }
 
   /** The next due payload (ts < t, or <= t when `inclusive`) with its time in `due.ts`, or undefined. */
   popDue(t: number, inclusive: boolean, due?: { ts: number }): P | undefined {
-    const top = this.heap.peek();
-    if (top === undefined || top.ts > t || (!inclusive && top.ts === t)) return undefined;
-    this.heap.pop();
+    const next = this.next;
+    if (next > t || (!inclusive && next === t)) return undefined;
+    const top = this.heap.pop();
+    if (top === undefined) return undefined; // none at all, and t = +Infinity
+    this.next = this.heap.peek()?.ts ?? Number.POSITIVE_INFINITY;
     if (due) due.ts = top.ts;
     return top.p;
   }
@@ -266,19 +273,24 @@ export class EventTimers<P> {
     const c = structuredClone(s);
     this.heap.reset(c.timers.map(([ts, seq, p]) => ({ ts, seq, p })));
     this.seq = c.seq;
+    this.next = this.heap.peek()?.ts ?? Number.POSITIVE_INFINITY;
   }
 }
 
 /**
- * A FIFO with O(1) push and shift (a ring buffer of power-of-two capacity, so pushing and shifting
- * never copy or allocate once it has grown) and removal from the middle for the rare match; what
- * the per-key recent-trade buffers are made of.
+ * A FIFO of timed records with O(1) push and drop (a ring buffer of power-of-two capacity, so
+ * pushing and dropping never copy or allocate once it has grown) and removal from the middle for
+ * the rare match; what the recent-trade buffers are made of. Each record's ts is also kept in a
+ * typed ring beside it, so dropping the old records at the front ({@link dropBefore}) and searching
+ * by time read that ring, not the records: the oldest record has long left the CPU caches, and
+ * reading its ts was a cache miss per record pushed.
  *
  * @example
- * const d = new Deque<number>(); d.push(1); d.push(2); d.shift(); // 1
+ * const d = new Deque<{ ts: number }>(); d.push({ ts: 1 }); d.push({ ts: 2 }); d.dropBefore(2); d.size; // 1
  */
-export class Deque<T> {
+export class Deque<T extends { ts: number }> {
   private items: Array<T | undefined>;
+  private times: Float64Array;
   private head = 0;
   private n = 0;
   private mask: number;
@@ -287,6 +299,7 @@ export class Deque<T> {
     let c = 8;
     while (c < capacity) c *= 2;
     this.items = new Array<T | undefined>(c).fill(undefined);
+    this.times = new Float64Array(c);
     this.mask = c - 1;
   }
 
@@ -296,7 +309,9 @@ export class Deque<T> {
 
   push(v: T): void {
     if (this.n > this.mask) this.grow();
-    this.items[(this.head + this.n) & this.mask] = v;
+    const i = (this.head + this.n) & this.mask;
+    this.items[i] = v;
+    this.times[i] = v.ts;
     this.n++;
   }
 
@@ -305,25 +320,37 @@ export class Deque<T> {
     return this.items[(this.head + i) & this.mask] as T;
   }
 
-  front(): T | undefined {
-    return this.n > 0 ? this.items[this.head] : undefined;
+  /** The ts of the i-th live item from the front (read from the typed ring). */
+  tsAt(i: number): number {
+    return this.times[(this.head + i) & this.mask] as number;
   }
 
-  shift(): T | undefined {
-    if (this.n === 0) return undefined;
-    const h = this.head;
-    const v = this.items[h] as T;
-    this.items[h] = undefined;
-    this.head = (h + 1) & this.mask;
-    this.n--;
-    return v;
+  /** Drops the items at the front with ts < limit (the items are in ts order). */
+  dropBefore(limit: number): void {
+    let n = this.n;
+    if (n === 0) return;
+    const times = this.times;
+    const items = this.items;
+    const m = this.mask;
+    let h = this.head;
+    while (n > 0 && (times[h] as number) < limit) {
+      items[h] = undefined;
+      h = (h + 1) & m;
+      n--;
+    }
+    this.head = h;
+    this.n = n;
   }
 
   removeAt(i: number): void {
     const items = this.items;
+    const times = this.times;
     const m = this.mask;
     const h = this.head;
-    for (let k = i; k < this.n - 1; k++) items[(h + k) & m] = items[(h + k + 1) & m];
+    for (let k = i; k < this.n - 1; k++) {
+      items[(h + k) & m] = items[(h + k + 1) & m];
+      times[(h + k) & m] = times[(h + k + 1) & m] as number;
+    }
     items[(h + this.n - 1) & m] = undefined;
     this.n--;
   }
@@ -336,19 +363,132 @@ export class Deque<T> {
 
   private grow(): void {
     const old = this.items;
+    const oldTimes = this.times;
     const n = this.n;
     const c = old.length * 2;
     const items = new Array<T | undefined>(c).fill(undefined);
-    for (let i = 0; i < n; i++) items[i] = old[(this.head + i) & this.mask];
+    const times = new Float64Array(c);
+    for (let i = 0; i < n; i++) {
+      const j = (this.head + i) & this.mask;
+      items[i] = old[j];
+      times[i] = oldTimes[j] as number;
+    }
     this.items = items;
+    this.times = times;
     this.head = 0;
     this.mask = c - 1;
   }
 
-  static from<T>(items: T[]): Deque<T> {
+  static from<T extends { ts: number }>(items: T[]): Deque<T> {
     const d = new Deque<T>(items.length);
     for (const v of items) d.push(v);
     return d;
+  }
+}
+
+/**
+ * The per-trader chains of a ring of timed entries (wash-trade legs, layering orders): traders get
+ * small numbers, and each number the ring indices of its oldest and newest entry (`first`, `last`,
+ * -1 when none); the ring links each trader's entries oldest first through its own `next` column.
+ * One ring in time order, dropped at its front, with a chain per trader costs a few hot array cells
+ * per record where a queue per trader was an object and its arrays, cold, per record. A number
+ * whose chain is empty is given back at {@link recycle}, so the numbers stay bounded by the traders
+ * active recently (or a thousand).
+ *
+ * @example
+ * const c = new TraderChains(); const next = new Int32Array(8);
+ * const w = c.numberOf('TR01'); c.append(w, 0, next); c.append(w, 1, next);
+ * c.dropFirst(w, next); c.first[w]; // 1
+ */
+export class TraderChains {
+  /** Ring index of each trader's oldest entry, -1 when none. */
+  first = new Int32Array(16).fill(-1);
+  /** Ring index of each trader's newest entry, -1 when none. */
+  last = new Int32Array(16).fill(-1);
+  private numbers = new Map<string, number>();
+  private free: number[] = [];
+  private top = 0;
+
+  /** The trader's number (a new one when it has none). */
+  numberOf(traderId: string): number {
+    const w = this.numbers.get(traderId);
+    return w === undefined ? this.assign(traderId) : w;
+  }
+
+  /** The trader's number, or -1 when it has none. */
+  numberIfAny(traderId: string): number {
+    return this.numbers.get(traderId) ?? -1;
+  }
+
+  /** Links ring entry i as the newest of trader w's chain. */
+  append(w: number, i: number, next: Int32Array): void {
+    next[i] = -1;
+    const l = this.last[w] as number;
+    if (l < 0) this.first[w] = i;
+    else next[l] = i;
+    this.last[w] = i;
+  }
+
+  /** Unlinks the oldest entry of trader w's chain. */
+  dropFirst(w: number, next: Int32Array): void {
+    const nx = next[this.first[w] as number] as number;
+    this.first[w] = nx;
+    if (nx < 0) this.last[w] = -1;
+  }
+
+  /** Unlinks entry i of trader w's chain, whose predecessor is `prev` (-1: i is the oldest). */
+  unlink(w: number, prev: number, i: number, next: Int32Array): void {
+    const nx = next[i] as number;
+    if (prev < 0) this.first[w] = nx;
+    else next[prev] = nx;
+    if (this.last[w] === i) this.last[w] = prev;
+  }
+
+  /**
+   * Gives back the numbers of the traders without entries, once more than `keep` traders are
+   * numbered: a few hundred numbers are not worth deleting and making again for every trader that
+   * comes back (most chains are empty between a trader's records).
+   */
+  recycle(keep = 1024): void {
+    if (this.numbers.size <= keep) return;
+    this.numbers.forEach((w, traderId, numbers) => {
+      if ((this.first[w] as number) < 0) {
+        numbers.delete(traderId);
+        this.free.push(w);
+      }
+    });
+  }
+
+  /** Every numbered trader with its number, in numbering order (for checkpoints). */
+  traders(): IterableIterator<[string, number]> {
+    return this.numbers.entries();
+  }
+
+  /** After the ring moved its entries: every chain end i becomes at(i). */
+  remap(at: (i: number) => number): void {
+    for (let w = 0; w < this.top; w++) {
+      this.first[w] = at(this.first[w] as number);
+      this.last[w] = at(this.last[w] as number);
+    }
+  }
+
+  private assign(traderId: string): number {
+    let w: number;
+    if (this.free.length > 0) w = this.free.pop() as number;
+    else {
+      if (this.top === this.first.length) {
+        const c = this.top * 2;
+        const first = new Int32Array(c).fill(-1);
+        const last = new Int32Array(c).fill(-1);
+        first.set(this.first);
+        last.set(this.last);
+        this.first = first;
+        this.last = last;
+      }
+      w = this.top++;
+    }
+    this.numbers.set(traderId, w);
+    return w;
   }
 }
 

@@ -107,8 +107,7 @@ export class FrontRunningDetector implements Detector {
       if (cp !== undefined) this.reversal(cp, opposite(t.side), t);
     }
     const d = this.recent;
-    const limit = t.ts - this.params.beforeMs;
-    for (let f = d.front(); f !== undefined && f.ts < limit; f = d.front()) d.shift();
+    d.dropBefore(t.ts - this.params.beforeMs);
     d.push(t);
   }
 
@@ -118,7 +117,7 @@ export class FrontRunningDetector implements Detector {
     const desk = p.desks.get(o.traderId);
     if (desk === undefined) return;
     const d = this.recent;
-    this.trim(d, o.ts);
+    d.dropBefore(o.ts - p.beforeMs);
     // No closure here: one capturing `o` made V8 allocate a context at every order, client or not.
     const pre = new Map<string, TradeRef[]>();
     for (let i = 0; i < d.size; i++) {
@@ -228,11 +227,6 @@ export class FrontRunningDetector implements Detector {
     const i = list.indexOf(c);
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) this.pending.delete(c.traderId, c.instrument);
-  }
-
-  private trim(d: Deque<SurvTrade>, now: number): void {
-    const limit = now - this.params.beforeMs;
-    for (let f = d.front(); f !== undefined && f.ts < limit; f = d.front()) d.shift();
   }
 
   snapshot(): FrontRunningSnapshot {

@@ -5,6 +5,7 @@
 import {
   EventTimers,
   FindingGrouper,
+  TraderChains,
   fmtElapsed,
   fmtPrice,
   fmtQty,
@@ -38,53 +39,57 @@ export interface LayeringParams {
 }
 
 /**
- * A trader's recent NEW orders as book slots, in NEW order: the slot, the slot's life (`gen`, so an
- * order the book has since forgotten is recognised even if its slot holds another order now) and
- * the NEW time (kept here, as the order's own, for trimming and for the placement window): three
- * parallel typed rings of power-of-two capacity, so pushing and trimming never allocate once grown
- * (a trader's queue empties at nearly every NEW, as its last orders are older than the horizon, and
- * resetting a JS array's length costs a runtime call). `at(i)` gives the ring index of the i-th
- * order from the front, to read the three columns with.
+ * Every trader's recent NEW orders as book slots: one ring of all of them in NEW (= processing)
+ * order, each with its slot, the slot's life (`gen`, so an order the book has since forgotten is
+ * recognised even if its slot holds another order now), its NEW time (kept here, as the order's
+ * own, for dropping and for the placement window) and its trader's number, each trader's orders
+ * chained through `next` (oldest first, see {@link TraderChains}). A NEW drops the orders older
+ * than the horizon at the ring's front and appends itself: a few hot array cells, where a ring per
+ * trader was cold memory (its queue and its arrays, one object each, per trader) at every NEW.
  *
  * @example
- * const q = new SlotQueue(); q.push(7, 0, 1000); q.trim(1001); q.size; // 0
+ * const r = new OrderRing(); const w = r.chains.numberOf('TR01');
+ * r.push(w, 7, 0, 1000); r.dropBefore(1001); r.chains.first[w]; // -1
  */
-export class SlotQueue {
-  slots = new Int32Array(8);
-  gens = new Int32Array(8);
-  newTs = new Float64Array(8);
+export class OrderRing {
+  slots = new Int32Array(64);
+  gens = new Int32Array(64);
+  newTs = new Float64Array(64);
+  /** The ring index of the trader's next order, -1 after its newest. */
+  next = new Int32Array(64);
+  /** The traders' numbers and the ends of their chains. */
+  readonly chains = new TraderChains();
+  private who = new Int32Array(64);
   private head = 0;
   private n = 0;
-  private mask = 7;
-  /** Whether the queue was empty at the last sweep (an idle trader's queue is dropped at the next). */
-  idle = false;
+  private mask = 63;
 
+  /** Number of orders held. */
   get size(): number {
     return this.n;
   }
 
-  push(slot: number, gen: number, newTs: number): void {
+  /** Appends a NEW order of trader `w` (its newTs not below any held order's). */
+  push(w: number, slot: number, gen: number, newTs: number): void {
     if (this.n > this.mask) this.grow();
     const i = (this.head + this.n) & this.mask;
     this.slots[i] = slot;
     this.gens[i] = gen;
     this.newTs[i] = newTs;
+    this.who[i] = w;
+    this.chains.append(w, i, this.next);
     this.n++;
   }
 
-  /** Ring index of the i-th item from the front. */
-  at(i: number): number {
-    return (this.head + i) & this.mask;
-  }
-
-  /** Drops the orders placed before `limit`. */
-  trim(limit: number): void {
+  /** Drops the orders placed before `limit` (they come first: the ring is in NEW order). */
+  dropBefore(limit: number): void {
     let n = this.n;
-    if (n === 0) return;
     let h = this.head;
     const ts = this.newTs;
     const m = this.mask;
     while (n > 0 && (ts[h] as number) < limit) {
+      // The front order is the oldest of its trader's chain.
+      this.chains.dropFirst(this.who[h] as number, this.next);
       h = (h + 1) & m;
       n--;
     }
@@ -92,23 +97,45 @@ export class SlotQueue {
     this.n = n;
   }
 
+  /** Every numbered trader and the ring indices of its orders, oldest first (for checkpoints). */
+  byTrader(): Array<[string, number[]]> {
+    const out: Array<[string, number[]]> = [];
+    for (const [traderId, w] of this.chains.traders()) {
+      const list: number[] = [];
+      for (let i = this.chains.first[w] as number; i >= 0; i = this.next[i] as number) list.push(i);
+      out.push([traderId, list]);
+    }
+    return out;
+  }
+
   private grow(): void {
-    const c = (this.mask + 1) * 2;
+    const oldMask = this.mask;
+    const h = this.head;
+    const c = (oldMask + 1) * 2;
+    const at = (i: number): number => (i < 0 ? -1 : (i - h) & oldMask);
     const slots = new Int32Array(c);
     const gens = new Int32Array(c);
     const newTs = new Float64Array(c);
-    for (let i = 0; i < this.n; i++) {
-      const j = (this.head + i) & this.mask;
-      slots[i] = this.slots[j] as number;
-      gens[i] = this.gens[j] as number;
-      newTs[i] = this.newTs[j] as number;
+    const next = new Int32Array(c);
+    const who = new Int32Array(c);
+    for (let k = 0; k < this.n; k++) {
+      const j = (h + k) & oldMask;
+      slots[k] = this.slots[j] as number;
+      gens[k] = this.gens[j] as number;
+      newTs[k] = this.newTs[j] as number;
+      next[k] = at(this.next[j] as number);
+      who[k] = this.who[j] as number;
     }
+    this.chains.remap(at);
     this.slots = slots;
     this.gens = gens;
     this.newTs = newTs;
+    this.next = next;
+    this.who = who;
     this.head = 0;
     this.mask = c - 1;
   }
+
 }
 
 interface LayeringSnapshot {
@@ -155,11 +182,11 @@ export class LayeringDetector implements Detector {
   private readonly ownsFlow: boolean;
   private readonly book: OrderBookState;
   /**
-   * trader -> its recent NEW orders on every instrument and side (as book slots, so CANCELs show),
+   * Every trader's recent NEW orders on every instrument and side (as book slots, so CANCELs show),
    * in NEW order: a layer is judged within seconds, so scanning a trader's few recent orders is
    * cheaper than keeping a queue per (trader, instrument, side).
    */
-  private layers = new Map<string, SlotQueue>();
+  private layers = new OrderRing();
   private readonly timers = new EventTimers<string>();
   readonly timerQueue: { nextDue(): number } = this.timers;
   /** Trades only feed a flow of its own: with a shared flow, onTrade does nothing. */
@@ -194,13 +221,10 @@ export class LayeringDetector implements Detector {
     const action = o.action;
     if (action === 'NEW') {
       if (o.ts >= this.sweepAt) this.sweep(o.ts);
-      let d = this.layers.get(o.traderId);
-      if (d === undefined) {
-        d = new SlotQueue();
-        this.layers.set(o.traderId, d);
-      }
-      d.trim(o.ts - this.horizonMs);
-      d.push(k, b.gen[k] as number, b.newTs[k] as number);
+      const d = this.layers;
+      const w = d.chains.numberOf(o.traderId);
+      d.dropBefore(o.ts - this.horizonMs);
+      d.push(w, k, b.gen[k] as number, b.newTs[k] as number);
     } else if (action === 'CANCEL' && o.ts - (b.newTs[k] as number) <= this.params.cancelWithinMs) {
       this.timers.add((b.newTs[k] as number) + this.horizonMs, b.orderId[k] as string);
     }
@@ -230,14 +254,14 @@ export class LayeringDetector implements Detector {
     // An orderId reused after its first life expired names another order: not this anchor.
     if (ak === NO_ORDER || b.flag[ak] === 1 || (b.newTs[ak] as number) + this.horizonMs !== now) return;
     const a = b.entry(ak);
-    const d = this.layers.get(a.traderId);
-    if (d === undefined) return;
+    const d = this.layers;
+    const w = d.chains.numberIfAny(a.traderId);
+    if (w < 0) return;
     // Members are never forgotten orders: they were placed after the anchor, and the book forgets an
     // order only ttl (> placeWithin + cancelWithin) after its last event.
     const ks: number[] = [];
     const until = a.newTs + p.placeWithinMs;
-    for (let i = 0; i < d.size; i++) {
-      const j = d.at(i);
+    for (let j = d.chains.first[w] as number; j >= 0; j = d.next[j] as number) {
       const newTs = d.newTs[j] as number;
       if (newTs > until) break;
       const k = d.slots[j] as number;
@@ -287,29 +311,22 @@ export class LayeringDetector implements Detector {
     });
   }
 
-  // Keys that went quiet keep their last orders until swept; the sweep bounds the state by the keys
-  // active within two sweep periods (a queue found empty twice in a row is dropped: dropping it at
-  // once would only have a busy trader's queue made again). A few hundred queues are not worth a
-  // sweep: it only frees memory, it never changes what is detected.
+  // Orders leave the ring as they age; the sweep gives back the numbers of traders that went quiet
+  // (when there are many), so that the numbers stay bounded by the traders active recently. It never
+  // changes what is detected.
   private sweep(now: number): void {
     this.sweepAt = now + Math.max(60_000, 10 * this.horizonMs);
-    if (this.layers.size <= 1024) return;
-    const limit = now - this.horizonMs;
-    this.layers.forEach((d, trader, layers) => {
-      d.trim(limit);
-      if (d.size > 0) d.idle = false;
-      else if (d.idle) layers.delete(trader);
-      else d.idle = true;
-    });
+    this.layers.dropBefore(now - this.horizonMs);
+    this.layers.chains.recycle();
   }
 
   snapshot(): LayeringSnapshot {
     const b = this.book;
     const layers: LayeringSnapshot['layers'] = [];
-    for (const [trader, d] of this.layers) {
+    const d = this.layers;
+    for (const [trader, chain] of d.byTrader()) {
       const list: Array<[string, number]> = [];
-      for (let i = 0; i < d.size; i++) {
-        const j = d.at(i);
+      for (const j of chain) {
         const k = d.slots[j] as number;
         // An order the book has forgotten is past the horizon: a restore would drop it anyway.
         if (b.gen[k] === d.gens[j]) list.push([b.orderId[k] as string, d.newTs[j] as number]);
@@ -328,17 +345,20 @@ export class LayeringDetector implements Detector {
   restore(state: unknown): void {
     const s = structuredClone(state as LayeringSnapshot);
     if (this.ownsFlow && s.flow) this.flow.restore(s.flow);
-    this.layers.clear();
+    this.layers = new OrderRing();
     const b = this.book;
-    // Re-linked to the restored book's slots; one the book no longer holds is past the horizon anyway.
+    // Re-linked to the restored book's slots (one the book no longer holds is past the horizon
+    // anyway), into the ring in NEW order: merged by newTs, stably, so each trader's keep theirs.
+    const all: Array<[number, number, number]> = [];
     for (const [trader, ids] of s.layers) {
-      const q = new SlotQueue();
+      const w = this.layers.chains.numberOf(trader);
       for (const [id, newTs] of ids) {
         const k = b.slotOf(id);
-        if (k !== NO_ORDER && b.newTs[k] === newTs) q.push(k, b.gen[k] as number, newTs);
+        if (k !== NO_ORDER && b.newTs[k] === newTs) all.push([w, k, newTs]);
       }
-      if (q.size > 0) this.layers.set(trader, q);
     }
+    all.sort((x, y) => x[2] - y[2]);
+    for (const [w, k, newTs] of all) this.layers.push(w, k, b.gen[k] as number, newTs);
     this.timers.restore(s.timers);
     this.sweepAt = s.sweepAt;
     this.out.restore(s.out);

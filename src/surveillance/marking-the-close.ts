@@ -107,8 +107,13 @@ interface MtcSnapshot {
 export class MarkingTheCloseDetector implements Detector {
   private readonly out: FindingGrouper;
   private session: { start: number; close: number } | null = null;
-  /** Last trade price per instrument, in a cell updated in place (a number value in a Map is boxed anew at every set). */
-  private lastPrice = new Map<string, { price: number }>();
+  /**
+   * Last trade price per instrument: the instrument's number (in first-trade order) in a Map, its
+   * price in a typed array updated in place (a number value in a Map is boxed anew at every set, and
+   * a cell object per instrument was one more cold read per trade).
+   */
+  private priceIndex = new Map<string, number>();
+  private prices = new Float64Array(64);
   private intervals = new Map<string, InstrumentInterval>();
   private readonly timers = new EventTimers<number>();
   readonly timerQueue: { nextDue(): number } = this.timers;
@@ -136,7 +141,8 @@ export class MarkingTheCloseDetector implements Detector {
     let iv = this.intervals.get(t.instrument);
     if (iv === undefined) {
       if (this.intervals.size === 0) this.timers.add(s.close, s.close);
-      iv = { ref: this.lastPrice.get(t.instrument)?.price ?? Number.NaN, first: t.price, last: t.price, volume: 0, traders: new Map() };
+      const k = this.priceIndex.get(t.instrument);
+      iv = { ref: k === undefined ? Number.NaN : (this.prices[k] as number), first: t.price, last: t.price, volume: 0, traders: new Map() };
       this.intervals.set(t.instrument, iv);
     }
     iv.last = t.price;
@@ -157,9 +163,20 @@ export class MarkingTheCloseDetector implements Detector {
   }
 
   private setLastPrice(instrument: string, price: number): void {
-    const c = this.lastPrice.get(instrument);
-    if (c === undefined) this.lastPrice.set(instrument, { price });
-    else c.price = price;
+    const k = this.priceIndex.get(instrument);
+    if (k !== undefined) this.prices[k] = price;
+    else this.addPrice(instrument, price);
+  }
+
+  private addPrice(instrument: string, price: number): void {
+    const k = this.priceIndex.size;
+    if (k === this.prices.length) {
+      const p = new Float64Array(2 * k);
+      p.set(this.prices);
+      this.prices = p;
+    }
+    this.prices[k] = price;
+    this.priceIndex.set(instrument, k);
   }
 
   private participate(iv: InstrumentInterval, traderId: string, signed: number, qty: number, tradeId: string): void {
@@ -219,7 +236,7 @@ export class MarkingTheCloseDetector implements Detector {
   snapshot(): MtcSnapshot {
     return structuredClone({
       session: this.session,
-      lastPrice: [...this.lastPrice].map(([k, c]): [string, number] => [k, c.price]),
+      lastPrice: [...this.priceIndex].map(([i, k]): [string, number] => [i, this.prices[k] as number]),
       intervals: [...this.intervals].map(([k, iv]): MtcSnapshot['intervals'][number] => [k, { ...iv, traders: [...iv.traders] }]),
       timers: this.timers.snapshot(),
       out: this.out.snapshot(),
@@ -229,7 +246,8 @@ export class MarkingTheCloseDetector implements Detector {
   restore(state: unknown): void {
     const s = structuredClone(state as MtcSnapshot);
     this.session = s.session;
-    this.lastPrice = new Map(s.lastPrice.map(([k, price]) => [k, { price }]));
+    this.priceIndex = new Map();
+    for (const [i, price] of s.lastPrice) this.addPrice(i, price);
     this.intervals = new Map(s.intervals.map(([k, iv]) => [k, { ...iv, traders: new Map(iv.traders) }]));
     this.timers.restore(s.timers);
     this.out.restore(s.out);

@@ -68,6 +68,134 @@ export interface OrderBookSnapshot {
 export const NO_ORDER = -1;
 
 /**
+ * A hash index from order ids to slots, for {@link OrderBookState}: open addressing with linear
+ * probing over typed arrays (hash, slot) plus the keys, at most half full, entries removed by
+ * backward shift (no tombstones). Order ids reach the book as fresh strings (sliced per record from
+ * a batch), and a Map computed each one's hash in a runtime call; here the caller hashes the id
+ * once in JS ({@link IdIndex.hash}) and passes the hash to every operation on it, and removing an
+ * entry needs only the slot and its hash, so it reads no key.
+ *
+ * @example
+ * const ix = new IdIndex();
+ * const h = IdIndex.hash('O7');
+ * ix.add('O7', h, 3); ix.get('O7', h); // 3
+ * ix.remove(h, 3); ix.get('O7', h); // -1
+ */
+export class IdIndex {
+  private keys: Array<string | undefined>;
+  private hashes: Int32Array;
+  /** The slot of each entry, -1 where empty. */
+  private slots: Int32Array;
+  private mask: number;
+  private n = 0;
+
+  constructor(capacity = 64) {
+    let c = 16;
+    while (c < capacity * 2) c *= 2;
+    this.keys = new Array<string | undefined>(c).fill(undefined);
+    this.hashes = new Int32Array(c);
+    this.slots = new Int32Array(c).fill(-1);
+    this.mask = c - 1;
+  }
+
+  /** FNV-1a over the UTF-16 code units, then murmur3's finaliser (linear probing wants every bit mixed). */
+  static hash(key: string): number {
+    let h = -2128831035; // 0x811c9dc5
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
+    h ^= h >>> 16;
+    h = Math.imul(h, -2048144789); // 0x85ebca6b
+    h ^= h >>> 13;
+    h = Math.imul(h, -1028477387); // 0xc2b2ae35
+    return h ^ (h >>> 16);
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.n;
+  }
+
+  /** The slot of `key` (whose hash is h), or -1. */
+  get(key: string, h: number): number {
+    const m = this.mask;
+    const slots = this.slots;
+    const hashes = this.hashes;
+    for (let i = h & m; ; i = (i + 1) & m) {
+      const v = slots[i] as number;
+      if (v < 0) return -1;
+      if (hashes[i] === h && this.keys[i] === key) return v;
+    }
+  }
+
+  /** Adds `key` (hash h, not present) for `slot`. */
+  add(key: string, h: number, slot: number): void {
+    if ((this.n + 1) * 2 > this.mask + 1) this.grow();
+    const m = this.mask;
+    const slots = this.slots;
+    let i = h & m;
+    while ((slots[i] as number) >= 0) i = (i + 1) & m;
+    slots[i] = slot;
+    this.hashes[i] = h;
+    this.keys[i] = key;
+    this.n++;
+  }
+
+  /** Removes the entry of `slot`, whose key has hash h (nothing when there is none). */
+  remove(h: number, slot: number): void {
+    const m = this.mask;
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const keys = this.keys;
+    let i = h & m;
+    for (;;) {
+      const v = slots[i] as number;
+      if (v < 0) return;
+      if (v === slot) break;
+      i = (i + 1) & m;
+    }
+    // Backward shift: move up every later entry of the run that may sit at i (its home is not in (i, j]).
+    for (let j = (i + 1) & m; ; j = (j + 1) & m) {
+      const v = slots[j] as number;
+      if (v < 0) break;
+      const home = (hashes[j] as number) & m;
+      if (((j - home) & m) >= ((j - i) & m)) {
+        slots[i] = v;
+        hashes[i] = hashes[j] as number;
+        keys[i] = keys[j];
+        i = j;
+      }
+    }
+    slots[i] = -1;
+    keys[i] = undefined;
+    this.n--;
+  }
+
+  private grow(): void {
+    const oldSlots = this.slots;
+    const oldHashes = this.hashes;
+    const oldKeys = this.keys;
+    const c = oldSlots.length * 2;
+    const m = c - 1;
+    const slots = new Int32Array(c).fill(-1);
+    const hashes = new Int32Array(c);
+    const keys = new Array<string | undefined>(c).fill(undefined);
+    for (let j = 0; j < oldSlots.length; j++) {
+      const v = oldSlots[j] as number;
+      if (v < 0) continue;
+      const h = oldHashes[j] as number;
+      let i = h & m;
+      while ((slots[i] as number) >= 0) i = (i + 1) & m;
+      slots[i] = v;
+      hashes[i] = h;
+      keys[i] = oldKeys[j];
+    }
+    this.slots = slots;
+    this.hashes = hashes;
+    this.keys = keys;
+    this.mask = m;
+  }
+}
+
+/**
  * Orders keyed by orderId. REPLACE changes the displayed price and size of an open order (a new
  * NEW under the same id while it is live is ignored and counted); CANCEL closes it; a fill adds to
  * `filledQty`. Every event refreshes the entry's TTL: an order whose last event was at t is forgotten
@@ -88,7 +216,12 @@ export const NO_ORDER = -1;
  * book.apply({ ...o, action: 'CANCEL' })?.filledQty; // 100
  */
 export class OrderBookState {
-  private ids = new Map<string, number>();
+  private ids = new IdIndex();
+  /** The hash of each slot's orderId (IdIndex.hash), to remove it from `ids` without reading the id. */
+  private idHash = new Int32Array(0);
+  /** Order of creation of each slot's order (snapshots list the orders in it). */
+  private born = new Float64Array(0);
+  private births = 0;
   private live = 0;
   private cap = 0;
   private top = 0;
@@ -135,8 +268,7 @@ export class OrderBookState {
 
   /** The slot of a held order, or NO_ORDER. */
   slotOf(orderId: string): number {
-    const k = this.ids.get(orderId);
-    return k === undefined || this.used[k] === 0 ? NO_ORDER : k;
+    return this.ids.get(orderId, IdIndex.hash(orderId));
   }
 
   get(orderId: string): OrderEntry | undefined {
@@ -184,7 +316,8 @@ export class OrderBookState {
     const ts = o.ts;
     this.expireBefore(ts);
     const id = o.orderId;
-    const k = this.slotOf(id);
+    const h = IdIndex.hash(id);
+    const k = this.ids.get(id, h);
     const action = o.action;
     if (action === 'NEW') {
       if (k !== NO_ORDER) {
@@ -211,8 +344,10 @@ export class OrderBookState {
       this.tag[n] = Number.NaN;
       this.flag[n] = 0;
       this.used[n] = 1;
+      this.born[n] = this.births++;
       this.live++;
-      this.ids.set(id, n);
+      this.idHash[n] = h;
+      this.ids.add(id, h, n);
       this.touch(n, ts);
       return n;
     }
@@ -277,8 +412,10 @@ export class OrderBookState {
   }
 
   snapshot(): OrderBookSnapshot {
-    const orders: OrderEntry[] = [];
-    for (const k of this.ids.values()) if (this.used[k] === 1) orders.push(this.entry(k));
+    const held: number[] = [];
+    for (let k = 0; k < this.top; k++) if (this.used[k] === 1) held.push(k);
+    held.sort((a, b) => (this.born[a] as number) - (this.born[b] as number));
+    const orders = held.map((k) => this.entry(k));
     // Each queued touch as [time, orderId]; a stale touch has no time of its own any more (-1).
     const expiry: Array<[number, string]> = [];
     const left = new Map<number, number>();
@@ -294,9 +431,14 @@ export class OrderBookState {
 
   restore(s: OrderBookSnapshot): void {
     const c = structuredClone(s);
-    this.ids = new Map();
+    this.ids = new IdIndex(c.orders.length);
+    this.births = 0;
     this.live = 0;
-    this.cap = 0;
+    // The columns keep their capacity (a new order sets every field of its slot but the touch count
+    // and the life, cleared and kept here): growing from a capacity of 0 copied the old, longer
+    // columns into shorter ones and threw.
+    this.touches.fill(0);
+    this.used.fill(0);
     this.top = 0;
     this.free = [];
     this.orderId = [];
@@ -327,8 +469,11 @@ export class OrderBookState {
       this.flag[k] = e.flag ? 1 : 0;
       this.touches[k] = 0;
       this.used[k] = 1;
+      this.born[k] = this.births++;
       this.live++;
-      this.ids.set(e.orderId, k);
+      const h = IdIndex.hash(e.orderId);
+      this.idHash[k] = h;
+      this.ids.add(e.orderId, h, k);
     }
     for (const [, id] of c.expiry) {
       const k = this.slotOf(id);
@@ -363,7 +508,7 @@ export class OrderBookState {
     this.used[k] = 0;
     this.live--;
     this.gen[k]!++;
-    this.ids.delete(this.orderId[k] as string);
+    this.ids.remove(this.idHash[k] as number, k);
     this.free.push(k);
   }
 
@@ -404,6 +549,10 @@ export class OrderBookState {
     const used = new Uint8Array(cap);
     used.set(this.used);
     this.used = used;
+    const idHash = new Int32Array(cap);
+    idHash.set(this.idHash);
+    this.idHash = idHash;
+    this.born = f64(this.born);
     this.cap = cap;
   }
 }
@@ -449,8 +598,7 @@ export class FillHistory {
   /** Adds a trade; trades must come in ts order (the Sequencer's). */
   add(t: SurvTrade): void {
     const d = this.trades;
-    const limit = t.ts - this.horizonMs;
-    for (let f = d.front(); f !== undefined && f.ts < limit; f = d.front()) d.shift();
+    d.dropBefore(t.ts - this.horizonMs);
     d.push(t);
   }
 
@@ -461,13 +609,13 @@ export class FillHistory {
     let hi = d.size;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (d.at(mid).ts < from) lo = mid + 1;
+      if (d.tsAt(mid) < from) lo = mid + 1;
       else hi = mid;
     }
     const out: TradeRef[] = [];
     for (let i = lo; i < d.size; i++) {
+      if (d.tsAt(i) > to) break;
       const t = d.at(i);
-      if (t.ts > to) break;
       if (t.instrument !== instrument) continue;
       let mine: Side;
       if (t.traderId === traderId) mine = t.side;

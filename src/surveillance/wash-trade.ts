@@ -4,8 +4,8 @@
  * quantities within 5%, prices within 0.1%.
  */
 import {
-  Deque,
   FindingGrouper,
+  TraderChains,
   fmtElapsed,
   fmtLimit,
   fmtPct,
@@ -39,6 +39,155 @@ export interface WashTradeParams {
 
 /** One leg waiting for its opposite: a trade of the trader (the record itself), not yet part of an alert. */
 type Leg = SurvTrade;
+
+/**
+ * The unpaired legs of every trader: one ring of all legs in processing (= ts) order, their fields
+ * in typed columns, each trader's live legs chained through `next` (oldest first, see
+ * {@link TraderChains}). A trade drops the legs older than the window at the ring's front and walks
+ * its trader's chain, so it reads a few hot array cells rather than the leg records (cold: a leg is
+ * up to a window old) and one object per trader. A leg used up by a match is unlinked from its
+ * chain and marked dead; the ring drops it when its time comes.
+ *
+ * @example
+ * const legs = new LegRing();
+ * const w = legs.chains.numberOf('TR01');
+ * legs.push(t, w); legs.take(u, w, 0.05, 0.001); // t when u reverses it
+ */
+export class LegRing {
+  private mask = 63;
+  private head = 0;
+  /** Entries (live or dead) from head. */
+  private len = 0;
+  private ts = new Float64Array(64);
+  private qty = new Float64Array(64);
+  private price = new Float64Array(64);
+  private next = new Int32Array(64);
+  private who = new Int32Array(64);
+  private alive = new Uint8Array(64);
+  private instrument: Array<string | undefined> = new Array<string | undefined>(64).fill(undefined);
+  private side: Array<Side | undefined> = new Array<Side | undefined>(64).fill(undefined);
+  private recs: Array<Leg | undefined> = new Array<Leg | undefined>(64).fill(undefined);
+  /** The traders' numbers and the ends of their chains of live legs. */
+  readonly chains = new TraderChains();
+
+  /** Drops the legs with ts < limit (they come first: the ring is in ts order). */
+  dropBefore(limit: number): void {
+    let n = this.len;
+    let h = this.head;
+    const ts = this.ts;
+    const m = this.mask;
+    while (n > 0 && (ts[h] as number) < limit) {
+      if (this.alive[h] === 1) {
+        // A live leg at the front is the oldest of its trader's chain.
+        this.chains.dropFirst(this.who[h] as number, this.next);
+        this.alive[h] = 0;
+      }
+      this.recs[h] = undefined;
+      this.instrument[h] = undefined;
+      h = (h + 1) & m;
+      n--;
+    }
+    this.head = n === 0 ? 0 : h;
+    this.len = n;
+  }
+
+  /**
+   * The earliest live leg of trader `w` that `t` reverses (same instrument, other side, qty and
+   * price within the tolerances), unlinked and dead; undefined when there is none.
+   */
+  take(t: SurvTrade, w: number, qtyTolerance: number, priceTolerance: number): Leg | undefined {
+    const instrument = t.instrument;
+    const side = t.side;
+    const q = t.qty;
+    const p = t.price;
+    let prev = -1;
+    for (let i = this.chains.first[w] as number; i >= 0; i = this.next[i] as number) {
+      if (
+        this.instrument[i] === instrument &&
+        this.side[i] !== side &&
+        withinTolerance(this.qty[i] as number, q, qtyTolerance) &&
+        withinTolerance(this.price[i] as number, p, priceTolerance)
+      ) {
+        this.chains.unlink(w, prev, i, this.next);
+        this.alive[i] = 0;
+        const l = this.recs[i] as Leg;
+        this.recs[i] = undefined;
+        return l;
+      }
+      prev = i;
+    }
+    return undefined;
+  }
+
+  /** Adds `t` as the newest leg of trader `w` (its ts not below any leg's). */
+  push(t: SurvTrade, w: number): void {
+    if (this.len > this.mask) this.grow();
+    const i = (this.head + this.len) & this.mask;
+    this.ts[i] = t.ts;
+    this.qty[i] = t.qty;
+    this.price[i] = t.price;
+    this.instrument[i] = t.instrument;
+    this.side[i] = t.side;
+    this.recs[i] = t;
+    this.who[i] = w;
+    this.alive[i] = 1;
+    this.chains.append(w, i, this.next);
+    this.len++;
+  }
+
+  /** Every trader with live legs and its legs, oldest first (for checkpoints). */
+  entries(): Array<[string, Leg[]]> {
+    const out: Array<[string, Leg[]]> = [];
+    for (const [traderId, w] of this.chains.traders()) {
+      const list: Leg[] = [];
+      for (let i = this.chains.first[w] as number; i >= 0; i = this.next[i] as number) list.push(this.recs[i] as Leg);
+      if (list.length > 0) out.push([traderId, list]);
+    }
+    return out;
+  }
+
+  private grow(): void {
+    const oldMask = this.mask;
+    const h = this.head;
+    const c = (oldMask + 1) * 2;
+    const n = this.len;
+    const at = (i: number): number => (i < 0 ? -1 : (i - h) & oldMask);
+    const ts = new Float64Array(c);
+    const qty = new Float64Array(c);
+    const price = new Float64Array(c);
+    const next = new Int32Array(c);
+    const who = new Int32Array(c);
+    const alive = new Uint8Array(c);
+    const instrument = new Array<string | undefined>(c).fill(undefined);
+    const side = new Array<Side | undefined>(c).fill(undefined);
+    const recs = new Array<Leg | undefined>(c).fill(undefined);
+    for (let k = 0; k < n; k++) {
+      const j = (h + k) & oldMask;
+      ts[k] = this.ts[j] as number;
+      qty[k] = this.qty[j] as number;
+      price[k] = this.price[j] as number;
+      next[k] = at(this.next[j] as number);
+      who[k] = this.who[j] as number;
+      alive[k] = this.alive[j] as number;
+      instrument[k] = this.instrument[j];
+      side[k] = this.side[j];
+      recs[k] = this.recs[j];
+    }
+    this.chains.remap(at);
+    this.ts = ts;
+    this.qty = qty;
+    this.price = price;
+    this.next = next;
+    this.who = who;
+    this.alive = alive;
+    this.instrument = instrument;
+    this.side = side;
+    this.recs = recs;
+    this.head = 0;
+    this.mask = c - 1;
+  }
+
+}
 
 interface WashSnapshot {
   legs: Array<[string, Leg[]]>;
@@ -88,11 +237,11 @@ export class WashTradeDetector implements Detector {
   /** Trades only: orders and timers do nothing here. */
   readonly inputs: DetectorInputs = { trades: true, orders: false, timers: false };
   /**
-   * trader -> its unpaired legs on every instrument, in processing (= ts) order: a trader has few
-   * trades within the window, so one short queue per trader, scanned for the instrument, is cheaper
-   * than a queue per (trader, instrument); the earliest match on the instrument is the same.
+   * Every trader's unpaired legs on every instrument, in processing (= ts) order: a trader has few
+   * trades within the window, so one short chain per trader, scanned for the instrument, is cheaper
+   * than one per (trader, instrument); the earliest match on the instrument is the same.
    */
-  private legs = new Map<string, Deque<Leg>>();
+  private legs = new LegRing();
   // Beneficial-owner reports at the current ts, by trade signature: > 0 buy-side reports pending, < 0 sell-side.
   private mirrorTs = Number.NaN;
   private mirrors = new Map<string, number>();
@@ -170,23 +319,12 @@ export class WashTradeDetector implements Detector {
 
   private matchLeg(t: SurvTrade): void {
     const p = this.params;
-    let d = this.legs.get(t.traderId);
-    if (d === undefined) {
-      d = new Deque<Leg>(4);
-      this.legs.set(t.traderId, d);
-    }
-    const from = t.ts - p.windowMs;
-    for (let f = d.front(); f !== undefined && f.ts < from; f = d.front()) d.shift();
-    const n = d.size;
-    for (let i = 0; i < n; i++) {
-      const l = d.at(i);
-      if (l.instrument !== t.instrument || l.side === t.side) continue;
-      if (!withinTolerance(l.qty, t.qty, p.qtyTolerance) || !withinTolerance(l.price, t.price, p.priceTolerance)) continue;
-      d.removeAt(i);
-      this.pairFound(t, l);
-      return;
-    }
-    d.push(t);
+    const legs = this.legs;
+    const w = legs.chains.numberOf(t.traderId);
+    legs.dropBefore(t.ts - p.windowMs);
+    const l = legs.take(t, w, p.qtyTolerance, p.priceTolerance);
+    if (l === undefined) legs.push(t, w);
+    else this.pairFound(t, l);
   }
 
   private pairFound(t: SurvTrade, l: Leg): void {
@@ -218,27 +356,29 @@ export class WashTradeDetector implements Detector {
     });
   }
 
-  // Traders that went quiet keep their last legs until swept; the sweep bounds the state by the
-  // traders active within the window.
+  // Legs leave the ring as they age; the sweep gives back the numbers of traders that went quiet
+  // (when there are many), so that the numbers stay bounded by the traders active within the window.
   private sweep(now: number): void {
-    const from = now - this.params.windowMs;
-    this.legs.forEach((d, trader, legs) => {
-      for (let f = d.front(); f !== undefined && f.ts < from; f = d.front()) d.shift();
-      if (d.size === 0) legs.delete(trader);
-    });
+    this.legs.dropBefore(now - this.params.windowMs);
+    this.legs.chains.recycle();
     this.sweepAt = now + Math.max(60_000, 10 * this.params.windowMs);
   }
 
   snapshot(): WashSnapshot {
-    const legs: Array<[string, Leg[]]> = [];
-    for (const [a, d] of this.legs) legs.push([a, d.toArray()]);
-    return structuredClone({ legs, mirrorTs: this.mirrorTs, mirrors: [...this.mirrors], sweepAt: this.sweepAt, out: this.out.snapshot() });
+    return structuredClone({ legs: this.legs.entries(), mirrorTs: this.mirrorTs, mirrors: [...this.mirrors], sweepAt: this.sweepAt, out: this.out.snapshot() });
   }
 
   restore(state: unknown): void {
     const s = structuredClone(state as WashSnapshot);
-    this.legs.clear();
-    for (const [a, list] of s.legs) this.legs.set(a, Deque.from(list));
+    // Into a new ring in processing order: merged by ts (stably, so each trader's legs keep theirs).
+    this.legs = new LegRing();
+    const all: Array<[number, Leg]> = [];
+    for (const [a, list] of s.legs) {
+      const w = this.legs.chains.numberOf(a);
+      for (const l of list) all.push([w, l]);
+    }
+    all.sort((x, y) => x[1].ts - y[1].ts);
+    for (const [w, l] of all) this.legs.push(l, w);
     this.mirrorTs = s.mirrorTs;
     this.mirrors = new Map(s.mirrors);
     this.sweepAt = s.sweepAt;

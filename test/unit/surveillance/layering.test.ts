@@ -101,14 +101,14 @@ describe('LAYERING', () => {
 });
 
 /** Bursts of orders on one side (2-5 orders, 0-1.5 s, a few price levels), cancels around 5 s, fills on both sides. */
-function randomFlow(seed: number, bursts: number): { trades: SurvTrade[]; orders: SurvOrder[] } {
+function randomFlow(seed: number, bursts: number, traders = ['TR05', 'TR06'], gapMs = 3000): { trades: SurvTrade[]; orders: SurvOrder[] } {
   const r = rng(seed);
   const trades: SurvTrade[] = [];
   const orders: SurvOrder[] = [];
   let ts = s(0);
   for (let b = 0; b < bursts; b++) {
-    ts += Math.floor(r() * 3000);
-    const trader = pick(r, ['TR05', 'TR06']);
+    ts += Math.floor(r() * gapMs);
+    const trader = pick(r, traders);
     const instrument = pick(r, ['ACME', 'BETA']);
     const side: Side = r() < 0.5 ? 'BUY' : 'SELL';
     const k = 2 + Math.floor(r() * 4);
@@ -137,6 +137,31 @@ describe('LAYERING against a brute-force reference', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('finds the reference findings with many traders over a long stream (order ring growth and wrap-around, sweeps)', { timeout: 60_000 }, () => {
+    const many = Array.from({ length: 50 }, (_, i) => `TR${100 + i}`);
+    let found = 0;
+    for (const seed of [1, 2, 3]) {
+      // Bursts overlap (ring growth), then 5 traders only for a while (the others are swept), then all again.
+      const a = randomFlow(seed, 300, many, 400);
+      const quiet = randomFlow(seed + 10, 300, many.slice(0, 5), 2000);
+      const b = randomFlow(seed + 20, 300, many, 400);
+      const shift = (o: { trades: SurvTrade[]; orders: SurvOrder[] }, dt: number) => ({
+        trades: o.trades.map((t) => ({ ...t, ts: t.ts + dt })),
+        orders: o.orders.map((x) => ({ ...x, ts: x.ts + dt })),
+      });
+      const q = shift(quiet, 200_000);
+      const c = shift(b, 900_000);
+      const trades = [...a.trades, ...q.trades, ...c.trades];
+      const orders = [...a.orders, ...q.orders, ...c.orders];
+      const got = flatten(run(trades, orders), keyOf);
+      expect(got).toEqual(refLayering(trades, orders, P));
+      found += got.length;
+      const restored = feed(() => new LayeringDetector(P), trades, orders, { seed, bound: 2500, restoreEvery: 300 });
+      expect(JSON.stringify(restored)).toBe(JSON.stringify(run(trades, orders)));
+    }
+    expect(found).toBeGreaterThan(15);
   });
 
   it('the random bursts are not vacuous', () => {

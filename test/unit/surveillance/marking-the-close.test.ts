@@ -129,16 +129,17 @@ describe('MARKING_THE_CLOSE', () => {
 });
 
 /** Random trades from 20 min before the close to 1 min after, on two instruments, with a few heavy traders. */
-function randomDay(seed: number, n: number): SurvTrade[] {
+function randomDay(seed: number, n: number, instruments = ['ACME', 'BETA']): SurvTrade[] {
   const r = rng(seed);
   const out: SurvTrade[] = [];
   const px: Record<string, number> = { ACME: 100, BETA: 50 };
+  for (const ins of instruments) px[ins] ??= 20 + r() * 100;
   let ts = m(-20);
   const heavy = pick(r, ['TR01', 'TR02']);
   const dir = r() < 0.5 ? 1 : -1;
   for (let i = 0; i < n; i++) {
     ts += Math.floor(r() * (21 * 60_000 / n) * 2);
-    const ins = pick(r, ['ACME', 'BETA']);
+    const ins = pick(r, instruments);
     const isHeavy = ts >= m(-10) && r() < 0.4;
     const trader = isHeavy ? heavy : pick(r, ['TR01', 'TR02', 'TR03', 'TR04', 'TR05']);
     const side = isHeavy ? (dir > 0 ? 'BUY' : 'SELL') : r() < 0.5 ? 'BUY' : 'SELL';
@@ -159,6 +160,19 @@ describe('MARKING_THE_CLOSE against a brute-force reference', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('finds the reference findings on many instruments (last prices before the interval, kept through snapshot/restore)', { timeout: 60_000 }, () => {
+    const instruments = Array.from({ length: 150 }, (_, i) => `I${i}`);
+    for (const seed of [1, 2]) {
+      const trades = randomDay(seed, 3000, instruments);
+      const p = { ...P, minShare: 0.05, minMove: 0.003 };
+      const got = flatten(run(trades, p), keyOf);
+      expect(got).toEqual(refMarkingTheClose(trades, { ...p, closeTs: CLOSE }));
+      expect(got.length).toBeGreaterThan(0);
+      const shuffled = feed(() => new MarkingTheCloseDetector(p), trades, [], { seed, bound: 5000, restoreEvery: 400 });
+      expect(JSON.stringify(shuffled)).toBe(JSON.stringify(run(trades, p)));
+    }
   });
 
   it('the random sessions are not vacuous', () => {

@@ -150,15 +150,85 @@ describe('EventTimers and Deque', () => {
     expect([r.popDue(5, true), r.popDue(5, true), r.popDue(5, true)]).toEqual(['b', 'c', undefined]);
   });
 
-  it('Deque shifts, removes and compacts', () => {
-    const d = new Deque<number>();
-    for (let i = 0; i < 100; i++) d.push(i);
-    for (let i = 0; i < 60; i++) expect(d.shift()).toBe(i);
+  it("EventTimers' nextDue is the earliest pending timer's time through adds, pops and restores (and +Infinity when none)", () => {
+    let seed = 3;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    let t = new EventTimers<number>();
+    const model: Array<[number, number]> = []; // [ts, payload] in registration order
+    let id = 0;
+    const earliest = (): number => model.reduce((m, [ts]) => Math.min(m, ts), Number.POSITIVE_INFINITY);
+    expect(t.popDue(Number.POSITIVE_INFINITY, true)).toBeUndefined();
+    for (let step = 0; step < 3000; step++) {
+      const x = rnd();
+      if (x < 0.5) {
+        const ts = Math.floor(rnd() * 100);
+        t.add(ts, id);
+        model.push([ts, id++]);
+      } else if (x < 0.95) {
+        const at = Math.floor(rnd() * 100);
+        const inclusive = rnd() < 0.5;
+        const due = { ts: -1 };
+        const got = t.popDue(at, inclusive, due);
+        const min = earliest();
+        if (min < at || (inclusive && min === at)) {
+          const i = model.findIndex(([ts]) => ts === min);
+          expect([got, due.ts]).toEqual([model[i]![1], min]);
+          model.splice(i, 1);
+        } else expect(got).toBeUndefined();
+      } else {
+        const r = new EventTimers<number>();
+        r.restore(structuredClone(t.snapshot()));
+        t = r;
+      }
+      expect(t.nextDue()).toBe(earliest());
+    }
+    while (t.popDue(Number.POSITIVE_INFINITY, true) !== undefined);
+    expect(t.nextDue()).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('Deque drops by time, removes and compacts', () => {
+    const d = new Deque<{ ts: number }>();
+    for (let i = 0; i < 100; i++) d.push({ ts: i });
+    d.dropBefore(60);
     d.removeAt(1);
     expect(d.size).toBe(39);
-    expect(d.at(0)).toBe(60);
-    expect(d.at(1)).toBe(62);
+    expect(d.at(0).ts).toBe(60);
+    expect(d.at(1).ts).toBe(62);
+    expect(d.tsAt(1)).toBe(62);
     expect(Deque.from(d.toArray()).toArray()).toEqual(d.toArray());
+  });
+
+  it('Deque holds what an array model holds, records and times, through pushes, drops, removals, growth and wrap-around', () => {
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    const d = new Deque<{ ts: number; id: number }>(2);
+    const model: Array<{ ts: number; id: number }> = [];
+    let ts = 0;
+    for (let step = 0; step < 5000; step++) {
+      const x = rnd();
+      if (x < 0.55) {
+        ts += Math.floor(rnd() * 3);
+        const r = { ts, id: step };
+        d.push(r);
+        model.push(r);
+      } else if (x < 0.9) {
+        const limit = ts - Math.floor(rnd() * 20);
+        d.dropBefore(limit);
+        while (model.length > 0 && model[0]!.ts < limit) model.shift();
+      } else if (model.length > 0) {
+        const i = Math.floor(rnd() * model.length);
+        d.removeAt(i);
+        model.splice(i, 1);
+      }
+      expect(d.size).toBe(model.length);
+      if (step % 50 === 0 || d.size < 4) {
+        expect(d.toArray()).toEqual(model);
+        for (let i = 0; i < model.length; i++) {
+          expect(d.at(i)).toBe(model[i]);
+          expect(d.tsAt(i)).toBe(model[i]!.ts);
+        }
+      }
+    }
   });
 });
 

@@ -5,35 +5,53 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Sequencer, type Detector, type SurvOrder, type SurvTrade } from '../../../src/surveillance/index.js';
-import { SlotQueue } from '../../../src/surveillance/layering.js';
-import { order, trade } from './helpers.js';
+import { OrderRing } from '../../../src/surveillance/layering.js';
+import { IdIndex, OrderBookState } from '../../../src/surveillance/order-book-state.js';
+import { LegRing, withinTolerance } from '../../../src/surveillance/wash-trade.js';
+import { order, rng, trade } from './helpers.js';
 
-describe('SlotQueue (layering: a trader recent NEW orders)', () => {
-  it('holds what an array model holds through pushes and trims, across ring growth and wrap-around', () => {
+describe('OrderRing (layering: every trader recent NEW orders)', () => {
+  it('holds what per-trader arrays hold through pushes, drops and recycled numbers, across ring growth and wrap-around', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 5 }) }), fc.record({ trim: fc.integer({ min: 0, max: 30 }) })), { maxLength: 300 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ push: fc.integer({ min: 0, max: 5 }), trader: fc.integer({ min: 0, max: 6 }) }),
+            fc.record({ drop: fc.integer({ min: 0, max: 30 }) }),
+            fc.record({ recycle: fc.constant(true) }),
+          ),
+          { maxLength: 400 },
+        ),
         (ops) => {
-          const q = new SlotQueue();
-          let model: Array<[number, number, number]> = [];
+          const r = new OrderRing();
+          const model = new Map<string, Array<[number, number, number]>>();
           let ts = 0;
           let slot = 0;
           for (const op of ops) {
             if ('push' in op) {
               ts += op.push;
               slot++;
-              q.push(slot, slot * 3, ts);
-              model.push([slot, slot * 3, ts]);
-            } else {
-              const limit = ts - op.trim;
-              q.trim(limit);
-              model = model.filter((x) => x[2] >= limit);
+              const trader = `TR${op.trader}`;
+              r.push(r.chains.numberOf(trader), slot, slot * 3, ts);
+              model.set(trader, [...(model.get(trader) ?? []), [slot, slot * 3, ts]]);
+            } else if ('drop' in op) {
+              const limit = ts - op.drop;
+              r.dropBefore(limit);
+              for (const [k, l] of model) model.set(k, l.filter((x) => x[2] >= limit));
+            } else r.chains.recycle(0);
+            let held = 0;
+            for (const [trader, l] of model) {
+              held += l.length;
+              const w = r.chains.numberIfAny(trader);
+              if (w < 0) {
+                expect(l).toEqual([]);
+                continue;
+              }
+              const got: Array<[number, number, number]> = [];
+              for (let j = r.chains.first[w]!; j >= 0; j = r.next[j]!) got.push([r.slots[j]!, r.gens[j]!, r.newTs[j]!]);
+              expect(got).toEqual(l);
             }
-            expect(q.size).toBe(model.length);
-            for (let i = 0; i < model.length; i++) {
-              const j = q.at(i);
-              expect([q.slots[j], q.gens[j], q.newTs[j]]).toEqual(model[i]);
-            }
+            expect(r.size).toBe(held);
           }
           return true;
         },
@@ -41,17 +59,23 @@ describe('SlotQueue (layering: a trader recent NEW orders)', () => {
     );
   });
 
-  it('keeps the order of 100 pushes (several growths) and drops exactly the older ones', () => {
-    const q = new SlotQueue();
-    for (let i = 0; i < 100; i++) q.push(i, 0, i * 10);
-    q.trim(505);
-    expect(q.size).toBe(49);
-    expect(q.slots[q.at(0)]).toBe(51);
-    expect(q.newTs[q.at(48)]).toBe(990);
-    q.trim(991);
-    expect(q.size).toBe(0);
-    q.push(7, 1, 1000);
-    expect(q.slots[q.at(0)]).toBe(7);
+  it('keeps the order of 100 pushes of two traders (several growths) and drops exactly the older ones', () => {
+    const r = new OrderRing();
+    const a = r.chains.numberOf('A');
+    const b = r.chains.numberOf('B');
+    for (let i = 0; i < 100; i++) r.push(i % 2 === 0 ? a : b, i, 0, i * 10);
+    r.dropBefore(505);
+    expect(r.size).toBe(49);
+    expect(r.slots[r.chains.first[b]!]).toBe(51);
+    expect(r.slots[r.chains.first[a]!]).toBe(52);
+    r.dropBefore(991);
+    expect(r.size).toBe(0);
+    expect([r.chains.first[a], r.chains.first[b]]).toEqual([-1, -1]);
+    r.chains.recycle(0);
+    expect(r.chains.numberIfAny('A')).toBe(-1);
+    const c = r.chains.numberOf('C');
+    r.push(c, 7, 1, 1000);
+    expect(r.slots[r.chains.first[c]!]).toBe(7);
   });
 });
 
@@ -119,5 +143,130 @@ describe('Sequencer (the pending records, drained and refilled)', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('IdIndex (the order book: orderId -> slot)', () => {
+  it('answers what a Map answers through adds, removals (backward shifts), growth and colliding hashes', () => {
+    for (const collide of [false, true]) {
+      const r = rng(collide ? 11 : 5);
+      const ix = new IdIndex(2);
+      const model = new Map<string, number>();
+      // With `collide`, every key gets one of 4 hashes: long probe runs, removals in their middle.
+      const hashOf = (k: string): number => (collide ? IdIndex.hash(k) & 3 : IdIndex.hash(k));
+      const live: string[] = [];
+      for (let step = 0; step < 4000; step++) {
+        const x = r();
+        if (x < 0.5 || live.length === 0) {
+          // Fresh string objects, as records carry them (not the instances stored).
+          const k = `O${Math.floor(r() * 3000)}`.slice(0);
+          if (model.has(k)) continue;
+          ix.add(k, hashOf(k), step);
+          model.set(k, step);
+          live.push(k);
+        } else {
+          const i = Math.floor(r() * live.length);
+          const k = live[i]!;
+          ix.remove(hashOf(k), model.get(k)!);
+          model.delete(k);
+          live[i] = live[live.length - 1]!;
+          live.pop();
+        }
+        expect(ix.size).toBe(model.size);
+        if (step % 97 === 0) {
+          for (let q = 0; q < 3000; q += 7) {
+            const k = `O${q}`;
+            expect(ix.get(k, hashOf(k))).toBe(model.get(k) ?? -1);
+          }
+        }
+      }
+    }
+  });
+
+  it('hashes by content, spreads sequential ids, and tells ids apart that share a prefix', () => {
+    expect(IdIndex.hash('O0000123')).toBe(IdIndex.hash(['O000', '0123'].join('')));
+    const buckets = new Int32Array(1024);
+    for (let i = 0; i < 100_000; i++) buckets[IdIndex.hash(`O${String(i).padStart(7, '0')}`) & 1023]!++;
+    expect(Math.max(...buckets)).toBeLessThan(160); // 98 on average
+    const ix = new IdIndex();
+    ix.add('O1', IdIndex.hash('O1'), 1);
+    expect(ix.get('O10', IdIndex.hash('O10'))).toBe(-1);
+    expect(ix.get('O1', IdIndex.hash('O1'))).toBe(1);
+  });
+
+  it("keeps the book's answers through expiry and reuse of slots, and its snapshot lists orders in creation order", () => {
+    const book = new OrderBookState(1000);
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const id = `O${i % 120}`; // ids come back once their first life has expired
+      ids.push(id);
+      book.apply(order(i * 20, id, 'TR01', 'NEW', 'BUY', 100 + i, 10));
+      if (i % 3 === 0) book.apply(order(i * 20 + 5, id, 'TR01', 'CANCEL', 'BUY', 100 + i, 10));
+      // Live: the orders touched within the last 1000 ms; an order 51 NEWs back is forgotten.
+      for (let j = Math.max(0, i - 49); j <= i; j++) expect(book.get(ids[j]!)?.newQty).toBe(100 + j);
+      if (i >= 51) expect(book.get(ids[i - 51]!)).toBeUndefined();
+    }
+    const lastTs = (j: number): number => j * 20 + (j % 3 === 0 ? 5 : 0);
+    const live = Array.from({ length: 300 }, (_, j) => j).filter((j) => lastTs(j) + 1000 > 299 * 20);
+    const snap = book.snapshot();
+    expect(snap.orders.map((o) => o.newQty)).toEqual(live.map((j) => 100 + j));
+    const again = new OrderBookState(1000);
+    again.restore(snap);
+    for (const j of live) expect(again.get(ids[j]!)).toEqual(book.get(ids[j]!));
+    // Restored into a book that held more orders (longer columns) than the snapshot has, and used on.
+    const used = new OrderBookState(1000);
+    for (let i = 0; i < 500; i++) used.apply(order(i, `X${i}`, 'TR02', 'NEW', 'SELL', 1, 1));
+    used.restore(snap);
+    expect(used.size).toBe(live.length);
+    expect(used.get('X3')).toBeUndefined();
+    for (const j of live) expect(used.get(ids[j]!)).toEqual(book.get(ids[j]!));
+    for (const b of [again, used]) {
+      b.apply(order(299 * 20 + 1, 'N1', 'TR01', 'NEW', 'BUY', 7, 10));
+      b.apply(order(299 * 20 + 2, ids[299]!, 'TR01', 'CANCEL', 'BUY', 1, 10));
+    }
+    expect(used.snapshot()).toEqual(again.snapshot());
+  });
+});
+
+describe('LegRing (wash trades: every trader unpaired legs)', () => {
+  it('takes the leg that a scan of per-trader arrays takes, through drops, matches, growth, wrap-around and recycled numbers', () => {
+    const r = rng(3);
+    const traders = Array.from({ length: 40 }, (_, i) => `TR${i}`);
+    const ring = new LegRing();
+    const model = new Map<string, SurvTrade[]>();
+    let ts = 0;
+    let taken = 0;
+    for (let step = 0; step < 6000; step++) {
+      ts += Math.floor(r() * 40);
+      if (step % 500 === 499) ring.chains.recycle(0);
+      const t = trade(ts, traders[Math.floor(r() * (step < 3000 ? 40 : 8))]!, r() < 0.5 ? 'BUY' : 'SELL', 100 + Math.floor(r() * 12), 50 + Math.floor(r() * 3) * 0.04, {
+        instrument: r() < 0.5 ? 'ACME' : 'BETA',
+      });
+      const limit = ts - 1500;
+      ring.dropBefore(limit);
+      for (const [k, list] of model) {
+        while (list.length > 0 && list[0]!.ts < limit) list.shift();
+        if (list.length === 0) model.delete(k);
+      }
+      const list = model.get(t.traderId) ?? [];
+      const i = list.findIndex((l) => l.instrument === t.instrument && l.side !== t.side && withinTolerance(l.qty, t.qty, 0.05) && withinTolerance(l.price, t.price, 0.001));
+      const w = ring.chains.numberOf(t.traderId);
+      const got = ring.take(t, w, 0.05, 0.001);
+      if (i >= 0) {
+        expect(got).toBe(list[i]);
+        list.splice(i, 1);
+        taken++;
+      } else {
+        expect(got).toBeUndefined();
+        ring.push(t, w);
+        list.push(t);
+        model.set(t.traderId, list);
+      }
+      if (step % 100 === 0) {
+        const want = [...model].filter(([, l]) => l.length > 0).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        expect(ring.entries().sort((a, b) => (a[0] < b[0] ? -1 : 1))).toEqual(want);
+      }
+    }
+    expect(taken).toBeGreaterThan(200);
   });
 });

@@ -158,6 +158,24 @@ describe('WASH_TRADE against a brute-force reference', () => {
     expect(tightPairs).toBeLessThan(pairs);
   });
 
+  it('finds the reference findings with many traders over a long stream (legs ring growth and wrap-around, sweeps)', { timeout: 60_000 }, () => {
+    const r = rng(99);
+    const traders = Array.from({ length: 60 }, (_, i) => `TR${100 + i}`);
+    const trades: SurvTrade[] = [];
+    let ts = s(0);
+    for (let i = 0; i < 3000; i++) {
+      ts += Math.floor(r() * 2000);
+      // Half-way the population shrinks to 6 traders: the others go quiet and are swept.
+      const trader = pick(r, i < 1500 ? traders : traders.slice(0, 6));
+      trades.push(trade(ts, trader, r() < 0.5 ? 'BUY' : 'SELL', pick(r, [100, 104, 106, 200]), pick(r, [50, 50.04, 50.06]), { instrument: pick(r, ['ACME', 'BETA']) }));
+    }
+    const got = flatten(run(trades), keyOf);
+    expect(got).toEqual(refWashTrades(trades, P));
+    expect(got.length).toBeGreaterThan(300);
+    const restored = feed(() => new WashTradeDetector(P), trades, [], { seed: 5, bound: 3000, restoreEvery: 200 });
+    expect(JSON.stringify(restored)).toBe(JSON.stringify(run(trades)));
+  });
+
   it('gives the same alerts under shuffles within the watermark bound, any batching, and snapshot/restore', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
