@@ -454,23 +454,44 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.dirtyCount = 0;
     const cap = this.cap;
     const sxy = this.sxy;
-    for (let a = 0; a < zn; a++) {
+    // Each pair gets its one addition of the bar, in any order of the pairs (every sum is per pair
+    // and bar by bar): rows four at a time, so that the inner loop reads each later instrument's
+    // index and return once for four rows. The loop is most of a bar's cost, O(k^2) for k moved
+    // instruments.
+    let a = 0;
+    for (; a + 3 < zn; a += 4) {
+      const i1 = zi[a + 1] as number;
+      const i2 = zi[a + 2] as number;
+      const i3 = zi[a + 3] as number;
+      const r0 = zr[a] as number;
+      const r1 = zr[a + 1] as number;
+      const r2 = zr[a + 2] as number;
+      const r3 = zr[a + 3] as number;
+      const b0 = (zi[a] as number) * cap;
+      const b1 = i1 * cap;
+      const b2 = i2 * cap;
+      const b3 = i3 * cap;
+      // The six pairs within the four rows.
+      sxy[b0 + i1] = (sxy[b0 + i1] as number) + r0 * r1;
+      sxy[b0 + i2] = (sxy[b0 + i2] as number) + r0 * r2;
+      sxy[b0 + i3] = (sxy[b0 + i3] as number) + r0 * r3;
+      sxy[b1 + i2] = (sxy[b1 + i2] as number) + r1 * r2;
+      sxy[b1 + i3] = (sxy[b1 + i3] as number) + r1 * r3;
+      sxy[b2 + i3] = (sxy[b2 + i3] as number) + r2 * r3;
+      for (let b = a + 4; b < zn; b++) {
+        const ib = zi[b] as number;
+        const rb = zr[b] as number;
+        sxy[b0 + ib] = (sxy[b0 + ib] as number) + r0 * rb;
+        sxy[b1 + ib] = (sxy[b1 + ib] as number) + r1 * rb;
+        sxy[b2 + ib] = (sxy[b2 + ib] as number) + r2 * rb;
+        sxy[b3 + ib] = (sxy[b3 + ib] as number) + r3 * rb;
+      }
+    }
+    // The last rows (fewer than four): the pairs among them.
+    for (; a < zn; a++) {
       const base = (zi[a] as number) * cap;
       const ra = zr[a] as number;
-      let b = a + 1;
-      // Unrolled by 4 (each pair still gets its one addition of the bar): the loop is most of a
-      // bar's cost, O(k^2) for k moved instruments.
-      for (; b + 3 < zn; b += 4) {
-        const p0 = base + (zi[b] as number);
-        const p1 = base + (zi[b + 1] as number);
-        const p2 = base + (zi[b + 2] as number);
-        const p3 = base + (zi[b + 3] as number);
-        sxy[p0] = (sxy[p0] as number) + ra * (zr[b] as number);
-        sxy[p1] = (sxy[p1] as number) + ra * (zr[b + 1] as number);
-        sxy[p2] = (sxy[p2] as number) + ra * (zr[b + 2] as number);
-        sxy[p3] = (sxy[p3] as number) + ra * (zr[b + 3] as number);
-      }
-      for (; b < zn; b++) {
+      for (let b = a + 1; b < zn; b++) {
         const pair = base + (zi[b] as number);
         sxy[pair] = (sxy[pair] as number) + ra * (zr[b] as number);
       }

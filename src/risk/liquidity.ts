@@ -52,14 +52,13 @@ interface InstSnapshot {
 }
 
 /**
- * An instrument's state. The open window's sum of spreads and minimum depth live in the
- * monitor's `acc` array (they change at every quote, and a double stored in an object field is a
- * new heap number each time); the baseline is a ring of (start, mean) pairs plus the same means
- * sorted, in typed arrays (no splicing of arrays per window).
+ * An instrument's state. The open window's quote count, sum of spreads and minimum depth live in
+ * the monitor's `acc` array (they change at every quote, and a double stored in an object field
+ * is a new heap number each time; and a quote then touches no object of its instrument); the
+ * baseline is a ring of (start, mean) pairs plus the same means sorted, in typed arrays (no
+ * splicing of arrays per window).
  */
 class Inst {
-  /** Quotes in the open window. */
-  n = 0;
   spreadEpisode = false;
   depthEpisode = false;
   /** Baseline ring: (start, mean) of entry j at ((head + j) & mask) * 2. */
@@ -130,6 +129,12 @@ class Inst {
   }
 }
 
+/** An instrument's numbers in the monitor's `acc` array: k * ACC + offset. */
+const ACC = 4;
+const SUM_AT = 0;
+const MIN_AT = 1;
+const N_AT = 2;
+
 /**
  * Checkpoint form of a {@link LiquidityMonitor} (structured-cloneable).
  *
@@ -196,8 +201,8 @@ export class LiquidityMonitor implements EventTimeDriven {
   private open = Number.NaN;
   /** Instruments with quotes in the open window. */
   private active: number[] = [];
-  /** Per instrument k at k * 2: the open window's sum of spreads (bps) and minimum depth. */
-  private acc = new Float64Array(256 * 2);
+  /** Per instrument k at k * ACC: the open window's sum of spreads (bps), minimum depth and quote count. */
+  private acc = new Float64Array(256 * ACC);
   /** Indices of all instruments in name order (undefined: to sort again, an instrument was added). */
   private byName: number[] | undefined;
 
@@ -234,27 +239,28 @@ export class LiquidityMonitor implements EventTimeDriven {
     if (k === undefined) {
       k = this.insts.length;
       this.insts.push(new Inst(q.instrument));
-      if ((k + 1) * 2 > this.acc.length) {
+      if ((k + 1) * ACC > this.acc.length) {
         const g = new Float64Array(this.acc.length * 2);
         g.set(this.acc);
         this.acc = g;
       }
-      this.acc[k * 2] = 0;
-      this.acc[k * 2 + 1] = Number.POSITIVE_INFINITY;
+      this.acc[k * ACC + SUM_AT] = 0;
+      this.acc[k * ACC + MIN_AT] = Number.POSITIVE_INFINITY;
+      this.acc[k * ACC + N_AT] = 0;
       this.index.set(q.instrument, k);
       this.slots.set(q.instrument, k);
       this.byName = undefined;
     }
-    const s = this.insts[k]!;
     const mid = (q.bid + q.ask) / 2;
     if (!(mid > 0)) return;
-    if (s.n === 0) this.active.push(k);
-    s.n++;
     const acc = this.acc;
+    const n = acc[k * ACC + N_AT] as number;
+    if (n === 0) this.active.push(k);
+    acc[k * ACC + N_AT] = n + 1;
     // CONTRACTS.md 4, Liquidity: quoted spread in bps and depth at touch.
-    acc[k * 2] = (acc[k * 2] as number) + ((q.ask - q.bid) / mid) * 1e4;
+    acc[k * ACC + SUM_AT] = (acc[k * ACC + SUM_AT] as number) + ((q.ask - q.bid) / mid) * 1e4;
     const depth = q.bid * q.bidSize + q.ask * q.askSize;
-    if (depth < (acc[k * 2 + 1] as number)) acc[k * 2 + 1] = depth;
+    if (depth < (acc[k * ACC + MIN_AT] as number)) acc[k * ACC + MIN_AT] = depth;
   }
 
   snapshot(): LiquiditySnapshot {
@@ -267,23 +273,23 @@ export class LiquidityMonitor implements EventTimeDriven {
         histMean.push(s.meanAt(j));
       }
       const sorted = Array.from(s.sorted.subarray(0, s.len));
-      return { name: s.name, n: s.n, sumBps: acc[k * 2] as number, minDepth: acc[k * 2 + 1] as number, histStart, histMean, sorted, spreadEpisode: s.spreadEpisode, depthEpisode: s.depthEpisode };
+      return { name: s.name, n: acc[k * ACC + N_AT] as number, sumBps: acc[k * ACC + SUM_AT] as number, minDepth: acc[k * ACC + MIN_AT] as number, histStart, histMean, sorted, spreadEpisode: s.spreadEpisode, depthEpisode: s.depthEpisode };
     });
     return { insts, open: this.open, active: this.active.slice() };
   }
 
   restore(st: unknown): void {
     const s = st as LiquiditySnapshot;
-    this.acc = new Float64Array(Math.max(256, s.insts.length) * 2);
+    this.acc = new Float64Array(Math.max(256, s.insts.length) * ACC);
     this.insts = s.insts.map((x, k) => {
       const inst = new Inst(x.name);
-      inst.n = x.n;
       inst.spreadEpisode = x.spreadEpisode;
       inst.depthEpisode = x.depthEpisode;
       // Pushing in time order rebuilds the sorted means too.
       x.histStart.forEach((t, j) => inst.push(t, x.histMean[j] as number));
-      this.acc[k * 2] = x.sumBps;
-      this.acc[k * 2 + 1] = x.minDepth;
+      this.acc[k * ACC + SUM_AT] = x.sumBps;
+      this.acc[k * ACC + MIN_AT] = x.minDepth;
+      this.acc[k * ACC + N_AT] = x.n;
       return inst;
     });
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
@@ -310,10 +316,11 @@ export class LiquidityMonitor implements EventTimeDriven {
     const acc = this.acc;
     for (let o = 0; o < byName.length; o++) {
       const k = byName[o] as number;
+      const n = acc[k * ACC + N_AT] as number;
+      if (n === 0) continue;
       const s = insts[k]!;
-      if (s.n === 0) continue;
-      const mean = (acc[k * 2] as number) / s.n;
-      const minDepthOf = acc[k * 2 + 1] as number;
+      const mean = (acc[k * ACC + SUM_AT] as number) / n;
+      const minDepthOf = acc[k * ACC + MIN_AT] as number;
       // The baseline: previous windows that started in [start - baselineMs, start).
       while (s.len > 0 && s.startAt(0) < start - baselineMs) s.dropOldest();
       const nb = s.len;
@@ -322,7 +329,7 @@ export class LiquidityMonitor implements EventTimeDriven {
       const limit = Number.isNaN(median) ? spreadFloorBps : Math.max(spreadFloorBps, spreadMultiple * median);
       const spreadBreach = mean > limit;
       const depthBreach = minDepthOf < minDepth;
-      this.onWindow?.({ instrument: s.name, windowStart: start, windowEnd: end, quotes: s.n, meanSpreadBps: mean, minDepth: minDepthOf, baselineBps: median, baselineWindows: nb, spreadLimitBps: limit });
+      this.onWindow?.({ instrument: s.name, windowStart: start, windowEnd: end, quotes: n, meanSpreadBps: mean, minDepth: minDepthOf, baselineBps: median, baselineWindows: nb, spreadLimitBps: limit });
       if (spreadBreach && !s.spreadEpisode) {
         this.out(
           instrumentAlert(
@@ -333,7 +340,7 @@ export class LiquidityMonitor implements EventTimeDriven {
             mean,
             limit,
             `${s.name} spread ${numText(mean, 1)} bps on average in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${numText(limit, 1)} bps${Number.isNaN(median) ? '' : `, ${numText(spreadMultiple, 1)}x the ${numText(baselineMs / 60_000, 1)}-min median ${numText(median, 1)} bps`})`,
-            { quotes: s.n, baselineBps: Number.isNaN(median) ? null : median, baselineWindows: nb, floorBps: spreadFloorBps },
+            { quotes: n, baselineBps: Number.isNaN(median) ? null : median, baselineWindows: nb, floorBps: spreadFloorBps },
             { start, end },
           ),
         );
@@ -348,7 +355,7 @@ export class LiquidityMonitor implements EventTimeDriven {
             minDepthOf,
             minDepth,
             `${s.name} depth at touch down to ${amountText(minDepthOf)} in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${amountText(minDepth)})`,
-            { quotes: s.n },
+            { quotes: n },
             { start, end },
           ),
         );
@@ -356,9 +363,9 @@ export class LiquidityMonitor implements EventTimeDriven {
       s.spreadEpisode = spreadBreach;
       s.depthEpisode = depthBreach;
       s.push(start, mean);
-      s.n = 0;
-      acc[k * 2] = 0;
-      acc[k * 2 + 1] = Number.POSITIVE_INFINITY;
+      acc[k * ACC + N_AT] = 0;
+      acc[k * ACC + SUM_AT] = 0;
+      acc[k * ACC + MIN_AT] = Number.POSITIVE_INFINITY;
     }
     active.length = 0;
     this.open = Number.NaN;

@@ -92,17 +92,23 @@ const SUM = 0;
 const REF = 1;
 const BID = 2;
 const ASK = 3;
+const STATE = 4;
+const TIER = 5;
+/** Doubles per instrument in `num` (a quote reads and writes only these: one cache line). */
+const NUM = 8;
 const STATE_NAMES: Record<number, LuldStateName> = { [NORMAL]: 'normal', [LIMIT_DOWN]: 'limit_down', [LIMIT_UP]: 'limit_up', [PAUSED]: 'paused' };
 
 interface Inst {
   name: string;
-  tier: number;
   /**
-   * Trades in the reference window: sum of prices and count (the FIFO holds the trades); the
-   * reference price; the latest bid and ask. The monitor keeps sum, ref, bid and ask in its `num`
-   * array (a double stored in an object field is a new heap number each time, and these change at
-   * every record); these fields only carry them in a snapshot.
+   * The tier (1 or 2); trades in the reference window: sum of prices and count (the FIFO holds the
+   * trades); the reference price; the latest bid and ask; the state (NORMAL, LIMIT_DOWN, LIMIT_UP,
+   * PAUSED). The monitor keeps tier, sum, ref, bid, ask and state in its `num` array, which is all
+   * a quote reads (a double stored in an object field is a new heap number each time, and these
+   * change at every record; and the quote path touches no object of the instrument); these fields
+   * only carry them in a snapshot.
    */
+  tier: number;
   sum: number;
   count: number;
   ref: number;
@@ -253,8 +259,8 @@ export class LuldMonitor implements EventTimeDriven {
    * `advance` and `settle` return at once before it, which is nearly every record.
    */
   private readonly dueAt = Float64Array.of(Number.POSITIVE_INFINITY);
-  /** Per instrument k at k * 4: sum, ref, bid, ask (see {@link Inst}). */
-  private num = new Float64Array(64 * 4);
+  /** Per instrument k at k * NUM: sum, ref, bid, ask, state, tier (see {@link Inst}). */
+  private num = new Float64Array(64 * NUM);
 
   constructor(p: LuldParams, ref: ReferenceData, out: AlertSink) {
     this.p = p;
@@ -274,10 +280,9 @@ export class LuldMonitor implements EventTimeDriven {
       ref = ins !== undefined && ins.prevClose > 0 ? ins.prevClose : Number.NaN;
       tier = ins?.tier === 1 ? 1 : 2;
     } else {
-      const s = this.insts[k]!;
-      ref = this.num[k * 4 + REF] as number;
-      tier = s.tier;
-      state = s.state;
+      ref = this.num[k * NUM + REF] as number;
+      tier = this.num[k * NUM + TIER] as number;
+      state = this.num[k * NUM + STATE] as number;
     }
     if (Number.isNaN(ref)) return undefined;
     const w = luldBandWidth(ref, tier, this.p);
@@ -306,13 +311,13 @@ export class LuldMonitor implements EventTimeDriven {
   /** `id`: the instrument's {@link instrumentId}, when the caller has it. */
   onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
     const k = this.slots.at(id) ?? this.instOf(q.instrument);
-    const s = this.insts[k]!;
     const num = this.num;
-    num[k * 4 + BID] = q.bid;
-    num[k * 4 + ASK] = q.ask;
-    if (s.state === PAUSED) return;
-    const cond = this.condition(s, k);
-    if (cond !== s.state) this.enter(s, k, cond, q.ts);
+    num[k * NUM + BID] = q.bid;
+    num[k * NUM + ASK] = q.ask;
+    const state = num[k * NUM + STATE] as number;
+    if (state === PAUSED) return;
+    const cond = this.condition(k);
+    if (cond !== state) this.enter(this.insts[k]!, k, cond, q.ts);
   }
 
   onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
@@ -323,32 +328,35 @@ export class LuldMonitor implements EventTimeDriven {
     this.trades.pushTrade(t, this.p.referenceWindowMs, k);
     if (leaves < this.dueAt[0]!) this.dueAt[0] = leaves;
     const num = this.num;
-    const sum = (num[k * 4 + SUM] as number) + t.price;
-    num[k * 4 + SUM] = sum;
+    const sum = (num[k * NUM + SUM] as number) + t.price;
+    num[k * NUM + SUM] = sum;
     s.count++;
     // CONTRACTS.md 4, LULD: reference = mean trade price over the preceding 5 minutes.
-    num[k * 4 + REF] = sum / s.count;
-    if (s.state === PAUSED) return;
-    const cond = this.condition(s, k);
-    if (cond !== s.state) this.enter(s, k, cond, t.ts);
+    num[k * NUM + REF] = sum / s.count;
+    const state = num[k * NUM + STATE] as number;
+    if (state === PAUSED) return;
+    const cond = this.condition(k);
+    if (cond !== state) this.enter(s, k, cond, t.ts);
   }
 
   snapshot(): LuldSnapshot {
     const num = this.num;
     return {
-      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * 4 + SUM] as number, ref: num[k * 4 + REF] as number, bid: num[k * 4 + BID] as number, ask: num[k * 4 + ASK] as number })),
+      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * NUM + SUM] as number, ref: num[k * NUM + REF] as number, bid: num[k * NUM + BID] as number, ask: num[k * NUM + ASK] as number, state: num[k * NUM + STATE] as number, tier: num[k * NUM + TIER] as number })),
       trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
   }
 
   restore(st: unknown): void {
     const s = st as LuldSnapshot;
     this.insts = s.insts.map((x) => ({ ...x }));
-    this.num = new Float64Array(Math.max(64, this.insts.length) * 4);
+    this.num = new Float64Array(Math.max(64, this.insts.length) * NUM);
     this.insts.forEach((x, k) => {
-      this.num[k * 4 + SUM] = x.sum;
-      this.num[k * 4 + REF] = x.ref;
-      this.num[k * 4 + BID] = x.bid;
-      this.num[k * 4 + ASK] = x.ask;
+      this.num[k * NUM + SUM] = x.sum;
+      this.num[k * NUM + REF] = x.ref;
+      this.num[k * NUM + BID] = x.bid;
+      this.num[k * NUM + ASK] = x.ask;
+      this.num[k * NUM + STATE] = x.state;
+      this.num[k * NUM + TIER] = x.tier;
     });
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
     this.slots = new InstrumentSlots<number>();
@@ -385,7 +393,7 @@ export class LuldMonitor implements EventTimeDriven {
           const k = (tb[x + 1] as number) | 0;
           const s = this.insts[k]!;
           s.count--;
-          num[k * 4 + SUM] = (num[k * 4 + SUM] as number) - (tb[x + 2] as number);
+          num[k * NUM + SUM] = (num[k * NUM + SUM] as number) - (tb[x + 2] as number);
           if (s.touched === 0) {
             s.touched = 1;
             if (nt === touched.length) {
@@ -402,15 +410,15 @@ export class LuldMonitor implements EventTimeDriven {
           const s = this.insts[k]!;
           s.touched = 0;
           // An empty window keeps the previous reference in effect (restarting the sum exactly).
-          if (s.count > 0) num[k * 4 + REF] = (num[k * 4 + SUM] as number) / s.count;
-          else num[k * 4 + SUM] = 0;
+          if (s.count > 0) num[k * NUM + REF] = (num[k * NUM + SUM] as number) / s.count;
+          else num[k * NUM + SUM] = 0;
         }
         for (let j = 0; j < nt; j++) {
           const k = touched[j]!;
-          const s = this.insts[k]!;
-          if (s.state === PAUSED) continue;
-          const cond = this.condition(s, k);
-          if (cond !== s.state) this.enter(s, k, cond, te);
+          const state = num[k * NUM + STATE] as number;
+          if (state === PAUSED) continue;
+          const cond = this.condition(k);
+          if (cond !== state) this.enter(this.insts[k]!, k, cond, te);
         }
       } else if (timer < t || (inclusive && timer <= t)) {
         if (tp <= tr) {
@@ -431,12 +439,13 @@ export class LuldMonitor implements EventTimeDriven {
 
   private firePause(k: number, at: number): void {
     const s = this.insts[k]!;
-    // A timer of a limit state that has since cleared (or been replaced) is stale.
-    if ((s.state !== LIMIT_DOWN && s.state !== LIMIT_UP) || s.pauseAt !== at) return;
-    const down = s.state === LIMIT_DOWN;
     const num = this.num;
-    const ref = num[k * 4 + REF] as number;
-    const w = luldBandWidth(ref, s.tier, this.p);
+    const state = num[k * NUM + STATE] as number;
+    // A timer of a limit state that has since cleared (or been replaced) is stale.
+    if ((state !== LIMIT_DOWN && state !== LIMIT_UP) || s.pauseAt !== at) return;
+    const down = state === LIMIT_DOWN;
+    const ref = num[k * NUM + REF] as number;
+    const w = luldBandWidth(ref, num[k * NUM + TIER] as number, this.p);
     const band = down ? ref - w : ref + w;
     this.out(
       instrumentAlert(
@@ -447,10 +456,10 @@ export class LuldMonitor implements EventTimeDriven {
         at - s.since,
         this.p.pauseAfterMs,
         `${s.name} LULD trading pause: limit ${down ? 'down' : 'up'} state not cleared after ${durationText(at - s.since)} (${down ? 'lower' : 'upper'} band ${numText(band, 4)})`,
-        { direction: down ? 'down' : 'up', limitStateSince: s.since, band, reference: ref, bid: num[k * 4 + BID], ask: num[k * 4 + ASK], pauseUntil: at + this.p.pauseDurationMs },
+        { direction: down ? 'down' : 'up', limitStateSince: s.since, band, reference: ref, bid: num[k * NUM + BID], ask: num[k * NUM + ASK], pauseUntil: at + this.p.pauseDurationMs },
       ),
     );
-    s.state = PAUSED;
+    num[k * NUM + STATE] = PAUSED;
     s.pauseAt = Number.NaN;
     s.resumeAt = at + this.p.pauseDurationMs;
     this.resumes.push(s.resumeAt, k);
@@ -459,16 +468,12 @@ export class LuldMonitor implements EventTimeDriven {
 
   private fireResume(k: number, at: number): void {
     const s = this.insts[k]!;
-    if (s.state !== PAUSED || s.resumeAt !== at) return;
-    s.state = NORMAL;
+    if (this.num[k * NUM + STATE] !== PAUSED || s.resumeAt !== at) return;
+    this.num[k * NUM + STATE] = NORMAL;
     s.resumeAt = Number.NaN;
-    this.evaluate(s, k, at);
-  }
-
-  private evaluate(s: Inst, k: number, t: number): void {
-    if (s.state === PAUSED) return;
-    const cond = this.condition(s, k);
-    if (cond !== s.state) this.enter(s, k, cond, t);
+    // Tested again at once (NORMAL now, so not paused).
+    const cond = this.condition(k);
+    if (cond !== NORMAL) this.enter(s, k, cond, at);
   }
 
   /**
@@ -476,29 +481,30 @@ export class LuldMonitor implements EventTimeDriven {
    * LIMIT_UP. (Its callers pass the time only on a change: a double read from a record and passed
    * to a call is a new heap number, and this runs at every quote.)
    */
-  private condition(s: Inst, k: number): number {
+  private condition(k: number): number {
     const num = this.num;
-    const ref = num[k * 4 + REF] as number;
-    const ask = num[k * 4 + ASK] as number;
+    const ref = num[k * NUM + REF] as number;
+    const ask = num[k * NUM + ASK] as number;
     if (Number.isNaN(ref) || Number.isNaN(ask)) return NORMAL;
     // luldBandWidth, inline (the same operations): a double returned by a call is a heap number.
     const p = this.p;
-    const w = ref > p.highPrice ? ref * (s.tier === 1 ? p.tier1Pct : p.tier2Pct) : ref >= p.lowPrice ? ref * p.midPct : Math.min(p.lowCap, ref * p.lowPct);
+    const w = ref > p.highPrice ? ref * (num[k * NUM + TIER] === 1 ? p.tier1Pct : p.tier2Pct) : ref >= p.lowPrice ? ref * p.midPct : Math.min(p.lowCap, ref * p.lowPct);
     // CONTRACTS.md 4, LULD: the best offer reaches the lower band, or the best bid the upper.
     if (ask <= ref - w) return LIMIT_DOWN;
-    if ((num[k * 4 + BID] as number) >= ref + w) return LIMIT_UP;
+    if ((num[k * NUM + BID] as number) >= ref + w) return LIMIT_UP;
     return NORMAL;
   }
 
   /** Instrument k's condition changed to `cond` at `t` (not paused): a limit state starts or ends. */
   private enter(s: Inst, k: number, cond: number, t: number): void {
     const num = this.num;
-    const ref = num[k * 4 + REF] as number;
-    const bid = num[k * 4 + BID] as number;
-    const ask = num[k * 4 + ASK] as number;
-    const w = luldBandWidth(ref, s.tier, this.p);
+    const ref = num[k * NUM + REF] as number;
+    const bid = num[k * NUM + BID] as number;
+    const ask = num[k * NUM + ASK] as number;
+    const tier = num[k * NUM + TIER] as number;
+    const w = luldBandWidth(ref, tier, this.p);
     const band = cond === LIMIT_DOWN ? ref - w : ref + w;
-    s.state = cond;
+    num[k * NUM + STATE] = cond;
     s.pauseAt = Number.NaN;
     if (cond === NORMAL) return;
     s.since = t;
@@ -510,7 +516,7 @@ export class LuldMonitor implements EventTimeDriven {
     s.alertedAt = t;
     const down = cond === LIMIT_DOWN;
     const px = down ? ask : bid;
-    const pct = luldBandWidth(ref, s.tier, this.p) / ref;
+    const pct = luldBandWidth(ref, tier, this.p) / ref;
     this.out(
       instrumentAlert(
         'LULD_LIMIT_STATE',
@@ -520,7 +526,7 @@ export class LuldMonitor implements EventTimeDriven {
         px,
         band,
         `${s.name} limit ${down ? 'down' : 'up'}: best ${down ? 'offer' : 'bid'} ${numText(px, 4)} at the ${down ? 'lower' : 'upper'} band ${numText(band, 4)} (reference ${numText(ref, 4)}, band ${pctText(pct)})`,
-        { direction: down ? 'down' : 'up', reference: ref, lower: ref - pct * ref, upper: ref + pct * ref, bid, ask, tier: s.tier },
+        { direction: down ? 'down' : 'up', reference: ref, lower: ref - pct * ref, upper: ref + pct * ref, bid, ask, tier },
       ),
     );
   }
@@ -531,16 +537,18 @@ export class LuldMonitor implements EventTimeDriven {
       const ins = this.ref.instruments.get(name);
       const prev = ins?.prevClose;
       k = this.insts.length;
-      if ((k + 1) * 4 > this.num.length) {
+      if ((k + 1) * NUM > this.num.length) {
         const g = new Float64Array(this.num.length * 2);
         g.set(this.num);
         this.num = g;
       }
       const ref = prev !== undefined && prev > 0 ? prev : Number.NaN;
-      this.num[k * 4 + SUM] = 0;
-      this.num[k * 4 + REF] = ref;
-      this.num[k * 4 + BID] = Number.NaN;
-      this.num[k * 4 + ASK] = Number.NaN;
+      this.num[k * NUM + SUM] = 0;
+      this.num[k * NUM + REF] = ref;
+      this.num[k * NUM + BID] = Number.NaN;
+      this.num[k * NUM + ASK] = Number.NaN;
+      this.num[k * NUM + STATE] = NORMAL;
+      this.num[k * NUM + TIER] = ins?.tier === 1 ? 1 : 2;
       this.insts.push({
         name,
         tier: ins?.tier === 1 ? 1 : 2,

@@ -315,20 +315,18 @@ class MarkChanges {
   }
 }
 
-interface MarkState {
-  /** Its index in the tracker's `num` array (mark, spread, depth and base at k * NUM). */
-  k: number;
-  /** 0: prevClose or none, 1: a trade, 2: a quote (a quote's mid always wins, CONTRACTS.md 4). */
-  source: number;
-}
-
-/** An instrument's numbers in the tracker's `num` array: k * NUM + offset. */
-const NUM = 4;
+/**
+ * An instrument's numbers in the tracker's `num` array: k * NUM + offset (all a record reads or
+ * writes of its instrument: one cache line, no object of its own).
+ */
+const NUM = 8;
 const MARK_AT = 0;
 const SPREAD_AT = 1;
 const DEPTH_AT = 2;
 /** The mark in effect at the start of the kept changes (NaN: none). */
 const BASE_AT = 3;
+/** The mark's source: 0 prevClose or none, 1 a trade, 2 a quote (a quote's mid always wins, CONTRACTS.md 4). */
+const SOURCE_AT = 4;
 
 /**
  * Checkpoint form of a {@link MarketStateTracker} (structured-cloneable).
@@ -355,13 +353,14 @@ export interface MarketStateSnapshot {
 export class MarketStateTracker implements EventTimeDriven {
   private readonly p: MarketStateParams;
   private readonly ref: ReferenceData;
-  private marks = new Map<string, MarkState>();
+  /** Each instrument's index k in `num`, by name. */
+  private marks = new Map<string, number>();
   /** The same states by instrument id (the per-record lookup). */
-  private slots = new InstrumentSlots<MarkState>();
+  private slots = new InstrumentSlots<number>();
   private readonly luld: LuldView | undefined;
   private sorted: string[] | undefined;
   /**
-   * Mark, spread (bps), depth and base mark of instrument k at k * NUM: they change at every
+   * Mark, spread (bps), depth, base mark and source of instrument k at k * NUM: they change at every
    * quote, and a double stored in an object field is a new heap number each time.
    */
   private num = new Float64Array(256 * NUM);
@@ -394,25 +393,26 @@ export class MarketStateTracker implements EventTimeDriven {
 
   /** `id`: the instrument's {@link instrumentId}, when the caller has it (one lookup per record for every calculator). */
   onQuote(q: MarketQuote, id = instrumentId(q.instrument)): void {
-    const s = this.slots.at(id) ?? this.stateOf(q.instrument);
+    const k = this.slots.at(id) ?? this.stateOf(q.instrument);
     // midOf and setMark, inline: a double passed to or returned by a call that is not inlined is
     // a heap number.
     const mid = (q.bid + q.ask) / 2;
     const num = this.num;
-    num[s.k * NUM + SPREAD_AT] = ((q.ask - q.bid) / mid) * 1e4;
-    num[s.k * NUM + DEPTH_AT] = q.bid * q.bidSize + q.ask * q.askSize;
-    s.source = 2;
-    num[s.k * NUM + MARK_AT] = mid;
-    this.changes.change(q, this.p.returnWindowMs, s.k, num);
+    num[k * NUM + SPREAD_AT] = ((q.ask - q.bid) / mid) * 1e4;
+    num[k * NUM + DEPTH_AT] = q.bid * q.bidSize + q.ask * q.askSize;
+    num[k * NUM + SOURCE_AT] = 2;
+    num[k * NUM + MARK_AT] = mid;
+    this.changes.change(q, this.p.returnWindowMs, k, num);
     this.luld?.onQuote(q, id);
   }
 
   onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
-    const s = this.slots.at(id) ?? this.stateOf(t.instrument);
-    if (s.source < 2) {
-      s.source = 1;
-      this.num[s.k * NUM + MARK_AT] = t.price;
-      this.changes.change(t, this.p.returnWindowMs, s.k, this.num);
+    const k = this.slots.at(id) ?? this.stateOf(t.instrument);
+    const num = this.num;
+    if ((num[k * NUM + SOURCE_AT] as number) < 2) {
+      num[k * NUM + SOURCE_AT] = 1;
+      num[k * NUM + MARK_AT] = t.price;
+      this.changes.change(t, this.p.returnWindowMs, k, num);
     }
     this.luld?.onTrade(t, id);
   }
@@ -425,12 +425,12 @@ export class MarketStateTracker implements EventTimeDriven {
     const num = this.num;
     const past = this.marksAt(t - w);
     for (const name of this.sorted) {
-      const s = this.marks.get(name)!;
+      const k = this.marks.get(name)!;
       const bands = this.luld?.bands(name);
-      const pastMark = past[s.k] as number;
-      const mark = num[s.k * NUM + MARK_AT] as number;
-      const spreadBps = num[s.k * NUM + SPREAD_AT] as number;
-      const depth = num[s.k * NUM + DEPTH_AT] as number;
+      const pastMark = past[k] as number;
+      const mark = num[k * NUM + MARK_AT] as number;
+      const spreadBps = num[k * NUM + SPREAD_AT] as number;
+      const depth = num[k * NUM + DEPTH_AT] as number;
       out.push({
         instrument: name,
         mark_price: Number.isNaN(mark) ? null : mark,
@@ -450,8 +450,8 @@ export class MarketStateTracker implements EventTimeDriven {
     const marks: MarketStateSnapshot['marks'] = [];
     const num = this.num;
     // Each instrument's history: its base (as of -Infinity) then its kept changes.
-    const hist = [...this.marks.values()].map((s) => {
-      const base = num[s.k * NUM + BASE_AT] as number;
+    const hist = [...this.marks.values()].map((k) => {
+      const base = num[k * NUM + BASE_AT] as number;
       return Number.isNaN(base) ? { ts: [] as number[], mark: [] as number[] } : { ts: [Number.NEGATIVE_INFINITY], mark: [base] };
     });
     const ch = this.changes;
@@ -460,9 +460,9 @@ export class MarketStateTracker implements EventTimeDriven {
       h.ts.push(ch.ts(j));
       h.mark.push(ch.mark(j));
     }
-    for (const [k, s] of this.marks) {
-      const h = hist[s.k]!;
-      marks.push([k, { mark: num[s.k * NUM + MARK_AT] as number, source: s.source, spreadBps: num[s.k * NUM + SPREAD_AT] as number, depth: num[s.k * NUM + DEPTH_AT] as number, histTs: h.ts, histMark: h.mark }]);
+    for (const [name, k] of this.marks) {
+      const h = hist[k]!;
+      marks.push([name, { mark: num[k * NUM + MARK_AT] as number, source: num[k * NUM + SOURCE_AT] as number, spreadBps: num[k * NUM + SPREAD_AT] as number, depth: num[k * NUM + DEPTH_AT] as number, histTs: h.ts, histMark: h.mark }]);
     }
     return { marks, luld: this.luld?.snapshot() };
   }
@@ -478,28 +478,30 @@ export class MarketStateTracker implements EventTimeDriven {
         this.num[i * NUM + SPREAD_AT] = v.spreadBps;
         this.num[i * NUM + DEPTH_AT] = v.depth;
         this.num[i * NUM + BASE_AT] = Number.NaN;
+        this.num[i * NUM + SOURCE_AT] = v.source;
         v.histTs.forEach((t, j) => {
           if (t === Number.NEGATIVE_INFINITY) this.num[i * NUM + BASE_AT] = v.histMark[j] as number;
           else all.push([t, i, v.histMark[j] as number]);
         });
-        return [k, { k: i, source: v.source }];
+        return [k, i];
       }),
     );
     // Back in time order (a stable sort keeps each instrument's changes in their order).
     all.sort((a, b) => a[0] - b[0]);
     for (const [t, i, m] of all) this.changes.push(t, i, m);
-    this.slots = new InstrumentSlots<MarkState>();
+    this.slots = new InstrumentSlots<number>();
     for (const [k, v] of this.marks) this.slots.set(k, v);
     this.sorted = undefined;
     if (this.luld && s.luld) this.luld.restore(s.luld);
   }
 
-  private stateOf(name: string): MarkState {
-    let s = this.slots.get(name);
-    if (s === undefined) {
+  /** Instrument `name`'s index k in `num`, added (with its prevClose as the mark) when new. */
+  private stateOf(name: string): number {
+    let k = this.slots.get(name);
+    if (k === undefined) {
       const prev = this.ref.instruments.get(name)?.prevClose;
       const mark = prev !== undefined && prev > 0 ? prev : Number.NaN;
-      const k = this.marks.size;
+      k = this.marks.size;
       if ((k + 1) * NUM > this.num.length) {
         const g = new Float64Array(this.num.length * 2);
         g.set(this.num);
@@ -510,12 +512,12 @@ export class MarketStateTracker implements EventTimeDriven {
       this.num[k * NUM + DEPTH_AT] = Number.NaN;
       // The prevClose is in effect since -Infinity (NaN: no mark before the first record).
       this.num[k * NUM + BASE_AT] = mark;
-      s = { k, source: 0 };
-      this.marks.set(name, s);
-      this.slots.set(name, s);
+      this.num[k * NUM + SOURCE_AT] = 0;
+      this.marks.set(name, k);
+      this.slots.set(name, k);
       this.sorted = undefined;
     }
-    return s;
+    return k;
   }
 
   /** Every instrument's mark in effect at `t`, by index (NaN when none), from the kept changes. */

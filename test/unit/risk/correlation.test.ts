@@ -173,6 +173,62 @@ describe('correlation matrix vs brute force', () => {
   });
 });
 
+describe('correlation pair sums', () => {
+  it('sum of r_a r_b per pair is bit-identical to a plain pair-by-pair loop, bar by bar (many instruments moving per bar)', () => {
+    // 13 instruments (the per-bar pair loop goes four rows at a time: blocks and a remainder),
+    // each quoted in most bars, some quotes leaving the mid unchanged (a zero return), one
+    // instrument only from bar 10 on (its first close mid-window).
+    const names = Array.from({ length: 13 }, (_, i) => `I${String(i).padStart(2, '0')}`);
+    let seed = 11;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const level = names.map(() => 100);
+    const quotes: MarketQuote[] = [];
+    const BARS = 40;
+    for (let j = 0; j < BARS; j++) {
+      names.forEach((n, i) => {
+        if (rnd() < 0.25 || (i === 12 && j < 10)) return;
+        if (rnd() < 0.8) level[i] = Math.round(level[i]! * (1 + (rnd() - 0.5) * 0.01) * 100) / 100;
+        quotes.push({ ts: T0 + j * S + Math.floor(rnd() * 999), instrument: n, bid: level[i]! - 0.01, ask: level[i]! + 0.01, bidSize: 1, askSize: 1 });
+      });
+    }
+    quotes.sort((x, y) => x.ts - y.ts);
+    const c = new CorrelationMatrix(CORRELATION_DEFAULTS, reference(names), () => undefined);
+    for (const q of quotes) {
+      c.advance(q.ts);
+      c.onQuote(q);
+    }
+    c.advance(T0 + BARS * S);
+    const snap = c.snapshot();
+    const cap = snap.cap;
+    // The reference: closes at each grid instant (the latest mid before it), the returns where
+    // both closes exist, and each pair's sum in bar order.
+    const closeAt = (inst: string, t: number): number => {
+      let mid = Number.NaN;
+      for (const q of quotes) if (q.instrument === inst && q.ts < t) mid = (q.bid + q.ask) / 2;
+      return mid;
+    };
+    const idx = c.instruments;
+    const want = new Float64Array(cap * cap);
+    let pairsAdded = 0;
+    for (let j = 1; j <= BARS; j++) {
+      const r = idx.map((n) => closeAt(n, T0 + j * S) / closeAt(n, T0 + (j - 1) * S) - 1);
+      for (let a = 0; a < idx.length; a++) {
+        for (let b = a + 1; b < idx.length; b++) {
+          const x = r[a]!;
+          const y = r[b]!;
+          if (Number.isNaN(x) || Number.isNaN(y) || x === 0 || y === 0) continue;
+          want[a * cap + b] = want[a * cap + b]! + x * y;
+          pairsAdded++;
+        }
+      }
+    }
+    expect(pairsAdded).toBeGreaterThan(1000);
+    const got = Array.from(snap.sxy);
+    const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
+    expect(bad).toBe(-1);
+  });
+});
+
 describe('correlation alerts', () => {
   const p: CorrelationParams = { windowMs: 60 * S, stepMs: S, minObs: 10, highAbs: 0.9, breakAbs: 0.5 };
   /** One window of quotes for A and B: B follows A (rho 1) or moves on its own. */

@@ -363,4 +363,54 @@ describe('LULD snapshot', () => {
     m2.settle(recs[recs.length - 1]!.ts);
     expect(got).toEqual(whole);
   });
+
+  it('the snapshot carries each instrument\'s state and tier: restored at every cut, the bands and the rest of the run are the same', () => {
+    // Two tiers, limit states both ways and pauses: every state is in some snapshot.
+    const ref = reference([
+      { instrument: 'ACME', tier: 1, prevClose: 100 },
+      { instrument: 'BOLT', tier: 2, prevClose: 50 },
+    ]);
+    const recs: Rec[] = [];
+    for (let i = 0; i < 240; i++) {
+      const ts = T0 + i * 3 * S;
+      const a = 100 * (1 + 0.09 * Math.sin(i / 9));
+      const b = 50 * (1 + 0.14 * Math.sin(i / 7 + 1));
+      if (i % 4 === 0) recs.push(t(ts, 'ACME', Math.round(a * 100) / 100), t(ts + 1, 'BOLT', Math.round(b * 100) / 100));
+      else recs.push(q(ts, 'ACME', a - 0.02, a + 0.02), q(ts + 1, 'BOLT', b - 0.02, b + 0.02));
+    }
+    const feed = (m: LuldMonitor, rs: Rec[]) => {
+      for (const r of rs) {
+        m.advance(r.ts);
+        if (r.kind === 'quote') m.onQuote(r);
+        else m.onTrade(r);
+      }
+    };
+    const whole: MarketAlert[] = [];
+    const m0 = new LuldMonitor(LULD_DEFAULTS, ref, (a) => whole.push(a));
+    const states = new Set<string>();
+    const bandsAt: string[] = [];
+    for (const r of recs) {
+      feed(m0, [r]);
+      for (const name of ['ACME', 'BOLT']) states.add(m0.bands(name)!.state);
+      bandsAt.push(JSON.stringify([m0.bands('ACME'), m0.bands('BOLT')]));
+    }
+    m0.settle(recs[recs.length - 1]!.ts);
+    expect([...states].sort()).toEqual(['limit_down', 'limit_up', 'normal', 'paused']);
+    for (let cut = 2; cut < recs.length; cut += 7) {
+      const got: MarketAlert[] = [];
+      const m1 = new LuldMonitor(LULD_DEFAULTS, ref, (a) => got.push(a));
+      feed(m1, recs.slice(0, cut));
+      const snap = m1.snapshot();
+      const m2 = new LuldMonitor(LULD_DEFAULTS, ref, (a) => got.push(a));
+      m2.restore(structuredClone(snap));
+      expect(JSON.stringify([m2.bands('ACME'), m2.bands('BOLT')])).toBe(bandsAt[cut - 1]);
+      expect(snap.insts.map((x) => [x.name, x.tier])).toEqual([
+        ['ACME', 1],
+        ['BOLT', 2],
+      ]);
+      feed(m2, recs.slice(cut));
+      m2.settle(recs[recs.length - 1]!.ts);
+      expect(got).toEqual(whole);
+    }
+  });
 });

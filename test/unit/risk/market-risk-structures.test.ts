@@ -259,6 +259,67 @@ describe('market table: mark changes of the return window in one ring', () => {
   });
 });
 
+describe('market table: mark, spread, depth and source per instrument in one typed array', () => {
+  it('the mark is the latest quote\'s mid, else the latest trade price, else prevClose: rows equal a scan, restored at every cut', () => {
+    // AAA (prevClose 50) trades for a while before its first quote; BBB (no prevClose) only
+    // trades; CCC (not in the reference) quotes first, then trades that must not move its mark.
+    const rnd = rng(8);
+    const ref = reference(['AAA'], 50);
+    const recs: Array<MarketQuote | MarketTrade> = [];
+    let t = T0;
+    for (let i = 0; i < 600; i++) {
+      t += 1 + Math.floor(rnd() * 900);
+      const name = ['AAA', 'BBB', 'CCC'][i % 3]!;
+      const px = Math.round(50 * (1 + (rnd() - 0.5) * 0.1) * 100) / 100;
+      const isTrade = name === 'BBB' || (name === 'AAA' ? i < 300 || rnd() < 0.3 : i > 5 && rnd() < 0.6);
+      recs.push(isTrade ? trade(t, name, px) : quote(t, name, px, 0.01 + Math.floor(rnd() * 5) / 100));
+    }
+    const expected = (upto: number): Array<Record<string, unknown>> => {
+      const mark = new Map<string, number>([['AAA', 50]]);
+      const quoted = new Set<string>();
+      const last = new Map<string, MarketQuote>();
+      for (const r of recs.slice(0, upto)) {
+        if ('price' in r) {
+          if (!quoted.has(r.instrument)) mark.set(r.instrument, r.price);
+        } else {
+          quoted.add(r.instrument);
+          last.set(r.instrument, r);
+          mark.set(r.instrument, (r.bid + r.ask) / 2);
+        }
+      }
+      return ['AAA', 'BBB', 'CCC']
+        .filter((n) => n === 'AAA' || recs.slice(0, upto).some((r) => r.instrument === n))
+        .map((n) => {
+          const q = last.get(n);
+          const mid = q ? (q.bid + q.ask) / 2 : Number.NaN;
+          return { instrument: n, mark_price: mark.get(n) ?? null, spread_bps: q ? ((q.ask - q.bid) / mid) * 1e4 : null, depth: q ? q.bid * q.bidSize + q.ask * q.askSize : null };
+        });
+    };
+    const feed = (m: MarketStateTracker, rs: Array<MarketQuote | MarketTrade>) => {
+      for (const r of rs) {
+        m.advance(r.ts);
+        if ('price' in r) m.onTrade(r);
+        else m.onQuote(r);
+      }
+    };
+    const pick = (rows: Array<Record<string, unknown>>) => rows.map((r) => ({ instrument: r['instrument'], mark_price: r['mark_price'], spread_bps: r['spread_bps'], depth: r['depth'] }));
+    for (let cut = 1; cut < recs.length; cut += 23) {
+      const m1 = new MarketStateTracker({ returnWindowMs: 60 * S }, ref);
+      feed(m1, recs.slice(0, cut));
+      expect(pick(m1.rows(recs[cut - 1]!.ts))).toEqual(expected(cut));
+      const m2 = new MarketStateTracker({ returnWindowMs: 60 * S }, ref);
+      m2.restore(structuredClone(m1.snapshot()));
+      // After the restore, record by record: the same rows as the uninterrupted tracker.
+      for (const r of recs.slice(cut)) {
+        feed(m1, [r]);
+        feed(m2, [r]);
+        expect(m2.rows(r.ts)).toEqual(m1.rows(r.ts));
+      }
+      expect(pick(m2.rows(recs[recs.length - 1]!.ts))).toEqual(expected(recs.length));
+    }
+  });
+});
+
 describe('flash-crash books: both deques of an instrument in one typed array', () => {
   it('deep deques (a long steady fall and rise) alert like a scan of the window, and survive a restore', () => {
     // 40 strictly falling marks then 40 rising, 1 s apart: the max deque holds up to 40 entries
