@@ -406,21 +406,8 @@ function encodeColumn(c: SnapshotColumn, id: number, cells: ArrayLike<unknown>, 
 }
 
 function utf8Data(strings: ReadonlyArray<string | undefined>, valid: { bits: Uint8Array; nulls: number } | undefined): Data<Utf8> {
-  const n = strings.length;
-  const offsets = new Int32Array(n + 1);
-  let bytes = 0;
-  for (let i = 0; i < n; i++) {
-    const s = strings[i];
-    if (s !== undefined) bytes += Buffer.byteLength(s, 'utf8');
-    offsets[i + 1] = bytes;
-  }
-  const buf = Buffer.allocUnsafe(bytes);
-  for (let i = 0; i < n; i++) {
-    const s = strings[i];
-    if (s !== undefined) buf.write(s, offsets[i]!, 'utf8');
-  }
-  const data = new Uint8Array(buf.buffer, buf.byteOffset, bytes);
-  return makeData({ type: new Utf8(), length: n, valueOffsets: offsets, data, nullCount: valid?.nulls ?? 0, nullBitmap: valid?.bits });
+  const [offsets, data] = utf8Buffers(strings);
+  return makeData({ type: new Utf8(), length: strings.length, valueOffsets: offsets, data, nullCount: valid?.nulls ?? 0, nullBitmap: valid?.bits });
 }
 
 /** A validity bitmap made at the first null: bytes of 0xff (all valid), a bit cleared per null. */
