@@ -362,21 +362,10 @@ export class Deque<T extends { ts: number }> {
   }
 
   private grow(): void {
-    const old = this.items;
-    const oldTimes = this.times;
-    const n = this.n;
-    const c = old.length * 2;
-    const items = new Array<T | undefined>(c).fill(undefined);
-    const times = new Float64Array(c);
-    for (let i = 0; i < n; i++) {
-      const j = (this.head + i) & this.mask;
-      items[i] = old[j];
-      times[i] = oldTimes[j] as number;
-    }
-    this.items = items;
-    this.times = times;
+    this.items = regrown(this.items, this.head, this.mask, this.n);
+    this.times = regrown(this.times, this.head, this.mask, this.n);
     this.head = 0;
-    this.mask = c - 1;
+    this.mask = this.items.length - 1;
   }
 
   static from<T extends { ts: number }>(items: T[]): Deque<T> {
@@ -384,6 +373,20 @@ export class Deque<T extends { ts: number }> {
     for (const v of items) d.push(v);
     return d;
   }
+}
+
+/**
+ * A ring's column at twice its capacity, unwrapped: its `n` entries from `head` (in a ring of
+ * `mask + 1` cells) at 0..n-1 (the grow step of the typed rings: Deque, LegRing, OrderRing).
+ *
+ * @example
+ * const ts = regrown(Float64Array.of(3, 1, 2, 0), 1, 3, 3); // Float64Array [1, 2, 0, 0, 0, 0, 0, 0]
+ */
+export function regrown<A extends Float64Array | Int32Array | Uint8Array | Array<unknown>>(a: A, head: number, mask: number, n: number): A {
+  const c = (mask + 1) * 2;
+  const out = (Array.isArray(a) ? new Array<unknown>(c).fill(undefined) : new (a.constructor as new (n: number) => A)(c)) as A;
+  for (let k = 0; k < n; k++) out[k] = a[(head + k) & mask];
+  return out;
 }
 
 /**

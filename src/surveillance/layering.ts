@@ -6,6 +6,7 @@ import {
   EventTimers,
   FindingGrouper,
   TraderChains,
+  regrown,
   fmtElapsed,
   fmtPrice,
   fmtQty,
@@ -109,33 +110,18 @@ export class OrderRing {
   }
 
   private grow(): void {
-    const oldMask = this.mask;
-    const h = this.head;
-    const c = (oldMask + 1) * 2;
-    const at = (i: number): number => (i < 0 ? -1 : (i - h) & oldMask);
-    const slots = new Int32Array(c);
-    const gens = new Int32Array(c);
-    const newTs = new Float64Array(c);
-    const next = new Int32Array(c);
-    const who = new Int32Array(c);
-    for (let k = 0; k < this.n; k++) {
-      const j = (h + k) & oldMask;
-      slots[k] = this.slots[j] as number;
-      gens[k] = this.gens[j] as number;
-      newTs[k] = this.newTs[j] as number;
-      next[k] = at(this.next[j] as number);
-      who[k] = this.who[j] as number;
-    }
+    const { head: h, mask: m, n } = this;
+    const at = (i: number): number => (i < 0 ? -1 : (i - h) & m);
+    this.slots = regrown(this.slots, h, m, n);
+    this.gens = regrown(this.gens, h, m, n);
+    this.newTs = regrown(this.newTs, h, m, n);
+    this.next = regrown(this.next, h, m, n);
+    for (let k = 0; k < n; k++) this.next[k] = at(this.next[k] as number);
+    this.who = regrown(this.who, h, m, n);
     this.chains.remap(at);
-    this.slots = slots;
-    this.gens = gens;
-    this.newTs = newTs;
-    this.next = next;
-    this.who = who;
     this.head = 0;
-    this.mask = c - 1;
+    this.mask = m * 2 + 1;
   }
-
 }
 
 interface LayeringSnapshot {

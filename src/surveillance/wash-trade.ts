@@ -6,6 +6,7 @@
 import {
   FindingGrouper,
   TraderChains,
+  regrown,
   fmtElapsed,
   fmtLimit,
   fmtPct,
@@ -147,46 +148,22 @@ export class LegRing {
   }
 
   private grow(): void {
-    const oldMask = this.mask;
-    const h = this.head;
-    const c = (oldMask + 1) * 2;
-    const n = this.len;
-    const at = (i: number): number => (i < 0 ? -1 : (i - h) & oldMask);
-    const ts = new Float64Array(c);
-    const qty = new Float64Array(c);
-    const price = new Float64Array(c);
-    const next = new Int32Array(c);
-    const who = new Int32Array(c);
-    const alive = new Uint8Array(c);
-    const instrument = new Array<string | undefined>(c).fill(undefined);
-    const side = new Array<Side | undefined>(c).fill(undefined);
-    const recs = new Array<Leg | undefined>(c).fill(undefined);
-    for (let k = 0; k < n; k++) {
-      const j = (h + k) & oldMask;
-      ts[k] = this.ts[j] as number;
-      qty[k] = this.qty[j] as number;
-      price[k] = this.price[j] as number;
-      next[k] = at(this.next[j] as number);
-      who[k] = this.who[j] as number;
-      alive[k] = this.alive[j] as number;
-      instrument[k] = this.instrument[j];
-      side[k] = this.side[j];
-      recs[k] = this.recs[j];
-    }
+    const { head: h, mask: m, len: n } = this;
+    const at = (i: number): number => (i < 0 ? -1 : (i - h) & m);
+    this.ts = regrown(this.ts, h, m, n);
+    this.qty = regrown(this.qty, h, m, n);
+    this.price = regrown(this.price, h, m, n);
+    this.next = regrown(this.next, h, m, n);
+    for (let k = 0; k < n; k++) this.next[k] = at(this.next[k] as number);
+    this.who = regrown(this.who, h, m, n);
+    this.alive = regrown(this.alive, h, m, n);
+    this.instrument = regrown(this.instrument, h, m, n);
+    this.side = regrown(this.side, h, m, n);
+    this.recs = regrown(this.recs, h, m, n);
     this.chains.remap(at);
-    this.ts = ts;
-    this.qty = qty;
-    this.price = price;
-    this.next = next;
-    this.who = who;
-    this.alive = alive;
-    this.instrument = instrument;
-    this.side = side;
-    this.recs = recs;
     this.head = 0;
-    this.mask = c - 1;
+    this.mask = m * 2 + 1;
   }
-
 }
 
 interface WashSnapshot {
