@@ -33,7 +33,7 @@ import type { ReferenceData, Trader } from '../core/reference.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
 import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, revalueAt, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
-import { addScaled, addScaledMany, buildScenarios, HistoricalVar, ParametricModel, QuadForm, type QuantileMethod, type ScenarioSet } from './var.js';
+import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, ScenarioFold, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /**
  * How a trader's VaR is computed: historical simulation (CONTRACTS.md 4, the default) or
@@ -364,9 +364,8 @@ export class DeskRisk implements PositionListener {
   private sortedTraders: TraderBook[] | undefined;
   /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
   private instBound = new Float64Array(16);
-  /** Scratch of foldAll: the notional changes and return vectors of the positions it folds. */
-  private foldD = new Float64Array(16);
-  private readonly foldR: Float64Array[] = [];
+  /** The scenario returns (historical) and foldAll's many-position fold over them. */
+  private readonly scenarioFold: ScenarioFold | undefined;
 
   constructor(
     private readonly reference: ReferenceData,
@@ -383,6 +382,7 @@ export class DeskRisk implements PositionListener {
       this.pm = new ParametricModel(this.scenarios, { confidence: v.confidence, horizonDays: v.horizonDays, lambda: v.lambda });
     } else {
       this.hv = new HistoricalVar(this.S, { confidence: v.confidence, horizonDays: v.horizonDays, quantile: v.quantile });
+      this.scenarioFold = new ScenarioFold(this.scenarios);
     }
     const snap = opts.snapshotIntervalMs ?? 60_000;
     if (!(snap >= 0)) throw new RangeError(`snapshotIntervalMs must be >= 0, got ${snap}`);
@@ -396,7 +396,8 @@ export class DeskRisk implements PositionListener {
   }
 
   private newInstrument(inst: InstrumentMark): void {
-    const r = this.scenarios.returns.get(inst.name);
+    // Historical: the fold's copy of the returns (same values), which foldAll can stage.
+    const r = this.scenarioFold !== undefined ? this.scenarioFold.returnsOf(inst.name) : this.scenarios.returns.get(inst.name);
     const row = this.pm?.index.get(inst.name) ?? -1;
     let bound = 0;
     if (this.hv && r) {
@@ -713,7 +714,8 @@ export class DeskRisk implements PositionListener {
 
   /**
    * Folds every moved position: L is then exact at the current marks. Historical: the same folds
-   * as fold() position by position, applied to L in one pass (addScaledMany: bit-identical).
+   * as fold() position by position, applied to L in one pass (ScenarioFold.foldStaged:
+   * bit-identical).
    */
   private foldAll(t: TraderBook, tr: TraderRisk): boolean {
     const L = tr.L;
@@ -724,8 +726,7 @@ export class DeskRisk implements PositionListener {
       if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
       return changed;
     }
-    let ds = this.foldD;
-    const rs = this.foldR;
+    const sf = this.scenarioFold!;
     const pf = this.book.pf;
     let k = 0;
     for (const p of t.positions) {
@@ -741,17 +742,11 @@ export class DeskRisk implements PositionListener {
       pf[b + PF_RISK_NOTIONAL] = n;
       const r = (p.inst.ext as InstRisk).r;
       if (r === undefined) continue;
-      if (k === ds.length) {
-        const bigger = new Float64Array(ds.length * 2);
-        bigger.set(ds);
-        ds = this.foldD = bigger;
-      }
-      ds[k] = d;
-      rs[k] = r;
+      sf.stage(k, d, r);
       k++;
     }
     if (k > 0) {
-      addScaledMany(L, ds, rs, k, this.S);
+      sf.foldStaged(L, k);
       tr.folds += k;
       this.stats.folds += k;
     }
