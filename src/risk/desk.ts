@@ -187,6 +187,16 @@ class TraderRisk {
   limits = new TraderLimitState();
   /** The trader's positions by instrument name (the `positions` table's order), while no position is added. */
   byName: Position[] = [];
+  /**
+   * Folds into L not applied yet (historical): the notional changes and return vectors of the
+   * first `pending` entries, in fold order. A trade's fold is recorded here and applied with the
+   * next pass over L (a snapshot's foldAll, a VaR computation, a checkpoint), in the same order:
+   * every element of L receives the same additions as if each were applied at once (see
+   * DeskRisk.fold), and L's memory is visited once for all of them.
+   */
+  readonly pendD = new Float64Array(PENDING_MAX);
+  readonly pendR: Float64Array[] = [];
+  pending = 0;
   /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
   readonly varLimit: number;
   constructor(
@@ -304,6 +314,9 @@ class TraderRisk {
   }
 }
 
+/** At most this many pending folds per trader (TraderRisk.pendD): a full queue is applied to L. */
+const PENDING_MAX = 32;
+
 /** Rebuild a trader's L (or w' Sigma w) from scratch after this many folds: bounds rounding drift at O(S n / 4096) per fold. */
 const REBUILD_EVERY = 4096;
 
@@ -382,7 +395,7 @@ export class DeskRisk implements PositionListener {
       this.pm = new ParametricModel(this.scenarios, { confidence: v.confidence, horizonDays: v.horizonDays, lambda: v.lambda });
     } else {
       this.hv = new HistoricalVar(this.S, { confidence: v.confidence, horizonDays: v.horizonDays, quantile: v.quantile });
-      this.scenarioFold = new ScenarioFold(this.scenarios);
+      this.scenarioFold = new ScenarioFold(this.scenarios, PENDING_MAX);
     }
     const snap = opts.snapshotIntervalMs ?? 60_000;
     if (!(snap >= 0)) throw new RangeError(`snapshotIntervalMs must be >= 0, got ${snap}`);
@@ -690,7 +703,12 @@ export class DeskRisk implements PositionListener {
     return df[d + D_VAR_ARMED] !== 0 ? v + u > limit : v - u <= this.policy.rearmBelow * limit;
   }
 
-  /** Folds a position's current notional into its trader's L / w' Sigma w; false when nothing changed. */
+  /**
+   * Folds a position's current notional into its trader's L / w' Sigma w; false when nothing
+   * changed. Historical: `L += d r` is queued (TraderRisk.pending) rather than applied here; L is
+   * only read after applyPending, and since L[s] receives the same additions in the same order
+   * either way, its bits at every read are those of an immediate addScaled.
+   */
   private fold(tr: TraderRisk, p: Position): boolean {
     // The drift term goes even when d is 0 (a trade that brought the notional back): the term is
     // then exactly 0, which is also what a restore recomputes.
@@ -702,7 +720,10 @@ export class DeskRisk implements PositionListener {
     const x = p.inst.ext as InstRisk;
     if (tr.L !== undefined) {
       if (x.r === undefined) return false;
-      addScaled(tr.L, d, x.r, this.S);
+      if (tr.pending === PENDING_MAX) this.applyPending(tr);
+      tr.pendD[tr.pending] = d;
+      tr.pendR[tr.pending] = x.r;
+      tr.pending++;
     } else {
       if (x.row < 0) return false;
       tr.qf!.add(this.pm!, x.row, d);
@@ -728,7 +749,11 @@ export class DeskRisk implements PositionListener {
     }
     const sf = this.scenarioFold!;
     const pf = this.book.pf;
-    let k = 0;
+    // The queued folds come first (they are older), in the same pass over L.
+    const queued = tr.pending;
+    for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j]!);
+    tr.pending = 0;
+    let k = queued;
     for (const p of t.positions) {
       // The position's record read directly (p.notional, p.riskNotional: the same slots).
       const b = p.id * PF;
@@ -745,17 +770,28 @@ export class DeskRisk implements PositionListener {
       sf.stage(k, d, r);
       k++;
     }
-    if (k > 0) {
-      sf.foldStaged(L, k);
-      tr.folds += k;
-      this.stats.folds += k;
-    }
+    if (k > 0) sf.foldStaged(L, k);
+    const moved = k - queued;
+    tr.folds += moved;
+    this.stats.folds += moved;
     tr.drift = 0;
     if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
-    return k > 0;
+    return moved > 0;
+  }
+
+  /** Applies the trader's queued folds to L (see TraderRisk.pending). */
+  private applyPending(tr: TraderRisk): void {
+    const k = tr.pending;
+    if (k === 0) return;
+    const sf = this.scenarioFold!;
+    for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j]!);
+    tr.pending = 0;
+    sf.foldStaged(tr.L!, k);
   }
 
   private zero(tr: TraderRisk): void {
+    // The queued folds are part of what the exact 0 replaces.
+    tr.pending = 0;
     if (tr.L) tr.L.fill(0);
     if (tr.qf) {
       tr.qf.u.fill(0);
@@ -766,6 +802,8 @@ export class DeskRisk implements PositionListener {
 
   private rebuild(t: TraderBook, tr: TraderRisk): void {
     tr.folds = 0;
+    // L is recomputed from the folded notionals, the queued folds included.
+    tr.pending = 0;
     if (tr.L) {
       tr.L.fill(0);
       for (const p of t.positions) {
@@ -787,6 +825,7 @@ export class DeskRisk implements PositionListener {
     tr.isStale = false;
     tr.stale = 0;
     if (this.hv && tr.L) {
+      this.applyPending(tr);
       this.hv.compute(tr.L);
       tr.var = this.hv.var;
       tr.es = this.hv.es;
@@ -954,6 +993,7 @@ export class DeskRisk implements PositionListener {
       book: this.book.snapshot(),
       risk: this.book.traders.map((t) => {
         const tr = t.ext as TraderRisk;
+        if (tr.L !== undefined) this.applyPending(tr);
         return {
           var: tr.var,
           es: tr.es,

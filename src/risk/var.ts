@@ -296,18 +296,22 @@ export class ScenarioFold {
   private readonly dAt: number;
   private readonly offAt: number;
 
-  constructor(scenarios: ScenarioSet) {
+  /**
+   * `extra`: how many positions beyond one per instrument with returns (what a book can hold) a
+   * fold may stage.
+   */
+  constructor(scenarios: ScenarioSet, extra = 0) {
     const S = scenarios.size;
     this.size = S;
-    const n = scenarios.returns.size;
-    // Layout: L (S doubles), d (n doubles: a book holds at most one position per instrument),
-    // offsets (n int32), then the n return vectors. Every part 16-byte aligned.
+    const n = scenarios.returns.size + extra;
+    // Layout: L (S doubles), d (n doubles), offsets (n int32), then the return vectors. Every
+    // part 16-byte aligned.
     const align = (x: number): number => Math.ceil(x / 16) * 16;
     this.lwAt = 0;
     this.dAt = align(S * 8);
     this.offAt = align(this.dAt + Math.max(n, 1) * 8);
     const rAt = align(this.offAt + Math.max(n, 1) * 4);
-    const bytes = rAt + n * S * 8;
+    const bytes = rAt + scenarios.returns.size * S * 8;
     const kernel = S > 0 ? foldKernelWasm(Math.ceil(bytes / 65536)) : undefined;
     this.simd = kernel !== undefined;
     if (kernel !== undefined) {

@@ -212,3 +212,43 @@ describe('deferred VaR recomputation after a trade (DeskRisk.deferVar)', { timeo
     expectSameOutput({ ...first, breaches: [...first.breaches, ...second.breaches], snapshots: [...first.snapshots, ...second.snapshots] }, whole);
   });
 });
+
+describe('queued trade folds (TraderRisk.pending)', { timeout: 60_000 }, () => {
+  /** The largest fold queue of any trader right now. */
+  const maxPending = (desk: DeskRisk): number => Math.max(0, ...desk.book.traders.map((t) => (t.ext as { pending: number }).pending));
+
+  it.each([
+    ['snapshots every 10 s', 10_000],
+    ['one snapshot at the end (queues reach their cap)', 0],
+  ])('give the L, VaR, alerts and snapshot rows of folds applied at once (%s)', (_, snapshotIntervalMs) => {
+    const day = generateDay(13, { events: 12_000 });
+    const events = processingOrder(day.events);
+    const queued = newRun(day.reference, { snapshotIntervalMs });
+    // The reference applies every queued fold right after each event (a checkpoint applies
+    // them), which is what folding at once does to L.
+    const atOnce = newRun(day.reference, { snapshotIntervalMs });
+    let most = 0;
+    for (const e of events) {
+      feed(queued.desk, e);
+      most = Math.max(most, maxPending(queued.desk));
+      feed(atOnce.desk, e);
+      atOnce.desk.snapshot();
+      expect(maxPending(atOnce.desk)).toBe(0);
+    }
+    // The queues were used, and with no snapshot in between they filled up.
+    expect(most).toBeGreaterThan(1);
+    if (snapshotIntervalMs === 0) expect(most).toBe(32);
+    const a = queued.desk.snapshot();
+    const b = atOnce.desk.snapshot();
+    a.risk.forEach((r, i) => {
+      const L = r.L!;
+      const M = b.risk[i]!.L!;
+      for (let s = 0; s < L.length; s++) if (!sameBits(L[s], M[s])) throw new Error(`trader ${i} L[${s}]: ${L[s]} != ${M[s]}`);
+    });
+    queued.desk.finish();
+    atOnce.desk.finish();
+    expect(queued.snapshots.length).toBeGreaterThan(0);
+    expectSameOutput(queued, atOnce);
+    expect(queued.desk.stats.folds).toBe(atOnce.desk.stats.folds);
+  });
+});
