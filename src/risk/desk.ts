@@ -197,6 +197,13 @@ class TraderRisk {
   readonly pendD = new Float64Array(PENDING_MAX);
   readonly pendR: Float64Array[] = [];
   pending = 0;
+  /**
+   * The trader's positions in `positions` order as typed arrays (DeskRisk.deferVar's loop): the
+   * first `known` position ids and their instruments' bounds (InstRisk.bound).
+   */
+  posIds = new Int32Array(8);
+  posBounds = new Float64Array(8);
+  known = 0;
   /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
   readonly varLimit: number;
   constructor(
@@ -655,10 +662,13 @@ export class DeskRisk implements PositionListener {
     const room = tr.roomOf();
     let e = tr.stale + shift * (1 + 2 ** -40);
     if (room !== Number.POSITIVE_INFINITY) {
-      let lb = 0;
-      const ib = this.instBound;
+      const count = t.positions.length;
+      if (tr.known !== count) this.knowPositions(t, tr);
+      const ids = tr.posIds;
+      const bs = tr.posBounds;
       const pf = this.book.pf;
-      for (const p of t.positions) lb += Math.abs(pf[p.id * PF + PF_RISK_NOTIONAL] as number) * (ib[p.inst.index] as number);
+      let lb = 0;
+      for (let j = 0; j < count; j++) lb += Math.abs(pf[(ids[j] as number) * PF + PF_RISK_NOTIONAL] as number) * (bs[j] as number);
       e += lb * 2 ** -50;
       const drift = tr.drift;
       if (!(room > 0 && (drift > 0 ? drift : 0) + e <= room)) return false;
@@ -667,6 +677,26 @@ export class DeskRisk implements PositionListener {
     tr.stale = e;
     tr.updateVarRoom();
     return true;
+  }
+
+  /** Appends the trader's positions opened since the last call to TraderRisk.posIds / posBounds. */
+  private knowPositions(t: TraderBook, tr: TraderRisk): void {
+    const ps = t.positions;
+    if (ps.length > tr.posIds.length) {
+      const n = Math.max(ps.length, tr.posIds.length * 2);
+      const ids = new Int32Array(n);
+      ids.set(tr.posIds);
+      tr.posIds = ids;
+      const bs = new Float64Array(n);
+      bs.set(tr.posBounds);
+      tr.posBounds = bs;
+    }
+    for (let j = tr.known; j < ps.length; j++) {
+      const p = ps[j]!;
+      tr.posIds[j] = p.id;
+      tr.posBounds[j] = this.instBound[p.inst.index] as number;
+    }
+    tr.known = ps.length;
   }
 
   /**

@@ -252,3 +252,26 @@ describe('queued trade folds (TraderRisk.pending)', { timeout: 60_000 }, () => {
     expect(queued.desk.stats.folds).toBe(atOnce.desk.stats.folds);
   });
 });
+
+describe("deferVar's typed copy of each book (TraderRisk.posIds / posBounds)", () => {
+  it('holds every known position of the book in order, with its instrument bound, after every event', () => {
+    const day = generateDay(5, { events: 6_000 });
+    const run = newRun(day.reference);
+    let checked = 0;
+    for (const e of processingOrder(day.events)) {
+      feed(run.desk, e);
+      for (const t of run.desk.book.traders) {
+        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array };
+        expect(tr.known).toBeLessThanOrEqual(t.positions.length);
+        for (let j = 0; j < tr.known; j++) {
+          const p = t.positions[j]!;
+          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], (p.inst.ext as { bound: number }).bound)) throw new Error(`${t.id} position ${j}`);
+          checked++;
+        }
+      }
+    }
+    // Trades brought every book up to date (deferVar runs after most trades).
+    for (const t of run.desk.book.traders) expect((t.ext as { known: number }).known).toBeGreaterThan(0);
+    expect(checked).toBeGreaterThan(1000);
+  });
+});
