@@ -173,6 +173,17 @@ const D_CLO = TF_EXT + 11;
 const D_CHI = TF_EXT + 12;
 const D_VAR = TF_EXT + 13;
 
+/** The rows of the `positions` table while no position is added (DeskRisk.positionLayout). */
+interface PositionLayout {
+  /** Positions and traders in the book when built. */
+  positions: number;
+  traders: number;
+  ids: Int32Array;
+  instIdx: Int32Array;
+  traderId: string[];
+  instrument: string[];
+}
+
 /** Per-trader VaR and limit state, hung on TraderBook.ext; its hot numbers live in the trader's record of the book. */
 class TraderRisk {
   es = 0;
@@ -382,6 +393,7 @@ export class DeskRisk implements PositionListener {
   private readonly out: LimitBreach[] = [];
   private finished = false;
   private sortedTraders: TraderBook[] | undefined;
+  private layout: PositionLayout | undefined;
   /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
   private instBound = new Float64Array(16);
   /** The scenario returns (historical) and foldAll's many-position fold over them. */
@@ -929,11 +941,10 @@ export class DeskRisk implements PositionListener {
    * numbers in Float64Arrays); rows in the order of {@link positionRows}.
    */
   positionColumns(): SnapshotColumns {
-    const traders = this.traders();
-    let n = 0;
-    for (const t of traders) n += this.sortedPositions(t).length;
-    const traderId = new Array<string>(n);
-    const instrument = new Array<string>(n);
+    const lay = this.positionLayout();
+    const n = lay.ids.length;
+    const ids = lay.ids;
+    const instIdx = lay.instIdx;
     const qty = new Float64Array(n);
     const avgPrice = new Float64Array(n);
     const markPrice = new Float64Array(n);
@@ -942,26 +953,23 @@ export class DeskRisk implements PositionListener {
     const unrealized = new Float64Array(n);
     const pf = this.book.pf;
     const rp = this.book.realizedPnl;
-    let i = 0;
-    for (const t of traders) {
-      for (const p of (t.ext as TraderRisk).byName) {
-        // The Position getters' slots, read directly.
-        const b = p.id * PF;
-        const inst = p.inst;
-        traderId[i] = t.id;
-        instrument[i] = inst.name;
-        qty[i] = pf[b + PF_QTY] as number;
-        avgPrice[i] = pf[b + PF_AVG] as number;
-        markPrice[i] = inst.mark;
-        notional[i] = (pf[b + PF_NOTIONAL] as number) + 0;
-        realized[i] = (rp[p.id] as number) + 0;
-        unrealized[i] = (pf[b + PF_UNREALIZED] as number) + 0;
-        i++;
-      }
+    const instruments = this.book.instruments;
+    const marks = new Float64Array(instruments.length);
+    for (let j = 0; j < instruments.length; j++) marks[j] = instruments[j]!.mark;
+    for (let i = 0; i < n; i++) {
+      // The Position getters' slots, read directly.
+      const id = ids[i] as number;
+      const b = id * PF;
+      qty[i] = pf[b + PF_QTY] as number;
+      avgPrice[i] = pf[b + PF_AVG] as number;
+      markPrice[i] = marks[instIdx[i] as number] as number;
+      notional[i] = (pf[b + PF_NOTIONAL] as number) + 0;
+      realized[i] = (rp[id] as number) + 0;
+      unrealized[i] = (pf[b + PF_UNREALIZED] as number) + 0;
     }
     return new SnapshotColumns(n, {
-      trader_id: traderId,
-      instrument,
+      trader_id: lay.traderId,
+      instrument: lay.instrument,
       qty,
       avg_price: avgPrice,
       mark_price: markPrice,
@@ -969,6 +977,42 @@ export class DeskRisk implements PositionListener {
       realized_pnl: realized,
       unrealized_pnl: unrealized,
     });
+  }
+
+  /**
+   * The `positions` table's rows (trader by id, then instrument by name): position ids,
+   * instrument indices and the two string columns. Rebuilt only when a position was added since
+   * the last call; otherwise the same arrays, which are never written after they are built (a
+   * snapshot sink may still hold the previous table's).
+   */
+  private positionLayout(): PositionLayout {
+    let count = 0;
+    for (const t of this.book.traders) count += t.positions.length;
+    const old = this.layout;
+    if (old !== undefined && old.positions === count && old.traders === this.book.traders.length) return old;
+    const traders = this.traders();
+    let n = 0;
+    for (const t of traders) n += this.sortedPositions(t).length;
+    const lay: PositionLayout = {
+      positions: count,
+      traders: this.book.traders.length,
+      ids: new Int32Array(n),
+      instIdx: new Int32Array(n),
+      traderId: new Array<string>(n),
+      instrument: new Array<string>(n),
+    };
+    let i = 0;
+    for (const t of traders) {
+      for (const p of (t.ext as TraderRisk).byName) {
+        lay.ids[i] = p.id;
+        lay.instIdx[i] = p.inst.index;
+        lay.traderId[i] = t.id;
+        lay.instrument[i] = p.inst.name;
+        i++;
+      }
+    }
+    this.layout = lay;
+    return lay;
   }
 
   /** A trader's positions by instrument name (positions are only ever added: re-sorted when there are new ones). */

@@ -275,3 +275,52 @@ describe("deferVar's typed copy of each book (TraderRisk.posIds / posBounds)", (
     expect(checked).toBeGreaterThan(1000);
   });
 });
+
+describe('the positions table layout kept between snapshots (DeskRisk.positionLayout)', () => {
+  it('gives the rows of a plain walk over the sorted books, reusing its string columns until a position is added', () => {
+    const day = generateDay(3, { events: 6_000 });
+    const run = newRun(day.reference);
+    const desk = run.desk;
+    let prev: { traderId: unknown; positions: number } | undefined;
+    let reused = 0;
+    let rebuilt = 0;
+    processingOrder(day.events).forEach((e, k) => {
+      feed(desk, e);
+      if (k % 25 !== 0) return;
+      const cols = desk.positionColumns();
+      const plain: Array<Record<string, unknown>> = [];
+      for (const t of [...desk.book.traders].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+        for (const p of [...t.positions].sort((a, b) => (a.inst.name < b.inst.name ? -1 : 1))) {
+          plain.push({
+            trader_id: t.id,
+            instrument: p.inst.name,
+            qty: p.qty,
+            avg_price: p.avgPrice,
+            mark_price: p.inst.mark,
+            notional: p.notional + 0,
+            realized_pnl: p.realizedPnl + 0,
+            unrealized_pnl: p.unrealizedPnl + 0,
+          });
+        }
+      }
+      const rows = cols.toRows();
+      expect(rows.length).toBe(plain.length);
+      rows.forEach((r, j) => {
+        for (const [key, v] of Object.entries(plain[j]!)) if (!sameBits(r[key], v)) throw new Error(`event ${k} row ${j} ${key}: ${String(r[key])} != ${String(v)}`);
+      });
+      const positions = desk.book.traders.reduce((s, t) => s + t.positions.length, 0);
+      if (prev !== undefined) {
+        if (prev.positions === positions) {
+          expect(cols.columns.trader_id).toBe(prev.traderId);
+          reused++;
+        } else {
+          expect(cols.columns.trader_id).not.toBe(prev.traderId);
+          rebuilt++;
+        }
+      }
+      prev = { traderId: cols.columns.trader_id, positions };
+    });
+    expect(reused).toBeGreaterThan(10);
+    expect(rebuilt).toBeGreaterThan(3);
+  });
+});
