@@ -209,11 +209,13 @@ class TraderRisk {
   readonly pendR: Float64Array[] = [];
   pending = 0;
   /**
-   * The trader's positions in `positions` order as typed arrays (DeskRisk.deferVar's loop): the
-   * first `known` position ids and their instruments' bounds (InstRisk.bound).
+   * The trader's positions in `positions` order as flat arrays (the loops of DeskRisk.deferVar
+   * and foldAll, without a walk over Position and InstrumentMark objects): the first `known`
+   * position ids, their instruments' bounds (InstRisk.bound) and scenario returns (InstRisk.r).
    */
   posIds = new Int32Array(8);
   posBounds = new Float64Array(8);
+  readonly posR: Array<Float64Array | undefined> = [];
   known = 0;
   /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
   readonly varLimit: number;
@@ -691,7 +693,7 @@ export class DeskRisk implements PositionListener {
     return true;
   }
 
-  /** Appends the trader's positions opened since the last call to TraderRisk.posIds / posBounds. */
+  /** Appends the trader's positions opened since the last call to TraderRisk.posIds, posBounds and posR. */
   private knowPositions(t: TraderBook, tr: TraderRisk): void {
     const ps = t.positions;
     if (ps.length > tr.posIds.length) {
@@ -707,6 +709,7 @@ export class DeskRisk implements PositionListener {
       const p = ps[j]!;
       tr.posIds[j] = p.id;
       tr.posBounds[j] = this.instBound[p.inst.index] as number;
+      tr.posR[j] = (p.inst.ext as InstRisk).r;
     }
     tr.known = ps.length;
   }
@@ -796,9 +799,13 @@ export class DeskRisk implements PositionListener {
     for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j]!);
     tr.pending = 0;
     let k = queued;
-    for (const p of t.positions) {
+    const count = t.positions.length;
+    if (tr.known !== count) this.knowPositions(t, tr);
+    const ids = tr.posIds;
+    const posR = tr.posR;
+    for (let j = 0; j < count; j++) {
       // The position's record read directly (p.notional, p.riskNotional: the same slots).
-      const b = p.id * PF;
+      const b = (ids[j] as number) * PF;
       const n = pf[b + PF_NOTIONAL] as number;
       const rn = pf[b + PF_RISK_NOTIONAL] as number;
       if (n === rn) continue;
@@ -807,7 +814,7 @@ export class DeskRisk implements PositionListener {
       const d = n - rn;
       if (d === 0) continue;
       pf[b + PF_RISK_NOTIONAL] = n;
-      const r = (p.inst.ext as InstRisk).r;
+      const r = posR[j];
       if (r === undefined) continue;
       sf.stage(k, d, r);
       k++;

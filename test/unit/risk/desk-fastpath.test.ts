@@ -253,7 +253,7 @@ describe('queued trade folds (TraderRisk.pending)', { timeout: 60_000 }, () => {
   });
 });
 
-describe("deferVar's typed copy of each book (TraderRisk.posIds / posBounds)", () => {
+describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / posBounds / posR)", () => {
   it('holds every known position of the book in order, with its instrument bound, after every event', () => {
     const day = generateDay(5, { events: 6_000 });
     const run = newRun(day.reference);
@@ -261,11 +261,12 @@ describe("deferVar's typed copy of each book (TraderRisk.posIds / posBounds)", (
     for (const e of processingOrder(day.events)) {
       feed(run.desk, e);
       for (const t of run.desk.book.traders) {
-        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array };
+        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array; posR: Array<Float64Array | undefined> };
         expect(tr.known).toBeLessThanOrEqual(t.positions.length);
         for (let j = 0; j < tr.known; j++) {
           const p = t.positions[j]!;
-          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], (p.inst.ext as { bound: number }).bound)) throw new Error(`${t.id} position ${j}`);
+          const x = p.inst.ext as { bound: number; r: Float64Array | undefined };
+          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], x.bound) || tr.posR[j] !== x.r) throw new Error(`${t.id} position ${j}`);
           checked++;
         }
       }
