@@ -258,6 +258,203 @@ function foldKernel(w: number): FoldKernel {
 /** FOLD_KERNELS[w]: the kernel of width w (2 to 8). */
 const FOLD_KERNELS: Array<FoldKernel | undefined> = Array.from({ length: 9 }, (_, w) => (w >= 2 ? foldKernel(w) : undefined));
 
+/**
+ * Scenario return vectors kept in WebAssembly memory, and a fold of many positions into a P&L
+ * vector there with 128-bit SIMD (two scenarios per instruction): the snapshot-time fold of every
+ * moved position of every book, the largest arithmetic loop of desk risk. Bit-identical to
+ * {@link addScaledMany} and to that many {@link addScaled} calls: each scenario s receives
+ * `L[s] + d0 * r0[s]`, then `+ d1 * r1[s]`, ... in position order, as IEEE-754 double multiplies
+ * and adds with no fused multiply-add (wasm's f64x2.mul/f64x2.add and f64.mul/f64.add round
+ * exactly like JavaScript's * and +). Positions go four at a time through one pass over L, so L
+ * is read and written once per four positions. Without WebAssembly SIMD it falls back to
+ * addScaledMany on the same staged inputs (same results).
+ *
+ * Usage: `returnsOf(name)` gives the instrument's return vector (a view into the memory, same
+ * values as `scenarios.returns`); stage positions 0..k-1 with `stage(j, d, r)` (r from
+ * returnsOf), then `foldStaged(L, k)` adds them to L.
+ *
+ * @example
+ * const f = new ScenarioFold(scenarios);
+ * f.stage(0, d1, f.returnsOf('ACME')!); f.stage(1, d2, f.returnsOf('BOLT')!);
+ * f.foldStaged(L, 2); // same bits as addScaled(L, d1, rACME, S); addScaled(L, d2, rBOLT, S)
+ */
+export class ScenarioFold {
+  readonly size: number;
+  /** Whether folds run in the WebAssembly SIMD kernel (false: the addScaledMany fallback). */
+  readonly simd: boolean;
+  /** Notional changes of the staged positions. */
+  private readonly d: Float64Array;
+  /** Byte offsets of the staged positions' return vectors in the memory (SIMD path). */
+  private readonly off: Int32Array | undefined;
+  /** The staged return vectors (fallback path). */
+  private readonly rs: Float64Array[] = [];
+  /** L's copy in the memory (SIMD path). */
+  private readonly lw: Float64Array | undefined;
+  private readonly kernel: FoldFn | undefined;
+  private readonly returns = new Map<string, Float64Array>();
+  private readonly lwAt: number;
+  private readonly dAt: number;
+  private readonly offAt: number;
+
+  /**
+   * `extra`: how many positions beyond one per instrument with returns (what a book can hold) a
+   * fold may stage.
+   */
+  constructor(scenarios: ScenarioSet, extra = 0) {
+    const S = scenarios.size;
+    this.size = S;
+    const n = scenarios.returns.size + extra;
+    // Layout: L (S doubles), d (n doubles), offsets (n int32), then the return vectors. Every
+    // part 16-byte aligned.
+    const align = (x: number): number => Math.ceil(x / 16) * 16;
+    this.lwAt = 0;
+    this.dAt = align(S * 8);
+    this.offAt = align(this.dAt + Math.max(n, 1) * 8);
+    const rAt = align(this.offAt + Math.max(n, 1) * 4);
+    const bytes = rAt + scenarios.returns.size * S * 8;
+    const kernel = S > 0 ? foldKernelWasm(Math.ceil(bytes / 65536)) : undefined;
+    this.simd = kernel !== undefined;
+    if (kernel !== undefined) {
+      const buf = kernel.memory.buffer;
+      this.kernel = kernel.fold;
+      this.lw = new Float64Array(buf, this.lwAt, S);
+      this.d = new Float64Array(buf, this.dAt, Math.max(n, 1));
+      this.off = new Int32Array(buf, this.offAt, Math.max(n, 1));
+      let at = rAt;
+      for (const [name, r] of scenarios.returns) {
+        const v = new Float64Array(buf, at, S);
+        v.set(r.subarray(0, S));
+        this.returns.set(name, v);
+        at += S * 8;
+      }
+    } else {
+      this.d = new Float64Array(Math.max(n, 1));
+      for (const [name, r] of scenarios.returns) this.returns.set(name, r);
+    }
+  }
+
+  /** The instrument's scenario returns (the values of `scenarios.returns`), undefined without history. */
+  returnsOf(name: string): Float64Array | undefined {
+    return this.returns.get(name);
+  }
+
+  /** Stages position j of the next fold: notional change `d`, return vector `r` (from returnsOf). */
+  stage(j: number, d: number, r: Float64Array): void {
+    this.d[j] = d;
+    if (this.off !== undefined) this.off[j] = r.byteOffset;
+    else this.rs[j] = r;
+  }
+
+  /** Adds the first k staged positions to L (length `size`), in stage order. */
+  foldStaged(L: Float64Array, k: number): void {
+    const lw = this.lw;
+    if (lw !== undefined) {
+      lw.set(L);
+      this.kernel!(this.lwAt, this.dAt, this.offAt, k, this.size);
+      L.set(lw);
+    } else addScaledMany(L, this.d, this.rs, k, this.size);
+  }
+}
+
+/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+type FoldFn = (lAt: number, dAt: number, offAt: number, k: number, n: number) => void;
+
+/**
+ * The SIMD fold kernel over a fresh memory of `pages` 64 KiB pages, or undefined when this
+ * runtime has no WebAssembly SIMD. Assembled here from its instructions (the module is small and
+ * has no other source): fold(lAt, dAt, offAt, k, n) does, for j = 0..k-1 in groups of four,
+ * L[s] = L[s] + d[j] * R_j[s] (+ d[j+1] * R_{j+1}[s] ...) for s = 0..n-1, two doubles at a time
+ * and the odd last one alone; L at byte lAt, d (f64) at dAt, the R_j byte offsets (i32) at offAt.
+ */
+function foldKernelWasm(pages: number): { fold: FoldFn; memory: { buffer: ArrayBuffer } } | undefined {
+  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (wasm === undefined) return undefined;
+  const uleb = (n: number): number[] => {
+    const o: number[] = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n !== 0) b |= 0x80;
+      o.push(b);
+    } while (n !== 0);
+    return o;
+  };
+  const sleb = (n: number): number[] => {
+    const o: number[] = [];
+    for (;;) {
+      const b = n & 0x7f;
+      n >>= 7;
+      if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...o, b];
+      o.push(b | 0x80);
+    }
+  };
+  const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+  const name = (s: string): number[] => vec([...s].map((c) => [c.charCodeAt(0)]));
+  const section = (id: number, b: number[]): number[] => [id, ...uleb(b.length), ...b];
+  const [I32, F64, V128] = [0x7f, 0x7c, 0x7b];
+  const get = (i: number): number[] => [0x20, i];
+  const set = (i: number): number[] => [0x21, i];
+  const tee = (i: number): number[] => [0x22, i];
+  const i32c = (n: number): number[] => [0x41, ...sleb(n)];
+  const [ADD, SUB, AND, SHL, GE_U, LT_U] = [0x6a, 0x6b, 0x71, 0x74, 0x4f, 0x49];
+  const [F64_MUL, F64_ADD] = [0xa2, 0xa0];
+  const f64Load = (off: number): number[] => [0x2b, 3, ...uleb(off)];
+  const F64_STORE = [0x39, 3, 0];
+  const i32Load = (off: number): number[] => [0x28, 2, ...uleb(off)];
+  const V_LOAD = [0xfd, 0x00, 3, 0];
+  const V_STORE = [0xfd, 0x0b, 3, 0];
+  const F64X2_SPLAT = [0xfd, 0x14];
+  const F64X2_ADD = [0xfd, 0xf0, 0x01];
+  const F64X2_MUL = [0xfd, 0xf2, 0x01];
+  const [BLOCK, LOOP, IF, END] = [[0x02, 0x40], [0x03, 0x40], [0x04, 0x40], [0x0b]];
+  const br = (depth: number): number[] => [0x0c, depth];
+  const brIf = (depth: number): number[] => [0x0d, depth];
+  // Params 0 lAt, 1 dAt, 2 offAt, 3 k, 4 n; locals 5 j, 6 p (byte offset in L), 7 n * 8,
+  // 8 (n & ~1) * 8, 9 scratch address, 10-13 R offsets, 14-17 d (f64), 18-21 d splatted (v128).
+  const [LAT, DAT, OAT, K, N, J, P, NB, N2B, A, R, D, DV] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 18];
+  /** Positions j..j+w-1 in one pass over L, then j += w; `out` is the depth of the position loop. */
+  const group = (w: number, out: number): number[] => {
+    const o: number[] = [];
+    for (let i = 0; i < w; i++) {
+      o.push(...get(DAT), ...get(J), ...i32c(3), SHL, ADD, ...f64Load(i * 8), ...tee(D + i), ...F64X2_SPLAT, ...set(DV + i));
+      o.push(...get(OAT), ...get(J), ...i32c(2), SHL, ADD, ...i32Load(i * 4), ...set(R + i));
+    }
+    o.push(...i32c(0), ...set(P), ...BLOCK, ...LOOP, ...get(P), ...get(N2B), GE_U, ...brIf(1));
+    o.push(...get(LAT), ...get(P), ADD, ...tee(A), ...get(A), ...V_LOAD);
+    for (let i = 0; i < w; i++) o.push(...get(DV + i), ...get(R + i), ...get(P), ADD, ...V_LOAD, ...F64X2_MUL, ...F64X2_ADD);
+    o.push(...V_STORE, ...get(P), ...i32c(16), ADD, ...set(P), ...br(0), ...END, ...END);
+    o.push(...get(P), ...get(NB), LT_U, ...IF, ...get(LAT), ...get(P), ADD, ...tee(A), ...get(A), ...f64Load(0));
+    for (let i = 0; i < w; i++) o.push(...get(D + i), ...get(R + i), ...get(P), ADD, ...f64Load(0), F64_MUL, F64_ADD);
+    o.push(...F64_STORE, ...END, ...get(J), ...i32c(w), ADD, ...set(J), ...br(out));
+    return o;
+  };
+  // block(out) loop(pos): while j < k: the widest group that fits (4, 3, 2 or 1).
+  const body = [...get(N), ...i32c(3), SHL, ...set(NB), ...get(N), ...i32c(-2), AND, ...i32c(3), SHL, ...set(N2B)];
+  body.push(...BLOCK, ...LOOP, ...get(J), ...get(K), GE_U, ...brIf(1));
+  for (const w of [4, 3, 2]) body.push(...get(K), ...get(J), SUB, ...i32c(w), GE_U, ...IF, ...group(w, 1), ...END);
+  body.push(...group(1, 0), ...END, ...END);
+  const func = [...vec([[5, I32], [4, I32], [4, F64], [4, V128]]), ...body, ...END];
+  const bytes = new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), 0]])),
+    ...section(2, vec([[...name('m'), ...name('memory'), 0x02, 0x00, ...uleb(pages)]])),
+    ...section(3, vec([[0]])),
+    ...section(7, vec([[...name('fold'), 0x00, 0]])),
+    ...section(10, vec([[...uleb(func.length), ...func]])),
+  ]);
+  if (!wasm.validate(bytes)) return undefined;
+  const memory = new wasm.Memory({ initial: pages, maximum: pages });
+  const instance = new wasm.Instance(new wasm.Module(bytes), { m: { memory } });
+  return { fold: instance.exports.fold as FoldFn, memory };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parametric VaR
 

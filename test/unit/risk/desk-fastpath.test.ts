@@ -212,3 +212,116 @@ describe('deferred VaR recomputation after a trade (DeskRisk.deferVar)', { timeo
     expectSameOutput({ ...first, breaches: [...first.breaches, ...second.breaches], snapshots: [...first.snapshots, ...second.snapshots] }, whole);
   });
 });
+
+describe('queued trade folds (TraderRisk.pending)', { timeout: 60_000 }, () => {
+  /** The largest fold queue of any trader right now. */
+  const maxPending = (desk: DeskRisk): number => Math.max(0, ...desk.book.traders.map((t) => (t.ext as { pending: number }).pending));
+
+  it.each([
+    ['snapshots every 10 s', 10_000],
+    ['one snapshot at the end (queues reach their cap)', 0],
+  ])('give the L, VaR, alerts and snapshot rows of folds applied at once (%s)', (_, snapshotIntervalMs) => {
+    const day = generateDay(13, { events: 12_000 });
+    const events = processingOrder(day.events);
+    const queued = newRun(day.reference, { snapshotIntervalMs });
+    // The reference applies every queued fold right after each event (a checkpoint applies
+    // them), which is what folding at once does to L.
+    const atOnce = newRun(day.reference, { snapshotIntervalMs });
+    let most = 0;
+    for (const e of events) {
+      feed(queued.desk, e);
+      most = Math.max(most, maxPending(queued.desk));
+      feed(atOnce.desk, e);
+      atOnce.desk.snapshot();
+      expect(maxPending(atOnce.desk)).toBe(0);
+    }
+    // The queues were used, and with no snapshot in between they filled up.
+    expect(most).toBeGreaterThan(1);
+    if (snapshotIntervalMs === 0) expect(most).toBe(32);
+    const a = queued.desk.snapshot();
+    const b = atOnce.desk.snapshot();
+    a.risk.forEach((r, i) => {
+      const L = r.L!;
+      const M = b.risk[i]!.L!;
+      for (let s = 0; s < L.length; s++) if (!sameBits(L[s], M[s])) throw new Error(`trader ${i} L[${s}]: ${L[s]} != ${M[s]}`);
+    });
+    queued.desk.finish();
+    atOnce.desk.finish();
+    expect(queued.snapshots.length).toBeGreaterThan(0);
+    expectSameOutput(queued, atOnce);
+    expect(queued.desk.stats.folds).toBe(atOnce.desk.stats.folds);
+  });
+});
+
+describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / posBounds / posR)", () => {
+  it('holds every known position of the book in order, with its instrument bound, after every event', () => {
+    const day = generateDay(5, { events: 6_000 });
+    const run = newRun(day.reference);
+    let checked = 0;
+    for (const e of processingOrder(day.events)) {
+      feed(run.desk, e);
+      for (const t of run.desk.book.traders) {
+        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array; posR: Array<Float64Array | undefined> };
+        expect(tr.known).toBeLessThanOrEqual(t.positions.length);
+        for (let j = 0; j < tr.known; j++) {
+          const p = t.positions[j]!;
+          const x = p.inst.ext as { bound: number; r: Float64Array | undefined };
+          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], x.bound) || tr.posR[j] !== x.r) throw new Error(`${t.id} position ${j}`);
+          checked++;
+        }
+      }
+    }
+    // Trades brought every book up to date (deferVar runs after most trades).
+    for (const t of run.desk.book.traders) expect((t.ext as { known: number }).known).toBeGreaterThan(0);
+    expect(checked).toBeGreaterThan(1000);
+  });
+});
+
+describe('the positions table layout kept between snapshots (DeskRisk.positionLayout)', () => {
+  it('gives the rows of a plain walk over the sorted books, reusing its string columns until a position is added', () => {
+    const day = generateDay(3, { events: 6_000 });
+    const run = newRun(day.reference);
+    const desk = run.desk;
+    let prev: { traderId: unknown; positions: number } | undefined;
+    let reused = 0;
+    let rebuilt = 0;
+    processingOrder(day.events).forEach((e, k) => {
+      feed(desk, e);
+      if (k % 25 !== 0) return;
+      const cols = desk.positionColumns();
+      const plain: Array<Record<string, unknown>> = [];
+      for (const t of [...desk.book.traders].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+        for (const p of [...t.positions].sort((a, b) => (a.inst.name < b.inst.name ? -1 : 1))) {
+          plain.push({
+            trader_id: t.id,
+            instrument: p.inst.name,
+            qty: p.qty,
+            avg_price: p.avgPrice,
+            mark_price: p.inst.mark,
+            notional: p.notional + 0,
+            realized_pnl: p.realizedPnl + 0,
+            unrealized_pnl: p.unrealizedPnl + 0,
+          });
+        }
+      }
+      const rows = cols.toRows();
+      expect(rows.length).toBe(plain.length);
+      rows.forEach((r, j) => {
+        for (const [key, v] of Object.entries(plain[j]!)) if (!sameBits(r[key], v)) throw new Error(`event ${k} row ${j} ${key}: ${String(r[key])} != ${String(v)}`);
+      });
+      const positions = desk.book.traders.reduce((s, t) => s + t.positions.length, 0);
+      if (prev !== undefined) {
+        if (prev.positions === positions) {
+          expect(cols.columns.trader_id).toBe(prev.traderId);
+          reused++;
+        } else {
+          expect(cols.columns.trader_id).not.toBe(prev.traderId);
+          rebuilt++;
+        }
+      }
+      prev = { traderId: cols.columns.trader_id, positions };
+    });
+    expect(reused).toBeGreaterThan(10);
+    expect(rebuilt).toBeGreaterThan(3);
+  });
+});

@@ -12,6 +12,8 @@ import {
   normalQuantile,
   ParametricModel,
   QuadForm,
+  ScenarioFold,
+  type ScenarioSet,
 } from '../../../src/risk/var.js';
 import { near, prng, refEsLinear, refQuantile7, refVarLower } from './desk-reference.js';
 
@@ -181,6 +183,57 @@ describe('addScaledMany', () => {
         addScaledMany(many, d, rs, k, S);
         for (let s = 0; s < S; s++) if (!Object.is(many[s], one[s])) throw new Error(`S=${S} k=${k} s=${s}: ${many[s]} != ${one[s]}`);
       }
+    }
+  });
+});
+
+describe('ScenarioFold', () => {
+  const scenarioSet = (rnd: () => number, S: number, n: number): ScenarioSet => ({
+    size: S,
+    requested: S,
+    dates: [],
+    returns: new Map(Array.from({ length: n }, (_, i) => [`I${i}`, Float64Array.from({ length: S }, () => (rnd() - 0.5) * 0.06)])),
+    filled: new Map(),
+    warnings: [],
+  });
+  /** foldStaged against one addScaled per staged position, for every group width (4, 3, 2, 1) and odd S. */
+  const checkAgainstAddScaled = (expectSimd: boolean): void => {
+    const rnd = prng(17);
+    for (const S of [1, 2, 3, 250, 257]) {
+      const n = 24;
+      const sc = scenarioSet(rnd, S, n);
+      const f = new ScenarioFold(sc);
+      expect(f.simd).toBe(expectSimd);
+      for (const [name, r] of sc.returns) expect(Array.from(f.returnsOf(name)!)).toEqual(Array.from(r));
+      expect(f.returnsOf('NONE')).toBeUndefined();
+      for (let k = 0; k <= n; k++) {
+        const start = Float64Array.from({ length: S }, () => (rnd() - 0.5) * 1e6);
+        const one = start.slice();
+        const many = start.slice();
+        for (let j = 0; j < k; j++) {
+          const d = (rnd() - 0.5) * 2e6;
+          const name = `I${Math.floor(rnd() * n)}`;
+          addScaled(one, d, sc.returns.get(name)!, S);
+          f.stage(j, d, f.returnsOf(name)!);
+        }
+        f.foldStaged(many, k);
+        for (let s = 0; s < S; s++) if (!Object.is(many[s], one[s])) throw new Error(`S=${S} k=${k} s=${s}: ${many[s]} != ${one[s]}`);
+      }
+    }
+  };
+
+  it('folds in WebAssembly SIMD with the bits of one addScaled per position in order', () => {
+    checkAgainstAddScaled(true);
+  });
+
+  it('falls back to addScaledMany without WebAssembly, with the same bits', () => {
+    const g = globalThis as { WebAssembly?: unknown };
+    const saved = g.WebAssembly;
+    g.WebAssembly = undefined;
+    try {
+      checkAgainstAddScaled(false);
+    } finally {
+      g.WebAssembly = saved;
     }
   });
 });
