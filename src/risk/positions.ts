@@ -346,9 +346,8 @@ export interface PositionListener {
  * Re-values the position record at pf[b..] at `mark` (notional, unrealized P&L, |notional|; a
  * flat position is worth exactly 0 whatever the mark) and folds the change into its trader's
  * sums (the trader record at tf[c..]) by difference. Returns the previous |notional| (the new one
- * is pf[b + PF_ABS]). Shared by the book's paths; the desk's fused mark-move loop
- * (DeskRisk.onMarkMove) writes out the same operations for an open position, and
- * test/unit/risk/desk-fastpath.test.ts checks the two books stay bit-identical.
+ * is pf[b + PF_ABS]). Shared by the book's paths and the desk's fused mark-move loop, so their
+ * floating-point operations are the same.
  *
  * @example const absOld = revalueAt(book.pf, book.tf, id * PF, ti0 * TF, mark);
  */
