@@ -1,12 +1,6 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env node
 /**
  * The `riskflow` command.
- *
- * The shebang gives V8 a 64 MB semi-space (young generation): a replay allocates a record object
- * per event, most of which die young, and with the default 16 MB the scavenger promotes and
- * rescans far more (README, Benchmarks: about 0.5 s of GC less on the 2.67M-event bench day from
- * Arrow, about 1 s from JSONL). A V8 heap flag cannot be set once the process runs, so it is on
- * the command line: `npm start` and `npm run bench` pass the same flag to `node`.
  *
  * CommonJS on purpose: it sizes libuv's thread pool before anything uses it, which an ES module
  * entry cannot do (Node reads ES modules through that pool, so the pool has started with its

@@ -55,8 +55,7 @@ export async function runTopologiesBench(): Promise<TopologyBenchRow[]> {
     const { dir, genMs } = await ensureDay(format);
     if (genMs !== undefined) console.log(`  generated the ${format} day in ${(genMs / 1000).toFixed(1)} s (${dir})`);
     const out = await mkdtemp(join(tmpdir(), 'rf-bench-out-'));
-    // The V8 flag the `riskflow` command runs with (src/cli/bin.cts), so the figures are the product's.
-    const args = ['--max-old-space-size=8192', '--max-semi-space-size=64', CHILD, dir, out, ...(topology ? [join(TOPOLOGIES, `${topology}.yaml`)] : [])];
+    const args = ['--max-old-space-size=8192', CHILD, dir, out, ...(topology ? [join(TOPOLOGIES, `${topology}.yaml`)] : [])];
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
     await rm(out, { recursive: true, force: true });
     if (r.status !== 0) throw new Error(`replay of the ${format} day (${label}) failed: ${r.stderr}`);
