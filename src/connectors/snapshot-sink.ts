@@ -352,33 +352,7 @@ function encodeColumn(c: SnapshotColumn, id: number, cells: ArrayLike<unknown>, 
       return makeData({ type: type as Bool, length: n, data: out, nullCount: valid.nulls, nullBitmap: valid.nulls ? valid.bits : undefined });
     }
     case 'dictionary': {
-      const codes = new Int32Array(n);
-      const index = new Map<string, number>();
-      const values: string[] = [];
-      // Rows come grouped (a trader's positions, a pair's instrument_a): repeat the last code.
-      let lastS: string | undefined;
-      let lastK = 0;
-      for (let i = 0; i < n; i++) {
-        const v = cells[i];
-        if (v === null || v === undefined) {
-          setNull(i);
-          continue;
-        }
-        const s = typeof v === 'string' ? v : String(v);
-        if (s === lastS) {
-          codes[i] = lastK;
-          continue;
-        }
-        let k = index.get(s);
-        if (k === undefined) {
-          k = values.length;
-          index.set(s, k);
-          values.push(s);
-        }
-        codes[i] = k;
-        lastS = s;
-        lastK = k;
-      }
+      const { codes, values } = dictionaryCodes(cells, n, setNull);
       const dict = utf8Data(values, undefined);
       return makeData({
         type: type as Dictionary<Utf8, Int32>,
@@ -545,12 +519,11 @@ function sameCells(cells: ArrayLike<unknown>, n: number, memo: DictionaryMemo): 
   return true;
 }
 
-function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: DictionaryMemos, at: number): IpcColumn {
-  // A table's column is often the one of its previous file (the same pairs, traders,
-  // instruments): checking that is cheaper than encoding it again.
-  const before = memos[at];
-  if (before !== undefined && sameCells(cells, n, before)) return before.column;
-  const valid = new Validity(n);
+/**
+ * The dictionary encoding of a column's cells: a code per cell (0 for a null, which `setNull`
+ * marks) and the distinct values in order of first appearance.
+ */
+function dictionaryCodes(cells: ArrayLike<unknown>, n: number, setNull: (i: number) => void): { codes: Int32Array; values: string[] } {
   const codes = new Int32Array(n);
   const index = new Map<string, number>();
   const values: string[] = [];
@@ -560,7 +533,7 @@ function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: Dictionar
   for (let i = 0; i < n; i++) {
     const v = cells[i];
     if (v === null || v === undefined) {
-      valid.setNull(i);
+      setNull(i);
       continue;
     }
     const s = typeof v === 'string' ? v : String(v);
@@ -582,6 +555,16 @@ function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: Dictionar
     lastS = s;
     lastK = k;
   }
+  return { codes, values };
+}
+
+function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: DictionaryMemos, at: number): IpcColumn {
+  // A table's column is often the one of its previous file (the same pairs, traders,
+  // instruments): checking that is cheaper than encoding it again.
+  const before = memos[at];
+  if (before !== undefined && sameCells(cells, n, before)) return before.column;
+  const valid = new Validity(n);
+  const { codes, values } = dictionaryCodes(cells, n, (i) => valid.setNull(i));
   // Else its dictionary is often the previous one (same values first seen in the same order):
   // its Utf8 buffers are then reused.
   let offsets: Int32Array;

@@ -12,19 +12,8 @@ import {
   type SnapshotColumnType,
 } from '../../../src/connectors/snapshot-sink.js';
 import { SnapshotColumns } from '../../../src/core/snapshot-rows.js';
+import { rng } from '../surveillance/helpers.js';
 import { T0 } from './helpers.js';
-
-/** A deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TYPES: SnapshotColumnType[] = ['timestamp', 'float64', 'dictionary', 'string', 'json', 'bool'];
 const WORDS = ['ACME', 'BOLT', '', 'é', 'Zürich', '東京', '🚀 rocket', 'a"b\\c', 'TR03', 'x'.repeat(37), '\u0000nul'];
