@@ -29,6 +29,7 @@
  * far from its limit costs O(1) per quote; one hovering at the limit pays O(S) per moved position.
  * Everything is a function of the records alone: there are no processing-time or event-time timers.
  */
+import { grown } from '../core/typed-arrays.js';
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
@@ -442,11 +443,7 @@ export class DeskRisk implements PositionListener {
       bound = Math.abs(this.pm.varFactor) * Math.sqrt(this.pm.cov[row * this.pm.n + row] as number);
     }
     inst.ext = { r, row, bound } satisfies InstRisk;
-    if (inst.index >= this.instBound.length) {
-      const b = new Float64Array(this.instBound.length * 2 + inst.index);
-      b.set(this.instBound);
-      this.instBound = b;
-    }
+    if (inst.index >= this.instBound.length) this.instBound = grown(this.instBound, inst.index + 1);
     this.instBound[inst.index] = bound;
     if (r === undefined) {
       this.sink.warn(`VaR: ${inst.name} has no price history in history.csv; it contributes 0 to every scenario`);
@@ -697,13 +694,8 @@ export class DeskRisk implements PositionListener {
   private knowPositions(t: TraderBook, tr: TraderRisk): void {
     const ps = t.positions;
     if (ps.length > tr.posIds.length) {
-      const n = Math.max(ps.length, tr.posIds.length * 2);
-      const ids = new Int32Array(n);
-      ids.set(tr.posIds);
-      tr.posIds = ids;
-      const bs = new Float64Array(n);
-      bs.set(tr.posBounds);
-      tr.posBounds = bs;
+      tr.posIds = grown(tr.posIds, ps.length);
+      tr.posBounds = grown(tr.posBounds, ps.length);
     }
     for (let j = tr.known; j < ps.length; j++) {
       const p = ps[j]!;

@@ -15,6 +15,7 @@
  * Pure domain code, no RxJS: records must be applied in event-time order (the desk-risk operator
  * buffers and orders them).
  */
+import { grown } from '../core/typed-arrays.js';
 
 /**
  * A trade's side, from the trader's point of view (CONTRACTS.md 1).
@@ -458,11 +459,11 @@ export class PositionBook {
     const i = this.traderIndex.get(id);
     if (i !== undefined) return this.traders[i]!;
     const index = this.traders.length;
-    if ((index + 1) * TF > this.tf.length) this.tf = grow(this.tf, (index + 1) * TF);
-    if (index + 1 > this.openCount.length) this.openCount = grow(this.openCount, index + 1);
+    if ((index + 1) * TF > this.tf.length) this.tf = grown(this.tf, (index + 1) * TF);
+    if (index + 1 > this.openCount.length) this.openCount = grown(this.openCount, index + 1);
     if (index + 1 > this.largestTracked.length) {
       const n = this.largestTracked.length;
-      this.largestTracked = grow(this.largestTracked, index + 1);
+      this.largestTracked = grown(this.largestTracked, index + 1);
       this.largestTracked.fill(1, n);
     }
     this.tf[index * TF + TF_LARGEST] = -1;
@@ -483,8 +484,8 @@ export class PositionBook {
         this.nextId += BLOCK;
         inst.blocks.push(base);
         const n = this.nextId;
-        if (n * PF > this.pf.length) this.pf = grow(this.pf, n * PF);
-        if (n > this.realizedPnl.length) this.realizedPnl = grow(this.realizedPnl, n);
+        if (n * PF > this.pf.length) this.pf = grown(this.pf, n * PF);
+        if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
       }
       const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
       p = new Position(this, id, t, inst);
@@ -744,8 +745,8 @@ export class PositionBook {
     p.holderSlot = k;
     h.push(p);
     if (k === inst.holderIds.length) {
-      inst.holderIds = grow(inst.holderIds, k + 1);
-      inst.holderTraders = grow(inst.holderTraders, k + 1);
+      inst.holderIds = grown(inst.holderIds, k + 1);
+      inst.holderTraders = grown(inst.holderTraders, k + 1);
     }
     inst.holderIds[k] = p.id;
     inst.holderTraders[k] = p.trader.index;
@@ -830,15 +831,6 @@ export class PositionBook {
       for (const ti0 of holders) this.addHolder(this.traders[ti0]!.byInstrument[inst.index]!);
     });
   }
-}
-
-/** A copy of `a` with room for at least `n` elements (doubling). */
-function grow<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
-  let len = Math.max(a.length, 1);
-  while (len < n) len *= 2;
-  const b = new (a.constructor as new (n: number) => T)(len);
-  b.set(a);
-  return b;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { grown } from '../../core/typed-arrays.js';
+
 /**
  * Side codes of the columnar logs (indices into SIDE_NAMES).
  *
@@ -31,13 +33,6 @@ export const ACTION_NAMES = ['NEW', 'CANCEL', 'REPLACE'] as const;
 /** @see SIDE_NAMES */
 export const VENUES = ['XNYS', 'XNAS', 'ARCX', 'BATS', 'IEXG'] as const;
 
-function grow<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
-  if (n < a.length) return a;
-  const b = new (a.constructor as new (len: number) => T)(Math.max(16, a.length * 2));
-  b.set(a);
-  return b;
-}
-
 /**
  * Trades as columns (a day at benchmark scale holds hundreds of thousands; objects would cost
  * gigabytes). `order` is the internal order number; ids are given when the day is written.
@@ -60,15 +55,15 @@ export class TradeLog {
   push(ts: number, inst: number, trader: number, side: number, qty: number, price: number, cpty: number, order: number, venue: number): void {
     const j = this.n;
     if (j >= this.ts.length) {
-      this.ts = grow(this.ts, j);
-      this.inst = grow(this.inst, j);
-      this.trader = grow(this.trader, j);
-      this.side = grow(this.side, j);
-      this.qty = grow(this.qty, j);
-      this.price = grow(this.price, j);
-      this.cpty = grow(this.cpty, j);
-      this.order = grow(this.order, j);
-      this.venue = grow(this.venue, j);
+      this.ts = grown(this.ts, j + 1);
+      this.inst = grown(this.inst, j + 1);
+      this.trader = grown(this.trader, j + 1);
+      this.side = grown(this.side, j + 1);
+      this.qty = grown(this.qty, j + 1);
+      this.price = grown(this.price, j + 1);
+      this.cpty = grown(this.cpty, j + 1);
+      this.order = grown(this.order, j + 1);
+      this.venue = grown(this.venue, j + 1);
     }
     this.ts[j] = ts;
     this.inst[j] = inst;
@@ -105,15 +100,15 @@ export class OrderLog {
   push(ts: number, order: number, trader: number, inst: number, side: number, qty: number, price: number, action: number, client: number): void {
     const j = this.n;
     if (j >= this.ts.length) {
-      this.ts = grow(this.ts, j);
-      this.order = grow(this.order, j);
-      this.trader = grow(this.trader, j);
-      this.inst = grow(this.inst, j);
-      this.side = grow(this.side, j);
-      this.qty = grow(this.qty, j);
-      this.price = grow(this.price, j);
-      this.action = grow(this.action, j);
-      this.client = grow(this.client, j);
+      this.ts = grown(this.ts, j + 1);
+      this.order = grown(this.order, j + 1);
+      this.trader = grown(this.trader, j + 1);
+      this.inst = grown(this.inst, j + 1);
+      this.side = grown(this.side, j + 1);
+      this.qty = grown(this.qty, j + 1);
+      this.price = grown(this.price, j + 1);
+      this.action = grown(this.action, j + 1);
+      this.client = grown(this.client, j + 1);
     }
     this.ts[j] = ts;
     this.order[j] = order;
