@@ -142,27 +142,46 @@ export function instrumentAlert(
 
 /** Process-wide instrument ids (see {@link instrumentId}). */
 const instrumentIds = new Map<string, number>();
-let memoName: string | undefined;
-let memoId = -1;
+/** Slots of the direct-mapped cache in front of {@link instrumentIds} (a power of two). */
+const ID_CACHE = 1024;
+/** The name cached in each slot (undefined: none) and its id. */
+const cachedNames = new Array<string | undefined>(ID_CACHE).fill(undefined);
+const cachedIds = new Int32Array(ID_CACHE);
 
 /**
- * A small integer id of an instrument name, the same for every calculator in the process. Every
- * market-risk rule step looks up the instrument of each record; they run one after the other on
- * the same record, so a one-entry memo answers all but the first lookup without hashing, and the
- * calculators index plain arrays by the id ({@link InstrumentSlots}) instead of each probing its
- * own Map. Ids are never observable: each calculator keeps its own order of instruments.
+ * The cache slot of a name: its length and three of its characters, mixed. Instrument names are
+ * short codes; two names sharing a slot only cost a Map lookup when they alternate.
+ */
+function idSlot(name: string): number {
+  const n = name.length;
+  if (n === 0) return 0;
+  return (n * 0x9e3 + name.charCodeAt(0) * 31 + name.charCodeAt(n - 1) * 7 + name.charCodeAt(n >> 1) * 131) & (ID_CACHE - 1);
+}
+
+/**
+ * A small integer id of an instrument name, the same for every calculator in the process. The
+ * market-risk rule tape looks up the instrument of each record once, for every calculator, and
+ * the calculators index plain arrays by the id ({@link InstrumentSlots}) instead of each probing
+ * its own Map. Records come in no particular instrument order, so the lookup goes through a
+ * direct-mapped cache keyed by a few characters of the name (a string compare, which for the
+ * interned names of decoded records is a pointer compare) before the Map (hashing and probing).
+ * Ids are never observable: each calculator keeps its own order of instruments.
  *
  * @example instrumentId('ACME') === instrumentId('ACME'); // true
  */
 export function instrumentId(name: string): number {
-  if (name === memoName) return memoId;
+  // A name that is not a string (a record a mapping step broke) takes the Map alone, as before.
+  const slot = typeof name === 'string' ? idSlot(name) : -1;
+  if (slot >= 0 && cachedNames[slot] === name) return cachedIds[slot]!;
   let id = instrumentIds.get(name);
   if (id === undefined) {
     id = instrumentIds.size;
     instrumentIds.set(name, id);
   }
-  memoName = name;
-  memoId = id;
+  if (slot >= 0) {
+    cachedNames[slot] = name;
+    cachedIds[slot] = id;
+  }
   return id;
 }
 

@@ -17,7 +17,7 @@ import { CORRELATION_DEFAULTS, CorrelationMatrix, type CorrelationRow, type Corr
 import { FLASH_CRASH_DEFAULTS, FlashCrashDetector } from '../../../src/risk/flash-crash.js';
 import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityWindow } from '../../../src/risk/liquidity.js';
 import { LULD_DEFAULTS, LuldMonitor } from '../../../src/risk/luld.js';
-import { MarketStateTracker, type MarketAlert, type MarketQuote, type MarketTrade } from '../../../src/risk/market.js';
+import { instrumentId, MarketStateTracker, type MarketAlert, type MarketQuote, type MarketTrade } from '../../../src/risk/market.js';
 import { ULTRAFAST_DEFAULTS, UltrafastDetector } from '../../../src/risk/ultrafast.js';
 import { compileTopology } from '../../../src/topology/index.js';
 
@@ -184,6 +184,38 @@ describe('LULD queues in typed rings', () => {
     b.settle(recs.at(-1)!.ts);
     expect(split).toEqual(whole);
     expect(b.bands('ACME')).toEqual(m.bands('ACME'));
+  });
+});
+
+describe('instrument ids through their direct-mapped cache', () => {
+  it('gives every name one id, distinct names distinct ids, whatever the order and however many share a cache slot', () => {
+    // 3000 names for 1024 cache slots: most slots are shared, and the lookups alternate between
+    // the names of a slot at random.
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return seed % n;
+    };
+    const names = Array.from({ length: 3000 }, (_, i) => `I${i.toString(36).toUpperCase()}${'XYZ'[i % 3]}`);
+    names.push('', 'É', 'ÉÉ', 'A');
+    const seen = new Map<string, number>();
+    for (let k = 0; k < 60_000; k++) {
+      const name = names[rand(names.length)]!;
+      // The same text as a string built at run time (not the interned literal) half the time.
+      const asked = k % 2 === 0 ? name : [...name].join('');
+      const id = instrumentId(asked);
+      const had = seen.get(name);
+      if (had === undefined) seen.set(name, id);
+      else expect(id).toBe(had);
+    }
+    expect(new Set(seen.values()).size).toBe(seen.size);
+    for (const [name, id] of seen) expect(instrumentId(name)).toBe(id);
+  });
+
+  it('takes a name that is not a string (a record a mapping step broke) without failing', () => {
+    const bad = undefined as unknown as string;
+    expect(instrumentId(bad)).toBe(instrumentId(bad));
+    expect(instrumentId(bad)).not.toBe(instrumentId('undefined'));
   });
 });
 
