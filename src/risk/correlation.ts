@@ -124,6 +124,10 @@ export class CorrelationWindow {
    * NaN correlation is null, as in {@link rows}).
    */
   static columns(windows: readonly CorrelationWindow[]): SnapshotColumns {
+    // One window (a snapshot interval shorter than the window: nearly every snapshot) is written
+    // from its own arrays where it can: its `n`, and pair names shared by every window over the
+    // same instruments.
+    if (windows.length === 1) return windows[0]!.columns();
     let total = 0;
     for (const w of windows) total += w.size;
     const ws = new Float64Array(total);
@@ -153,6 +157,30 @@ export class CorrelationWindow {
     return new SnapshotColumns(total, { window_start: ws, window_end: we, instrument_a: a, instrument_b: b, correlation: corr, n });
   }
 
+  /**
+   * This window's rows as columns ({@link CorrelationWindow.columns} of it alone). The `n` column
+   * is the window's own array, and the instrument columns are those of every window over the same
+   * names (see {@link pairNames}): the sink only reads them.
+   */
+  columns(): SnapshotColumns {
+    const total = this.size;
+    const rho = this.rho;
+    const corr = new Array<number | null>(total);
+    for (let k = 0; k < total; k++) {
+      const r = rho[k] as number;
+      corr[k] = Number.isNaN(r) ? null : r;
+    }
+    const { a, b } = pairNames(this.names);
+    return new SnapshotColumns(total, {
+      window_start: new Float64Array(total).fill(this.windowStart),
+      window_end: new Float64Array(total).fill(this.windowEnd),
+      instrument_a: a,
+      instrument_b: b,
+      correlation: corr,
+      n: this.n,
+    });
+  }
+
   /** The window's rows, in order, appended to `out`. */
   rows(out: CorrelationRow[] = []): CorrelationRow[] {
     const names = this.names;
@@ -171,6 +199,32 @@ export class CorrelationWindow {
     }
     return out;
   }
+}
+
+/** {@link pairNames} by names list (a matrix shares its list among its windows until an instrument is added). */
+const PAIR_NAMES = new WeakMap<readonly string[], { a: readonly string[]; b: readonly string[] }>();
+
+/**
+ * instrument_a and instrument_b of every pair of `names` (in name order), in row order: made once
+ * per list of names, not per window.
+ */
+function pairNames(names: readonly string[]): { a: readonly string[]; b: readonly string[] } {
+  let got = PAIR_NAMES.get(names);
+  if (got === undefined) {
+    const total = (names.length * (names.length - 1)) / 2;
+    const a = new Array<string>(total);
+    const b = new Array<string>(total);
+    let k = 0;
+    for (let x = 0; x < names.length; x++) {
+      for (let y = x + 1; y < names.length; y++, k++) {
+        a[k] = names[x]!;
+        b[k] = names[y]!;
+      }
+    }
+    got = { a, b };
+    PAIR_NAMES.set(names, got);
+  }
+  return got;
 }
 
 interface LateStart {

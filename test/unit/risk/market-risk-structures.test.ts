@@ -13,7 +13,7 @@ import { JobContext } from '../../../src/core/context.js';
 import { END_OF_TIME, Watermark, type Element } from '../../../src/core/element.js';
 import { emptyReference, type ReferenceData } from '../../../src/core/reference.js';
 import { ManualClock } from '../../../src/core/time.js';
-import { CORRELATION_DEFAULTS, CorrelationMatrix, type CorrelationRow, type CorrelationWindow } from '../../../src/risk/correlation.js';
+import { CORRELATION_DEFAULTS, CorrelationMatrix, CorrelationWindow, type CorrelationRow } from '../../../src/risk/correlation.js';
 import { FLASH_CRASH_DEFAULTS, FlashCrashDetector } from '../../../src/risk/flash-crash.js';
 import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityWindow } from '../../../src/risk/liquidity.js';
 import { LULD_DEFAULTS, LuldMonitor } from '../../../src/risk/luld.js';
@@ -416,6 +416,15 @@ describe('correlation windows as typed arrays', () => {
     expect(wins.reduce((s, w) => s + w.size, 0)).toBe(rows.length);
     expect(built.slice(0, 6).map((r) => `${r.instrument_a}/${r.instrument_b}`)).toEqual(['ACME/BETA', 'ACME/MID', 'ACME/ZED', 'BETA/MID', 'BETA/ZED', 'MID/ZED']);
     expect(built.some((r) => r.correlation !== null)).toBe(true);
+    // As columns, one window at a time (its own arrays, pair names shared between windows) and
+    // all at once (concatenated), the same rows; a window added later over more names gets its own.
+    expect(wins.length).toBeGreaterThan(1);
+    for (const w of wins) expect(CorrelationWindow.columns([w]).toRows()).toEqual(w.rows());
+    expect(CorrelationWindow.columns(wins).toRows()).toEqual(rows);
+    expect(CorrelationWindow.columns([wins[1]!]).columns.instrument_a).toBe(CorrelationWindow.columns([wins[0]!]).columns.instrument_a);
+    const more = new CorrelationWindow(1, 2, ['ACME', 'BETA', 'MID', 'NEW', 'ZED'], new Float64Array(10).fill(Number.NaN), new Float64Array(10).fill(3));
+    expect(CorrelationWindow.columns([more]).toRows()).toEqual(more.rows());
+    expect(CorrelationWindow.columns([more]).toRows()[3]).toEqual({ window_start: 1, window_end: 2, instrument_a: 'ACME', instrument_b: 'ZED', correlation: null, n: 3 });
   });
 });
 
