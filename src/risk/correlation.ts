@@ -579,6 +579,16 @@ export class CorrelationMatrix implements EventTimeDriven {
     const hist = this.hist;
     const high = this.high;
     const brk = this.brk;
+    // Each instrument's variance term over its own returns (n from its first return on): a pair
+    // whose sides started together (nearly every pair) has that n and both sides' sums as they
+    // are, so its two terms are these, computed once per instrument rather than once per pair
+    // (the same operations on the same numbers).
+    const own = new Float64Array(order.length);
+    for (let i = 0; i < order.length; i++) {
+      const f = first[i] as number;
+      const s1 = s[i] as number;
+      own[i] = (ss[i] as number) - (s1 * s1) / (f > M ? 0 : M - f + 1);
+    }
     for (let pa = 0; pa < order.length; pa++) {
       const a = order[pa] as number;
       const fa = first[a] as number;
@@ -612,8 +622,8 @@ export class CorrelationMatrix implements EventTimeDriven {
           // by a call that is not inlined is a heap number, and this runs for every pair.
           if (n >= 2) {
             const sp = sxy[pair] as number;
-            const vx = sxx - (sx * sx) / n;
-            const vy = syy - (sy * sy) / n;
+            const vx = fa === fb ? (own[a] as number) : sxx - (sx * sx) / n;
+            const vy = fa === fb ? (own[b] as number) : syy - (sy * sy) / n;
             if (vx > ZERO_VARIANCE * sxx && vy > ZERO_VARIANCE * syy) {
               const r = (sp - (sx * sy) / n) / Math.sqrt(vx * vy);
               rho = r > 1 ? 1 : r < -1 ? -1 : r;
