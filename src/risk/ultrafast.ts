@@ -22,60 +22,24 @@ export interface UltrafastParams {
 export const ULTRAFAST_DEFAULTS: UltrafastParams = { minTrades: 10, maxDurationMs: 1500, minMovePct: 0.008 };
 
 /**
- * An instrument's current run: its trades still able to start a qualifying stretch, oldest first,
- * in a ring buffer of (ts, price) pairs (a typed array: a run breaks at most trades, and resetting
- * it must not reallocate).
+ * Every instrument's current run in one typed array (the books), instrument k at k * stride: a
+ * header, then a ring of `cap` (ts, price) pairs holding its trades still able to start a
+ * qualifying stretch, oldest first. One array rather than an object and a typed array per
+ * instrument: an instrument trades every few seconds, and between two of its trades the quotes
+ * of every instrument have pushed its state out of the caches, so each object on the way to its
+ * ring was a cache miss of its own. All books share `cap`; a ring that fills it doubles it for all.
  */
-class RunState {
-  /** +1 a run of strict upticks, -1 of strict downticks, 0 a single trade so far. */
-  dir = 0;
-  /** Trades in the run so far. */
-  count = 0;
-  alerted = false;
-  private buf = new Float64Array(32);
-  private mask = 15;
-  private start = 0;
-  /** Trades held (from the oldest possible start to the newest). */
-  len = 0;
+const DIR = 0;
+const COUNT = 1;
+const ALERTED = 2;
+const START = 3;
+const LEN = 4;
+const HEADER = 8;
+const INITIAL_CAP = 16;
 
-  ts(k: number): number {
-    return this.buf[((this.start + k) & this.mask) * 2] as number;
-  }
-
-  px(k: number): number {
-    return this.buf[((this.start + k) & this.mask) * 2 + 1] as number;
-  }
-
-  push(ts: number, px: number): void {
-    if (this.len > this.mask) this.grow();
-    const i = ((this.start + this.len) & this.mask) * 2;
-    this.buf[i] = ts;
-    this.buf[i + 1] = px;
-    this.len++;
-  }
-
-  /** Drops the `k` oldest trades. */
-  drop(k: number): void {
-    this.start = (this.start + k) & this.mask;
-    this.len -= k;
-  }
-
-  clear(): void {
-    this.start = 0;
-    this.len = 0;
-  }
-
-  private grow(): void {
-    const cap = (this.mask + 1) * 2;
-    const b = new Float64Array(cap * 2);
-    for (let k = 0; k < this.len; k++) {
-      b[k * 2] = this.ts(k);
-      b[k * 2 + 1] = this.px(k);
-    }
-    this.buf = b;
-    this.mask = cap - 1;
-    this.start = 0;
-  }
+/** Doubles of one book with a ring of `cap` trades. */
+function strideOf(cap: number): number {
+  return HEADER + cap * 2;
 }
 
 /**
@@ -112,9 +76,18 @@ export interface UltrafastSnapshot {
 export class UltrafastDetector {
   private readonly p: UltrafastParams;
   private readonly out: AlertSink;
-  private runs = new Map<string, RunState>();
-  /** The same runs by instrument id (the per-trade lookup). */
-  private slots = new InstrumentSlots<RunState>();
+  /** Instrument names by book index (first-trade order, the snapshot's order). */
+  private names: string[] = [];
+  /** Book indices by instrument id (the per-trade lookup). */
+  private slots = new InstrumentSlots<number>();
+  /**
+   * Per book: DIR (+1 a run of strict upticks, -1 of strict downticks, 0 a single trade so far),
+   * COUNT (trades in the run so far), ALERTED (1: the run has alerted), START and LEN (the ring's
+   * oldest slot and number of trades held), then the ring.
+   */
+  private books: Float64Array = new Float64Array(64 * strideOf(INITIAL_CAP));
+  /** Trades per ring, shared by every book (a power of two). */
+  private cap = INITIAL_CAP;
 
   constructor(p: UltrafastParams, out: AlertSink) {
     this.p = p;
@@ -125,56 +98,87 @@ export class UltrafastDetector {
   onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
     const price = t.price;
     if (!(price > 0)) return;
-    let r = this.slots.at(id);
-    if (r === undefined) {
-      r = new RunState();
-      this.runs.set(t.instrument, r);
-      this.slots.set(t.instrument, r);
-    }
-    const n = r.len;
-    const last = n > 0 ? r.px(n - 1) : Number.NaN;
-    const lastTs = n > 0 ? r.ts(n - 1) : Number.NaN;
-    const d = r.count === 0 ? 0 : price < last ? -1 : price > last ? 1 : 0;
-    if (r.count === 0 || d === 0 || (r.dir !== 0 && d !== r.dir)) {
+    let k = this.slots.at(id);
+    if (k === undefined) k = this.add(t.instrument);
+    const ts = t.ts;
+    let cap = this.cap;
+    let mask = cap - 1;
+    let b = this.books;
+    let base = k * strideOf(cap);
+    let ring = base + HEADER;
+    let start = b[base + START] as number;
+    let len = b[base + LEN] as number;
+    let count = b[base + COUNT] as number;
+    let dir = b[base + DIR] as number;
+    let alerted = b[base + ALERTED] === 1;
+    const newest = ring + ((start + len - 1) & mask) * 2;
+    const last = len > 0 ? (b[newest + 1] as number) : Number.NaN;
+    const lastTs = len > 0 ? (b[newest] as number) : Number.NaN;
+    const d = count === 0 ? 0 : price < last ? -1 : price > last ? 1 : 0;
+    if (count === 0 || d === 0 || (dir !== 0 && d !== dir)) {
       // The run breaks: a new one starts at this trade (equal price) or at the previous one.
-      const keepPrev = d !== 0 && r.count > 0;
-      r.clear();
-      r.count = 0;
-      r.alerted = false;
-      r.dir = d;
+      const keepPrev = d !== 0 && count > 0;
+      start = 0;
+      len = 0;
+      count = 0;
+      alerted = false;
+      dir = d;
       if (keepPrev) {
-        r.push(lastTs, last);
-        r.count = 1;
+        b[ring] = lastTs;
+        b[ring + 1] = last;
+        len = 1;
+        count = 1;
       }
-    } else if (r.dir === 0) r.dir = d;
-    r.push(t.ts, price);
-    r.count++;
-    if (r.alerted) {
+    } else if (dir === 0) dir = d;
+    if (len === cap) {
+      b[base + START] = start;
+      b[base + LEN] = len;
+      this.grow();
+      cap = this.cap;
+      mask = cap - 1;
+      b = this.books;
+      base = k * strideOf(cap);
+      ring = base + HEADER;
+      start = 0;
+    }
+    const at = ring + ((start + len) & mask) * 2;
+    b[at] = ts;
+    b[at + 1] = price;
+    len++;
+    count++;
+    b[base + DIR] = dir;
+    b[base + COUNT] = count;
+    b[base + ALERTED] = alerted ? 1 : 0;
+    if (alerted) {
       // Same event: only the newest trade is needed to extend or break the run.
-      r.drop(r.len - 1);
+      b[base + START] = (start + len - 1) & mask;
+      b[base + LEN] = 1;
       return;
     }
     const { minTrades, maxDurationMs, minMovePct } = this.p;
     // Earliest start less than maxDurationMs before this trade.
     let h = 0;
-    const lastIdx = r.len - 1;
-    while (h < lastIdx && t.ts - r.ts(h) >= maxDurationMs) h++;
-    r.drop(h);
-    const trades = r.len;
+    const lastIdx = len - 1;
+    while (h < lastIdx && ts - (b[ring + ((start + h) & mask) * 2] as number) >= maxDurationMs) h++;
+    start = (start + h) & mask;
+    len -= h;
+    b[base + START] = start;
+    b[base + LEN] = len;
+    const trades = len;
     if (trades < minTrades) return;
-    const first = r.px(0);
+    const first = b[ring + start * 2 + 1] as number;
     const move = Math.abs(price / first - 1);
     if (move < minMovePct) return;
-    r.alerted = true;
-    const down = r.dir < 0;
-    const firstTs = r.ts(0);
-    const dur = t.ts - firstTs;
+    b[base + ALERTED] = 1;
+    const down = dir < 0;
+    const firstTs = b[ring + start * 2] as number;
+    const dur = ts - firstTs;
     this.out(
       instrumentAlert(
         'ULTRAFAST_EXTREME_EVENT',
         'warning',
         t.instrument,
-        t.ts,
+        ts,
         move,
         minMovePct,
         `${t.instrument} ultrafast ${down ? 'crash' : 'spike'}: ${trades} consecutive trades ${down ? 'down' : 'up'} ${pctText(move, 2)} in ${durationText(dur)} (limit ${pctText(minMovePct, 2)} in under ${durationText(maxDurationMs)})`,
@@ -184,32 +188,85 @@ export class UltrafastDetector {
   }
 
   snapshot(): UltrafastSnapshot {
+    const b = this.books;
+    const cap = this.cap;
     return {
-      runs: [...this.runs].map(([k, r]) => {
+      runs: this.names.map((name, k) => {
+        const base = k * strideOf(cap);
+        const start = b[base + START] as number;
         const ts: number[] = [];
         const px: number[] = [];
-        for (let i = 0; i < r.len; i++) {
-          ts.push(r.ts(i));
-          px.push(r.px(i));
+        for (let i = 0; i < (b[base + LEN] as number); i++) {
+          const at = base + HEADER + ((start + i) & (cap - 1)) * 2;
+          ts.push(b[at] as number);
+          px.push(b[at + 1] as number);
         }
-        return [k, { dir: r.dir, ts, px, count: r.count, alerted: r.alerted }];
+        return [name, { dir: b[base + DIR] as number, ts, px, count: b[base + COUNT] as number, alerted: b[base + ALERTED] === 1 }];
       }),
     };
   }
 
   restore(st: unknown): void {
     const s = st as UltrafastSnapshot;
-    this.runs = new Map(
-      s.runs.map(([k, x]) => {
-        const r = new RunState();
-        r.dir = x.dir;
-        r.count = x.count;
-        r.alerted = x.alerted;
-        x.ts.forEach((t, i) => r.push(t, x.px[i] as number));
-        return [k, r];
-      }),
-    );
-    this.slots = new InstrumentSlots<RunState>();
-    for (const [k, r] of this.runs) this.slots.set(k, r);
+    let cap = INITIAL_CAP;
+    for (const [, x] of s.runs) while (cap < x.ts.length) cap *= 2;
+    this.cap = cap;
+    this.books = new Float64Array(Math.max(64, s.runs.length) * strideOf(cap));
+    this.names = [];
+    this.slots = new InstrumentSlots<number>();
+    const b = this.books;
+    s.runs.forEach(([name, x], k) => {
+      this.names.push(name);
+      this.slots.set(name, k);
+      const base = k * strideOf(cap);
+      b[base + DIR] = x.dir;
+      b[base + COUNT] = x.count;
+      b[base + ALERTED] = x.alerted ? 1 : 0;
+      b[base + START] = 0;
+      b[base + LEN] = x.ts.length;
+      x.ts.forEach((ts, i) => {
+        b[base + HEADER + i * 2] = ts;
+        b[base + HEADER + i * 2 + 1] = x.px[i] as number;
+      });
+    });
+  }
+
+  /** A book for a new instrument: no run yet. */
+  private add(name: string): number {
+    const k = this.names.length;
+    const stride = strideOf(this.cap);
+    if ((k + 1) * stride > this.books.length) {
+      const g = new Float64Array(this.books.length * 2);
+      g.set(this.books);
+      this.books = g;
+    }
+    this.books.fill(0, k * stride, k * stride + HEADER);
+    this.names.push(name);
+    this.slots.set(name, k);
+    return k;
+  }
+
+  /** Doubles the rings' capacity of every book (one of them is full), entries from the front. */
+  private grow(): void {
+    const cap = this.cap;
+    const gcap = cap * 2;
+    const n = this.names.length;
+    const b = this.books;
+    const g = new Float64Array(Math.max(64, n * 2) * strideOf(gcap));
+    for (let k = 0; k < n; k++) {
+      const base = k * strideOf(cap);
+      const gb = k * strideOf(gcap);
+      for (let i = 0; i < HEADER; i++) g[gb + i] = b[base + i] as number;
+      const start = b[base + START] as number;
+      const len = b[base + LEN] as number;
+      for (let i = 0; i < len; i++) {
+        const from = base + HEADER + ((start + i) & (cap - 1)) * 2;
+        g[gb + HEADER + i * 2] = b[from] as number;
+        g[gb + HEADER + i * 2 + 1] = b[from + 1] as number;
+      }
+      g[gb + START] = 0;
+    }
+    this.books = g;
+    this.cap = gcap;
   }
 }

@@ -135,6 +135,41 @@ describe('ULTRAFAST_EXTREME_EVENT', () => {
     );
   });
 
+  it('matches the brute-force search while long runs grow every instrument\'s ring (property)', () => {
+    // Trades a few ms apart, 97% of them a tick down: runs of dozens of trades within 1.5 s, so
+    // the rings (16 trades at first, shared capacity) grow while other instruments hold runs.
+    const tapeArb = fc.array(
+      fc.record({ inst: fc.constantFrom('A', 'B', 'C'), dt: fc.integer({ min: 0, max: 30 }), tick: fc.integer({ min: -60, max: 1 }) }),
+      { minLength: 100, maxLength: 400 },
+    );
+    fc.assert(
+      fc.property(tapeArb, fc.integer({ min: 0, max: 399 }), (tape, cutAt) => {
+        const px = new Map<string, number>();
+        let t = T0;
+        const trades: MarketTrade[] = [];
+        for (const s of tape) {
+          t += s.dt;
+          const next = Math.max(1, (px.get(s.inst) ?? 100) + (s.tick < 0 ? -0.01 : s.tick * 0.01));
+          px.set(s.inst, next);
+          trades.push(trade(t, Math.round(next * 100) / 100, s.inst));
+        }
+        const p = { minTrades: 25, maxDurationMs: 1500, minMovePct: 0.001 };
+        const whole = run(trades, p);
+        expect(whole.map((a) => ({ instrument: a.entity.instrument!, eventTime: a.eventTime, value: a.value, dir: a.details.direction as string }))).toEqual(brute(trades, p));
+        // Through a checkpoint anywhere in the tape too.
+        const cut = cutAt % trades.length;
+        const got: MarketAlert[] = [];
+        const u1 = new UltrafastDetector(p, (a) => got.push(a));
+        trades.slice(0, cut).forEach((x) => u1.onTrade(x));
+        const u2 = new UltrafastDetector(p, (a) => got.push(a));
+        u2.restore(structuredClone(u1.snapshot()));
+        trades.slice(cut).forEach((x) => u2.onTrade(x));
+        expect(got).toEqual(whole);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('snapshot -> restore -> continue equals an uninterrupted run', () => {
     const trades: MarketTrade[] = [];
     let p = 100;
