@@ -94,7 +94,14 @@ const BID = 2;
 const ASK = 3;
 const STATE = 4;
 const TIER = 5;
-/** Doubles per instrument in `num` (a quote reads and writes only these: one cache line). */
+/** Trades in the reference window (an integer). */
+const COUNT = 6;
+/** 1 while an eviction pass has the instrument in its `touched` list. */
+const TOUCHED = 7;
+/**
+ * Doubles per instrument in `num` (a quote reads and writes only these: one cache line; a trade,
+ * and its leaving the window, only these and the queue).
+ */
 const NUM = 8;
 const STATE_NAMES: Record<number, LuldStateName> = { [NORMAL]: 'normal', [LIMIT_DOWN]: 'limit_down', [LIMIT_UP]: 'limit_up', [PAUSED]: 'paused' };
 
@@ -103,10 +110,10 @@ interface Inst {
   /**
    * The tier (1 or 2); trades in the reference window: sum of prices and count (the FIFO holds the
    * trades); the reference price; the latest bid and ask; the state (NORMAL, LIMIT_DOWN, LIMIT_UP,
-   * PAUSED). The monitor keeps tier, sum, ref, bid, ask and state in its `num` array, which is all
-   * a quote reads (a double stored in an object field is a new heap number each time, and these
-   * change at every record; and the quote path touches no object of the instrument); these fields
-   * only carry them in a snapshot.
+   * PAUSED). The monitor keeps tier, sum, count, ref, bid, ask and state in its `num` array, which
+   * is all a quote or a trade reads (a double stored in an object field is a new heap number each
+   * time, and these change at every record; and an instrument trades every few seconds, by which
+   * time an object of its own has left the caches); these fields only carry them in a snapshot.
    */
   tier: number;
   sum: number;
@@ -121,7 +128,7 @@ interface Inst {
   pauseAt: number;
   /** When the current pause ends (NaN: not paused). */
   resumeAt: number;
-  /** Scratch flag of the eviction pass. */
+  /** Always 0 here (the eviction pass's scratch flag lives in `num`): kept for the snapshot's form. */
   touched: number;
   /** Event time of the last LULD_LIMIT_STATE alert. */
   alertedAt: number;
@@ -323,26 +330,26 @@ export class LuldMonitor implements EventTimeDriven {
   onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
     if (!(t.price > 0)) return;
     const k = this.slots.at(id) ?? this.instOf(t.instrument);
-    const s = this.insts[k]!;
     const leaves = t.ts + this.p.referenceWindowMs;
     this.trades.pushTrade(t, this.p.referenceWindowMs, k);
     if (leaves < this.dueAt[0]!) this.dueAt[0] = leaves;
     const num = this.num;
     const sum = (num[k * NUM + SUM] as number) + t.price;
     num[k * NUM + SUM] = sum;
-    s.count++;
+    const count = (num[k * NUM + COUNT] as number) + 1;
+    num[k * NUM + COUNT] = count;
     // CONTRACTS.md 4, LULD: reference = mean trade price over the preceding 5 minutes.
-    num[k * NUM + REF] = sum / s.count;
+    num[k * NUM + REF] = sum / count;
     const state = num[k * NUM + STATE] as number;
     if (state === PAUSED) return;
     const cond = this.condition(k);
-    if (cond !== state) this.enter(s, k, cond, t.ts);
+    if (cond !== state) this.enter(this.insts[k]!, k, cond, t.ts);
   }
 
   snapshot(): LuldSnapshot {
     const num = this.num;
     return {
-      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * NUM + SUM] as number, ref: num[k * NUM + REF] as number, bid: num[k * NUM + BID] as number, ask: num[k * NUM + ASK] as number, state: num[k * NUM + STATE] as number, tier: num[k * NUM + TIER] as number })),
+      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * NUM + SUM] as number, ref: num[k * NUM + REF] as number, bid: num[k * NUM + BID] as number, ask: num[k * NUM + ASK] as number, state: num[k * NUM + STATE] as number, tier: num[k * NUM + TIER] as number, count: num[k * NUM + COUNT] as number })),
       trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
   }
 
@@ -357,6 +364,8 @@ export class LuldMonitor implements EventTimeDriven {
       this.num[k * NUM + ASK] = x.ask;
       this.num[k * NUM + STATE] = x.state;
       this.num[k * NUM + TIER] = x.tier;
+      this.num[k * NUM + COUNT] = x.count;
+      this.num[k * NUM + TOUCHED] = 0;
     });
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
     this.slots = new InstrumentSlots<number>();
@@ -391,11 +400,10 @@ export class LuldMonitor implements EventTimeDriven {
         do {
           const x = tq.head * 3;
           const k = (tb[x + 1] as number) | 0;
-          const s = this.insts[k]!;
-          s.count--;
+          num[k * NUM + COUNT] = (num[k * NUM + COUNT] as number) - 1;
           num[k * NUM + SUM] = (num[k * NUM + SUM] as number) - (tb[x + 2] as number);
-          if (s.touched === 0) {
-            s.touched = 1;
+          if (num[k * NUM + TOUCHED] === 0) {
+            num[k * NUM + TOUCHED] = 1;
             if (nt === touched.length) {
               const g = new Int32Array(nt * 2);
               g.set(touched);
@@ -407,10 +415,10 @@ export class LuldMonitor implements EventTimeDriven {
         } while (tq.n > 0 && tb[tq.head * 3] === te);
         for (let j = 0; j < nt; j++) {
           const k = touched[j]!;
-          const s = this.insts[k]!;
-          s.touched = 0;
+          num[k * NUM + TOUCHED] = 0;
+          const count = num[k * NUM + COUNT] as number;
           // An empty window keeps the previous reference in effect (restarting the sum exactly).
-          if (s.count > 0) num[k * NUM + REF] = (num[k * NUM + SUM] as number) / s.count;
+          if (count > 0) num[k * NUM + REF] = (num[k * NUM + SUM] as number) / count;
           else num[k * NUM + SUM] = 0;
         }
         for (let j = 0; j < nt; j++) {
@@ -549,6 +557,8 @@ export class LuldMonitor implements EventTimeDriven {
       this.num[k * NUM + ASK] = Number.NaN;
       this.num[k * NUM + STATE] = NORMAL;
       this.num[k * NUM + TIER] = ins?.tier === 1 ? 1 : 2;
+      this.num[k * NUM + COUNT] = 0;
+      this.num[k * NUM + TOUCHED] = 0;
       this.insts.push({
         name,
         tier: ins?.tier === 1 ? 1 : 2,
