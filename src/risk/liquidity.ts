@@ -52,88 +52,55 @@ interface InstSnapshot {
 }
 
 /**
- * An instrument's state. The open window's quote count, sum of spreads and minimum depth live in
- * the monitor's `acc` array (they change at every quote, and a double stored in an object field
- * is a new heap number each time; and a quote then touches no object of its instrument); the
- * baseline is a ring of (start, mean) pairs plus the same means sorted, in typed arrays (no
- * splicing of arrays per window).
+ * Every instrument's baseline in one typed array (the monitor's `hist`), instrument k at k * the
+ * stride of {@link histStride}: a ring of (start, mean) pairs of its previous windows in the
+ * baseline period, oldest first, then the same means in ascending order (the median without a
+ * sort per window). The ring's head and length are in the monitor's `at` (integers). One array rather than
+ * an object and two typed arrays per instrument: a window closes every 30 s, by when the quotes
+ * have pushed every instrument's baseline out of the caches, and each object on the way to it was
+ * a cache miss of its own. All instruments share the ring capacity; a ring that fills it doubles
+ * it for all.
  */
-class Inst {
-  spreadEpisode = false;
-  depthEpisode = false;
-  /** Baseline ring: (start, mean) of entry j at ((head + j) & mask) * 2. */
-  private ring = new Float64Array(2 * 128);
-  private mask = 127;
-  private head = 0;
-  /** Baseline windows held (also the length of `sorted`). */
-  len = 0;
-  /** The baseline means in ascending order, `len` of them. */
-  sorted = new Float64Array(128);
+const INITIAL_CAP = 128;
 
-  constructor(readonly name: string) {}
+/** Doubles of one instrument's baseline with rings of `cap` windows: the ring, then the sorted means. */
+function histStride(cap: number): number {
+  return cap * 3;
+}
 
-  startAt(j: number): number {
-    return this.ring[((this.head + j) & this.mask) * 2] as number;
+/** Inserts `mean` into the ascending `n` values at `b[at..]`. */
+function insertSorted(b: Float64Array, at: number, n: number, mean: number): void {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((b[at + mid] as number) < mean) lo = mid + 1;
+    else hi = mid;
   }
+  for (let j = n; j > lo; j--) b[at + j] = b[at + j - 1] as number;
+  b[at + lo] = mean;
+}
 
-  meanAt(j: number): number {
-    return this.ring[((this.head + j) & this.mask) * 2 + 1] as number;
+/** Removes one `x` from the ascending `n` values at `b[at..]`. */
+function removeSorted(b: Float64Array, at: number, n: number, x: number): void {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((b[at + mid] as number) < x) lo = mid + 1;
+    else hi = mid;
   }
-
-  /** Drops the oldest baseline window (and its mean from `sorted`). */
-  dropOldest(): void {
-    const x = this.meanAt(0);
-    const a = this.sorted;
-    const n = this.len;
-    const i = lowerBound(a, x, n);
-    for (let j = i; j < n - 1; j++) a[j] = a[j + 1] as number;
-    this.head = (this.head + 1) & this.mask;
-    this.len = n - 1;
-  }
-
-  /** Adds a window to the baseline (the newest). */
-  push(start: number, mean: number): void {
-    if (this.len > this.mask) this.grow();
-    const r = ((this.head + this.len) & this.mask) * 2;
-    this.ring[r] = start;
-    this.ring[r + 1] = mean;
-    const a = this.sorted;
-    const n = this.len;
-    const i = lowerBound(a, mean, n);
-    for (let j = n; j > i; j--) a[j] = a[j - 1] as number;
-    a[i] = mean;
-    this.len = n + 1;
-  }
-
-  /** Median of the baseline means (mean of the middle two for an even count). */
-  median(): number {
-    const a = this.sorted;
-    const n = this.len;
-    const m = n >> 1;
-    return n % 2 === 1 ? (a[m] as number) : ((a[m - 1] as number) + (a[m] as number)) / 2;
-  }
-
-  private grow(): void {
-    const cap = (this.mask + 1) * 2;
-    const ring = new Float64Array(cap * 2);
-    for (let j = 0; j < this.len; j++) {
-      ring[j * 2] = this.startAt(j);
-      ring[j * 2 + 1] = this.meanAt(j);
-    }
-    const sorted = new Float64Array(cap);
-    sorted.set(this.sorted.subarray(0, this.len));
-    this.ring = ring;
-    this.sorted = sorted;
-    this.mask = cap - 1;
-    this.head = 0;
-  }
+  for (let j = lo; j < n - 1; j++) b[at + j] = b[at + j + 1] as number;
 }
 
 /** An instrument's numbers in the monitor's `acc` array: k * ACC + offset. */
-const ACC = 4;
+const ACC = 8;
 const SUM_AT = 0;
 const MIN_AT = 1;
 const N_AT = 2;
+/** 1 while a spread (depth) episode is open. */
+const SPREAD_EP = 3;
+const DEPTH_EP = 4;
 
 /**
  * Checkpoint form of a {@link LiquidityMonitor} (structured-cloneable).
@@ -193,7 +160,8 @@ export class LiquidityMonitor implements EventTimeDriven {
   private readonly p: LiquidityParams;
   private readonly out: AlertSink;
   private readonly onWindow: ((w: LiquidityWindow) => void) | undefined;
-  private insts: Inst[] = [];
+  /** Instrument names by index (first-quote order, the snapshot's order). */
+  private names: string[] = [];
   private index = new Map<string, number>();
   /** The same indices by instrument id (the per-record lookup). */
   private slots = new InstrumentSlots<number>();
@@ -201,8 +169,17 @@ export class LiquidityMonitor implements EventTimeDriven {
   private open = Number.NaN;
   /** Instruments with quotes in the open window. */
   private active: number[] = [];
-  /** Per instrument k at k * ACC: the open window's sum of spreads (bps), minimum depth and quote count. */
+  /**
+   * Per instrument k at k * ACC: the open window's sum of spreads (bps), minimum depth and quote
+   * count, its episodes and its baseline ring's head and length.
+   */
   private acc = new Float64Array(256 * ACC);
+  /** The baselines (see {@link histStride}), for as many instruments as `acc` has room for. */
+  private hist = new Float64Array(256 * histStride(INITIAL_CAP));
+  /** Windows per baseline ring, shared by every instrument (a power of two). */
+  private cap = INITIAL_CAP;
+  /** Instrument k's baseline ring: its oldest slot at 2k, its number of windows at 2k + 1. */
+  private at = new Int32Array(256 * 2);
   /** Indices of all instruments in name order (undefined: to sort again, an instrument was added). */
   private byName: number[] | undefined;
 
@@ -237,16 +214,21 @@ export class LiquidityMonitor implements EventTimeDriven {
     if (Number.isNaN(this.open)) this.open = windowStart(q.ts, this.p.windowMs);
     let k = this.slots.at(id);
     if (k === undefined) {
-      k = this.insts.length;
-      this.insts.push(new Inst(q.instrument));
+      k = this.names.length;
+      this.names.push(q.instrument);
       if ((k + 1) * ACC > this.acc.length) {
         const g = new Float64Array(this.acc.length * 2);
         g.set(this.acc);
         this.acc = g;
+        const h = new Float64Array(this.hist.length * 2);
+        h.set(this.hist);
+        this.hist = h;
+        const r = new Int32Array(this.at.length * 2);
+        r.set(this.at);
+        this.at = r;
       }
-      this.acc[k * ACC + SUM_AT] = 0;
+      this.acc.fill(0, k * ACC, (k + 1) * ACC);
       this.acc[k * ACC + MIN_AT] = Number.POSITIVE_INFINITY;
-      this.acc[k * ACC + N_AT] = 0;
       this.index.set(q.instrument, k);
       this.slots.set(q.instrument, k);
       this.byName = undefined;
@@ -265,39 +247,89 @@ export class LiquidityMonitor implements EventTimeDriven {
 
   snapshot(): LiquiditySnapshot {
     const acc = this.acc;
-    const insts = this.insts.map((s, k): InstSnapshot => {
+    const hist = this.hist;
+    const cap = this.cap;
+    const insts = this.names.map((name, k): InstSnapshot => {
+      const ring = k * histStride(cap);
+      const head = this.at[k * 2]!;
+      const len = this.at[k * 2 + 1]!;
       const histStart: number[] = [];
       const histMean: number[] = [];
-      for (let j = 0; j < s.len; j++) {
-        histStart.push(s.startAt(j));
-        histMean.push(s.meanAt(j));
+      for (let j = 0; j < len; j++) {
+        const at = ring + ((head + j) & (cap - 1)) * 2;
+        histStart.push(hist[at] as number);
+        histMean.push(hist[at + 1] as number);
       }
-      const sorted = Array.from(s.sorted.subarray(0, s.len));
-      return { name: s.name, n: acc[k * ACC + N_AT] as number, sumBps: acc[k * ACC + SUM_AT] as number, minDepth: acc[k * ACC + MIN_AT] as number, histStart, histMean, sorted, spreadEpisode: s.spreadEpisode, depthEpisode: s.depthEpisode };
+      const sorted = Array.from(hist.subarray(ring + cap * 2, ring + cap * 2 + len));
+      return { name, n: acc[k * ACC + N_AT] as number, sumBps: acc[k * ACC + SUM_AT] as number, minDepth: acc[k * ACC + MIN_AT] as number, histStart, histMean, sorted, spreadEpisode: acc[k * ACC + SPREAD_EP] === 1, depthEpisode: acc[k * ACC + DEPTH_EP] === 1 };
     });
     return { insts, open: this.open, active: this.active.slice() };
   }
 
   restore(st: unknown): void {
     const s = st as LiquiditySnapshot;
-    this.acc = new Float64Array(Math.max(256, s.insts.length) * ACC);
-    this.insts = s.insts.map((x, k) => {
-      const inst = new Inst(x.name);
-      inst.spreadEpisode = x.spreadEpisode;
-      inst.depthEpisode = x.depthEpisode;
+    let cap = INITIAL_CAP;
+    for (const x of s.insts) while (cap < x.histStart.length) cap *= 2;
+    const room = Math.max(256, s.insts.length);
+    this.cap = cap;
+    this.acc = new Float64Array(room * ACC);
+    this.hist = new Float64Array(room * histStride(cap));
+    this.at = new Int32Array(room * 2);
+    this.names = s.insts.map((x, k) => {
+      const acc = this.acc;
+      acc[k * ACC + SUM_AT] = x.sumBps;
+      acc[k * ACC + MIN_AT] = x.minDepth;
+      acc[k * ACC + N_AT] = x.n;
+      acc[k * ACC + SPREAD_EP] = x.spreadEpisode ? 1 : 0;
+      acc[k * ACC + DEPTH_EP] = x.depthEpisode ? 1 : 0;
       // Pushing in time order rebuilds the sorted means too.
-      x.histStart.forEach((t, j) => inst.push(t, x.histMean[j] as number));
-      this.acc[k * ACC + SUM_AT] = x.sumBps;
-      this.acc[k * ACC + MIN_AT] = x.minDepth;
-      this.acc[k * ACC + N_AT] = x.n;
-      return inst;
+      x.histStart.forEach((t, j) => this.pushBaseline(k, t, x.histMean[j] as number));
+      return x.name;
     });
-    this.index = new Map(this.insts.map((x, k) => [x.name, k]));
+    this.index = new Map(this.names.map((name, k) => [name, k]));
     this.slots = new InstrumentSlots<number>();
     for (const [k, v] of this.index) this.slots.set(k, v);
     this.open = s.open;
     this.active = s.active.slice();
     this.byName = undefined;
+  }
+
+  /** Adds a window to instrument k's baseline (the newest), growing every ring when k's is full. */
+  private pushBaseline(k: number, start: number, mean: number): void {
+    const len = this.at[k * 2 + 1]!;
+    if (len === this.cap) this.grow();
+    const cap = this.cap;
+    const hist = this.hist;
+    const ring = k * histStride(cap);
+    const i = ring + ((this.at[k * 2]! + len) & (cap - 1)) * 2;
+    hist[i] = start;
+    hist[i + 1] = mean;
+    insertSorted(hist, ring + cap * 2, len, mean);
+    this.at[k * 2 + 1] = len + 1;
+  }
+
+  /** Doubles the baseline rings' capacity of every instrument (one ring is full), entries from the front. */
+  private grow(): void {
+    const cap = this.cap;
+    const gcap = cap * 2;
+    const acc = this.acc;
+    const hist = this.hist;
+    const g = new Float64Array((acc.length / ACC) * histStride(gcap));
+    for (let k = 0; k < this.names.length; k++) {
+      const ring = k * histStride(cap);
+      const gring = k * histStride(gcap);
+      const head = this.at[k * 2]!;
+      const len = this.at[k * 2 + 1]!;
+      for (let j = 0; j < len; j++) {
+        const from = ring + ((head + j) & (cap - 1)) * 2;
+        g[gring + j * 2] = hist[from] as number;
+        g[gring + j * 2 + 1] = hist[from + 1] as number;
+      }
+      g.set(hist.subarray(ring + cap * 2, ring + cap * 2 + len), gring + gcap * 2);
+      this.at[k * 2] = 0;
+    }
+    this.hist = g;
+    this.cap = gcap;
   }
 
   private close(): void {
@@ -307,62 +339,79 @@ export class LiquidityMonitor implements EventTimeDriven {
     // Instrument order, so that alerts at one instant come out the same whatever the arrival order:
     // the instruments with quotes in the window (the active ones) are those with n > 0, taken in
     // name order from the list of all of them (sorted once per new instrument, not per window).
-    const insts = this.insts;
+    const names = this.names;
     if (this.byName === undefined) {
-      this.byName = insts.map((_, k) => k).sort((a, b) => (insts[a]!.name < insts[b]!.name ? -1 : 1));
+      this.byName = names.map((_, k) => k).sort((a, b) => (names[a]! < names[b]! ? -1 : 1));
     }
     const byName = this.byName;
     const active = this.active;
     const acc = this.acc;
+    const cap = this.cap;
+    const mask = cap - 1;
+    const hist = this.hist;
+    const at = this.at;
+    const cutoff = start - baselineMs;
     for (let o = 0; o < byName.length; o++) {
       const k = byName[o] as number;
       const n = acc[k * ACC + N_AT] as number;
       if (n === 0) continue;
-      const s = insts[k]!;
       const mean = (acc[k * ACC + SUM_AT] as number) / n;
       const minDepthOf = acc[k * ACC + MIN_AT] as number;
       // The baseline: previous windows that started in [start - baselineMs, start).
-      while (s.len > 0 && s.startAt(0) < start - baselineMs) s.dropOldest();
-      const nb = s.len;
-      const median = nb >= minBaselineWindows && nb > 0 ? s.median() : Number.NaN;
+      const ring = k * histStride(cap);
+      const sorted = ring + cap * 2;
+      let head = at[k * 2]!;
+      let nb = at[k * 2 + 1]!;
+      while (nb > 0 && (hist[ring + head * 2] as number) < cutoff) {
+        removeSorted(hist, sorted, nb, hist[ring + head * 2 + 1] as number);
+        head = (head + 1) & mask;
+        nb--;
+      }
+      at[k * 2] = head;
+      at[k * 2 + 1] = nb;
+      // Median of the baseline means (mean of the middle two for an even count).
+      const m = nb >> 1;
+      const median = nb >= minBaselineWindows && nb > 0 ? (nb % 2 === 1 ? (hist[sorted + m] as number) : ((hist[sorted + m - 1] as number) + (hist[sorted + m] as number)) / 2) : Number.NaN;
       // CONTRACTS.md 4, LIQUIDITY_SPREAD: max(25 bps, 4 x the median over the previous 30 min).
       const limit = Number.isNaN(median) ? spreadFloorBps : Math.max(spreadFloorBps, spreadMultiple * median);
       const spreadBreach = mean > limit;
       const depthBreach = minDepthOf < minDepth;
-      this.onWindow?.({ instrument: s.name, windowStart: start, windowEnd: end, quotes: n, meanSpreadBps: mean, minDepth: minDepthOf, baselineBps: median, baselineWindows: nb, spreadLimitBps: limit });
-      if (spreadBreach && !s.spreadEpisode) {
+      const spreadEpisode = acc[k * ACC + SPREAD_EP] === 1;
+      const depthEpisode = acc[k * ACC + DEPTH_EP] === 1;
+      this.onWindow?.({ instrument: names[k]!, windowStart: start, windowEnd: end, quotes: n, meanSpreadBps: mean, minDepth: minDepthOf, baselineBps: median, baselineWindows: nb, spreadLimitBps: limit });
+      if (spreadBreach && !spreadEpisode) {
         this.out(
           instrumentAlert(
             'LIQUIDITY_SPREAD',
             'warning',
-            s.name,
+            names[k]!,
             end - 1,
             mean,
             limit,
-            `${s.name} spread ${numText(mean, 1)} bps on average in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${numText(limit, 1)} bps${Number.isNaN(median) ? '' : `, ${numText(spreadMultiple, 1)}x the ${numText(baselineMs / 60_000, 1)}-min median ${numText(median, 1)} bps`})`,
+            `${names[k]!} spread ${numText(mean, 1)} bps on average in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${numText(limit, 1)} bps${Number.isNaN(median) ? '' : `, ${numText(spreadMultiple, 1)}x the ${numText(baselineMs / 60_000, 1)}-min median ${numText(median, 1)} bps`})`,
             { quotes: n, baselineBps: Number.isNaN(median) ? null : median, baselineWindows: nb, floorBps: spreadFloorBps },
             { start, end },
           ),
         );
       }
-      if (depthBreach && !s.depthEpisode) {
+      if (depthBreach && !depthEpisode) {
         this.out(
           instrumentAlert(
             'LIQUIDITY_DEPTH',
             'warning',
-            s.name,
+            names[k]!,
             end - 1,
             minDepthOf,
             minDepth,
-            `${s.name} depth at touch down to ${amountText(minDepthOf)} in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${amountText(minDepth)})`,
+            `${names[k]!} depth at touch down to ${amountText(minDepthOf)} in the ${numText(this.p.windowMs / 1000, 1)}s to ${clockText(end)} (limit ${amountText(minDepth)})`,
             { quotes: n },
             { start, end },
           ),
         );
       }
-      s.spreadEpisode = spreadBreach;
-      s.depthEpisode = depthBreach;
-      s.push(start, mean);
+      acc[k * ACC + SPREAD_EP] = spreadBreach ? 1 : 0;
+      acc[k * ACC + DEPTH_EP] = depthBreach ? 1 : 0;
+      this.pushBaseline(k, start, mean);
       acc[k * ACC + N_AT] = 0;
       acc[k * ACC + SUM_AT] = 0;
       acc[k * ACC + MIN_AT] = Number.POSITIVE_INFINITY;
@@ -385,18 +434,6 @@ export function medianOf(values: readonly number[], scratch: number[] = []): num
   scratch.sort((a, b) => a - b);
   const m = n >> 1;
   return n % 2 === 1 ? (scratch[m] as number) : ((scratch[m - 1] as number) + (scratch[m] as number)) / 2;
-}
-
-/** First index of a sorted list (its first `n` values) whose value is >= x. */
-function lowerBound(a: ArrayLike<number>, x: number, n: number): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((a[mid] as number) < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

@@ -129,6 +129,60 @@ describe('liquidity baseline in a typed ring with its sorted means', () => {
   });
 });
 
+describe('liquidity baselines of several instruments in one typed array', () => {
+  it('medians per instrument equal a sort of its baseline while the shared rings grow past 128, through a restore', () => {
+    const rnd = rng(11);
+    const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 150 * 30 * S, minBaselineWindows: 1 };
+    const names = ['CART', 'ACME', 'BOLT'];
+    const quotes: MarketQuote[] = [];
+    for (let w = 0; w < 200; w++) {
+      names.forEach((name, i) => {
+        // Each instrument skips its own windows (the rings fill at different paces) and has its own level.
+        if ((w + i * 5) % (13 + i * 4) === 3) return;
+        const bps = (i + 1) * 6 + rnd() * 30;
+        const mid = 50;
+        const half = (mid * bps) / 2e4;
+        quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: mid - half, ask: mid + half, bidSize: 1e5, askSize: 1e5 });
+      });
+    }
+    const feed = (l: LiquidityMonitor, qs: MarketQuote[]) => {
+      for (const q of qs) {
+        l.advance(q.ts);
+        l.onQuote(q);
+      }
+    };
+    const windows: LiquidityWindow[] = [];
+    const l = new LiquidityMonitor(p, () => undefined, (w) => windows.push(w));
+    feed(l, quotes);
+    l.finish();
+    expect(windows.length).toBe(quotes.length);
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i]!;
+      const base = windows
+        .slice(0, i)
+        .filter((x) => x.instrument === w.instrument && x.windowStart >= w.windowStart - p.baselineMs)
+        .map((x) => x.meanSpreadBps);
+      expect(w.baselineWindows).toBe(base.length);
+      if (base.length === 0) continue;
+      const sorted = base.slice().sort((a, b) => a - b);
+      const m = sorted.length >> 1;
+      expect(w.baselineBps).toBe(sorted.length % 2 === 1 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2);
+    }
+    expect(Math.max(...windows.map((w) => w.baselineWindows))).toBeGreaterThan(128);
+    for (const cutWindow of [60, 130, 170]) {
+      const cut = quotes.findIndex((q) => q.ts >= T0 + cutWindow * 30 * S);
+      const w1: LiquidityWindow[] = [];
+      const a = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
+      feed(a, quotes.slice(0, cut));
+      const b = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
+      b.restore(structuredClone(a.snapshot()));
+      feed(b, quotes.slice(cut));
+      b.finish();
+      expect(w1).toEqual(windows);
+    }
+  });
+});
+
 describe('LULD queues in typed rings', () => {
   it('the reference price over 3000 trades in a 5-minute window (past the ring capacity) is the mean of the window', () => {
     const rnd = rng(3);
