@@ -266,6 +266,8 @@ export class LuldMonitor implements EventTimeDriven {
    * `advance` and `settle` return at once before it, which is nearly every record.
    */
   private readonly dueAt = Float64Array.of(Number.POSITIVE_INFINITY);
+  /** What {@link bandsAt} computed: lower, upper, reference. */
+  private readonly bandsOut = new Float64Array(3);
   /** Per instrument k at k * NUM: sum, ref, bid, ask, state, tier (see {@link Inst}). */
   private num = new Float64Array(64 * NUM);
 
@@ -278,6 +280,26 @@ export class LuldMonitor implements EventTimeDriven {
   /** Current bands and state of an instrument (undefined when it has no reference price). */
   bands(instrument: string): { lower: number; upper: number; state: LuldStateName; reference: number } | undefined {
     const k = this.index.get(instrument);
+    const state = this.bandsAt(instrument, k);
+    if (state === undefined) return undefined;
+    const bands = this.bandsOut;
+    return { lower: bands[0]!, upper: bands[1]!, state, reference: bands[2]! };
+  }
+
+  /**
+   * {@link bands} written to `lower[i]` and `upper[i]` (untouched when there are none), without
+   * an object per call: the state, or undefined when the instrument has no reference price.
+   */
+  bandsInto(instrument: string, lower: Float64Array, upper: Float64Array, i: number): LuldStateName | undefined {
+    const state = this.bandsAt(instrument, this.index.get(instrument));
+    if (state === undefined) return undefined;
+    lower[i] = this.bandsOut[0]!;
+    upper[i] = this.bandsOut[1]!;
+    return state;
+  }
+
+  /** Bands of the instrument (index k, undefined when not seen) into `bandsOut`: lower, upper, reference. */
+  private bandsAt(instrument: string, k: number | undefined): LuldStateName | undefined {
     let ref: number;
     let tier: number;
     let state = NORMAL;
@@ -293,7 +315,11 @@ export class LuldMonitor implements EventTimeDriven {
     }
     if (Number.isNaN(ref)) return undefined;
     const w = luldBandWidth(ref, tier, this.p);
-    return { lower: ref - w, upper: ref + w, state: STATE_NAMES[state]!, reference: ref };
+    const out = this.bandsOut;
+    out[0] = ref - w;
+    out[1] = ref + w;
+    out[2] = ref;
+    return STATE_NAMES[state]!;
   }
 
   advance(ts: number): void {

@@ -6,6 +6,7 @@
  */
 import type { AlertInput, Severity } from '../core/alerts.js';
 import type { ReferenceData } from '../core/reference.js';
+import { SnapshotColumns } from '../core/snapshot-rows.js';
 
 /**
  * The fields of a quote the calculators read (CONTRACTS.md section 1); input records have more.
@@ -238,6 +239,11 @@ export interface LuldView extends EventTimeDriven {
   onQuote(q: MarketQuote, id?: number): void;
   onTrade(t: MarketTrade, id?: number): void;
   bands(instrument: string): { lower: number; upper: number; state: string } | undefined;
+  /**
+   * `bands` written to `lower[i]` and `upper[i]`, returning the state (undefined: no bands), when
+   * the view offers it (see LuldMonitor.bandsInto): no object per instrument and snapshot.
+   */
+  bandsInto?(instrument: string, lower: Float64Array, upper: Float64Array, i: number): string | undefined;
 }
 
 /**
@@ -463,6 +469,74 @@ export class MarketStateTracker implements EventTimeDriven {
       });
     }
     return out;
+  }
+
+  /**
+   * {@link rows} as columns, the same cells (a null where a row has null), without an object per
+   * row: a column with no null is the Float64Array of its numbers, and the instrument column is
+   * the sorted names, shared by the snapshots until an instrument is added.
+   */
+  columns(t: number): SnapshotColumns {
+    this.sorted ??= [...this.marks.keys()].sort();
+    const names = this.sorted;
+    const n = names.length;
+    const num = this.num;
+    const past = this.marksAt(t - this.p.returnWindowMs);
+    const luld = this.luld;
+    const mark = new Float64Array(n);
+    const spread = new Float64Array(n);
+    const depth = new Float64Array(n);
+    const ret = new Float64Array(n);
+    const lower = new Float64Array(n);
+    const upper = new Float64Array(n);
+    const state = new Array<string | null>(n);
+    // Null cells by column (a NaN return of two marks is a number, not a null: nulls are marked).
+    const nulls = new Uint8Array(n * 4);
+    let anyNull = 0;
+    for (let i = 0; i < n; i++) {
+      const name = names[i]!;
+      const k = this.marks.get(name)!;
+      const m = num[k * NUM + MARK_AT] as number;
+      const pastMark = past[k] as number;
+      mark[i] = m;
+      spread[i] = num[k * NUM + SPREAD_AT] as number;
+      depth[i] = num[k * NUM + DEPTH_AT] as number;
+      // CONTRACTS.md 5, market.ret_60s: mark / mark 60 s ago - 1.
+      const noRet = Number.isNaN(pastMark) || Number.isNaN(m);
+      ret[i] = noRet ? Number.NaN : m / pastMark - 1;
+      if (noRet) {
+        nulls[i * 4] = 1;
+        anyNull |= 1;
+      }
+      let st: string | undefined;
+      if (luld === undefined) st = undefined;
+      else if (luld.bandsInto) st = luld.bandsInto(name, lower, upper, i);
+      else {
+        const b = luld.bands(name);
+        if (b) {
+          lower[i] = b.lower;
+          upper[i] = b.upper;
+          st = b.state;
+        }
+      }
+      if (st === undefined) {
+        nulls[i * 4 + 1] = 1;
+        anyNull |= 2;
+      }
+      state[i] = st ?? null;
+    }
+    const orNull = (x: Float64Array): ArrayLike<number | null> => (x.some(Number.isNaN) ? Array.from(x, (v) => (Number.isNaN(v) ? null : v)) : x);
+    const marked = (x: Float64Array, at: number, bit: number): ArrayLike<number | null> => ((anyNull & bit) === 0 ? x : Array.from(x, (v, i) => (nulls[i * 4 + at] === 1 ? null : v)));
+    return new SnapshotColumns(n, {
+      instrument: names,
+      mark_price: orNull(mark),
+      spread_bps: orNull(spread),
+      depth: orNull(depth),
+      ret_60s: marked(ret, 0, 1),
+      luld_lower: marked(lower, 1, 2),
+      luld_upper: marked(upper, 1, 2),
+      luld_state: state,
+    });
   }
 
   snapshot(): MarketStateSnapshot {

@@ -1013,7 +1013,7 @@ export const marketStateStep: StepTypeDefinition<MarketStateStep> = {
         advance: (ts) => m.advance(ts),
         settle: (t) => m.settle(t),
         finish: noop,
-        tables: (t) => env.snapshot('market', t, m.rows(t)),
+        tables: (t) => env.snapshot('market', t, m.columns(t)),
         snapshot: () => m.snapshot(),
         restore: (s) => m.restore(s),
       };

@@ -345,6 +345,47 @@ describe('market table: mark changes of the return window in one ring', () => {
   });
 });
 
+describe('market table as columns', () => {
+  it('columns(t) are rows(t) cell for cell (nulls, a NaN return, LULD bands with and without bandsInto), at every record', () => {
+    const rnd = rng(21);
+    // ZZZ and AAA have prevCloses; NEW is not in the reference (no mark, no bands until it
+    // quotes); NIL quotes a mid of 0 twice, a minute apart (a NaN return, not a null).
+    const ref = reference(['ZZZ', 'AAA'], 40);
+    const recs: Array<MarketQuote | MarketTrade> = [];
+    let t = T0;
+    for (let i = 0; i < 700; i++) {
+      t += 1 + Math.floor(rnd() * 400);
+      const name = ['ZZZ', 'AAA', 'NEW'][i % 3]!;
+      const px = Math.round(40 * (1 + (rnd() - 0.5) * (i > 400 ? 0.4 : 0.05)) * 100) / 100;
+      recs.push(i > 50 && rnd() < 0.25 ? trade(t, name, px) : quote(t, name, px, 0.01 + Math.floor(rnd() * 5) / 100));
+      if (i === 100 || i === 400) recs.push({ ts: t, instrument: 'NIL', bid: 0, ask: 0, bidSize: 1, askSize: 1 });
+    }
+    const luld = new LuldMonitor(LULD_DEFAULTS, ref, () => undefined);
+    // The same monitor seen through bands() alone (a view without bandsInto).
+    const plainView = { advance: (x: number) => luld.advance(x), settle: (x: number) => luld.settle(x), snapshot: () => luld.snapshot(), restore: (x: unknown) => luld.restore(x), onQuote: (q: MarketQuote) => luld.onQuote(q), onTrade: (x: MarketTrade) => luld.onTrade(x), bands: (n: string) => luld.bands(n) };
+    const luld2 = new LuldMonitor(LULD_DEFAULTS, ref, () => undefined);
+    const trackers = [new MarketStateTracker({ returnWindowMs: 60 * S }, ref, luld2), new MarketStateTracker({ returnWindowMs: 60 * S }, ref, plainView), new MarketStateTracker({ returnWindowMs: 60 * S }, ref)];
+    let nanReturns = 0;
+    for (const r of recs) {
+      trackers.forEach((m) => {
+        m.advance(r.ts);
+        if ('price' in r) m.onTrade(r);
+        else m.onQuote(r);
+      });
+      for (const m of trackers) {
+        const rows = m.rows(r.ts);
+        expect(m.columns(r.ts).toRows()).toEqual(rows);
+        nanReturns += rows.filter((x) => x.ret_60s !== null && Number.isNaN(x.ret_60s)).length;
+      }
+    }
+    // The cases above all happened: nulls and values in the LULD and spread columns, a NaN return.
+    expect(nanReturns).toBeGreaterThan(0);
+    const last = trackers[0]!.rows(t);
+    expect(last.some((x) => x.luld_lower === null) && last.some((x) => x.luld_lower !== null)).toBe(true);
+    expect(trackers[0]!.rows(T0 + 1).some((x) => x.spread_bps === null)).toBe(true);
+  });
+});
+
 describe('market table: mark, spread, depth and source per instrument in one typed array', () => {
   it('the mark is the latest quote\'s mid, else the latest trade price, else prevClose: rows equal a scan, restored at every cut', () => {
     // AAA (prevClose 50) trades for a while before its first quote; BBB (no prevClose) only
