@@ -185,6 +185,14 @@ interface PositionLayout {
   instrument: string[];
 }
 
+/** The rows of the `trader_risk` table while no trader is added (DeskRisk.traderLayout). */
+interface TraderLayout {
+  /** The book's traders by id. */
+  traders: TraderBook[];
+  ids: string[];
+  varLimit: Array<number | null>;
+}
+
 /** Per-trader VaR and limit state, hung on TraderBook.ext; its hot numbers live in the trader's record of the book. */
 class TraderRisk {
   es = 0;
@@ -397,6 +405,7 @@ export class DeskRisk implements PositionListener {
   private finished = false;
   private sortedTraders: TraderBook[] | undefined;
   private layout: PositionLayout | undefined;
+  private traderLay: TraderLayout | undefined;
   /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
   private instBound = new Float64Array(16);
   /** The scenario returns (historical) and foldAll's many-position fold over them. */
@@ -461,6 +470,7 @@ export class DeskRisk implements PositionListener {
     this.book.setLargestTracking(t.index, lim !== undefined && Number.isFinite(lim.maxConcentration));
     t.ext = tr;
     this.sortedTraders = undefined;
+    this.traderLay = undefined;
   }
 
   /** Applies a quote (CONTRACTS.md 4, Mark price). */
@@ -917,7 +927,7 @@ export class DeskRisk implements PositionListener {
       if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     }
     this.sink.snapshot('positions', T, this.positionColumns());
-    this.sink.snapshot('trader_risk', T, this.traderRows());
+    this.sink.snapshot('trader_risk', T, this.traderColumns());
   }
 
   private traders(): TraderBook[] {
@@ -1030,25 +1040,73 @@ export class DeskRisk implements PositionListener {
    * snapshot times); `var_limit` is null when traders.csv gives none.
    */
   traderRows(): Array<Record<string, unknown>> {
-    const rows: Array<Record<string, unknown>> = [];
-    for (const t of this.traders()) {
+    return this.traderColumns().toRows();
+  }
+
+  /**
+   * The `trader_risk` table now, column by column (what the snapshot sink gets: no object per
+   * row, numbers in Float64Arrays); rows in the order of {@link traderRows}, traders by id.
+   */
+  traderColumns(): SnapshotColumns {
+    const lay = this.traderLayout();
+    const traders = lay.traders;
+    const n = traders.length;
+    const gross = new Float64Array(n);
+    const net = new Float64Array(n);
+    const pnlCol = new Float64Array(n);
+    const drawdown = new Float64Array(n);
+    const concentration = new Float64Array(n);
+    const var99 = new Float64Array(n);
+    const es99 = new Float64Array(n);
+    const book = this.book;
+    for (let i = 0; i < n; i++) {
+      const t = traders[i]!;
       const tr = t.ext as TraderRisk;
       if (tr.isStale) this.computeVar(tr);
-      const pnl = t.realized + t.unrealized;
-      const vl = tr.lim?.varLimit;
-      rows.push({
-        trader_id: t.id,
-        gross_exposure: t.gross + 0,
-        net_exposure: t.net + 0,
-        pnl: pnl + 0,
-        drawdown: t.peak - pnl + 0,
-        concentration: t.concentration,
-        var_99: tr.var,
-        es_99: tr.es,
-        var_limit: vl !== undefined && Number.isFinite(vl) ? vl : null,
-      });
+      // The TraderBook getters' slots, read directly.
+      const tf = book.tf;
+      const c = t.index * TF;
+      const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+      gross[i] = (tf[c + TF_GROSS] as number) + 0;
+      net[i] = (tf[c + TF_NET] as number) + 0;
+      pnlCol[i] = pnl + 0;
+      drawdown[i] = (tf[c + TF_PEAK] as number) - pnl + 0;
+      concentration[i] = book.concentrationOf(t.index);
+      var99[i] = tf[c + D_VAR] as number;
+      es99[i] = tr.es;
     }
-    return rows;
+    return new SnapshotColumns(n, {
+      trader_id: lay.ids,
+      gross_exposure: gross,
+      net_exposure: net,
+      pnl: pnlCol,
+      drawdown,
+      concentration,
+      var_99: var99,
+      es_99: es99,
+      var_limit: lay.varLimit,
+    });
+  }
+
+  /**
+   * The `trader_risk` table's rows (traders by id) and its two columns that change only with the
+   * set of traders: ids and VaR limits (null: none). Rebuilt when a trader was added; the arrays
+   * are never written after they are built (a snapshot sink may still hold the previous table's).
+   */
+  private traderLayout(): TraderLayout {
+    let lay = this.traderLay;
+    if (lay === undefined) {
+      const traders = this.traders();
+      lay = this.traderLay = {
+        traders,
+        ids: traders.map((t) => t.id),
+        varLimit: traders.map((t) => {
+          const vl = (t.ext as TraderRisk).lim?.varLimit;
+          return vl !== undefined && Number.isFinite(vl) ? vl : null;
+        }),
+      };
+    }
+    return lay;
   }
 
   /** A trader's VaR and ES at the current marks (folds its moved positions first), or undefined. */
