@@ -33,7 +33,7 @@ import { grown } from '../core/typed-arrays.js';
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, revalueAt, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
 import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, ScenarioFold, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /**
@@ -503,7 +503,7 @@ export class DeskRisk implements PositionListener {
 
   /**
    * A mark move of `inst` (PositionListener.onMarkMove): per open holder, in holder order, the
-   * book's re-valuation (revalueAt, the book's own function) then onRevalueById's drift bound, quiet-box test and VaR
+   * book's re-valuation (revalueAt's operations) then onRevalueById's drift bound, quiet-box test and VaR
    * decision, in one loop that reads each trader record once and keeps the fresh gross exposure
    * and P&L in registers. The per-quote hot path: a quote re-values a dozen holders.
    */
@@ -522,12 +522,24 @@ export class DeskRisk implements PositionListener {
       const id = ids[k] as number;
       const b = id * PF;
       const c = ti * TF;
-      // PositionBook.revalue()
-      const absOld = revalueAt(pf, tf, b, c, mark);
-      const n = pf[b + PF_NOTIONAL] as number;
-      const absN = pf[b + PF_ABS] as number;
-      let g = tf[c + TF_GROSS] as number;
-      let un = tf[c + TF_UNREALIZED] as number;
+      // PositionBook.revalue(): revalueAt's operations in their order, the fresh values kept in
+      // locals. A holder is open (q !== 0), so revalueAt's flat case (0 whatever the mark) does
+      // not arise.
+      const q = pf[b + PF_QTY] as number;
+      const oldN = pf[b + PF_NOTIONAL] as number;
+      const oldU = pf[b + PF_UNREALIZED] as number;
+      const absOld = pf[b + PF_ABS] as number;
+      const n = q * mark;
+      const u = q * (mark - (pf[b + PF_AVG] as number));
+      const absN = Math.abs(n);
+      pf[b + PF_NOTIONAL] = n;
+      pf[b + PF_UNREALIZED] = u;
+      pf[b + PF_ABS] = absN;
+      let g = (tf[c + TF_GROSS] as number) + (absN - absOld);
+      tf[c + TF_GROSS] = g;
+      tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
+      let un = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+      tf[c + TF_UNREALIZED] = un;
       // PositionBook.trackLargest(), for the traders whose largest position is tracked: those
       // with a concentration limit (D_CONC; see newTrader), the others' is found at snapshots.
       const conc = tf[c + D_CONC] !== 0;
@@ -543,10 +555,13 @@ export class DeskRisk implements PositionListener {
       const pnl = (tf[c + TF_REALIZED] as number) + un;
       let peak = tf[c + TF_PEAK] as number;
       if (pnl > peak) tf[c + TF_PEAK] = peak = pnl;
-      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n).
+      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n), kept for the VaR test below
+      // (neither checkBook nor setQuiet changes it).
+      let drift = tf[c + D_DRIFT] as number;
       if (bnd > 0) {
         const term = Math.abs(n - (pf[b + PF_RISK_NOTIONAL] as number)) * bnd;
-        tf[c + D_DRIFT] = (tf[c + D_DRIFT] as number) + (term - (pf[b + PF_RISK_DRIFT] as number));
+        drift += term - (pf[b + PF_RISK_DRIFT] as number);
+        tf[c + D_DRIFT] = drift;
         pf[b + PF_RISK_DRIFT] = term;
       }
       const loss = -pnl;
@@ -567,7 +582,7 @@ export class DeskRisk implements PositionListener {
         this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
         tr.setQuiet(this.policy);
       }
-      if ((tf[c + D_DRIFT] as number) > (tf[c + D_VAR_ROOM] as number)) {
+      if (drift > (tf[c + D_VAR_ROOM] as number)) {
         const t = book.traders[ti]!;
         const tr = t.ext as TraderRisk;
         if (this.varRoomOpen(tr, c)) {
