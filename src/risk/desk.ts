@@ -617,21 +617,7 @@ export class DeskRisk implements PositionListener {
     }
     // LimitChecker.checkBook, skipped while every book-level metric is inside its quiet box
     // (the same values checkBook compares, so it would do nothing).
-    const g = df[d + TF_GROSS] as number;
-    const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
-    const loss = -pnl;
-    const dd = (df[d + TF_PEAK] as number) - pnl;
-    if (
-      !(
-        g > (df[d + D_GLO] as number) &&
-        g <= (df[d + D_GHI] as number) &&
-        loss > (df[d + D_LLO] as number) &&
-        loss <= (df[d + D_LHI] as number) &&
-        dd > (df[d + D_DLO] as number) &&
-        dd < (df[d + D_DHI] as number)
-      ) ||
-      (df[d + D_CONC] !== 0 && !this.quietConcentration(i))
-    ) {
+    if (!this.quietBook(i)) {
       const t = book.traders[i]!;
       const tr = t.ext as TraderRisk;
       this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
@@ -649,6 +635,29 @@ export class DeskRisk implements PositionListener {
     }
   }
 
+  /**
+   * Whether trader i's book-level metrics (gross exposure, loss, drawdown, and concentration when
+   * checked) are all inside their quiet box (see TraderRisk.setQuiet): LimitChecker.checkBook
+   * would then neither alert nor re-arm, and setQuiet would write the box it already has.
+   */
+  private quietBook(i: number): boolean {
+    const df = this.book.tf;
+    const d = i * TF;
+    const g = df[d + TF_GROSS] as number;
+    const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
+    const loss = -pnl;
+    const dd = (df[d + TF_PEAK] as number) - pnl;
+    return (
+      g > (df[d + D_GLO] as number) &&
+      g <= (df[d + D_GHI] as number) &&
+      loss > (df[d + D_LLO] as number) &&
+      loss <= (df[d + D_LHI] as number) &&
+      dd > (df[d + D_DLO] as number) &&
+      dd < (df[d + D_DHI] as number) &&
+      (df[d + D_CONC] === 0 || this.quietConcentration(i))
+    );
+  }
+
   /** Concentration inside its quiet box (the value TraderBook.concentration returns, as checkBook reads it). */
   private quietConcentration(i: number): boolean {
     const c = this.book.concentrationOf(i);
@@ -661,8 +670,12 @@ export class DeskRisk implements PositionListener {
     const t = pos.trader;
     const tr = t.ext as TraderRisk;
     this.checker.checkPosition(pos, tr.lim, ts, this.out);
-    this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-    tr.setQuiet(this.policy);
+    // The book-level checks, skipped inside the quiet box as for a quote (the VaR room that
+    // setQuiet would also refresh is kept current wherever the VaR or its state changes).
+    if (!this.quietBook(t.index)) {
+      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+      tr.setQuiet(this.policy);
+    }
     const moved = Math.abs(pos.notional - pos.riskNotional);
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
