@@ -33,7 +33,7 @@ import { grown } from '../core/typed-arrays.js';
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, revalueAt, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
 import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, ScenarioFold, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /**
@@ -183,6 +183,14 @@ interface PositionLayout {
   instIdx: Int32Array;
   traderId: string[];
   instrument: string[];
+}
+
+/** The rows of the `trader_risk` table while no trader is added (DeskRisk.traderLayout). */
+interface TraderLayout {
+  /** The book's traders by id. */
+  traders: TraderBook[];
+  ids: string[];
+  varLimit: Array<number | null>;
 }
 
 /** Per-trader VaR and limit state, hung on TraderBook.ext; its hot numbers live in the trader's record of the book. */
@@ -397,6 +405,7 @@ export class DeskRisk implements PositionListener {
   private finished = false;
   private sortedTraders: TraderBook[] | undefined;
   private layout: PositionLayout | undefined;
+  private traderLay: TraderLayout | undefined;
   /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
   private instBound = new Float64Array(16);
   /** The scenario returns (historical) and foldAll's many-position fold over them. */
@@ -461,6 +470,7 @@ export class DeskRisk implements PositionListener {
     this.book.setLargestTracking(t.index, lim !== undefined && Number.isFinite(lim.maxConcentration));
     t.ext = tr;
     this.sortedTraders = undefined;
+    this.traderLay = undefined;
   }
 
   /** Applies a quote (CONTRACTS.md 4, Mark price). */
@@ -493,7 +503,7 @@ export class DeskRisk implements PositionListener {
 
   /**
    * A mark move of `inst` (PositionListener.onMarkMove): per open holder, in holder order, the
-   * book's re-valuation (revalueAt, the book's own function) then onRevalueById's drift bound, quiet-box test and VaR
+   * book's re-valuation (revalueAt's operations) then onRevalueById's drift bound, quiet-box test and VaR
    * decision, in one loop that reads each trader record once and keeps the fresh gross exposure
    * and P&L in registers. The per-quote hot path: a quote re-values a dozen holders.
    */
@@ -512,12 +522,24 @@ export class DeskRisk implements PositionListener {
       const id = ids[k] as number;
       const b = id * PF;
       const c = ti * TF;
-      // PositionBook.revalue()
-      const absOld = revalueAt(pf, tf, b, c, mark);
-      const n = pf[b + PF_NOTIONAL] as number;
-      const absN = pf[b + PF_ABS] as number;
-      let g = tf[c + TF_GROSS] as number;
-      let un = tf[c + TF_UNREALIZED] as number;
+      // PositionBook.revalue(): revalueAt's operations in their order, the fresh values kept in
+      // locals. A holder is open (q !== 0), so revalueAt's flat case (0 whatever the mark) does
+      // not arise.
+      const q = pf[b + PF_QTY] as number;
+      const oldN = pf[b + PF_NOTIONAL] as number;
+      const oldU = pf[b + PF_UNREALIZED] as number;
+      const absOld = pf[b + PF_ABS] as number;
+      const n = q * mark;
+      const u = q * (mark - (pf[b + PF_AVG] as number));
+      const absN = Math.abs(n);
+      pf[b + PF_NOTIONAL] = n;
+      pf[b + PF_UNREALIZED] = u;
+      pf[b + PF_ABS] = absN;
+      let g = (tf[c + TF_GROSS] as number) + (absN - absOld);
+      tf[c + TF_GROSS] = g;
+      tf[c + TF_NET] = (tf[c + TF_NET] as number) + (n - oldN);
+      let un = (tf[c + TF_UNREALIZED] as number) + (u - oldU);
+      tf[c + TF_UNREALIZED] = un;
       // PositionBook.trackLargest(), for the traders whose largest position is tracked: those
       // with a concentration limit (D_CONC; see newTrader), the others' is found at snapshots.
       const conc = tf[c + D_CONC] !== 0;
@@ -533,10 +555,13 @@ export class DeskRisk implements PositionListener {
       const pnl = (tf[c + TF_REALIZED] as number) + un;
       let peak = tf[c + TF_PEAK] as number;
       if (pnl > peak) tf[c + TF_PEAK] = peak = pnl;
-      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n).
+      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n), kept for the VaR test below
+      // (neither checkBook nor setQuiet changes it).
+      let drift = tf[c + D_DRIFT] as number;
       if (bnd > 0) {
         const term = Math.abs(n - (pf[b + PF_RISK_NOTIONAL] as number)) * bnd;
-        tf[c + D_DRIFT] = (tf[c + D_DRIFT] as number) + (term - (pf[b + PF_RISK_DRIFT] as number));
+        drift += term - (pf[b + PF_RISK_DRIFT] as number);
+        tf[c + D_DRIFT] = drift;
         pf[b + PF_RISK_DRIFT] = term;
       }
       const loss = -pnl;
@@ -557,7 +582,7 @@ export class DeskRisk implements PositionListener {
         this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
         tr.setQuiet(this.policy);
       }
-      if ((tf[c + D_DRIFT] as number) > (tf[c + D_VAR_ROOM] as number)) {
+      if (drift > (tf[c + D_VAR_ROOM] as number)) {
         const t = book.traders[ti]!;
         const tr = t.ext as TraderRisk;
         if (this.varRoomOpen(tr, c)) {
@@ -592,21 +617,7 @@ export class DeskRisk implements PositionListener {
     }
     // LimitChecker.checkBook, skipped while every book-level metric is inside its quiet box
     // (the same values checkBook compares, so it would do nothing).
-    const g = df[d + TF_GROSS] as number;
-    const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
-    const loss = -pnl;
-    const dd = (df[d + TF_PEAK] as number) - pnl;
-    if (
-      !(
-        g > (df[d + D_GLO] as number) &&
-        g <= (df[d + D_GHI] as number) &&
-        loss > (df[d + D_LLO] as number) &&
-        loss <= (df[d + D_LHI] as number) &&
-        dd > (df[d + D_DLO] as number) &&
-        dd < (df[d + D_DHI] as number)
-      ) ||
-      (df[d + D_CONC] !== 0 && !this.quietConcentration(i))
-    ) {
+    if (!this.quietBook(i)) {
       const t = book.traders[i]!;
       const tr = t.ext as TraderRisk;
       this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
@@ -624,6 +635,29 @@ export class DeskRisk implements PositionListener {
     }
   }
 
+  /**
+   * Whether trader i's book-level metrics (gross exposure, loss, drawdown, and concentration when
+   * checked) are all inside their quiet box (see TraderRisk.setQuiet): LimitChecker.checkBook
+   * would then neither alert nor re-arm, and setQuiet would write the box it already has.
+   */
+  private quietBook(i: number): boolean {
+    const df = this.book.tf;
+    const d = i * TF;
+    const g = df[d + TF_GROSS] as number;
+    const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
+    const loss = -pnl;
+    const dd = (df[d + TF_PEAK] as number) - pnl;
+    return (
+      g > (df[d + D_GLO] as number) &&
+      g <= (df[d + D_GHI] as number) &&
+      loss > (df[d + D_LLO] as number) &&
+      loss <= (df[d + D_LHI] as number) &&
+      dd > (df[d + D_DLO] as number) &&
+      dd < (df[d + D_DHI] as number) &&
+      (df[d + D_CONC] === 0 || this.quietConcentration(i))
+    );
+  }
+
   /** Concentration inside its quiet box (the value TraderBook.concentration returns, as checkBook reads it). */
   private quietConcentration(i: number): boolean {
     const c = this.book.concentrationOf(i);
@@ -636,8 +670,12 @@ export class DeskRisk implements PositionListener {
     const t = pos.trader;
     const tr = t.ext as TraderRisk;
     this.checker.checkPosition(pos, tr.lim, ts, this.out);
-    this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-    tr.setQuiet(this.policy);
+    // The book-level checks, skipped inside the quiet box as for a quote (the VaR room that
+    // setQuiet would also refresh is kept current wherever the VaR or its state changes).
+    if (!this.quietBook(t.index)) {
+      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+      tr.setQuiet(this.policy);
+    }
     const moved = Math.abs(pos.notional - pos.riskNotional);
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
@@ -917,7 +955,7 @@ export class DeskRisk implements PositionListener {
       if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     }
     this.sink.snapshot('positions', T, this.positionColumns());
-    this.sink.snapshot('trader_risk', T, this.traderRows());
+    this.sink.snapshot('trader_risk', T, this.traderColumns());
   }
 
   private traders(): TraderBook[] {
@@ -1030,25 +1068,73 @@ export class DeskRisk implements PositionListener {
    * snapshot times); `var_limit` is null when traders.csv gives none.
    */
   traderRows(): Array<Record<string, unknown>> {
-    const rows: Array<Record<string, unknown>> = [];
-    for (const t of this.traders()) {
+    return this.traderColumns().toRows();
+  }
+
+  /**
+   * The `trader_risk` table now, column by column (what the snapshot sink gets: no object per
+   * row, numbers in Float64Arrays); rows in the order of {@link traderRows}, traders by id.
+   */
+  traderColumns(): SnapshotColumns {
+    const lay = this.traderLayout();
+    const traders = lay.traders;
+    const n = traders.length;
+    const gross = new Float64Array(n);
+    const net = new Float64Array(n);
+    const pnlCol = new Float64Array(n);
+    const drawdown = new Float64Array(n);
+    const concentration = new Float64Array(n);
+    const var99 = new Float64Array(n);
+    const es99 = new Float64Array(n);
+    const book = this.book;
+    for (let i = 0; i < n; i++) {
+      const t = traders[i]!;
       const tr = t.ext as TraderRisk;
       if (tr.isStale) this.computeVar(tr);
-      const pnl = t.realized + t.unrealized;
-      const vl = tr.lim?.varLimit;
-      rows.push({
-        trader_id: t.id,
-        gross_exposure: t.gross + 0,
-        net_exposure: t.net + 0,
-        pnl: pnl + 0,
-        drawdown: t.peak - pnl + 0,
-        concentration: t.concentration,
-        var_99: tr.var,
-        es_99: tr.es,
-        var_limit: vl !== undefined && Number.isFinite(vl) ? vl : null,
-      });
+      // The TraderBook getters' slots, read directly.
+      const tf = book.tf;
+      const c = t.index * TF;
+      const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+      gross[i] = (tf[c + TF_GROSS] as number) + 0;
+      net[i] = (tf[c + TF_NET] as number) + 0;
+      pnlCol[i] = pnl + 0;
+      drawdown[i] = (tf[c + TF_PEAK] as number) - pnl + 0;
+      concentration[i] = book.concentrationOf(t.index);
+      var99[i] = tf[c + D_VAR] as number;
+      es99[i] = tr.es;
     }
-    return rows;
+    return new SnapshotColumns(n, {
+      trader_id: lay.ids,
+      gross_exposure: gross,
+      net_exposure: net,
+      pnl: pnlCol,
+      drawdown,
+      concentration,
+      var_99: var99,
+      es_99: es99,
+      var_limit: lay.varLimit,
+    });
+  }
+
+  /**
+   * The `trader_risk` table's rows (traders by id) and its two columns that change only with the
+   * set of traders: ids and VaR limits (null: none). Rebuilt when a trader was added; the arrays
+   * are never written after they are built (a snapshot sink may still hold the previous table's).
+   */
+  private traderLayout(): TraderLayout {
+    let lay = this.traderLay;
+    if (lay === undefined) {
+      const traders = this.traders();
+      lay = this.traderLay = {
+        traders,
+        ids: traders.map((t) => t.id),
+        varLimit: traders.map((t) => {
+          const vl = (t.ext as TraderRisk).lim?.varLimit;
+          return vl !== undefined && Number.isFinite(vl) ? vl : null;
+        }),
+      };
+    }
+    return lay;
   }
 
   /** A trader's VaR and ES at the current marks (folds its moved positions first), or undefined. */

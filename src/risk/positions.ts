@@ -347,8 +347,8 @@ export interface PositionListener {
  * Re-values the position record at pf[b..] at `mark` (notional, unrealized P&L, |notional|; a
  * flat position is worth exactly 0 whatever the mark) and folds the change into its trader's
  * sums (the trader record at tf[c..]) by difference. Returns the previous |notional| (the new one
- * is pf[b + PF_ABS]). Shared by the book's paths and the desk's fused mark-move loop, so their
- * floating-point operations are the same.
+ * is pf[b + PF_ABS]). The book's paths share it; the desk's fused mark-move loop repeats its
+ * operations in the same order (for open positions), tested bit for bit against the book's loop.
  *
  * @example const absOld = revalueAt(book.pf, book.tf, id * PF, ti0 * TF, mark);
  */

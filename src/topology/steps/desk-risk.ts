@@ -204,14 +204,23 @@ export const positionsStep: StepTypeDefinition<PositionsStep> = {
           const quoteBuf = new EventTimeBuffer<QuoteRec>();
           let lateCount = 0;
           let badTime = 0;
-          // Reused between watermarks: the released records of each input, merged by time.
+          // Reused between watermarks: the released records of each input (the first nq / nt
+          // entries), merged by time. Counters rather than `length = 0`, which would free the
+          // arrays' backing stores and regrow them at every watermark (a record stays referenced
+          // from its slot until a later watermark overwrites it).
           const qs: QuoteRec[] = [];
           const ts: TradeRec[] = [];
+          let nq = 0;
+          let nt = 0;
           const takeQuote = (q: QuoteRec): void => {
-            qs.push(q);
+            if (nq < qs.length) qs[nq] = q;
+            else qs.push(q);
+            nq++;
           };
           const takeTrade = (t: TradeRec): void => {
-            ts.push(t);
+            if (nt < ts.length) ts[nt] = t;
+            else ts.push(t);
+            nt++;
           };
           const goodTime = (r: Timestamped): boolean => {
             if (Number.isFinite(r.ts)) return true;
@@ -238,17 +247,17 @@ export const positionsStep: StepTypeDefinition<PositionsStep> = {
               }
             },
             onWatermark(wm) {
+              nq = 0;
+              nt = 0;
               quoteBuf.releaseUpTo(wm, takeQuote);
               tradeBuf.releaseUpTo(wm, takeTrade);
               // CONTRACTS ties: at equal event time quotes go first (a trade is marked against the quote of its instant).
               let i = 0;
               let j = 0;
-              while (i < qs.length || j < ts.length) {
-                if (j >= ts.length || (i < qs.length && qs[i]!.ts <= ts[j]!.ts)) desk.quote(qs[i++]!);
+              while (i < nq || j < nt) {
+                if (j >= nt || (i < nq && qs[i]!.ts <= ts[j]!.ts)) desk.quote(qs[i++]!);
                 else desk.trade(ts[j++]!);
               }
-              qs.length = 0;
-              ts.length = 0;
               desk.watermark(wm);
             },
             snapshot(): StepSnapshot {

@@ -277,6 +277,38 @@ describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / p
   });
 });
 
+describe("a trade's book-level checks skipped inside the quiet box (DeskRisk.quietBook)", { timeout: 60_000 }, () => {
+  it('gives the alerts and snapshot rows of checking after every trade, with fewer checks', () => {
+    const day = generateDay(11, { events: 30_000 });
+    const events = processingOrder(day.events);
+    const fast = newRun(day.reference);
+    const always = newRun(day.reference);
+    // Never quiet: every trade runs LimitChecker.checkBook and setQuiet, as before the skip.
+    (always.desk as unknown as { quietBook: () => boolean }).quietBook = () => false;
+    const counted = (run: Run): { n: number } => {
+      const c = { n: 0 };
+      const checker = (run.desk as unknown as { checker: { checkBook: (...a: unknown[]) => void } }).checker;
+      const orig = checker.checkBook.bind(checker);
+      checker.checkBook = (...a: unknown[]) => {
+        c.n++;
+        orig(...a);
+      };
+      return c;
+    };
+    const nFast = counted(fast);
+    const nAlways = counted(always);
+    for (const e of events) {
+      feed(fast.desk, e);
+      feed(always.desk, e);
+    }
+    fast.desk.finish();
+    always.desk.finish();
+    expect(new Set(fast.breaches.map((b) => b.type)).size).toBeGreaterThanOrEqual(4);
+    expectSameOutput(fast, always);
+    expect(nFast.n).toBeLessThan(nAlways.n / 2);
+  });
+});
+
 describe('the positions table layout kept between snapshots (DeskRisk.positionLayout)', () => {
   it('gives the rows of a plain walk over the sorted books, reusing its string columns until a position is added', () => {
     const day = generateDay(3, { events: 6_000 });

@@ -306,6 +306,32 @@ describe('the positions step on a generated day', { timeout: 60_000 }, async () 
     expect(expected.filter((a) => a.type === 'VAR_LIMIT').length).toBeGreaterThan(0);
   });
 
+  it('hands each buffered record to the desk exactly once, in event-time order, over watermarks releasing many records then few', () => {
+    // The step reuses its per-watermark arrays: a later, smaller release must not replay the
+    // tail of an earlier, larger one (a replayed quote is a no-op for the book, so count calls).
+    const seen: Array<{ ts: number; kind: string }> = [];
+    const quote = vi.spyOn(DeskRisk.prototype, 'quote');
+    const trade = vi.spyOn(DeskRisk.prototype, 'trade');
+    quote.mockImplementation(function (this: DeskRisk, q) {
+      seen.push({ ts: q.ts, kind: 'quote' });
+    });
+    trade.mockImplementation(function (this: DeskRisk, tr) {
+      seen.push({ ts: tr.ts, kind: 'trade' });
+    });
+    try {
+      // Shuffled arrivals: watermarks release uneven runs of records.
+      const arrivals = shuffleWithin(day.events, 900, 7);
+      runDesk(t, arrivals, day.reference);
+    } finally {
+      quote.mockRestore();
+      trade.mockRestore();
+    }
+    const byKind = (k: string) => day.events.filter((e) => e.type === k).length;
+    expect(seen.filter((e) => e.kind === 'quote').length).toBe(byKind('quote'));
+    expect(seen.filter((e) => e.kind === 'trade').length).toBe(byKind('trade'));
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!.ts).toBeGreaterThanOrEqual(seen[i - 1]!.ts);
+  });
+
   it('gives the same alerts and snapshot rows when records arrive shuffled within the watermark bound', () => {
     for (const seed of [1, 2, 3]) {
       const arrivals = shuffleWithin(day.events, 900, seed);
