@@ -14,3 +14,22 @@ export function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, n:
   b.set(a);
   return b;
 }
+
+/**
+ * Copies the `n` entries of a ring of `cap` entries (a power of two) of `width` doubles each,
+ * stored at `src[at..]` with its oldest entry at index `head`, to `dst[to..]` oldest first and
+ * contiguous: the grow step of the risk library's rings kept inside one shared typed array
+ * (flash-crash deques, ultrafast runs, liquidity baselines), whose capacity doubles for all.
+ *
+ * @example
+ * const dst = new Float64Array(8);
+ * unwrapRing(Float64Array.of(5, 50, 6, 60, 3, 30, 4, 40), 0, 4, 2, 4, 2, dst, 0); // dst: 3, 30, 4, 40, 5, 50, 6, 60
+ */
+export function unwrapRing(src: Float64Array, at: number, cap: number, head: number, n: number, width: number, dst: Float64Array, to: number): void {
+  const mask = cap - 1;
+  for (let j = 0; j < n; j++) {
+    const from = at + ((head + j) & mask) * width;
+    const into = to + j * width;
+    for (let w = 0; w < width; w++) dst[into + w] = src[from + w] as number;
+  }
+}

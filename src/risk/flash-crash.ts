@@ -1,3 +1,4 @@
+import { unwrapRing } from '../core/typed-arrays.js';
 import type { MonotonicDequeSnapshot } from './deque.js';
 import { durationText, InstrumentSlots, instrumentAlert, instrumentId, pctText, type AlertSink, type MarketQuote } from './market.js';
 
@@ -73,14 +74,7 @@ function relayout(b: Float64Array, cap: number, g: Float64Array, gcap: number, n
       [base + HEADER, gb + HEADER, HI_HEAD, HI_N],
       [base + HEADER + cap * 3, gb + HEADER + gcap * 3, LO_HEAD, LO_N],
     ] as const) {
-      const h = b[base + head] as number;
-      const m = b[base + cnt] as number;
-      for (let j = 0; j < m; j++) {
-        const from = entry(dq, h, j, cap);
-        g[gdq + j * 3] = b[from] as number;
-        g[gdq + j * 3 + 1] = b[from + 1] as number;
-        g[gdq + j * 3 + 2] = b[from + 2] as number;
-      }
+      unwrapRing(b, dq, cap, b[base + head] as number, b[base + cnt] as number, 3, g, gdq);
       g[gb + head] = 0;
     }
   }

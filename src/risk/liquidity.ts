@@ -1,4 +1,5 @@
 import { windowStart } from '../windows/assigners.js';
+import { unwrapRing } from '../core/typed-arrays.js';
 import { InstrumentSlots, instrumentAlert, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
 
 /**
@@ -68,21 +69,8 @@ function histStride(cap: number): number {
   return cap * 3;
 }
 
-/** Inserts `mean` into the ascending `n` values at `b[at..]`. */
-function insertSorted(b: Float64Array, at: number, n: number, mean: number): void {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((b[at + mid] as number) < mean) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let j = n; j > lo; j--) b[at + j] = b[at + j - 1] as number;
-  b[at + lo] = mean;
-}
-
-/** Removes one `x` from the ascending `n` values at `b[at..]`. */
-function removeSorted(b: Float64Array, at: number, n: number, x: number): void {
+/** The first index i < n with b[at + i] >= x among the ascending `n` values at `b[at..]` (n when none). */
+function lowerBound(b: Float64Array, at: number, n: number, x: number): number {
   let lo = 0;
   let hi = n;
   while (lo < hi) {
@@ -90,6 +78,19 @@ function removeSorted(b: Float64Array, at: number, n: number, x: number): void {
     if ((b[at + mid] as number) < x) lo = mid + 1;
     else hi = mid;
   }
+  return lo;
+}
+
+/** Inserts `mean` into the ascending `n` values at `b[at..]`. */
+function insertSorted(b: Float64Array, at: number, n: number, mean: number): void {
+  const lo = lowerBound(b, at, n, mean);
+  for (let j = n; j > lo; j--) b[at + j] = b[at + j - 1] as number;
+  b[at + lo] = mean;
+}
+
+/** Removes one `x` from the ascending `n` values at `b[at..]`. */
+function removeSorted(b: Float64Array, at: number, n: number, x: number): void {
+  const lo = lowerBound(b, at, n, x);
   for (let j = lo; j < n - 1; j++) b[at + j] = b[at + j + 1] as number;
 }
 
@@ -320,11 +321,7 @@ export class LiquidityMonitor implements EventTimeDriven {
       const gring = k * histStride(gcap);
       const head = this.at[k * 2]!;
       const len = this.at[k * 2 + 1]!;
-      for (let j = 0; j < len; j++) {
-        const from = ring + ((head + j) & (cap - 1)) * 2;
-        g[gring + j * 2] = hist[from] as number;
-        g[gring + j * 2 + 1] = hist[from + 1] as number;
-      }
+      unwrapRing(hist, ring, cap, head, len, 2, g, gring);
       g.set(hist.subarray(ring + cap * 2, ring + cap * 2 + len), gring + gcap * 2);
       this.at[k * 2] = 0;
     }

@@ -1,3 +1,4 @@
+import { unwrapRing } from '../core/typed-arrays.js';
 import { durationText, InstrumentSlots, instrumentAlert, instrumentId, pctText, type AlertSink, type MarketTrade } from './market.js';
 
 /**
@@ -257,13 +258,7 @@ export class UltrafastDetector {
       const base = k * strideOf(cap);
       const gb = k * strideOf(gcap);
       for (let i = 0; i < HEADER; i++) g[gb + i] = b[base + i] as number;
-      const start = b[base + START] as number;
-      const len = b[base + LEN] as number;
-      for (let i = 0; i < len; i++) {
-        const from = base + HEADER + ((start + i) & (cap - 1)) * 2;
-        g[gb + HEADER + i * 2] = b[from] as number;
-        g[gb + HEADER + i * 2 + 1] = b[from + 1] as number;
-      }
+      unwrapRing(b, base + HEADER, cap, b[base + START] as number, b[base + LEN] as number, 2, g, gb + HEADER);
       g[gb + START] = 0;
     }
     this.books = g;

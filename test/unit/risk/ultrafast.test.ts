@@ -12,6 +12,17 @@ function run(trades: MarketTrade[], p: UltrafastParams = ULTRAFAST_DEFAULTS): Ma
   return alerts;
 }
 
+/** The alerts of the tape run up to `cut`, checkpointed, restored into a new detector and run on. */
+function runResumed(trades: MarketTrade[], cut: number, p: UltrafastParams = ULTRAFAST_DEFAULTS): MarketAlert[] {
+  const got: MarketAlert[] = [];
+  const u1 = new UltrafastDetector(p, (a) => got.push(a));
+  trades.slice(0, cut).forEach((t) => u1.onTrade(t));
+  const u2 = new UltrafastDetector(p, (a) => got.push(a));
+  u2.restore(structuredClone(u1.snapshot()));
+  trades.slice(cut).forEach((t) => u2.onTrade(t));
+  return got;
+}
+
 /**
  * Brute force: a trade b is an event when some a <= b - minTrades + 1 has trades a..b all strictly
  * falling (or all strictly rising), ts_b - ts_a < maxDuration and |p_b / p_a - 1| >= minMove; the
@@ -157,14 +168,7 @@ describe('ULTRAFAST_EXTREME_EVENT', () => {
         const whole = run(trades, p);
         expect(whole.map((a) => ({ instrument: a.entity.instrument!, eventTime: a.eventTime, value: a.value, dir: a.details.direction as string }))).toEqual(brute(trades, p));
         // Through a checkpoint anywhere in the tape too.
-        const cut = cutAt % trades.length;
-        const got: MarketAlert[] = [];
-        const u1 = new UltrafastDetector(p, (a) => got.push(a));
-        trades.slice(0, cut).forEach((x) => u1.onTrade(x));
-        const u2 = new UltrafastDetector(p, (a) => got.push(a));
-        u2.restore(structuredClone(u1.snapshot()));
-        trades.slice(cut).forEach((x) => u2.onTrade(x));
-        expect(got).toEqual(whole);
+        expect(runResumed(trades, cutAt % trades.length, p)).toEqual(whole);
       }),
       { numRuns: 150 },
     );
@@ -179,14 +183,6 @@ describe('ULTRAFAST_EXTREME_EVENT', () => {
     }
     const whole = run(trades);
     expect(whole.length).toBeGreaterThan(2);
-    for (const cut of [5, 50, 151]) {
-      const got: MarketAlert[] = [];
-      const u1 = new UltrafastDetector(ULTRAFAST_DEFAULTS, (a) => got.push(a));
-      trades.slice(0, cut).forEach((t) => u1.onTrade(t));
-      const u2 = new UltrafastDetector(ULTRAFAST_DEFAULTS, (a) => got.push(a));
-      u2.restore(structuredClone(u1.snapshot()));
-      trades.slice(cut).forEach((t) => u2.onTrade(t));
-      expect(got).toEqual(whole);
-    }
+    for (const cut of [5, 50, 151]) expect(runResumed(trades, cut)).toEqual(whole);
   });
 });
