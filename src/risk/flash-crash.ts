@@ -1,4 +1,4 @@
-import { unwrapRing } from '../core/typed-arrays.js';
+import { grown, unwrapRing } from '../core/typed-arrays.js';
 import type { MonotonicDequeSnapshot } from './deque.js';
 import { durationText, InstrumentSlots, instrumentAlert, instrumentId, pctText, type AlertSink, type MarketQuote } from './market.js';
 
@@ -307,11 +307,7 @@ export class FlashCrashDetector {
   private add(name: string): number {
     const k = this.names.length;
     const stride = strideOf(this.cap);
-    if ((k + 1) * stride > this.books.length) {
-      const g = new Float64Array(this.books.length * 2);
-      g.set(this.books);
-      this.books = g;
-    }
+    if ((k + 1) * stride > this.books.length) this.books = grown(this.books, (k + 1) * stride);
     initBook(this.books, k * stride);
     this.names.push(name);
     this.slots.set(name, k);

@@ -1,5 +1,5 @@
 import { windowStart } from '../windows/assigners.js';
-import { unwrapRing } from '../core/typed-arrays.js';
+import { grown, unwrapRing } from '../core/typed-arrays.js';
 import { InstrumentSlots, instrumentAlert, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketQuote } from './market.js';
 
 /**
@@ -218,15 +218,9 @@ export class LiquidityMonitor implements EventTimeDriven {
       k = this.names.length;
       this.names.push(q.instrument);
       if ((k + 1) * ACC > this.acc.length) {
-        const g = new Float64Array(this.acc.length * 2);
-        g.set(this.acc);
-        this.acc = g;
-        const h = new Float64Array(this.hist.length * 2);
-        h.set(this.hist);
-        this.hist = h;
-        const r = new Int32Array(this.at.length * 2);
-        r.set(this.at);
-        this.at = r;
+        this.acc = grown(this.acc, (k + 1) * ACC);
+        this.hist = grown(this.hist, (k + 1) * histStride(this.cap));
+        this.at = grown(this.at, (k + 1) * 2);
       }
       this.acc.fill(0, k * ACC, (k + 1) * ACC);
       this.acc[k * ACC + MIN_AT] = Number.POSITIVE_INFINITY;

@@ -1,3 +1,4 @@
+import { grown } from '../core/typed-arrays.js';
 import type { ReferenceData } from '../core/reference.js';
 import { durationText, InstrumentSlots, instrumentAlert, instrumentId, numText, pctText, type AlertSink, type EventTimeDriven, type MarketQuote, type MarketTrade } from './market.js';
 
@@ -571,11 +572,7 @@ export class LuldMonitor implements EventTimeDriven {
       const ins = this.ref.instruments.get(name);
       const prev = ins?.prevClose;
       k = this.insts.length;
-      if ((k + 1) * NUM > this.num.length) {
-        const g = new Float64Array(this.num.length * 2);
-        g.set(this.num);
-        this.num = g;
-      }
+      if ((k + 1) * NUM > this.num.length) this.num = grown(this.num, (k + 1) * NUM);
       const ref = prev !== undefined && prev > 0 ? prev : Number.NaN;
       this.num[k * NUM + SUM] = 0;
       this.num[k * NUM + REF] = ref;

@@ -1,3 +1,4 @@
+import { grown } from '../core/typed-arrays.js';
 /**
  * Shared pieces of the market-risk calculators (flash crash, ultrafast extreme events, LULD,
  * market-wide halts, liquidity, correlation) and the `market` snapshot table. Pure domain code:
@@ -595,11 +596,7 @@ export class MarketStateTracker implements EventTimeDriven {
       const prev = this.ref.instruments.get(name)?.prevClose;
       const mark = prev !== undefined && prev > 0 ? prev : Number.NaN;
       k = this.marks.size;
-      if ((k + 1) * NUM > this.num.length) {
-        const g = new Float64Array(this.num.length * 2);
-        g.set(this.num);
-        this.num = g;
-      }
+      if ((k + 1) * NUM > this.num.length) this.num = grown(this.num, (k + 1) * NUM);
       this.num[k * NUM + MARK_AT] = mark;
       this.num[k * NUM + SPREAD_AT] = Number.NaN;
       this.num[k * NUM + DEPTH_AT] = Number.NaN;

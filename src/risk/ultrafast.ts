@@ -1,4 +1,4 @@
-import { unwrapRing } from '../core/typed-arrays.js';
+import { grown, unwrapRing } from '../core/typed-arrays.js';
 import { durationText, InstrumentSlots, instrumentAlert, instrumentId, pctText, type AlertSink, type MarketTrade } from './market.js';
 
 /**
@@ -236,11 +236,7 @@ export class UltrafastDetector {
   private add(name: string): number {
     const k = this.names.length;
     const stride = strideOf(this.cap);
-    if ((k + 1) * stride > this.books.length) {
-      const g = new Float64Array(this.books.length * 2);
-      g.set(this.books);
-      this.books = g;
-    }
+    if ((k + 1) * stride > this.books.length) this.books = grown(this.books, (k + 1) * stride);
     this.books.fill(0, k * stride, k * stride + HEADER);
     this.names.push(name);
     this.slots.set(name, k);
