@@ -174,6 +174,22 @@ const D_CLO = TF_EXT + 11;
 const D_CHI = TF_EXT + 12;
 const D_VAR = TF_EXT + 13;
 
+/**
+ * Whether gross exposure `g`, `loss` and drawdown `dd` of the trader whose record is at tf[d..]
+ * are inside its quiet box (the D_GLO..D_DHI bounds of TraderRisk.setQuiet), where checkBook
+ * neither alerts nor re-arms for them.
+ */
+function insideBox(tf: Float64Array, d: number, g: number, loss: number, dd: number): boolean {
+  return (
+    g > (tf[d + D_GLO] as number) &&
+    g <= (tf[d + D_GHI] as number) &&
+    loss > (tf[d + D_LLO] as number) &&
+    loss <= (tf[d + D_LHI] as number) &&
+    dd > (tf[d + D_DLO] as number) &&
+    dd < (tf[d + D_DHI] as number)
+  );
+}
+
 /** The rows of the `positions` table while no position is added (DeskRisk.positionLayout). */
 interface PositionLayout {
   /** Positions and traders in the book when built. */
@@ -566,17 +582,7 @@ export class DeskRisk implements PositionListener {
       }
       const loss = -pnl;
       const dd = peak - pnl;
-      if (
-        !(
-          g > (tf[c + D_GLO] as number) &&
-          g <= (tf[c + D_GHI] as number) &&
-          loss > (tf[c + D_LLO] as number) &&
-          loss <= (tf[c + D_LHI] as number) &&
-          dd > (tf[c + D_DLO] as number) &&
-          dd < (tf[c + D_DHI] as number)
-        ) ||
-        (conc && !this.quietConcentration(ti))
-      ) {
+      if (!insideBox(tf, c, g, loss, dd) || (conc && !this.quietConcentration(ti))) {
         const t = book.traders[ti]!;
         const tr = t.ext as TraderRisk;
         this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
@@ -643,19 +649,8 @@ export class DeskRisk implements PositionListener {
   private quietBook(i: number): boolean {
     const df = this.book.tf;
     const d = i * TF;
-    const g = df[d + TF_GROSS] as number;
     const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
-    const loss = -pnl;
-    const dd = (df[d + TF_PEAK] as number) - pnl;
-    return (
-      g > (df[d + D_GLO] as number) &&
-      g <= (df[d + D_GHI] as number) &&
-      loss > (df[d + D_LLO] as number) &&
-      loss <= (df[d + D_LHI] as number) &&
-      dd > (df[d + D_DLO] as number) &&
-      dd < (df[d + D_DHI] as number) &&
-      (df[d + D_CONC] === 0 || this.quietConcentration(i))
-    );
+    return insideBox(df, d, df[d + TF_GROSS] as number, -pnl, (df[d + TF_PEAK] as number) - pnl) && (df[d + D_CONC] === 0 || this.quietConcentration(i));
   }
 
   /** Concentration inside its quiet box (the value TraderBook.concentration returns, as checkBook reads it). */
