@@ -467,12 +467,20 @@ export class TraderChains {
     return this.numbers.entries();
   }
 
-  /** After the ring moved its entries: every chain end i becomes at(i). */
-  remap(at: (i: number) => number): void {
+  /**
+   * The grow step of the ring these chains link: its `next` column at twice its capacity,
+   * unwrapped from `head` (as {@link regrown}), with every link and every chain end moved to its
+   * entry's new index.
+   */
+  regrownLinks<A extends Int32Array>(next: A, head: number, mask: number, n: number): A {
+    const at = (i: number): number => (i < 0 ? -1 : (i - head) & mask);
+    const out = regrown(next, head, mask, n);
+    for (let k = 0; k < n; k++) out[k] = at(out[k] as number);
     for (let w = 0; w < this.top; w++) {
       this.first[w] = at(this.first[w] as number);
       this.last[w] = at(this.last[w] as number);
     }
+    return out;
   }
 
   private assign(traderId: string): number {

@@ -111,14 +111,11 @@ export class OrderRing {
 
   private grow(): void {
     const { head: h, mask: m, n } = this;
-    const at = (i: number): number => (i < 0 ? -1 : (i - h) & m);
     this.slots = regrown(this.slots, h, m, n);
     this.gens = regrown(this.gens, h, m, n);
     this.newTs = regrown(this.newTs, h, m, n);
-    this.next = regrown(this.next, h, m, n);
-    for (let k = 0; k < n; k++) this.next[k] = at(this.next[k] as number);
+    this.next = this.chains.regrownLinks(this.next, h, m, n);
     this.who = regrown(this.who, h, m, n);
-    this.chains.remap(at);
     this.head = 0;
     this.mask = m * 2 + 1;
   }

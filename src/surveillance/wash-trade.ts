@@ -149,18 +149,15 @@ export class LegRing {
 
   private grow(): void {
     const { head: h, mask: m, len: n } = this;
-    const at = (i: number): number => (i < 0 ? -1 : (i - h) & m);
     this.ts = regrown(this.ts, h, m, n);
     this.qty = regrown(this.qty, h, m, n);
     this.price = regrown(this.price, h, m, n);
-    this.next = regrown(this.next, h, m, n);
-    for (let k = 0; k < n; k++) this.next[k] = at(this.next[k] as number);
+    this.next = this.chains.regrownLinks(this.next, h, m, n);
     this.who = regrown(this.who, h, m, n);
     this.alive = regrown(this.alive, h, m, n);
     this.instrument = regrown(this.instrument, h, m, n);
     this.side = regrown(this.side, h, m, n);
     this.recs = regrown(this.recs, h, m, n);
-    this.chains.remap(at);
     this.head = 0;
     this.mask = m * 2 + 1;
   }
