@@ -129,8 +129,6 @@ interface Inst {
   pauseAt: number;
   /** When the current pause ends (NaN: not paused). */
   resumeAt: number;
-  /** Always 0 here (the eviction pass's scratch flag lives in `num`): kept for the snapshot's form. */
-  touched: number;
   /** Event time of the last LULD_LIMIT_STATE alert. */
   alertedAt: number;
 }
@@ -594,7 +592,6 @@ export class LuldMonitor implements EventTimeDriven {
         since: Number.NaN,
         pauseAt: Number.NaN,
         resumeAt: Number.NaN,
-        touched: 0,
         alertedAt: Number.NaN,
       });
       this.index.set(name, k);

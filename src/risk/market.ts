@@ -491,8 +491,8 @@ export class MarketStateTracker implements EventTimeDriven {
     const lower = new Float64Array(n);
     const upper = new Float64Array(n);
     const state = new Array<string | null>(n);
-    // Null cells by column (a NaN return of two marks is a number, not a null: nulls are marked).
-    const nulls = new Uint8Array(n * 4);
+    // Null cells of the return (0) and LULD (1) columns (a NaN return of two marks is a number, not a null: nulls are marked).
+    const nulls = new Uint8Array(n * 2);
     let anyNull = 0;
     for (let i = 0; i < n; i++) {
       const name = names[i]!;
@@ -506,7 +506,7 @@ export class MarketStateTracker implements EventTimeDriven {
       const noRet = Number.isNaN(pastMark) || Number.isNaN(m);
       ret[i] = noRet ? Number.NaN : m / pastMark - 1;
       if (noRet) {
-        nulls[i * 4] = 1;
+        nulls[i * 2] = 1;
         anyNull |= 1;
       }
       let st: string | undefined;
@@ -521,13 +521,13 @@ export class MarketStateTracker implements EventTimeDriven {
         }
       }
       if (st === undefined) {
-        nulls[i * 4 + 1] = 1;
+        nulls[i * 2 + 1] = 1;
         anyNull |= 2;
       }
       state[i] = st ?? null;
     }
     const orNull = (x: Float64Array): ArrayLike<number | null> => (x.some(Number.isNaN) ? Array.from(x, (v) => (Number.isNaN(v) ? null : v)) : x);
-    const marked = (x: Float64Array, at: number, bit: number): ArrayLike<number | null> => ((anyNull & bit) === 0 ? x : Array.from(x, (v, i) => (nulls[i * 4 + at] === 1 ? null : v)));
+    const marked = (x: Float64Array, at: number, bit: number): ArrayLike<number | null> => ((anyNull & bit) === 0 ? x : Array.from(x, (v, i) => (nulls[i * 2 + at] === 1 ? null : v)));
     return new SnapshotColumns(n, {
       instrument: names,
       mark_price: orNull(mark),
