@@ -1,4 +1,5 @@
 import { Multicast } from './multicast.js';
+import { grown } from './typed-arrays.js';
 import type { Alert } from './alerts.js';
 import { JobContext } from './context.js';
 import { END_OF_TIME, Watermark, type Element, type Stream, type Timestamped } from './element.js';
@@ -165,11 +166,7 @@ class LatencySampler {
   private buf = new Float64Array(1 << 16);
   private n = 0;
   add(us: number): void {
-    if (this.n === this.buf.length) {
-      const next = new Float64Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
+    if (this.n === this.buf.length) this.buf = grown(this.buf, this.n + 1);
     this.buf[this.n++] = us;
   }
   summary(): LatencySummary {

@@ -429,11 +429,7 @@ export class LuldMonitor implements EventTimeDriven {
           num[k * NUM + SUM] = (num[k * NUM + SUM] as number) - (tb[x + 2] as number);
           if (num[k * NUM + TOUCHED] === 0) {
             num[k * NUM + TOUCHED] = 1;
-            if (nt === touched.length) {
-              const g = new Int32Array(nt * 2);
-              g.set(touched);
-              this.touched = touched = g;
-            }
+            if (nt === touched.length) this.touched = touched = grown(touched, nt + 1);
             touched[nt++] = k;
           }
           tq.drop();
