@@ -3,7 +3,7 @@
  * (trades carrying the orderId, CONTRACTS.md section 1), with an event-time TTL so that the state
  * stays bounded; and the recent fills of each trader per instrument.
  */
-import { Deque, opposite, type Side, type SurvOrder, type SurvTrade, type TradeRef } from './common.js';
+import { Deque, opposite, regrown, type Side, type SurvOrder, type SurvTrade, type TradeRef } from './common.js';
 
 /**
  * One order (a copy of its state in an {@link OrderBookState}). Prices and sizes as placed (`newQty`,
@@ -492,11 +492,7 @@ export class OrderBookState {
 
   private pushTouch(k: number): void {
     if (this.expLen === this.exp.length) {
-      const old = this.exp;
-      const mask = old.length - 1;
-      const next = new Int32Array(old.length * 2);
-      for (let i = 0; i < this.expLen; i++) next[i] = old[(this.expHead + i) & mask] as number;
-      this.exp = next;
+      this.exp = regrown(this.exp, this.expHead, this.exp.length - 1, this.expLen);
       this.expHead = 0;
     }
     this.exp[(this.expHead + this.expLen) & (this.exp.length - 1)] = k;

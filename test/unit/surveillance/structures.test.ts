@@ -226,6 +226,24 @@ describe('IdIndex (the order book: orderId -> slot)', () => {
     }
     expect(used.snapshot()).toEqual(again.snapshot());
   });
+
+  it('keeps expiring the right orders when its expiry ring grows while wrapped', () => {
+    const book = new OrderBookState(1000);
+    // 60 orders at 0..59 ms, then one every 10 ms from 1060 ms: the first expire the first 60 (the
+    // ring's head moves to 60), and about 100 live later ones fill the 64-slot ring past its end.
+    const at = (i: number): number => 1060 + i * 10;
+    for (let i = 0; i < 60; i++) book.apply(order(i, `A${i}`, 'TR01', 'NEW', 'BUY', 100, 10));
+    for (let i = 0; i < 300; i++) {
+      book.apply(order(at(i), `B${i}`, 'TR01', 'NEW', 'BUY', 100, 10));
+      // Live: the orders of the last 1000 ms.
+      if (i % 7 === 0 || i === 299) {
+        for (let j = 0; j < 60; j++) expect(book.get(`A${j}`)).toBeUndefined();
+        for (let j = 0; j <= i; j++) expect(book.get(`B${j}`) !== undefined, `B${j} at ${at(i)} ms`).toBe(at(j) + 1000 > at(i));
+      }
+    }
+    book.expire(at(299) + 500);
+    for (let j = 0; j < 300; j++) expect(book.get(`B${j}`) !== undefined, `B${j}`).toBe(at(j) + 1000 > at(299) + 500);
+  });
 });
 
 describe('LegRing (wash trades: every trader unpaired legs)', () => {
