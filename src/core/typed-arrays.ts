@@ -33,3 +33,18 @@ export function unwrapRing(src: Float64Array, at: number, cap: number, head: num
     for (let w = 0; w < width; w++) dst[into + w] = src[from + w] as number;
   }
 }
+
+/**
+ * A ring's column at twice its capacity, unwrapped: its `n` entries from `head` (in a ring of
+ * `mask + 1` cells) at 0..n-1 (the grow step of the surveillance rings: Deque, the wash-trade legs,
+ * the layering orders, the order book's expiry queue).
+ *
+ * @example
+ * const ts = regrown(Float64Array.of(3, 1, 2, 0), 1, 3, 3); // Float64Array [1, 2, 0, 0, 0, 0, 0, 0]
+ */
+export function regrown<A extends Float64Array | Int32Array | Uint8Array | Array<unknown>>(a: A, head: number, mask: number, n: number): A {
+  const c = (mask + 1) * 2;
+  const out = (Array.isArray(a) ? new Array<unknown>(c).fill(undefined) : new (a.constructor as new (n: number) => A)(c)) as A;
+  for (let k = 0; k < n; k++) out[k] = a[(head + k) & mask];
+  return out;
+}

@@ -6,6 +6,7 @@
  * Pure domain code (CONTRACTS.md section 4, "Surveillance"): no RxJS; the step file wires it.
  */
 import { BinaryHeap } from '../core/timers.js';
+import { regrown } from '../core/typed-arrays.js';
 
 /**
  * A side of a trade or order (CONTRACTS.md section 1).
@@ -375,19 +376,6 @@ export class Deque<T extends { ts: number }> {
   }
 }
 
-/**
- * A ring's column at twice its capacity, unwrapped: its `n` entries from `head` (in a ring of
- * `mask + 1` cells) at 0..n-1 (the grow step of the typed rings: Deque, LegRing, OrderRing).
- *
- * @example
- * const ts = regrown(Float64Array.of(3, 1, 2, 0), 1, 3, 3); // Float64Array [1, 2, 0, 0, 0, 0, 0, 0]
- */
-export function regrown<A extends Float64Array | Int32Array | Uint8Array | Array<unknown>>(a: A, head: number, mask: number, n: number): A {
-  const c = (mask + 1) * 2;
-  const out = (Array.isArray(a) ? new Array<unknown>(c).fill(undefined) : new (a.constructor as new (n: number) => A)(c)) as A;
-  for (let k = 0; k < n; k++) out[k] = a[(head + k) & mask];
-  return out;
-}
 
 /**
  * The per-trader chains of a ring of timed entries (wash-trade legs, layering orders): traders get

@@ -2,11 +2,11 @@
  * LAYERING (CONTRACTS.md section 4, Surveillance): >= 3 NEW orders at >= 3 price levels on one side
  * within 1 s, all cancelled within 5 s, with an opposite-side fill of the same trader in between.
  */
+import { regrown } from '../core/typed-arrays.js';
 import {
   EventTimers,
   FindingGrouper,
   TraderChains,
-  regrown,
   fmtElapsed,
   fmtPrice,
   fmtQty,

@@ -3,7 +3,8 @@
  * (trades carrying the orderId, CONTRACTS.md section 1), with an event-time TTL so that the state
  * stays bounded; and the recent fills of each trader per instrument.
  */
-import { Deque, opposite, regrown, type Side, type SurvOrder, type SurvTrade, type TradeRef } from './common.js';
+import { regrown } from '../core/typed-arrays.js';
+import { Deque, opposite, type Side, type SurvOrder, type SurvTrade, type TradeRef } from './common.js';
 
 /**
  * One order (a copy of its state in an {@link OrderBookState}). Prices and sizes as placed (`newQty`,

@@ -3,10 +3,10 @@
  * trader trades with itself); or the same trader buys and sells the same instrument within 60 s,
  * quantities within 5%, prices within 0.1%.
  */
+import { regrown } from '../core/typed-arrays.js';
 import {
   FindingGrouper,
   TraderChains,
-  regrown,
   fmtElapsed,
   fmtLimit,
   fmtPct,
