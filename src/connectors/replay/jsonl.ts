@@ -143,7 +143,7 @@ export class JsonlReader implements EventReader {
         const nl = data.lastIndexOf(10, pos + ASCII_PIECE - 1);
         if (nl >= pos) to = nl + 1;
       }
-      if (isAscii(data.subarray(pos, to))) this.asciiLines(data.toString('latin1', pos, to), base + pos);
+      if (isAscii(data.subarray(pos, to))) this.asciiLines(data, pos, to, base);
       else this.byteLines(data, pos, to, base);
       pos = to;
     }
@@ -166,23 +166,25 @@ export class JsonlReader implements EventReader {
   }
 
   /**
-   * Complete lines of ASCII text (ending with a newline), starting at file offset `base`: decoded
-   * once for all of them, each line a slice of it (char offsets are byte offsets in ASCII).
+   * Complete lines buf[from..to) of ASCII (ending with a newline), the buffer starting at file
+   * offset `base`: decoded once for all of them (char offsets are byte offsets in ASCII); the
+   * fast path reads each line's bytes, and a declined line is a slice of the text for JSON.parse.
    */
-  private asciiLines(text: string, base: number): void {
+  private asciiLines(buf: Buffer, from: number, to: number, base: number): void {
+    const text = buf.toString('latin1', from, to);
     let pos = 0;
     const n = text.length;
     while (pos < n) {
       const nl = text.indexOf('\n', pos);
       this.line++;
-      const endOffset = base + nl + 1;
+      const endOffset = base + from + nl + 1;
       if (this.skip > 0) {
         this.skip--;
       } else {
         let end = nl;
         if (end > pos && text.charCodeAt(end - 1) === 13) end--;
         if (end > pos) {
-          const obj = this.flat.parse(text, pos, end);
+          const obj = this.flat.parse(buf, from + pos, from + end, text, from);
           if (obj === undefined) this.handleText(text.slice(pos, end), endOffset);
           else this.handleParsed(obj, text, pos, end, endOffset);
         }
@@ -192,6 +194,7 @@ export class JsonlReader implements EventReader {
     }
   }
 
+  /** One line buf[start..end) (a line of a non-ASCII run, or one that spanned two buffers). */
   private handleLine(buf: Buffer, start: number, end: number, endOffset: number): void {
     if (this.skip > 0) {
       this.skip--;
@@ -199,21 +202,27 @@ export class JsonlReader implements EventReader {
     }
     if (end > start && buf[end - 1] === 13) end--;
     if (end === start) return;
+    if (isAscii(buf.subarray(start, end))) {
+      const text = buf.toString('latin1', start, end);
+      const obj = this.flat.parse(buf, start, end, text, start);
+      if (obj === undefined) this.handleText(text, endOffset);
+      else this.handleParsed(obj, text, 0, text.length, endOffset);
+      return;
+    }
     let text = buf.toString('utf8', start, end);
     if (this.line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     this.handleText(text, endOffset);
   }
 
+  /** A line the fast path declined (or not ASCII): JSON.parse decides. */
   private handleText(text: string, endOffset: number): void {
-    let obj: unknown = this.flat.parse(text, 0, text.length);
-    if (obj === undefined) {
-      try {
-        obj = JSON.parse(text);
-      } catch (e) {
-        if (text.trim().length === 0) return;
-        this.dead(`not valid JSON: ${(e as Error).message}`, undefined, text);
-        return;
-      }
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch (e) {
+      if (text.trim().length === 0) return;
+      this.dead(`not valid JSON: ${(e as Error).message}`, undefined, text);
+      return;
     }
     this.handleParsed(obj, text, 0, text.length, endOffset);
   }
