@@ -79,6 +79,21 @@ describe('event file readers', () => {
     expect((await readAll(new JsonlReader(gz, 'trade', { highWaterMark: 13 }))).records).toEqual(rows);
   });
 
+  it('reads lines with characters outside ASCII (JSON.parse) among ASCII ones (fast path), however the buffers split them', async () => {
+    const rows = readJsonl(join(DEMO, 'trades.jsonl')).slice(0, 30);
+    rows[3] = { ...rows[3], venue: 'Zürich' };
+    rows[4] = { ...rows[4], account: '東京-1', venue: 'X\u2028Y' };
+    rows[20] = { ...rows[20], account: 'Ω' };
+    const file = join(dir, 'utf8.jsonl');
+    writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    for (const highWaterMark of [5, 97, 1 << 16]) {
+      const got = await readAll(new JsonlReader(file, 'trade', { highWaterMark }));
+      expect(got.records).toEqual(rows);
+      expect(got.dead).toEqual([]);
+      expect(got.lines).toEqual(rows.map((_, i) => i + 1));
+    }
+  });
+
   it('resumes a plain file at a byte offset and a gzip/Arrow file by skipping lines', async () => {
     const src = join(DEMO, 'quotes.jsonl');
     const full = await readAll(new JsonlReader(src, 'quote'));
