@@ -33,8 +33,33 @@ import { grown } from '../core/typed-arrays.js';
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import * as layout from './positions.js';
+import { PositionBook, trackLargestAt, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
 import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, ScenarioFold, type QuantileMethod, type ScenarioSet } from './var.js';
+
+/*
+ * The book's record layout (positions.ts) as this module's own constants. V8 embeds a module's
+ * own `const` numbers in optimized code, but reads an imported binding from its module cell at
+ * every use (a load, a hole check, a Smi check and an overflow-checked add before each typed-array
+ * index): in the per-holder loop of onMarkMove that was most of its instructions.
+ */
+const PF = layout.PF;
+const PF_ABS = layout.PF_ABS;
+const PF_AVG = layout.PF_AVG;
+const PF_NOTIONAL = layout.PF_NOTIONAL;
+const PF_QTY = layout.PF_QTY;
+const PF_RISK_DRIFT = layout.PF_RISK_DRIFT;
+const PF_RISK_NOTIONAL = layout.PF_RISK_NOTIONAL;
+const PF_UNREALIZED = layout.PF_UNREALIZED;
+const RESUM_EVERY = layout.RESUM_EVERY;
+const TF = layout.TF;
+const TF_EXT = layout.TF_EXT;
+const TF_GROSS = layout.TF_GROSS;
+const TF_NET = layout.TF_NET;
+const TF_PEAK = layout.TF_PEAK;
+const TF_REALIZED = layout.TF_REALIZED;
+const TF_TOUCHES = layout.TF_TOUCHES;
+const TF_UNREALIZED = layout.TF_UNREALIZED;
 
 /**
  * How a trader's VaR is computed: historical simulation (CONTRACTS.md 4, the default) or
