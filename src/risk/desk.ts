@@ -35,6 +35,7 @@ import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
 import * as layout from './positions.js';
 import { PositionBook, trackLargestAt, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { bookMemory, markKernel, type MarkKernel } from './mark-kernel.js';
 import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, ScenarioFold, type QuantileMethod, type ScenarioSet } from './var.js';
 
 /*
@@ -111,6 +112,12 @@ export interface DeskRiskOptions {
   limits?: Partial<LimitPolicy>;
   /** Event time between snapshot tables (epoch-aligned; 0: only the one at the end). */
   snapshotIntervalMs?: number;
+  /**
+   * Keep the book in WebAssembly memory and re-value a quote's holders with the WebAssembly
+   * kernel (mark-kernel.ts), when the runtime has WebAssembly (default true). false: plain typed
+   * arrays and the JavaScript loop; the results are the same.
+   */
+  wasm?: boolean;
 }
 
 /**
@@ -451,6 +458,8 @@ export class DeskRisk implements PositionListener {
   private instBound = new Float64Array(16);
   /** The scenario returns (historical) and foldAll's many-position fold over them. */
   private readonly scenarioFold: ScenarioFold | undefined;
+  /** The per-holder mark-move loop in WebAssembly over the book's memory (undefined: the JavaScript loop). */
+  private readonly kernel: MarkKernel | undefined;
 
   constructor(
     private readonly reference: ReferenceData,
@@ -474,10 +483,51 @@ export class DeskRisk implements PositionListener {
     this.snapEvery = snap;
     this.figures = { var: 0, es: 0, confidence: v.confidence, horizonDays: v.horizonDays, method: v.method, scenarios: this.S };
     for (const w of this.scenarios.warnings) sink.warn(`VaR: ${w}`);
-    this.book = new PositionBook((name) => reference.instruments.get(name)?.prevClose ?? Number.NaN, this, {
-      instrument: (inst) => this.newInstrument(inst),
-      trader: (t) => this.newTrader(t),
-    });
+    const memory = opts.wasm === false ? undefined : bookMemory();
+    this.book = new PositionBook(
+      (name) => reference.instruments.get(name)?.prevClose ?? Number.NaN,
+      this,
+      {
+        instrument: (inst) => this.newInstrument(inst),
+        trader: (t) => this.newTrader(t),
+      },
+      memory,
+    );
+    this.kernel =
+      memory === undefined
+        ? undefined
+        : markKernel(memory, {
+            qty: PF_QTY,
+            avg: PF_AVG,
+            notional: PF_NOTIONAL,
+            unrealized: PF_UNREALIZED,
+            abs: PF_ABS,
+            riskNotional: PF_RISK_NOTIONAL,
+            riskDrift: PF_RISK_DRIFT,
+            gross: TF_GROSS,
+            net: TF_NET,
+            realized: TF_REALIZED,
+            traderUnrealized: TF_UNREALIZED,
+            peak: TF_PEAK,
+            touches: TF_TOUCHES,
+            drift: D_DRIFT,
+            varRoom: D_VAR_ROOM,
+            gLo: D_GLO,
+            gHi: D_GHI,
+            lLo: D_LLO,
+            lHi: D_LHI,
+            dLo: D_DLO,
+            dHi: D_DHI,
+            conc: D_CONC,
+            pf: PF,
+            tf: TF,
+            resumEvery: RESUM_EVERY,
+          });
+  }
+
+  /** Whether quotes re-value holders in the WebAssembly kernel (see DeskRiskOptions.wasm). */
+  get usesWasm(): boolean {
+    return this.kernel !== undefined;
   }
 
   private newInstrument(inst: InstrumentMark): void {
@@ -544,20 +594,56 @@ export class DeskRisk implements PositionListener {
 
   /**
    * A mark move of `inst` (PositionListener.onMarkMove): per open holder, in holder order, the
-   * book's re-valuation (revalueAt's operations) then onRevalueById's drift bound, quiet-box test and VaR
-   * decision, in one loop that reads each trader record once and keeps the fresh gross exposure
-   * and P&L in registers. The per-quote hot path: a quote re-values a dozen holders.
+   * book's re-valuation (revalueAt's operations) then onRevalueById's drift bound, quiet-box test
+   * and VaR decision. The per-quote hot path (a quote re-values a dozen holders): in the
+   * WebAssembly kernel (mark-kernel.ts), which hands back to {@link revalueHolders} the holders it
+   * leaves to JavaScript and to {@link checkHolder} those whose limits need a check; without it,
+   * revalueHolders for all.
    */
   onMarkMove(inst: InstrumentMark, ts: number, skip: number): void {
+    const count = inst.holders.length;
+    const kernel = this.kernel;
+    if (kernel === undefined) {
+      this.revalueHolders(inst, ts, skip, 0, count);
+      return;
+    }
+    const mark = inst.mark;
+    const bnd = this.instBound[inst.index] as number;
+    const book = this.book;
+    let k = 0;
+    while (k < count) {
+      // The views are read afresh: nothing below adds to the book, but their places are the memory's.
+      const r = kernel(inst.holderIds.byteOffset, inst.holderTraders.byteOffset, k, count, skip, book.pf.byteOffset, book.tf.byteOffset, mark, bnd);
+      k = r >> 1;
+      if (k >= count) return;
+      if ((r & 1) === 0) this.revalueHolders(inst, ts, skip, k, k + 1);
+      else {
+        // Re-valued by the kernel (a trader without concentration tracking): its limit checks,
+        // on the values it wrote.
+        const ti = inst.holderTraders[k] as number;
+        const tf = book.tf;
+        const c = ti * TF;
+        const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+        this.checkHolder(ti, tf[c + TF_GROSS] as number, -pnl, (tf[c + TF_PEAK] as number) - pnl, tf[c + D_DRIFT] as number, false, ts);
+      }
+      k++;
+    }
+  }
+
+  /**
+   * The JavaScript mark-move loop over holders from..to-1 of `inst` (see {@link onMarkMove}), in
+   * one loop that reads each trader record once and keeps the fresh gross exposure and P&L in
+   * registers.
+   */
+  private revalueHolders(inst: InstrumentMark, ts: number, skip: number, from: number, to: number): void {
     const book = this.book;
     const ids = inst.holderIds;
     const tis = inst.holderTraders;
-    const count = inst.holders.length;
     const mark = inst.mark;
     const bnd = this.instBound[inst.index] as number;
     const pf = book.pf;
     const tf = book.tf;
-    for (let k = 0; k < count; k++) {
+    for (let k = from; k < to; k++) {
       const ti = tis[k] as number;
       if (ti === skip) continue;
       const id = ids[k] as number;
@@ -596,8 +682,7 @@ export class DeskRisk implements PositionListener {
       const pnl = (tf[c + TF_REALIZED] as number) + un;
       let peak = tf[c + TF_PEAK] as number;
       if (pnl > peak) tf[c + TF_PEAK] = peak = pnl;
-      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n), kept for the VaR test below
-      // (neither checkBook nor setQuiet changes it).
+      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n).
       let drift = tf[c + D_DRIFT] as number;
       if (bnd > 0) {
         const term = Math.abs(n - (pf[b + PF_RISK_NOTIONAL] as number)) * bnd;
@@ -605,22 +690,32 @@ export class DeskRisk implements PositionListener {
         tf[c + D_DRIFT] = drift;
         pf[b + PF_RISK_DRIFT] = term;
       }
-      const loss = -pnl;
-      const dd = peak - pnl;
-      if (!insideBox(tf, c, g, loss, dd) || (conc && !this.quietConcentration(ti))) {
-        const t = book.traders[ti]!;
-        const tr = t.ext as TraderRisk;
-        this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-        tr.setQuiet(this.policy);
-      }
-      if (drift > (tf[c + D_VAR_ROOM] as number)) {
-        const t = book.traders[ti]!;
-        const tr = t.ext as TraderRisk;
-        if (this.varRoomOpen(tr, c)) {
-          this.foldAll(t, tr);
-          this.computeVar(tr);
-          this.checkVar(t, tr, ts);
-        }
+      this.checkHolder(ti, g, -pnl, peak - pnl, drift, conc, ts);
+    }
+  }
+
+  /**
+   * A re-valued holder's limit checks (trader `ti`, whose gross exposure, loss, drawdown and VaR
+   * drift bound are now those given; `conc`: concentration is checked): the book-level limits
+   * unless inside the quiet box, then the VaR decision when the drift passed the room (neither
+   * checkBook nor setQuiet changes the drift).
+   */
+  private checkHolder(ti: number, g: number, loss: number, dd: number, drift: number, conc: boolean, ts: number): void {
+    const book = this.book;
+    const c = ti * TF;
+    if (!insideBox(book.tf, c, g, loss, dd) || (conc && !this.quietConcentration(ti))) {
+      const t = book.traders[ti]!;
+      const tr = t.ext as TraderRisk;
+      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+      tr.setQuiet(this.policy);
+    }
+    if (drift > (book.tf[c + D_VAR_ROOM] as number)) {
+      const t = book.traders[ti]!;
+      const tr = t.ext as TraderRisk;
+      if (this.varRoomOpen(tr, c)) {
+        this.foldAll(t, tr);
+        this.computeVar(tr);
+        this.checkVar(t, tr, ts);
       }
     }
   }

@@ -394,6 +394,17 @@ export function trackLargestAt(tf: Float64Array, c: number, id: number, absN: nu
 }
 
 /**
+ * The part of a WebAssembly.Memory the book uses (the project's TypeScript libs do not declare
+ * WebAssembly).
+ *
+ * @example new PositionBook(prevClose, listener, hooks, new WebAssembly.Memory({ initial: 1 }))
+ */
+export interface BookMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+/**
  * Marks and positions of every trader, updated per quote and trade in event-time order.
  *
  * @example
@@ -422,13 +433,88 @@ export class PositionBook {
   private nextId = 0;
   private readonly instrumentIndex = new Map<string, number>();
   private readonly traderIndex = new Map<string, number>();
+  /**
+   * The WebAssembly memory holding `pf`, `tf` and every instrument's `holderIds` and
+   * `holderTraders` (views into it), so that a WebAssembly loop can re-value holders (desk.ts);
+   * undefined: plain typed arrays. Growing the memory moves every view (see {@link reserve}):
+   * read them afresh after anything that may add a trader, a position or a holder.
+   */
+  readonly memory: BookMemory | undefined;
+  /** End of the memory's used part (bytes). */
+  private top = 0;
 
   constructor(
     private readonly prevCloseOf: (instrument: string) => number,
     private readonly listener?: PositionListener,
     /** Called when an instrument or trader is first seen (to fill `ext`). */
     private readonly onNew?: { instrument?(i: InstrumentMark): void; trader?(t: TraderBook): void },
-  ) {}
+    /** A fresh WebAssembly memory to keep the records in (see {@link memory}). */
+    memory?: BookMemory,
+  ) {
+    this.memory = memory;
+    if (memory !== undefined) {
+      this.pf = this.moved(this.pf, this.pf.length);
+      this.tf = this.moved(this.tf, this.tf.length);
+    }
+  }
+
+  /**
+   * `a` with room for at least `n` elements: {@link grown} without a memory; with one, a copy in
+   * a fresh part of the memory (the old part is not reused: the records only grow, by doubling,
+   * so at most half of the memory is left behind). `a` must be read again after this call when it
+   * lives in the memory (a grown memory moved it): pass it as `get`.
+   */
+  private regrown<T extends Float64Array | Int32Array>(get: () => T, n: number): T {
+    if (this.memory === undefined) return grown(get(), n);
+    let len = Math.max(get().length, 1);
+    while (len < n) len *= 2;
+    const at = this.reserve(len * get().BYTES_PER_ELEMENT);
+    return this.copyAt(get(), at, len);
+  }
+
+  /** A copy of `a`, an array outside the memory, with room for `len` elements in a fresh part of the memory. */
+  private moved<T extends Float64Array | Int32Array>(a: T, len: number): T {
+    return this.copyAt(a, this.reserve(len * a.BYTES_PER_ELEMENT), len);
+  }
+
+  private copyAt<T extends Float64Array | Int32Array>(a: T, at: number, len: number): T {
+    const b = new (a.constructor as new (buf: ArrayBuffer, at: number, len: number) => T)(this.memory!.buffer, at, len);
+    b.set(a);
+    return b;
+  }
+
+  /**
+   * `bytes` of fresh memory (64-byte aligned, so a position record is one cache line): their
+   * offset. When the memory must grow, its buffer is replaced and every view of the old one
+   * detached, so each of the book's views is made again at the same place.
+   */
+  private reserve(bytes: number): number {
+    const m = this.memory!;
+    const at = Math.ceil(this.top / 64) * 64;
+    const end = at + bytes;
+    const have = m.buffer.byteLength;
+    if (end > have) {
+      const old = m.buffer;
+      const views: Array<Float64Array | Int32Array> = [this.pf, this.tf];
+      for (const inst of this.instruments) views.push(inst.holderIds, inst.holderTraders);
+      // Where each view of the old buffer was (a detached view forgets it).
+      const spots = views.map((v) => (v.buffer === old ? [v.byteOffset, v.length] : undefined));
+      m.grow(Math.max(Math.ceil((end - have) / 65536), have / 65536));
+      const again = <T extends Float64Array | Int32Array>(v: T, k: number): T => {
+        const spot = spots[k];
+        return spot === undefined ? v : new (v.constructor as new (buf: ArrayBuffer, at: number, len: number) => T)(m.buffer, spot[0]!, spot[1]!);
+      };
+      this.pf = again(this.pf, 0);
+      this.tf = again(this.tf, 1);
+      let k = 2;
+      for (const inst of this.instruments) {
+        inst.holderIds = again(inst.holderIds, k++);
+        inst.holderTraders = again(inst.holderTraders, k++);
+      }
+    }
+    this.top = end;
+    return at;
+  }
 
   instrument(name: string): InstrumentMark | undefined {
     const i = this.instrumentIndex.get(name);
@@ -451,6 +537,11 @@ export class PositionBook {
     const inst = new InstrumentMark(name, this.instruments.length, this.prevCloseOf(name));
     this.instrumentIndex.set(name, inst.index);
     this.instruments.push(inst);
+    if (this.memory !== undefined) {
+      // Once listed, so that growing the memory for the second moves the first.
+      inst.holderIds = this.moved(inst.holderIds, inst.holderIds.length);
+      inst.holderTraders = this.moved(inst.holderTraders, inst.holderTraders.length);
+    }
     this.onNew?.instrument?.(inst);
     return inst;
   }
@@ -459,7 +550,7 @@ export class PositionBook {
     const i = this.traderIndex.get(id);
     if (i !== undefined) return this.traders[i]!;
     const index = this.traders.length;
-    if ((index + 1) * TF > this.tf.length) this.tf = grown(this.tf, (index + 1) * TF);
+    if ((index + 1) * TF > this.tf.length) this.tf = this.regrown(() => this.tf, (index + 1) * TF);
     if (index + 1 > this.openCount.length) this.openCount = grown(this.openCount, index + 1);
     if (index + 1 > this.largestTracked.length) {
       const n = this.largestTracked.length;
@@ -484,7 +575,7 @@ export class PositionBook {
         this.nextId += BLOCK;
         inst.blocks.push(base);
         const n = this.nextId;
-        if (n * PF > this.pf.length) this.pf = grown(this.pf, n * PF);
+        if (n * PF > this.pf.length) this.pf = this.regrown(() => this.pf, n * PF);
         if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
       }
       const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
@@ -745,8 +836,8 @@ export class PositionBook {
     p.holderSlot = k;
     h.push(p);
     if (k === inst.holderIds.length) {
-      inst.holderIds = grown(inst.holderIds, k + 1);
-      inst.holderTraders = grown(inst.holderTraders, k + 1);
+      inst.holderIds = this.regrown(() => inst.holderIds, k + 1);
+      inst.holderTraders = this.regrown(() => inst.holderTraders, k + 1);
     }
     inst.holderIds[k] = p.id;
     inst.holderTraders[k] = p.trader.index;
