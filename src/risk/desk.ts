@@ -612,8 +612,8 @@ export class DeskRisk implements PositionListener {
     const book = this.book;
     let k = 0;
     while (k < count) {
-      // The views are read afresh: nothing below adds to the book, but their places are the memory's.
-      const r = kernel(inst.holderIds.byteOffset, inst.holderTraders.byteOffset, k, count, skip, book.pf.byteOffset, book.tf.byteOffset, mark, bnd);
+      // The places are read afresh (nothing below adds to the book, which is what moves them).
+      const r = kernel(inst.holderIdsAt, inst.holderTradersAt, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
       k = r >> 1;
       if (k >= count) return;
       if ((r & 1) === 0) this.revalueHolders(inst, ts, skip, k, k + 1);

@@ -154,6 +154,12 @@ export class InstrumentMark {
    * without first loading its position record, so both memory reads can be in flight at once.
    */
   holderTraders = new Int32Array(4);
+  /**
+   * Byte offsets of holderIds and holderTraders in PositionBook.memory (0 without one): a view's
+   * own byteOffset is a slow property read for the per-quote call into WebAssembly.
+   */
+  holderIdsAt = 0;
+  holderTradersAt = 0;
   /** Free per-instrument slot for the book's consumer (desk.ts: the scenario-return vector). */
   ext: unknown = undefined;
   /** First position id of each block of BLOCK ids of this instrument (its k-th position has id blocks[k / BLOCK] + k % BLOCK). */
@@ -442,6 +448,9 @@ export class PositionBook {
   readonly memory: BookMemory | undefined;
   /** End of the memory's used part (bytes). */
   private top = 0;
+  /** Byte offsets of `pf` and `tf` in the memory (0 without one; see InstrumentMark.holderIdsAt). */
+  pfAt = 0;
+  tfAt = 0;
 
   constructor(
     private readonly prevCloseOf: (instrument: string) => number,
@@ -455,6 +464,17 @@ export class PositionBook {
     if (memory !== undefined) {
       this.pf = this.moved(this.pf, this.pf.length);
       this.tf = this.moved(this.tf, this.tf.length);
+      this.notePlaces();
+    }
+  }
+
+  /** Records where each view is in the memory (pfAt, tfAt, InstrumentMark.holderIdsAt...): after any of them moved. */
+  private notePlaces(): void {
+    this.pfAt = this.pf.byteOffset;
+    this.tfAt = this.tf.byteOffset;
+    for (const inst of this.instruments) {
+      inst.holderIdsAt = inst.holderIds.byteOffset;
+      inst.holderTradersAt = inst.holderTraders.byteOffset;
     }
   }
 
@@ -541,6 +561,7 @@ export class PositionBook {
       // Once listed, so that growing the memory for the second moves the first.
       inst.holderIds = this.moved(inst.holderIds, inst.holderIds.length);
       inst.holderTraders = this.moved(inst.holderTraders, inst.holderTraders.length);
+      this.notePlaces();
     }
     this.onNew?.instrument?.(inst);
     return inst;
@@ -550,7 +571,10 @@ export class PositionBook {
     const i = this.traderIndex.get(id);
     if (i !== undefined) return this.traders[i]!;
     const index = this.traders.length;
-    if ((index + 1) * TF > this.tf.length) this.tf = this.regrown(() => this.tf, (index + 1) * TF);
+    if ((index + 1) * TF > this.tf.length) {
+      this.tf = this.regrown(() => this.tf, (index + 1) * TF);
+      if (this.memory !== undefined) this.notePlaces();
+    }
     if (index + 1 > this.openCount.length) this.openCount = grown(this.openCount, index + 1);
     if (index + 1 > this.largestTracked.length) {
       const n = this.largestTracked.length;
@@ -575,7 +599,10 @@ export class PositionBook {
         this.nextId += BLOCK;
         inst.blocks.push(base);
         const n = this.nextId;
-        if (n * PF > this.pf.length) this.pf = this.regrown(() => this.pf, n * PF);
+        if (n * PF > this.pf.length) {
+          this.pf = this.regrown(() => this.pf, n * PF);
+          if (this.memory !== undefined) this.notePlaces();
+        }
         if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
       }
       const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
@@ -838,6 +865,7 @@ export class PositionBook {
     if (k === inst.holderIds.length) {
       inst.holderIds = this.regrown(() => inst.holderIds, k + 1);
       inst.holderTraders = this.regrown(() => inst.holderTraders, k + 1);
+      if (this.memory !== undefined) this.notePlaces();
     }
     inst.holderIds[k] = p.id;
     inst.holderTraders[k] = p.trader.index;
