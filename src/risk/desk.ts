@@ -186,7 +186,8 @@ interface InstRisk {
 
 /**
  * The desk's slots in a trader's record of the book (`book.tf[index * TF + slot]`, TF_EXT
- * onwards), the numbers a quote reads for every holder, next to the book's own: the VaR drift
+ * onwards, before TF_EXT_END), the numbers a quote reads for every holder first (up to D_CONC),
+ * next to the book's own: the VaR drift
  * bound U and VaR, the quiet box of the book-level limit checks (see {@link TraderRisk.setQuiet}),
  * whether concentration is checked, the VaR limit (NaN: none), whether VAR_LIMIT is armed, and
  * the VaR room (see {@link TraderRisk.updateVarRoom}).

@@ -106,10 +106,13 @@ export const PF_RISK_DRIFT = 7;
 
 /**
  * Float64 slots of a trader in {@link PositionBook.tf} (`tf[index * TF + slot]`): gross and net
- * exposure, realized and unrealized P&L, the day's peak P&L, |notional| of its largest position,
- * touches, the id of the largest position (-1: none) and the runner-up bound (an upper bound on
- * the |notional| of every other position, see {@link TraderBook.largest}); slots TF_EXT to TF - 1
- * are the consumer's.
+ * exposure, realized and unrealized P&L, the day's peak P&L and touches (what every mark move
+ * reads and writes), then the consumer's slots TF_EXT to TF_EXT_END - 1, then |notional| of its
+ * largest position, the id of the largest position (-1: none) and the runner-up bound (an upper
+ * bound on the |notional| of every other position, see {@link TraderBook.largest}), which only
+ * concentration tracking reads. The per-quote slots come first so that, with the record at a
+ * 64-byte boundary (PositionBook.memory), they and the consumer's first ten (desk.ts: what a quote
+ * reads) lie in two of the record's three cache lines.
  *
  * @example book.tf[t.index * TF + TF_GROSS] === t.gross; // true
  */
@@ -119,12 +122,14 @@ export const TF_NET = 1;
 export const TF_REALIZED = 2;
 export const TF_UNREALIZED = 3;
 export const TF_PEAK = 4;
-export const TF_LARGEST_ABS = 5;
-export const TF_TOUCHES = 6;
-export const TF_LARGEST = 7;
-export const TF_RUNNER_UP = 8;
-/** First slot of a trader record free for the book's consumer (up to TF - 1). */
-export const TF_EXT = 9;
+export const TF_TOUCHES = 5;
+/** First slot of a trader record free for the book's consumer (up to TF_EXT_END - 1). */
+export const TF_EXT = 6;
+/** End of the consumer's slots. */
+export const TF_EXT_END = 21;
+export const TF_LARGEST_ABS = 21;
+export const TF_LARGEST = 22;
+export const TF_RUNNER_UP = 23;
 
 /**
  * Position ids are handed out to each instrument in blocks of this many, so the records of its
