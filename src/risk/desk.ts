@@ -178,6 +178,8 @@ export interface DeskRiskStats {
 interface InstRisk {
   /** Scenario returns (historical), undefined without history. */
   r: Float64Array | undefined;
+  /** Their ScenarioFold.returnsId (historical), -1 without history. */
+  ri: number;
   /** Row of the covariance (parametric), -1 without history. */
   row: number;
   /** VaR change per unit of notional not yet folded in (0 without history). */
@@ -264,16 +266,17 @@ class TraderRisk {
    * DeskRisk.fold), and L's memory is visited once for all of them.
    */
   readonly pendD = new Float64Array(PENDING_MAX);
-  readonly pendR: Float64Array[] = [];
+  /** Their returns ids (ScenarioFold.returnsId). */
+  readonly pendR = new Int32Array(PENDING_MAX);
   pending = 0;
   /**
    * The trader's positions in `positions` order as flat arrays (the loops of DeskRisk.deferVar
    * and foldAll, without a walk over Position and InstrumentMark objects): the first `known`
-   * position ids, their instruments' bounds (InstRisk.bound) and scenario returns (InstRisk.r).
+   * position ids, their instruments' bounds (InstRisk.bound) and returns ids (InstRisk.ri).
    */
   posIds = new Int32Array(8);
   posBounds = new Float64Array(8);
-  readonly posR: Array<Float64Array | undefined> = [];
+  posR = new Int32Array(8);
   known = 0;
   /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
   readonly varLimit: number;
@@ -543,7 +546,8 @@ export class DeskRisk implements PositionListener {
     } else if (this.pm && row >= 0) {
       bound = Math.abs(this.pm.varFactor) * Math.sqrt(this.pm.cov[row * this.pm.n + row] as number);
     }
-    inst.ext = { r, row, bound } satisfies InstRisk;
+    const ri = this.scenarioFold !== undefined ? this.scenarioFold.returnsId(inst.name) : -1;
+    inst.ext = { r, ri, row, bound } satisfies InstRisk;
     if (inst.index >= this.instBound.length) this.instBound = grown(this.instBound, inst.index + 1);
     this.instBound[inst.index] = bound;
     if (r === undefined) {
@@ -850,12 +854,13 @@ export class DeskRisk implements PositionListener {
     if (ps.length > tr.posIds.length) {
       tr.posIds = grown(tr.posIds, ps.length);
       tr.posBounds = grown(tr.posBounds, ps.length);
+      tr.posR = grown(tr.posR, ps.length);
     }
     for (let j = tr.known; j < ps.length; j++) {
       const p = ps[j]!;
       tr.posIds[j] = p.id;
       tr.posBounds[j] = this.instBound[p.inst.index] as number;
-      tr.posR[j] = (p.inst.ext as InstRisk).r;
+      tr.posR[j] = (p.inst.ext as InstRisk).ri;
     }
     tr.known = ps.length;
   }
@@ -913,7 +918,7 @@ export class DeskRisk implements PositionListener {
       if (x.r === undefined) return false;
       if (tr.pending === PENDING_MAX) this.applyPending(tr);
       tr.pendD[tr.pending] = d;
-      tr.pendR[tr.pending] = x.r;
+      tr.pendR[tr.pending] = x.ri;
       tr.pending++;
     } else {
       if (x.row < 0) return false;
@@ -942,7 +947,7 @@ export class DeskRisk implements PositionListener {
     const pf = this.book.pf;
     // The queued folds come first (they are older), in the same pass over L.
     const queued = tr.pending;
-    for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j]!);
+    for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
     tr.pending = 0;
     let k = queued;
     const count = t.positions.length;
@@ -960,8 +965,8 @@ export class DeskRisk implements PositionListener {
       const d = n - rn;
       if (d === 0) continue;
       pf[b + PF_RISK_NOTIONAL] = n;
-      const r = posR[j];
-      if (r === undefined) continue;
+      const r = posR[j] as number;
+      if (r < 0) continue;
       sf.stage(k, d, r);
       k++;
     }
@@ -979,7 +984,7 @@ export class DeskRisk implements PositionListener {
     const k = tr.pending;
     if (k === 0) return;
     const sf = this.scenarioFold!;
-    for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j]!);
+    for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
     tr.pending = 0;
     sf.foldStaged(tr.L!, k);
   }

@@ -261,12 +261,13 @@ describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / p
     for (const e of processingOrder(day.events)) {
       feed(run.desk, e);
       for (const t of run.desk.book.traders) {
-        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array; posR: Array<Float64Array | undefined> };
+        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array; posR: Int32Array };
         expect(tr.known).toBeLessThanOrEqual(t.positions.length);
         for (let j = 0; j < tr.known; j++) {
           const p = t.positions[j]!;
-          const x = p.inst.ext as { bound: number; r: Float64Array | undefined };
-          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], x.bound) || tr.posR[j] !== x.r) throw new Error(`${t.id} position ${j}`);
+          const x = p.inst.ext as { bound: number; r: Float64Array | undefined; ri: number };
+          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], x.bound) || tr.posR[j] !== x.ri) throw new Error(`${t.id} position ${j}`);
+          if ((x.r === undefined) !== (x.ri < 0)) throw new Error(`${p.inst.name} returns id`);
           checked++;
         }
       }
