@@ -268,6 +268,8 @@ export const RESUM_EVERY = 1024;
 export class TraderBook {
   /** Every position this trader has had today, in opening order. */
   readonly positions: Position[] = [];
+  /** Their ids, in the same order (the first positions.length entries): the book's scans read these rather than each Position. */
+  ids = new Int32Array(4);
   /** Position by instrument index. */
   readonly byInstrument: Array<Position | undefined> = [];
   /** Free per-trader slot for the book's consumer (desk.ts: VaR vector and limit state). */
@@ -618,6 +620,8 @@ export class PositionBook {
       const rc = t.index * TF + TF_RUNNER_UP;
       if (!((this.tf[rc] as number) >= 0)) this.tf[rc] = 0;
       t.byInstrument[inst.index] = p;
+      if (t.positions.length === t.ids.length) t.ids = grown(t.ids, t.positions.length + 1);
+      t.ids[t.positions.length] = id;
       t.positions.push(p);
     }
     return p;
@@ -747,13 +751,15 @@ export class PositionBook {
   /** Points the trader's largest at the first of its positions with the largest |notional| (after the largest shrank). */
   rescanLargest(ti0: number): void {
     const pf = this.pf;
-    const ps = this.traders[ti0]!.positions;
+    const t = this.traders[ti0]!;
+    const ids = t.ids;
+    const count = t.positions.length;
     let best = -1;
     let bestAbs = -1;
     // The largest |notional| of the others (exact): the new runner-up bound.
     let second = Number.NEGATIVE_INFINITY;
-    for (let k = 0; k < ps.length; k++) {
-      const id = ps[k]!.id;
+    for (let k = 0; k < count; k++) {
+      const id = ids[k] as number;
       const a = pf[id * PF + PF_ABS] as number;
       if (a > bestAbs) {
         if (best >= 0) second = bestAbs;
@@ -815,9 +821,12 @@ export class PositionBook {
       // trader with g > 0 has positions (so a largest): the same value from a scan.
       if (!(g > 0)) return 0;
       const pf = this.pf;
+      const t = this.traders[ti0]!;
+      const ids = t.ids;
+      const count = t.positions.length;
       let m = 0;
-      for (const p of this.traders[ti0]!.positions) {
-        const a = pf[p.id * PF + PF_ABS] as number;
+      for (let k = 0; k < count; k++) {
+        const a = pf[(ids[k] as number) * PF + PF_ABS] as number;
         if (a > m) m = a;
       }
       return m / g;
@@ -833,12 +842,16 @@ export class PositionBook {
   largestIdOf(ti0: number): number {
     if (this.largestTracked[ti0] === 0) {
       const pf = this.pf;
+      const t = this.traders[ti0]!;
+      const ids = t.ids;
+      const count = t.positions.length;
       let best = -1;
       let bestAbs = -1;
-      for (const p of this.traders[ti0]!.positions) {
-        const a = pf[p.id * PF + PF_ABS] as number;
+      for (let k = 0; k < count; k++) {
+        const id = ids[k] as number;
+        const a = pf[id * PF + PF_ABS] as number;
         if (a > bestAbs) {
-          best = p.id;
+          best = id;
           bestAbs = a;
         }
       }
