@@ -33,8 +33,34 @@ import { grown } from '../core/typed-arrays.js';
 import type { ReferenceData, Trader } from '../core/reference.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
 import { DEFAULT_LIMIT_POLICY, LimitChecker, TraderLimitState, type LimitBreach, type LimitPolicy, type LimitType, type VarFigures } from './limits.js';
-import { PF, PF_ABS, PF_AVG, PF_NOTIONAL, PF_QTY, PF_RISK_DRIFT, PF_RISK_NOTIONAL, PF_UNREALIZED, PositionBook, RESUM_EVERY, trackLargestAt, TF, TF_EXT, TF_GROSS, TF_NET, TF_PEAK, TF_REALIZED, TF_TOUCHES, TF_UNREALIZED, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import * as layout from './positions.js';
+import { PositionBook, trackLargestAt, type InstrumentMark, type Position, type PositionBookSnapshot, type PositionListener, type TraderBook } from './positions.js';
+import { bookMemory, markKernel, type MarkKernel } from './mark-kernel.js';
 import { addScaled, buildScenarios, HistoricalVar, ParametricModel, QuadForm, ScenarioFold, type QuantileMethod, type ScenarioSet } from './var.js';
+
+/*
+ * The book's record layout (positions.ts) as this module's own constants. V8 embeds a module's
+ * own `const` numbers in optimized code, but reads an imported binding from its module cell at
+ * every use (a load, a hole check, a Smi check and an overflow-checked add before each typed-array
+ * index): in the per-holder loop of onMarkMove that was most of its instructions.
+ */
+const PF = layout.PF;
+const PF_ABS = layout.PF_ABS;
+const PF_AVG = layout.PF_AVG;
+const PF_NOTIONAL = layout.PF_NOTIONAL;
+const PF_QTY = layout.PF_QTY;
+const PF_RISK_DRIFT = layout.PF_RISK_DRIFT;
+const PF_RISK_NOTIONAL = layout.PF_RISK_NOTIONAL;
+const PF_UNREALIZED = layout.PF_UNREALIZED;
+const RESUM_EVERY = layout.RESUM_EVERY;
+const TF = layout.TF;
+const TF_EXT = layout.TF_EXT;
+const TF_GROSS = layout.TF_GROSS;
+const TF_NET = layout.TF_NET;
+const TF_PEAK = layout.TF_PEAK;
+const TF_REALIZED = layout.TF_REALIZED;
+const TF_TOUCHES = layout.TF_TOUCHES;
+const TF_UNREALIZED = layout.TF_UNREALIZED;
 
 /**
  * How a trader's VaR is computed: historical simulation (CONTRACTS.md 4, the default) or
@@ -86,6 +112,12 @@ export interface DeskRiskOptions {
   limits?: Partial<LimitPolicy>;
   /** Event time between snapshot tables (epoch-aligned; 0: only the one at the end). */
   snapshotIntervalMs?: number;
+  /**
+   * Keep the book in WebAssembly memory and re-value a quote's holders with the WebAssembly
+   * kernel (mark-kernel.ts), when the runtime has WebAssembly (default true). false: plain typed
+   * arrays and the JavaScript loop; the results are the same.
+   */
+  wasm?: boolean;
 }
 
 /**
@@ -146,6 +178,8 @@ export interface DeskRiskStats {
 interface InstRisk {
   /** Scenario returns (historical), undefined without history. */
   r: Float64Array | undefined;
+  /** Their ScenarioFold.returnsId (historical), -1 without history. */
+  ri: number;
   /** Row of the covariance (parametric), -1 without history. */
   row: number;
   /** VaR change per unit of notional not yet folded in (0 without history). */
@@ -154,7 +188,8 @@ interface InstRisk {
 
 /**
  * The desk's slots in a trader's record of the book (`book.tf[index * TF + slot]`, TF_EXT
- * onwards), the numbers a quote reads for every holder, next to the book's own: the VaR drift
+ * onwards, before TF_EXT_END), the numbers a quote reads for every holder first (up to D_CONC),
+ * next to the book's own: the VaR drift
  * bound U and VaR, the quiet box of the book-level limit checks (see {@link TraderRisk.setQuiet}),
  * whether concentration is checked, the VaR limit (NaN: none), whether VAR_LIMIT is armed, and
  * the VaR room (see {@link TraderRisk.updateVarRoom}).
@@ -231,16 +266,17 @@ class TraderRisk {
    * DeskRisk.fold), and L's memory is visited once for all of them.
    */
   readonly pendD = new Float64Array(PENDING_MAX);
-  readonly pendR: Float64Array[] = [];
+  /** Their returns ids (ScenarioFold.returnsId). */
+  readonly pendR = new Int32Array(PENDING_MAX);
   pending = 0;
   /**
    * The trader's positions in `positions` order as flat arrays (the loops of DeskRisk.deferVar
    * and foldAll, without a walk over Position and InstrumentMark objects): the first `known`
-   * position ids, their instruments' bounds (InstRisk.bound) and scenario returns (InstRisk.r).
+   * position ids, their instruments' bounds (InstRisk.bound) and returns ids (InstRisk.ri).
    */
   posIds = new Int32Array(8);
   posBounds = new Float64Array(8);
-  readonly posR: Array<Float64Array | undefined> = [];
+  posR = new Int32Array(8);
   known = 0;
   /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
   readonly varLimit: number;
@@ -426,6 +462,8 @@ export class DeskRisk implements PositionListener {
   private instBound = new Float64Array(16);
   /** The scenario returns (historical) and foldAll's many-position fold over them. */
   private readonly scenarioFold: ScenarioFold | undefined;
+  /** The per-holder mark-move loop in WebAssembly over the book's memory (undefined: the JavaScript loop). */
+  private readonly kernel: MarkKernel | undefined;
 
   constructor(
     private readonly reference: ReferenceData,
@@ -449,10 +487,51 @@ export class DeskRisk implements PositionListener {
     this.snapEvery = snap;
     this.figures = { var: 0, es: 0, confidence: v.confidence, horizonDays: v.horizonDays, method: v.method, scenarios: this.S };
     for (const w of this.scenarios.warnings) sink.warn(`VaR: ${w}`);
-    this.book = new PositionBook((name) => reference.instruments.get(name)?.prevClose ?? Number.NaN, this, {
-      instrument: (inst) => this.newInstrument(inst),
-      trader: (t) => this.newTrader(t),
-    });
+    const memory = opts.wasm === false ? undefined : bookMemory();
+    this.book = new PositionBook(
+      (name) => reference.instruments.get(name)?.prevClose ?? Number.NaN,
+      this,
+      {
+        instrument: (inst) => this.newInstrument(inst),
+        trader: (t) => this.newTrader(t),
+      },
+      memory,
+    );
+    this.kernel =
+      memory === undefined
+        ? undefined
+        : markKernel(memory, {
+            qty: PF_QTY,
+            avg: PF_AVG,
+            notional: PF_NOTIONAL,
+            unrealized: PF_UNREALIZED,
+            abs: PF_ABS,
+            riskNotional: PF_RISK_NOTIONAL,
+            riskDrift: PF_RISK_DRIFT,
+            gross: TF_GROSS,
+            net: TF_NET,
+            realized: TF_REALIZED,
+            traderUnrealized: TF_UNREALIZED,
+            peak: TF_PEAK,
+            touches: TF_TOUCHES,
+            drift: D_DRIFT,
+            varRoom: D_VAR_ROOM,
+            gLo: D_GLO,
+            gHi: D_GHI,
+            lLo: D_LLO,
+            lHi: D_LHI,
+            dLo: D_DLO,
+            dHi: D_DHI,
+            conc: D_CONC,
+            pf: PF,
+            tf: TF,
+            resumEvery: RESUM_EVERY,
+          });
+  }
+
+  /** Whether quotes re-value holders in the WebAssembly kernel (see DeskRiskOptions.wasm). */
+  get usesWasm(): boolean {
+    return this.kernel !== undefined;
   }
 
   private newInstrument(inst: InstrumentMark): void {
@@ -467,7 +546,8 @@ export class DeskRisk implements PositionListener {
     } else if (this.pm && row >= 0) {
       bound = Math.abs(this.pm.varFactor) * Math.sqrt(this.pm.cov[row * this.pm.n + row] as number);
     }
-    inst.ext = { r, row, bound } satisfies InstRisk;
+    const ri = this.scenarioFold !== undefined ? this.scenarioFold.returnsId(inst.name) : -1;
+    inst.ext = { r, ri, row, bound } satisfies InstRisk;
     if (inst.index >= this.instBound.length) this.instBound = grown(this.instBound, inst.index + 1);
     this.instBound[inst.index] = bound;
     if (r === undefined) {
@@ -519,20 +599,56 @@ export class DeskRisk implements PositionListener {
 
   /**
    * A mark move of `inst` (PositionListener.onMarkMove): per open holder, in holder order, the
-   * book's re-valuation (revalueAt's operations) then onRevalueById's drift bound, quiet-box test and VaR
-   * decision, in one loop that reads each trader record once and keeps the fresh gross exposure
-   * and P&L in registers. The per-quote hot path: a quote re-values a dozen holders.
+   * book's re-valuation (revalueAt's operations) then onRevalueById's drift bound, quiet-box test
+   * and VaR decision. The per-quote hot path (a quote re-values a dozen holders): in the
+   * WebAssembly kernel (mark-kernel.ts), which hands back to {@link revalueHolders} the holders it
+   * leaves to JavaScript and to {@link checkHolder} those whose limits need a check; without it,
+   * revalueHolders for all.
    */
   onMarkMove(inst: InstrumentMark, ts: number, skip: number): void {
+    const count = inst.holders.length;
+    const kernel = this.kernel;
+    if (kernel === undefined) {
+      this.revalueHolders(inst, ts, skip, 0, count);
+      return;
+    }
+    const mark = inst.mark;
+    const bnd = this.instBound[inst.index] as number;
+    const book = this.book;
+    let k = 0;
+    while (k < count) {
+      // The places are read afresh (nothing below adds to the book, which is what moves them).
+      const r = kernel(inst.holderIdsAt, inst.holderTradersAt, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
+      k = r >> 1;
+      if (k >= count) return;
+      if ((r & 1) === 0) this.revalueHolders(inst, ts, skip, k, k + 1);
+      else {
+        // Re-valued by the kernel (a trader without concentration tracking): its limit checks,
+        // on the values it wrote.
+        const ti = inst.holderTraders[k] as number;
+        const tf = book.tf;
+        const c = ti * TF;
+        const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+        this.checkHolder(ti, tf[c + TF_GROSS] as number, -pnl, (tf[c + TF_PEAK] as number) - pnl, tf[c + D_DRIFT] as number, false, ts);
+      }
+      k++;
+    }
+  }
+
+  /**
+   * The JavaScript mark-move loop over holders from..to-1 of `inst` (see {@link onMarkMove}), in
+   * one loop that reads each trader record once and keeps the fresh gross exposure and P&L in
+   * registers.
+   */
+  private revalueHolders(inst: InstrumentMark, ts: number, skip: number, from: number, to: number): void {
     const book = this.book;
     const ids = inst.holderIds;
     const tis = inst.holderTraders;
-    const count = inst.holders.length;
     const mark = inst.mark;
     const bnd = this.instBound[inst.index] as number;
     const pf = book.pf;
     const tf = book.tf;
-    for (let k = 0; k < count; k++) {
+    for (let k = from; k < to; k++) {
       const ti = tis[k] as number;
       if (ti === skip) continue;
       const id = ids[k] as number;
@@ -571,8 +687,7 @@ export class DeskRisk implements PositionListener {
       const pnl = (tf[c + TF_REALIZED] as number) + un;
       let peak = tf[c + TF_PEAK] as number;
       if (pnl > peak) tf[c + TF_PEAK] = peak = pnl;
-      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n), kept for the VaR test below
-      // (neither checkBook nor setQuiet changes it).
+      // onRevalueById(): the drift bound (pf[b + PF_NOTIONAL] is n).
       let drift = tf[c + D_DRIFT] as number;
       if (bnd > 0) {
         const term = Math.abs(n - (pf[b + PF_RISK_NOTIONAL] as number)) * bnd;
@@ -580,22 +695,32 @@ export class DeskRisk implements PositionListener {
         tf[c + D_DRIFT] = drift;
         pf[b + PF_RISK_DRIFT] = term;
       }
-      const loss = -pnl;
-      const dd = peak - pnl;
-      if (!insideBox(tf, c, g, loss, dd) || (conc && !this.quietConcentration(ti))) {
-        const t = book.traders[ti]!;
-        const tr = t.ext as TraderRisk;
-        this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-        tr.setQuiet(this.policy);
-      }
-      if (drift > (tf[c + D_VAR_ROOM] as number)) {
-        const t = book.traders[ti]!;
-        const tr = t.ext as TraderRisk;
-        if (this.varRoomOpen(tr, c)) {
-          this.foldAll(t, tr);
-          this.computeVar(tr);
-          this.checkVar(t, tr, ts);
-        }
+      this.checkHolder(ti, g, -pnl, peak - pnl, drift, conc, ts);
+    }
+  }
+
+  /**
+   * A re-valued holder's limit checks (trader `ti`, whose gross exposure, loss, drawdown and VaR
+   * drift bound are now those given; `conc`: concentration is checked): the book-level limits
+   * unless inside the quiet box, then the VaR decision when the drift passed the room (neither
+   * checkBook nor setQuiet changes the drift).
+   */
+  private checkHolder(ti: number, g: number, loss: number, dd: number, drift: number, conc: boolean, ts: number): void {
+    const book = this.book;
+    const c = ti * TF;
+    if (!insideBox(book.tf, c, g, loss, dd) || (conc && !this.quietConcentration(ti))) {
+      const t = book.traders[ti]!;
+      const tr = t.ext as TraderRisk;
+      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+      tr.setQuiet(this.policy);
+    }
+    if (drift > (book.tf[c + D_VAR_ROOM] as number)) {
+      const t = book.traders[ti]!;
+      const tr = t.ext as TraderRisk;
+      if (this.varRoomOpen(tr, c)) {
+        this.foldAll(t, tr);
+        this.computeVar(tr);
+        this.checkVar(t, tr, ts);
       }
     }
   }
@@ -729,12 +854,13 @@ export class DeskRisk implements PositionListener {
     if (ps.length > tr.posIds.length) {
       tr.posIds = grown(tr.posIds, ps.length);
       tr.posBounds = grown(tr.posBounds, ps.length);
+      tr.posR = grown(tr.posR, ps.length);
     }
     for (let j = tr.known; j < ps.length; j++) {
       const p = ps[j]!;
       tr.posIds[j] = p.id;
       tr.posBounds[j] = this.instBound[p.inst.index] as number;
-      tr.posR[j] = (p.inst.ext as InstRisk).r;
+      tr.posR[j] = (p.inst.ext as InstRisk).ri;
     }
     tr.known = ps.length;
   }
@@ -792,7 +918,7 @@ export class DeskRisk implements PositionListener {
       if (x.r === undefined) return false;
       if (tr.pending === PENDING_MAX) this.applyPending(tr);
       tr.pendD[tr.pending] = d;
-      tr.pendR[tr.pending] = x.r;
+      tr.pendR[tr.pending] = x.ri;
       tr.pending++;
     } else {
       if (x.row < 0) return false;
@@ -821,7 +947,7 @@ export class DeskRisk implements PositionListener {
     const pf = this.book.pf;
     // The queued folds come first (they are older), in the same pass over L.
     const queued = tr.pending;
-    for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j]!);
+    for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
     tr.pending = 0;
     let k = queued;
     const count = t.positions.length;
@@ -839,8 +965,8 @@ export class DeskRisk implements PositionListener {
       const d = n - rn;
       if (d === 0) continue;
       pf[b + PF_RISK_NOTIONAL] = n;
-      const r = posR[j];
-      if (r === undefined) continue;
+      const r = posR[j] as number;
+      if (r < 0) continue;
       sf.stage(k, d, r);
       k++;
     }
@@ -858,7 +984,7 @@ export class DeskRisk implements PositionListener {
     const k = tr.pending;
     if (k === 0) return;
     const sf = this.scenarioFold!;
-    for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j]!);
+    for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
     tr.pending = 0;
     sf.foldStaged(tr.L!, k);
   }

@@ -106,10 +106,13 @@ export const PF_RISK_DRIFT = 7;
 
 /**
  * Float64 slots of a trader in {@link PositionBook.tf} (`tf[index * TF + slot]`): gross and net
- * exposure, realized and unrealized P&L, the day's peak P&L, |notional| of its largest position,
- * touches, the id of the largest position (-1: none) and the runner-up bound (an upper bound on
- * the |notional| of every other position, see {@link TraderBook.largest}); slots TF_EXT to TF - 1
- * are the consumer's.
+ * exposure, realized and unrealized P&L, the day's peak P&L and touches (what every mark move
+ * reads and writes), then the consumer's slots TF_EXT to TF_EXT_END - 1, then |notional| of its
+ * largest position, the id of the largest position (-1: none) and the runner-up bound (an upper
+ * bound on the |notional| of every other position, see {@link TraderBook.largest}), which only
+ * concentration tracking reads. The per-quote slots come first so that, with the record at a
+ * 64-byte boundary (PositionBook.memory), they and the consumer's first ten (desk.ts: what a quote
+ * reads) lie in two of the record's three cache lines.
  *
  * @example book.tf[t.index * TF + TF_GROSS] === t.gross; // true
  */
@@ -119,12 +122,14 @@ export const TF_NET = 1;
 export const TF_REALIZED = 2;
 export const TF_UNREALIZED = 3;
 export const TF_PEAK = 4;
-export const TF_LARGEST_ABS = 5;
-export const TF_TOUCHES = 6;
-export const TF_LARGEST = 7;
-export const TF_RUNNER_UP = 8;
-/** First slot of a trader record free for the book's consumer (up to TF - 1). */
-export const TF_EXT = 9;
+export const TF_TOUCHES = 5;
+/** First slot of a trader record free for the book's consumer (up to TF_EXT_END - 1). */
+export const TF_EXT = 6;
+/** End of the consumer's slots. */
+export const TF_EXT_END = 21;
+export const TF_LARGEST_ABS = 21;
+export const TF_LARGEST = 22;
+export const TF_RUNNER_UP = 23;
 
 /**
  * Position ids are handed out to each instrument in blocks of this many, so the records of its
@@ -154,6 +159,12 @@ export class InstrumentMark {
    * without first loading its position record, so both memory reads can be in flight at once.
    */
   holderTraders = new Int32Array(4);
+  /**
+   * Byte offsets of holderIds and holderTraders in PositionBook.memory (0 without one): a view's
+   * own byteOffset is a slow property read for the per-quote call into WebAssembly.
+   */
+  holderIdsAt = 0;
+  holderTradersAt = 0;
   /** Free per-instrument slot for the book's consumer (desk.ts: the scenario-return vector). */
   ext: unknown = undefined;
   /** First position id of each block of BLOCK ids of this instrument (its k-th position has id blocks[k / BLOCK] + k % BLOCK). */
@@ -257,6 +268,8 @@ export const RESUM_EVERY = 1024;
 export class TraderBook {
   /** Every position this trader has had today, in opening order. */
   readonly positions: Position[] = [];
+  /** Their ids, in the same order (the first positions.length entries): the book's scans read these rather than each Position. */
+  ids = new Int32Array(4);
   /** Position by instrument index. */
   readonly byInstrument: Array<Position | undefined> = [];
   /** Free per-trader slot for the book's consumer (desk.ts: VaR vector and limit state). */
@@ -394,6 +407,17 @@ export function trackLargestAt(tf: Float64Array, c: number, id: number, absN: nu
 }
 
 /**
+ * The part of a WebAssembly.Memory the book uses (the project's TypeScript libs do not declare
+ * WebAssembly).
+ *
+ * @example new PositionBook(prevClose, listener, hooks, new WebAssembly.Memory({ initial: 1 }))
+ */
+export interface BookMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+/**
  * Marks and positions of every trader, updated per quote and trade in event-time order.
  *
  * @example
@@ -422,13 +446,102 @@ export class PositionBook {
   private nextId = 0;
   private readonly instrumentIndex = new Map<string, number>();
   private readonly traderIndex = new Map<string, number>();
+  /**
+   * The WebAssembly memory holding `pf`, `tf` and every instrument's `holderIds` and
+   * `holderTraders` (views into it), so that a WebAssembly loop can re-value holders (desk.ts);
+   * undefined: plain typed arrays. Growing the memory moves every view (see {@link reserve}):
+   * read them afresh after anything that may add a trader, a position or a holder.
+   */
+  readonly memory: BookMemory | undefined;
+  /** End of the memory's used part (bytes). */
+  private top = 0;
+  /** Byte offsets of `pf` and `tf` in the memory (0 without one; see InstrumentMark.holderIdsAt). */
+  pfAt = 0;
+  tfAt = 0;
 
   constructor(
     private readonly prevCloseOf: (instrument: string) => number,
     private readonly listener?: PositionListener,
     /** Called when an instrument or trader is first seen (to fill `ext`). */
     private readonly onNew?: { instrument?(i: InstrumentMark): void; trader?(t: TraderBook): void },
-  ) {}
+    /** A fresh WebAssembly memory to keep the records in (see {@link memory}). */
+    memory?: BookMemory,
+  ) {
+    this.memory = memory;
+    if (memory !== undefined) {
+      this.pf = this.moved(this.pf, this.pf.length);
+      this.tf = this.moved(this.tf, this.tf.length);
+      this.notePlaces();
+    }
+  }
+
+  /** Records where each view is in the memory (pfAt, tfAt, InstrumentMark.holderIdsAt...): after any of them moved. */
+  private notePlaces(): void {
+    this.pfAt = this.pf.byteOffset;
+    this.tfAt = this.tf.byteOffset;
+    for (const inst of this.instruments) {
+      inst.holderIdsAt = inst.holderIds.byteOffset;
+      inst.holderTradersAt = inst.holderTraders.byteOffset;
+    }
+  }
+
+  /**
+   * `a` with room for at least `n` elements: {@link grown} without a memory; with one, a copy in
+   * a fresh part of the memory (the old part is not reused: the records only grow, by doubling,
+   * so at most half of the memory is left behind). `a` must be read again after this call when it
+   * lives in the memory (a grown memory moved it): pass it as `get`.
+   */
+  private regrown<T extends Float64Array | Int32Array>(get: () => T, n: number): T {
+    if (this.memory === undefined) return grown(get(), n);
+    let len = Math.max(get().length, 1);
+    while (len < n) len *= 2;
+    const at = this.reserve(len * get().BYTES_PER_ELEMENT);
+    return this.copyAt(get(), at, len);
+  }
+
+  /** A copy of `a`, an array outside the memory, with room for `len` elements in a fresh part of the memory. */
+  private moved<T extends Float64Array | Int32Array>(a: T, len: number): T {
+    return this.copyAt(a, this.reserve(len * a.BYTES_PER_ELEMENT), len);
+  }
+
+  private copyAt<T extends Float64Array | Int32Array>(a: T, at: number, len: number): T {
+    const b = new (a.constructor as new (buf: ArrayBuffer, at: number, len: number) => T)(this.memory!.buffer, at, len);
+    b.set(a);
+    return b;
+  }
+
+  /**
+   * `bytes` of fresh memory (64-byte aligned, so a position record is one cache line): their
+   * offset. When the memory must grow, its buffer is replaced and every view of the old one
+   * detached, so each of the book's views is made again at the same place.
+   */
+  private reserve(bytes: number): number {
+    const m = this.memory!;
+    const at = Math.ceil(this.top / 64) * 64;
+    const end = at + bytes;
+    const have = m.buffer.byteLength;
+    if (end > have) {
+      const old = m.buffer;
+      const views: Array<Float64Array | Int32Array> = [this.pf, this.tf];
+      for (const inst of this.instruments) views.push(inst.holderIds, inst.holderTraders);
+      // Where each view of the old buffer was (a detached view forgets it).
+      const spots = views.map((v) => (v.buffer === old ? [v.byteOffset, v.length] : undefined));
+      m.grow(Math.max(Math.ceil((end - have) / 65536), have / 65536));
+      const again = <T extends Float64Array | Int32Array>(v: T, k: number): T => {
+        const spot = spots[k];
+        return spot === undefined ? v : new (v.constructor as new (buf: ArrayBuffer, at: number, len: number) => T)(m.buffer, spot[0]!, spot[1]!);
+      };
+      this.pf = again(this.pf, 0);
+      this.tf = again(this.tf, 1);
+      let k = 2;
+      for (const inst of this.instruments) {
+        inst.holderIds = again(inst.holderIds, k++);
+        inst.holderTraders = again(inst.holderTraders, k++);
+      }
+    }
+    this.top = end;
+    return at;
+  }
 
   instrument(name: string): InstrumentMark | undefined {
     const i = this.instrumentIndex.get(name);
@@ -451,6 +564,12 @@ export class PositionBook {
     const inst = new InstrumentMark(name, this.instruments.length, this.prevCloseOf(name));
     this.instrumentIndex.set(name, inst.index);
     this.instruments.push(inst);
+    if (this.memory !== undefined) {
+      // Once listed, so that growing the memory for the second moves the first.
+      inst.holderIds = this.moved(inst.holderIds, inst.holderIds.length);
+      inst.holderTraders = this.moved(inst.holderTraders, inst.holderTraders.length);
+      this.notePlaces();
+    }
     this.onNew?.instrument?.(inst);
     return inst;
   }
@@ -459,7 +578,10 @@ export class PositionBook {
     const i = this.traderIndex.get(id);
     if (i !== undefined) return this.traders[i]!;
     const index = this.traders.length;
-    if ((index + 1) * TF > this.tf.length) this.tf = grown(this.tf, (index + 1) * TF);
+    if ((index + 1) * TF > this.tf.length) {
+      this.tf = this.regrown(() => this.tf, (index + 1) * TF);
+      if (this.memory !== undefined) this.notePlaces();
+    }
     if (index + 1 > this.openCount.length) this.openCount = grown(this.openCount, index + 1);
     if (index + 1 > this.largestTracked.length) {
       const n = this.largestTracked.length;
@@ -484,7 +606,10 @@ export class PositionBook {
         this.nextId += BLOCK;
         inst.blocks.push(base);
         const n = this.nextId;
-        if (n * PF > this.pf.length) this.pf = grown(this.pf, n * PF);
+        if (n * PF > this.pf.length) {
+          this.pf = this.regrown(() => this.pf, n * PF);
+          if (this.memory !== undefined) this.notePlaces();
+        }
         if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
       }
       const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
@@ -495,6 +620,8 @@ export class PositionBook {
       const rc = t.index * TF + TF_RUNNER_UP;
       if (!((this.tf[rc] as number) >= 0)) this.tf[rc] = 0;
       t.byInstrument[inst.index] = p;
+      if (t.positions.length === t.ids.length) t.ids = grown(t.ids, t.positions.length + 1);
+      t.ids[t.positions.length] = id;
       t.positions.push(p);
     }
     return p;
@@ -624,13 +751,15 @@ export class PositionBook {
   /** Points the trader's largest at the first of its positions with the largest |notional| (after the largest shrank). */
   rescanLargest(ti0: number): void {
     const pf = this.pf;
-    const ps = this.traders[ti0]!.positions;
+    const t = this.traders[ti0]!;
+    const ids = t.ids;
+    const count = t.positions.length;
     let best = -1;
     let bestAbs = -1;
     // The largest |notional| of the others (exact): the new runner-up bound.
     let second = Number.NEGATIVE_INFINITY;
-    for (let k = 0; k < ps.length; k++) {
-      const id = ps[k]!.id;
+    for (let k = 0; k < count; k++) {
+      const id = ids[k] as number;
       const a = pf[id * PF + PF_ABS] as number;
       if (a > bestAbs) {
         if (best >= 0) second = bestAbs;
@@ -692,9 +821,12 @@ export class PositionBook {
       // trader with g > 0 has positions (so a largest): the same value from a scan.
       if (!(g > 0)) return 0;
       const pf = this.pf;
+      const t = this.traders[ti0]!;
+      const ids = t.ids;
+      const count = t.positions.length;
       let m = 0;
-      for (const p of this.traders[ti0]!.positions) {
-        const a = pf[p.id * PF + PF_ABS] as number;
+      for (let k = 0; k < count; k++) {
+        const a = pf[(ids[k] as number) * PF + PF_ABS] as number;
         if (a > m) m = a;
       }
       return m / g;
@@ -710,12 +842,16 @@ export class PositionBook {
   largestIdOf(ti0: number): number {
     if (this.largestTracked[ti0] === 0) {
       const pf = this.pf;
+      const t = this.traders[ti0]!;
+      const ids = t.ids;
+      const count = t.positions.length;
       let best = -1;
       let bestAbs = -1;
-      for (const p of this.traders[ti0]!.positions) {
-        const a = pf[p.id * PF + PF_ABS] as number;
+      for (let k = 0; k < count; k++) {
+        const id = ids[k] as number;
+        const a = pf[id * PF + PF_ABS] as number;
         if (a > bestAbs) {
-          best = p.id;
+          best = id;
           bestAbs = a;
         }
       }
@@ -745,8 +881,9 @@ export class PositionBook {
     p.holderSlot = k;
     h.push(p);
     if (k === inst.holderIds.length) {
-      inst.holderIds = grown(inst.holderIds, k + 1);
-      inst.holderTraders = grown(inst.holderTraders, k + 1);
+      inst.holderIds = this.regrown(() => inst.holderIds, k + 1);
+      inst.holderTraders = this.regrown(() => inst.holderTraders, k + 1);
+      if (this.memory !== undefined) this.notePlaces();
     }
     inst.holderIds[k] = p.id;
     inst.holderTraders[k] = p.trader.index;

@@ -270,12 +270,12 @@ const FOLD_KERNELS: Array<FoldKernel | undefined> = Array.from({ length: 9 }, (_
  * addScaledMany on the same staged inputs (same results).
  *
  * Usage: `returnsOf(name)` gives the instrument's return vector (a view into the memory, same
- * values as `scenarios.returns`); stage positions 0..k-1 with `stage(j, d, r)` (r from
- * returnsOf), then `foldStaged(L, k)` adds them to L.
+ * values as `scenarios.returns`) and `returnsId(name)` a number for it; stage positions 0..k-1
+ * with `stage(j, d, id)`, then `foldStaged(L, k)` adds them to L.
  *
  * @example
  * const f = new ScenarioFold(scenarios);
- * f.stage(0, d1, f.returnsOf('ACME')!); f.stage(1, d2, f.returnsOf('BOLT')!);
+ * f.stage(0, d1, f.returnsId('ACME')); f.stage(1, d2, f.returnsId('BOLT'));
  * f.foldStaged(L, 2); // same bits as addScaled(L, d1, rACME, S); addScaled(L, d2, rBOLT, S)
  */
 export class ScenarioFold {
@@ -292,6 +292,10 @@ export class ScenarioFold {
   private readonly lw: Float64Array | undefined;
   private readonly kernel: FoldFn | undefined;
   private readonly returns = new Map<string, Float64Array>();
+  /** Each instrument's returns id (see {@link returnsId}), its vector, and the vector's byte offset in the memory (SIMD path). */
+  private readonly ids = new Map<string, number>();
+  private readonly vectors: Float64Array[] = [];
+  private readonly offsets: Int32Array;
   private readonly lwAt: number;
   private readonly dAt: number;
   private readonly offAt: number;
@@ -331,6 +335,19 @@ export class ScenarioFold {
       this.d = new Float64Array(Math.max(n, 1));
       for (const [name, r] of scenarios.returns) this.returns.set(name, r);
     }
+    this.offsets = new Int32Array(Math.max(this.returns.size, 1));
+    for (const [name, v] of this.returns) {
+      const id = this.vectors.length;
+      this.ids.set(name, id);
+      this.vectors.push(v);
+      // Read once here: a typed array's byteOffset is a slow property read.
+      this.offsets[id] = v.byteOffset;
+    }
+  }
+
+  /** A number for the instrument's scenario returns, to stage them with; -1 without history. */
+  returnsId(name: string): number {
+    return this.ids.get(name) ?? -1;
   }
 
   /** The instrument's scenario returns (the values of `scenarios.returns`), undefined without history. */
@@ -338,11 +355,11 @@ export class ScenarioFold {
     return this.returns.get(name);
   }
 
-  /** Stages position j of the next fold: notional change `d`, return vector `r` (from returnsOf). */
-  stage(j: number, d: number, r: Float64Array): void {
+  /** Stages position j of the next fold: notional change `d`, the returns of returnsId `id` (not -1). */
+  stage(j: number, d: number, id: number): void {
     this.d[j] = d;
-    if (this.off !== undefined) this.off[j] = r.byteOffset;
-    else this.rs[j] = r;
+    if (this.off !== undefined) this.off[j] = this.offsets[id] as number;
+    else this.rs[j] = this.vectors[id]!;
   }
 
   /** Adds the first k staged positions to L (length `size`), in stage order. */

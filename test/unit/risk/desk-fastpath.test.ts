@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { snapshotRowObjects } from '../../../src/core/snapshot-rows.js';
 import { DeskRisk, type DeskRiskOptions } from '../../../src/risk/desk.js';
 import type { LimitBreach } from '../../../src/risk/limits.js';
-import { PF, PF_ABS, PositionBook, TF, TF_EXT, TF_LARGEST, TF_LARGEST_ABS, TF_RUNNER_UP } from '../../../src/risk/positions.js';
+import { PF, PF_ABS, PositionBook, TF, TF_EXT, TF_EXT_END, TF_LARGEST, TF_LARGEST_ABS, TF_RUNNER_UP } from '../../../src/risk/positions.js';
 import { generateDay, processingOrder, type Ev } from './desk-reference.js';
 
 interface Run {
@@ -64,10 +64,10 @@ describe.each([
       const a = run.desk.book;
       if (a.traders.length !== plain.traders.length) throw new Error(`trader count at ts ${e.ts}`);
       for (let i = 0; i < plain.traders.length; i++) {
-        // The book's own slots of the trader record (the desk's start at TF_EXT).
+        // The book's own slots of the trader record (the desk's are TF_EXT to TF_EXT_END - 1).
         const tracked = a.largestTracked[i] !== 0;
         if (tracked !== (!untracked || (plain.traders[i]!.id !== 'T2' && plain.traders[i]!.id !== 'T4'))) throw new Error(`tracking of trader ${i}`);
-        for (let s = 0; s < TF_EXT; s++) {
+        for (let s = 0; s < TF; s = s === TF_EXT - 1 ? TF_EXT_END : s + 1) {
           if (!tracked && LARGEST_SLOTS.includes(s)) continue;
           if (!sameBits(a.tf[i * TF + s], plain.tf[i * TF + s])) throw new Error(`trader ${i} slot ${s} at ts ${e.ts}: ${a.tf[i * TF + s]} != ${plain.tf[i * TF + s]}`);
         }
@@ -261,12 +261,13 @@ describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / p
     for (const e of processingOrder(day.events)) {
       feed(run.desk, e);
       for (const t of run.desk.book.traders) {
-        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array; posR: Array<Float64Array | undefined> };
+        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array; posR: Int32Array };
         expect(tr.known).toBeLessThanOrEqual(t.positions.length);
         for (let j = 0; j < tr.known; j++) {
           const p = t.positions[j]!;
-          const x = p.inst.ext as { bound: number; r: Float64Array | undefined };
-          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], x.bound) || tr.posR[j] !== x.r) throw new Error(`${t.id} position ${j}`);
+          const x = p.inst.ext as { bound: number; r: Float64Array | undefined; ri: number };
+          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], x.bound) || tr.posR[j] !== x.ri) throw new Error(`${t.id} position ${j}`);
+          if ((x.r === undefined) !== (x.ri < 0)) throw new Error(`${p.inst.name} returns id`);
           checked++;
         }
       }

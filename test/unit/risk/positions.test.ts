@@ -163,6 +163,29 @@ describe('PositionBook', () => {
     }
   });
 
+  it("keeps each trader's flat list of position ids (TraderBook.ids) in positions order as positions open", () => {
+    const book = new PositionBook(() => 10);
+    let ts = 0;
+    for (let k = 0; k < 400; k++) {
+      // 3 traders over 40 instruments: the lists grow past their first capacity several times.
+      book.applyTrade(++ts, `T${k % 3}`, `I${(k * 7) % 40}`, k % 2 === 0 ? 'BUY' : 'SELL', 100 + k, 10 + (k % 5));
+      for (const t of book.traders) {
+        for (let j = 0; j < t.positions.length; j++) if (t.ids[j] !== t.positions[j]!.id) throw new Error(`${t.id} position ${j} after trade ${k}`);
+      }
+    }
+    expect(Math.min(...book.traders.map((t) => t.positions.length))).toBeGreaterThan(8);
+    // The scans over the ids give what a walk over the Position objects gives.
+    for (const t of book.traders) {
+      book.setLargestTracking(t.index, false);
+      const abs = t.positions.map((p) => Math.abs(p.notional));
+      const m = Math.max(...abs);
+      expect(book.largestIdOf(t.index)).toBe(t.positions[abs.indexOf(m)]!.id);
+      expect(book.concentrationOf(t.index)).toBe(m / t.gross);
+      book.setLargestTracking(t.index, true);
+      expect(t.largest!.id).toBe(t.positions[abs.indexOf(m)]!.id);
+    }
+  });
+
   it('keeps the largest position right when it shrinks (rescan) and when another overtakes it', () => {
     const book = new PositionBook(prevClose);
     book.applyTrade(1, 'T1', 'A', 'BUY', 100, 100); // 10,000

@@ -206,6 +206,7 @@ describe('ScenarioFold', () => {
       expect(f.simd).toBe(expectSimd);
       for (const [name, r] of sc.returns) expect(Array.from(f.returnsOf(name)!)).toEqual(Array.from(r));
       expect(f.returnsOf('NONE')).toBeUndefined();
+      expect(f.returnsId('NONE')).toBe(-1);
       for (let k = 0; k <= n; k++) {
         const start = Float64Array.from({ length: S }, () => (rnd() - 0.5) * 1e6);
         const one = start.slice();
@@ -214,7 +215,7 @@ describe('ScenarioFold', () => {
           const d = (rnd() - 0.5) * 2e6;
           const name = `I${Math.floor(rnd() * n)}`;
           addScaled(one, d, sc.returns.get(name)!, S);
-          f.stage(j, d, f.returnsOf(name)!);
+          f.stage(j, d, f.returnsId(name));
         }
         f.foldStaged(many, k);
         for (let s = 0; s < S; s++) if (!Object.is(many[s], one[s])) throw new Error(`S=${S} k=${k} s=${s}: ${many[s]} != ${one[s]}`);
