@@ -159,16 +159,21 @@ export class CorrelationWindow {
 
   /**
    * This window's rows as columns ({@link CorrelationWindow.columns} of it alone). The `n` column
-   * is the window's own array, and the instrument columns are those of every window over the same
-   * names (see {@link pairNames}): the sink only reads them.
+   * is the window's own array (shared with the windows of equal counts), so is the correlation
+   * column when no correlation is null, and the instrument columns are those of every window over
+   * the same names (see {@link pairNames}): the sink only reads them.
    */
   columns(): SnapshotColumns {
     const total = this.size;
     const rho = this.rho;
-    const corr = new Array<number | null>(total);
+    // Without a null (every pair had enough data: nearly every window), the correlation column is
+    // the window's own array too; else an array with a null per NaN.
+    let corr: ArrayLike<number | null> = rho;
     for (let k = 0; k < total; k++) {
-      const r = rho[k] as number;
-      corr[k] = Number.isNaN(r) ? null : r;
+      if (Number.isNaN(rho[k] as number)) {
+        corr = Array.from(rho, (r) => (Number.isNaN(r) ? null : r));
+        break;
+      }
     }
     const { a, b } = pairNames(this.names);
     return new SnapshotColumns(total, {
@@ -330,6 +335,8 @@ export class CorrelationMatrix implements EventTimeDriven {
   private sorted: number[] | undefined;
   /** The names in that order (shared by the windows closed until an instrument is added). */
   private sortedNames: string[] | undefined;
+  /** The pair counts of the last window reported (shared with the windows whose counts are the same). */
+  private lastN = new Float64Array(0);
 
   constructor(
     p: CorrelationParams,
@@ -569,7 +576,10 @@ export class CorrelationMatrix implements EventTimeDriven {
     const want = this.onWindow !== undefined || this.onResult !== undefined;
     const pairs = want ? (order.length * (order.length - 1)) / 2 : 0;
     const rhoOut = new Float64Array(pairs);
-    const nOut = new Float64Array(pairs);
+    // The counts are those of the previous window in nearly every window (every pair over the
+    // whole window): its array is shared (windows only read it) until a count differs.
+    let nOut = this.lastN.length === pairs ? this.lastN : new Float64Array(pairs);
+    let nShared = nOut === this.lastN;
     let k = 0;
     const alerts: MarketAlert[] = [];
     const first = this.first;
@@ -643,13 +653,20 @@ export class CorrelationMatrix implements EventTimeDriven {
         }
         if (want) {
           rhoOut[k] = rho;
-          nOut[k] = n;
+          if (nOut[k] !== n) {
+            if (nShared) {
+              nOut = nOut.slice();
+              nShared = false;
+            }
+            nOut[k] = n;
+          }
           k++;
         }
       }
     }
     for (const al of alerts) this.out(al);
     if (want) {
+      this.lastN = nOut;
       const w = new CorrelationWindow(ws, we, this.sortedNames!, rhoOut, nOut);
       if (this.onWindow) this.onWindow(w.rows(), ws, we);
       this.onResult?.(w);

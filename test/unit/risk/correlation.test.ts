@@ -352,4 +352,48 @@ describe('correlation state', () => {
     expect(Object.is(rows[5]!['correlation'], -0)).toBe(true);
     expect(CorrelationWindow.columns([]).length).toBe(0);
   });
+
+  it("one window's columns are its rows: its own correlation array without a NaN, a null per NaN otherwise", () => {
+    const names = ['ACME', 'BOLT', 'CART'];
+    const full = new CorrelationWindow(T0, T0 + 300_000, names, Float64Array.of(0.5, -0, 1), Float64Array.of(300, 300, 300));
+    const cols = CorrelationWindow.columns([full]);
+    expect(cols.toRows()).toEqual(full.rows());
+    expect(cols.columns['correlation']).toBe(full.rho);
+    expect(cols.columns['n']).toBe(full.n);
+    const gaps = new CorrelationWindow(T0, T0 + 300_000, names, Float64Array.of(0.25, Number.NaN, -0.75), Float64Array.of(300, 2, 300));
+    const rows = CorrelationWindow.columns([gaps]).toRows();
+    expect(rows).toEqual(gaps.rows());
+    expect(rows.map((r) => r['correlation'])).toEqual([0.25, null, -0.75]);
+  });
+
+  it('windows kept until the end read the counts they were closed with (a count array is shared only while equal)', () => {
+    // C is quoted from the middle of the second window on: pairs with C count 0, then some, then
+    // every return; the later windows have equal counts (one shared array).
+    const names = ['A', 'B', 'C'];
+    let seed = 3;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const level = [100, 50, 20];
+    const quotes: MarketQuote[] = [];
+    for (let j = 0; j < 1200; j++) {
+      names.forEach((n, i) => {
+        if (i === 2 && j < 450) return;
+        level[i] = Math.round(level[i]! * (1 + (rnd() - 0.5) * 0.01) * 100) / 100;
+        quotes.push({ ts: T0 + j * S + 100 + i, instrument: n, bid: level[i]! - 0.01, ask: level[i]! + 0.01, bidSize: 1, askSize: 1 });
+      });
+    }
+    const eager: CorrelationRow[] = [];
+    const kept: CorrelationWindow[] = [];
+    const c = new CorrelationMatrix(CORRELATION_DEFAULTS, reference(names), () => undefined, (r) => void eager.push(...r), (w) => void kept.push(w));
+    for (const q of quotes) {
+      c.advance(q.ts);
+      c.onQuote(q);
+    }
+    c.finish();
+    expect(kept.length).toBe(4);
+    expect(kept.flatMap((w) => w.rows())).toEqual(eager);
+    expect(new Set(kept.map((w) => Array.from(w.n).join())).size).toBe(3);
+    expect(kept[3]!.n).toBe(kept[2]!.n);
+    expect(kept[1]!.n).not.toBe(kept[0]!.n);
+    expectSameRows(eager, bruteRows(quotes, names, CORRELATION_DEFAULTS));
+  });
 });
