@@ -129,6 +129,71 @@ describe('liquidity baseline in a typed ring with its sorted means', () => {
   });
 });
 
+describe('liquidity baseline: a leaving window and a joining one in one move', () => {
+  it('the sorted means after every close are those of a removal then an insertion by binary search (ties, gaps, NaN means)', () => {
+    const rnd = rng(23);
+    // A 5-minute baseline of 30 s windows: from the eleventh window on, one leaves at nearly
+    // every close; windows without quotes make two or more leave at once; a quote at an infinite
+    // price makes a NaN mean (the binary searches then see an unsorted array).
+    const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 300 * S, minBaselineWindows: 1 };
+    const names = ['ACME', 'BOLT'];
+    const quotes: MarketQuote[] = [];
+    for (let w = 0; w < 90; w++) {
+      names.forEach((name, i) => {
+        if ((w + i * 3) % 11 === 4 || (i === 1 && w >= 40 && w < 46)) return;
+        const bps = w % 7 === 0 ? 12 : 5 + Math.floor(rnd() * 30);
+        const half = (50 * bps) / 2e4;
+        const nan = i === 0 && (w === 30 || w === 61);
+        quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: nan ? Infinity : 50 - half, ask: nan ? Infinity : 50 + half, bidSize: 1e5, askSize: 1e5 });
+      });
+    }
+    // The plain path: per instrument, its windows (start, mean) and the means kept sorted by a
+    // removal and an insertion at the lower bound (as the monitor did before the fused move).
+    const lowerBound = (a: number[], x: number): number => {
+      let lo = 0;
+      let hi = a.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (a[mid]! < x) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const plain = new Map(names.map((n) => [n, { starts: [] as number[], means: [] as number[], sorted: [] as number[] }]));
+    const l = new LiquidityMonitor(p, () => undefined, (w) => {
+      const b = plain.get(w.instrument)!;
+      while (b.starts.length > 0 && b.starts[0]! < w.windowStart - p.baselineMs) {
+        b.starts.shift();
+        b.sorted.splice(lowerBound(b.sorted, b.means.shift()!), 1);
+      }
+      b.starts.push(w.windowStart);
+      b.means.push(w.meanSpreadBps);
+      b.sorted.splice(lowerBound(b.sorted, w.meanSpreadBps), 0, w.meanSpreadBps);
+    });
+    let closes = 0;
+    let moved = 0;
+    let withNaN = 0;
+    for (const q of quotes) {
+      const before = l.snapshot();
+      l.advance(q.ts);
+      const after = l.snapshot();
+      if (after.open !== before.open) {
+        closes++;
+        for (const x of after.insts) {
+          expect(x.sorted).toEqual(plain.get(x.name)!.sorted);
+          expect(x.histMean).toEqual(plain.get(x.name)!.means);
+          moved += x.histStart[0]! > T0 ? 1 : 0;
+          withNaN += x.sorted.some(Number.isNaN) ? 1 : 0;
+        }
+      }
+      l.onQuote(q);
+    }
+    expect(closes).toBeGreaterThan(80);
+    expect(moved).toBeGreaterThan(100);
+    expect(withNaN).toBeGreaterThan(10);
+  });
+});
+
 describe('liquidity baselines of several instruments in one typed array', () => {
   it('medians per instrument equal a sort of its baseline while the shared rings grow past 128, through a restore', () => {
     const rnd = rng(11);
