@@ -364,9 +364,11 @@ export class LiquidityMonitor implements EventTimeDriven {
     const byName = this.byName;
     const active = this.active;
     const acc = this.acc;
-    const cap = this.cap;
-    const mask = cap - 1;
-    const hist = this.hist;
+    // The rings' layout: re-read after a pushBaseline that grew them (the instruments after it
+    // in this loop have theirs in the new array).
+    let cap = this.cap;
+    let mask = cap - 1;
+    let hist = this.hist;
     const at = this.at;
     const cutoff = start - baselineMs;
     for (let o = 0; o < byName.length; o++) {
@@ -443,7 +445,12 @@ export class LiquidityMonitor implements EventTimeDriven {
         hist[i] = start;
         hist[i + 1] = mean;
         at[k * 2 + 1] = nb + 1;
-      } else this.pushBaseline(k, start, mean);
+      } else {
+        this.pushBaseline(k, start, mean);
+        cap = this.cap;
+        mask = cap - 1;
+        hist = this.hist;
+      }
       acc[k * ACC + N_AT] = 0;
       acc[k * ACC + SUM_AT] = 0;
       acc[k * ACC + MIN_AT] = Number.POSITIVE_INFINITY;

@@ -194,6 +194,46 @@ describe('liquidity baseline: a leaving window and a joining one in one move', (
   });
 });
 
+describe('liquidity baselines growing while windows leave them', () => {
+  it('medians per instrument equal a sort of its baseline when a ring grows at a close after windows have left', () => {
+    const rnd = rng(31);
+    // Quoted every other window for 300 windows (baselines of ~100 of 200 windows, leaving at
+    // every other close), then every window: BOLT's ring fills its 128 slots at a close where
+    // CART, later in name order, has a window leaving (the rings grow under the closing loop).
+    const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 200 * 30 * S, minBaselineWindows: 1 };
+    const names = ['ACME', 'BOLT', 'CART'];
+    const quotes: MarketQuote[] = [];
+    for (let w = 0; w < 420; w++) {
+      names.forEach((name, i) => {
+        if (w < 300 && (w + i) % 2 === 1) return;
+        const bps = 5 + Math.floor(rnd() * 40);
+        const half = (50 * bps) / 2e4;
+        quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: 50 - half, ask: 50 + half, bidSize: 1e5, askSize: 1e5 });
+      });
+    }
+    const windows: LiquidityWindow[] = [];
+    const l = new LiquidityMonitor(p, () => undefined, (w) => windows.push(w));
+    for (const q of quotes) {
+      l.advance(q.ts);
+      l.onQuote(q);
+    }
+    l.finish();
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i]!;
+      const base = windows
+        .slice(0, i)
+        .filter((x) => x.instrument === w.instrument && x.windowStart >= w.windowStart - p.baselineMs)
+        .map((x) => x.meanSpreadBps)
+        .sort((a, b) => a - b);
+      expect([w.instrument, w.windowStart, w.baselineWindows]).toEqual([w.instrument, w.windowStart, base.length]);
+      if (base.length === 0) continue;
+      const m = base.length >> 1;
+      expect(w.baselineBps).toBe(base.length % 2 === 1 ? base[m]! : (base[m - 1]! + base[m]!) / 2);
+    }
+    expect(Math.max(...windows.map((w) => w.baselineWindows))).toBeGreaterThan(128);
+  });
+});
+
 describe('liquidity baselines of several instruments in one typed array', () => {
   it('medians per instrument equal a sort of its baseline while the shared rings grow past 128, through a restore', () => {
     const rnd = rng(11);
