@@ -448,6 +448,46 @@ describe('market table: mark changes of the return window in one ring', () => {
     });
     expect(run(12_000)).toEqual(rows);
   });
+
+  it('ret_60s equals a scan of every mark when the full ring folds its old changes again and again, through a restore', () => {
+    // 70,000 quotes 10 ms apart (6,000 in a window, under the ring's 8,192): the ring fills every
+    // few thousand changes and folds what is a window old, at instants that fall anywhere between
+    // the tables (every 7 s here). A restore mid-way carries changes older than the window.
+    const rnd = rng(5);
+    const names = ['AAA', 'BBB', 'CCC', 'DDD'];
+    const ref = reference(['AAA', 'BBB'], 50);
+    const prev = new Map([
+      ['AAA', 50],
+      ['BBB', 50],
+    ]);
+    const recs = Array.from({ length: 70_000 }, (_, i) => quote(T0 + i * 10, names[Math.floor(rnd() * 4)]!, 50 * (1 + (rnd() - 0.5) * 0.1)));
+    const hist: Array<[number, string, number]> = recs.map((q) => [q.ts, q.instrument, (q.bid + q.ask) / 2]);
+    const run = (restoreAt?: number) => {
+      let m = new MarketStateTracker({ returnWindowMs: 60 * S }, ref);
+      const tables: Array<[number, unknown[]]> = [];
+      let next = T0 + 7 * S;
+      for (let i = 0; i < recs.length; i++) {
+        const q = recs[i]!;
+        while (next < q.ts) {
+          tables.push([next, m.rows(next)]);
+          next += 7 * S;
+        }
+        if (restoreAt === i) {
+          const m2 = new MarketStateTracker({ returnWindowMs: 60 * S }, ref);
+          m2.restore(structuredClone(m.snapshot()));
+          m = m2;
+        }
+        m.onQuote(q);
+      }
+      return tables;
+    };
+    const tables = run();
+    expect(tables.length).toBe(99);
+    for (const [t, rows] of tables) {
+      for (const row of rows as Array<{ instrument: string; ret_60s: number | null }>) expect(row.ret_60s).toBe(bruteRet(hist, prev, row.instrument, t));
+    }
+    expect(run(41_234)).toEqual(tables);
+  });
 });
 
 describe('market table as columns', () => {
