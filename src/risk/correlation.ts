@@ -73,16 +73,29 @@ export function historicalCorrelation(history: History, a: string, b: string): n
   const ca = history.closes.get(a);
   const cb = history.closes.get(b);
   if (ca === undefined || cb === undefined) return Number.NaN;
+  return returnsCorrelation(dailyReturns(ca), dailyReturns(cb));
+}
+
+/** The daily returns `close[s] / close[s-1] - 1` of a close series, at s (NaN at 0). */
+function dailyReturns(closes: Float64Array): Float64Array {
+  const r = new Float64Array(closes.length);
+  r[0] = Number.NaN;
+  for (let s = 1; s < closes.length; s++) r[s] = (closes[s] as number) / (closes[s - 1] as number) - 1;
+  return r;
+}
+
+/** {@link historicalCorrelation} of two instruments' {@link dailyReturns}. */
+function returnsCorrelation(ra: Float64Array, rb: Float64Array): number {
   let n = 0;
   let sx = 0;
   let sy = 0;
   let sxx = 0;
   let syy = 0;
   let sxy = 0;
-  const len = Math.min(ca.length, cb.length);
+  const len = Math.min(ra.length, rb.length);
   for (let s = 1; s < len; s++) {
-    const x = (ca[s] as number) / (ca[s - 1] as number) - 1;
-    const y = (cb[s] as number) / (cb[s - 1] as number) - 1;
+    const x = ra[s] as number;
+    const y = rb[s] as number;
     if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
     n++;
     sx += x;
@@ -159,16 +172,21 @@ export class CorrelationWindow {
 
   /**
    * This window's rows as columns ({@link CorrelationWindow.columns} of it alone). The `n` column
-   * is the window's own array, and the instrument columns are those of every window over the same
-   * names (see {@link pairNames}): the sink only reads them.
+   * is the window's own array (shared with the windows of equal counts), so is the correlation
+   * column when no correlation is null, and the instrument columns are those of every window over
+   * the same names (see {@link pairNames}): the sink only reads them.
    */
   columns(): SnapshotColumns {
     const total = this.size;
     const rho = this.rho;
-    const corr = new Array<number | null>(total);
+    // Without a null (every pair had enough data: nearly every window), the correlation column is
+    // the window's own array too; else an array with a null per NaN.
+    let corr: ArrayLike<number | null> = rho;
     for (let k = 0; k < total; k++) {
-      const r = rho[k] as number;
-      corr[k] = Number.isNaN(r) ? null : r;
+      if (Number.isNaN(rho[k] as number)) {
+        corr = Array.from(rho, (r) => (Number.isNaN(r) ? null : r));
+        break;
+      }
     }
     const { a, b } = pairNames(this.names);
     return new SnapshotColumns(total, {
@@ -330,6 +348,10 @@ export class CorrelationMatrix implements EventTimeDriven {
   private sorted: number[] | undefined;
   /** The names in that order (shared by the windows closed until an instrument is added). */
   private sortedNames: string[] | undefined;
+  /** The pair counts of the last window reported (shared with the windows whose counts are the same). */
+  private lastN = new Float64Array(0);
+  /** Daily returns of the instruments by name, for rho_hist (see {@link histOf}). */
+  private dailyReturns = new Map<string, Float64Array | null>();
 
   constructor(
     p: CorrelationParams,
@@ -569,7 +591,10 @@ export class CorrelationMatrix implements EventTimeDriven {
     const want = this.onWindow !== undefined || this.onResult !== undefined;
     const pairs = want ? (order.length * (order.length - 1)) / 2 : 0;
     const rhoOut = new Float64Array(pairs);
-    const nOut = new Float64Array(pairs);
+    // The counts are those of the previous window in nearly every window (every pair over the
+    // whole window): its array is shared (windows only read it) until a count differs.
+    let nOut = this.lastN.length === pairs ? this.lastN : new Float64Array(pairs);
+    let nShared = nOut === this.lastN;
     let k = 0;
     const alerts: MarketAlert[] = [];
     const first = this.first;
@@ -643,13 +668,20 @@ export class CorrelationMatrix implements EventTimeDriven {
         }
         if (want) {
           rhoOut[k] = rho;
-          nOut[k] = n;
+          if (nOut[k] !== n) {
+            if (nShared) {
+              nOut = nOut.slice();
+              nShared = false;
+            }
+            nOut[k] = n;
+          }
           k++;
         }
       }
     }
     for (const al of alerts) this.out(al);
     if (want) {
+      this.lastN = nOut;
       const w = new CorrelationWindow(ws, we, this.sortedNames!, rhoOut, nOut);
       if (this.onWindow) this.onWindow(w.rows(), ws, we);
       this.onResult?.(w);
@@ -698,7 +730,21 @@ export class CorrelationMatrix implements EventTimeDriven {
 
   private histOf(a: string, b: string): number {
     const h = this.ref.history;
-    return h === undefined ? Number.NaN : historicalCorrelation(h, a < b ? a : b, a < b ? b : a);
+    if (h === undefined) return Number.NaN;
+    const ra = this.returnsOf(h, a < b ? a : b);
+    const rb = this.returnsOf(h, a < b ? b : a);
+    return ra === null || rb === null ? Number.NaN : returnsCorrelation(ra, rb);
+  }
+
+  /** An instrument's daily returns in the history (null: no closes), worked out once per instrument rather than once per pair. */
+  private returnsOf(h: History, name: string): Float64Array | null {
+    let r = this.dailyReturns.get(name);
+    if (r === undefined) {
+      const closes = h.closes.get(name);
+      r = closes === undefined ? null : dailyReturns(closes);
+      this.dailyReturns.set(name, r);
+    }
+    return r;
   }
 
   private add(name: string): number {

@@ -25,44 +25,58 @@ export const FLASH_CRASH_DEFAULTS: FlashCrashParams = { windowMs: 60_000, movePc
 
 /**
  * Every instrument's state in one typed array (the books), instrument k at k * stride: a header,
- * then the max deque and the min deque of the mark as ring buffers of `cap` (value, ts, end)
- * triples, each with the semantics of a step-mode {@link MonotonicDeque} (deque.ts: dominated
- * entries dropped on push, ties keep the newest, `end` = when the entry stopped holding). One
- * array rather than one per instrument: a quote reads its book without first loading a typed
- * array object of its own. All books share `cap`; a deque that fills it doubles it for all.
+ * then the marks of its trailing window as a ring buffer of `cap` (value, ts, end) triples, oldest
+ * first: `end` is when the mark stopped holding (the next mark's ts; +Inf for the current one).
+ * One array rather than one per instrument: a quote reads its book without first loading a typed
+ * array object of its own. All books share `cap`; a ring that fills it doubles it for all.
+ *
+ * The header also bounds the trailing max and min: over the blocks of `window` (block b is
+ * [b * window, (b + 1) * window)), the max and min of the marks that held in the current block
+ * and in the one before it (HI_CUR, HI_PREV, LO_CUR, LO_PREV; from the mark carried in at a
+ * block's start). A window [t - window, t] lies in those two blocks, so its max is at most the
+ * larger bound and its min at least the smaller: a quote whose move from them is under the limit
+ * (nearly every quote) needs neither, and the ring is only read when an episode might start or
+ * is open. Marks that stopped holding a window ago leave the ring when it is full, in one pass.
  */
 const MARK = 0;
 const DOWN_ARMED = 1;
 const UP_ARMED = 2;
-const HI_HEAD = 3;
-const HI_N = 4;
-const LO_HEAD = 5;
-const LO_N = 6;
-const HEADER = 8;
-const INITIAL_CAP = 8;
+const HEAD = 3;
+const N = 4;
+/** The block of HI_CUR and LO_CUR (NaN: no mark yet, or restored: both bounds cover every mark in the ring). */
+const BLOCK = 5;
+const HI_CUR = 6;
+const HI_PREV = 7;
+const LO_CUR = 8;
+const LO_PREV = 9;
+const HEADER = 10;
+const INITIAL_CAP = 32;
 
-/** Doubles of one book with deques of `cap` entries. */
+/** Doubles of one book with a ring of `cap` entries. */
 function strideOf(cap: number): number {
-  return HEADER + cap * 6;
+  return HEADER + cap * 3;
 }
 
-/** A fresh book at `base`: no mark, both directions armed, empty deques. */
+/** A fresh book at `base`: no mark, both directions armed, an empty ring. */
 function initBook(b: Float64Array, base: number): void {
   b[base + MARK] = Number.NaN;
   b[base + DOWN_ARMED] = 1;
   b[base + UP_ARMED] = 1;
-  b[base + HI_HEAD] = 0;
-  b[base + HI_N] = 0;
-  b[base + LO_HEAD] = 0;
-  b[base + LO_N] = 0;
+  b[base + HEAD] = 0;
+  b[base + N] = 0;
+  b[base + BLOCK] = Number.NaN;
+  b[base + HI_CUR] = Number.NEGATIVE_INFINITY;
+  b[base + HI_PREV] = Number.NEGATIVE_INFINITY;
+  b[base + LO_CUR] = Number.POSITIVE_INFINITY;
+  b[base + LO_PREV] = Number.POSITIVE_INFINITY;
 }
 
-/** Offset of entry j (0 = front) of the deque at `dq` (base + HEADER, or + 3 * cap) whose head is `head`. */
-function entry(dq: number, head: number, j: number, cap: number): number {
-  return dq + ((head + j) & (cap - 1)) * 3;
+/** Offset of entry j (0 = oldest) of the ring of the book at `base` whose head is `head`. */
+function entry(base: number, head: number, j: number, cap: number): number {
+  return base + HEADER + ((head + j) & (cap - 1)) * 3;
 }
 
-/** Copies n books laid out with deques of `cap` into `g` with deques of `gcap` (entries from the front). */
+/** Copies n books laid out with rings of `cap` into `g` with rings of `gcap` (entries from the oldest). */
 function relayout(b: Float64Array, cap: number, g: Float64Array, gcap: number, n: number): void {
   const s = strideOf(cap);
   const gs = strideOf(gcap);
@@ -70,31 +84,42 @@ function relayout(b: Float64Array, cap: number, g: Float64Array, gcap: number, n
     const base = k * s;
     const gb = k * gs;
     for (let i = 0; i < HEADER; i++) g[gb + i] = b[base + i] as number;
-    for (const [dq, gdq, head, cnt] of [
-      [base + HEADER, gb + HEADER, HI_HEAD, HI_N],
-      [base + HEADER + cap * 3, gb + HEADER + gcap * 3, LO_HEAD, LO_N],
-    ] as const) {
-      unwrapRing(b, dq, cap, b[base + head] as number, b[base + cnt] as number, 3, g, gdq);
-      g[gb + head] = 0;
-    }
+    unwrapRing(b, base + HEADER, cap, b[base + HEAD] as number, b[base + N] as number, 3, g, gb + HEADER);
+    g[gb + HEAD] = 0;
   }
 }
 
-/** A deque of a book as a {@link MonotonicDequeSnapshot} (the checkpoint form). */
-function dequeSnapshot(b: Float64Array, base: number, cap: number, lo: boolean): MonotonicDequeSnapshot {
-  const dq = base + HEADER + (lo ? cap * 3 : 0);
-  const head = b[base + (lo ? LO_HEAD : HI_HEAD)] as number;
-  const n = b[base + (lo ? LO_N : HI_N)] as number;
-  const value = new Float64Array(n);
-  const ts = new Float64Array(n);
-  const end = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    const i = entry(dq, head, j, cap);
-    value[j] = b[i] as number;
-    ts[j] = b[i + 1] as number;
-    end[j] = b[i + 2] as number;
+/**
+ * The monotonic deque of the marks of a book that still counted at the last quote (end after its
+ * window's start), as a {@link MonotonicDequeSnapshot} (the checkpoint form): the marks no newer
+ * mark reaches (a newer equal one replaces an older), oldest first, what a step-mode
+ * {@link MonotonicDeque} holds after the same pushes and evictions.
+ */
+function dequeSnapshot(b: Float64Array, base: number, cap: number, windowMs: number, lo: boolean): MonotonicDequeSnapshot {
+  const head = b[base + HEAD] as number;
+  const n = b[base + N] as number;
+  const keep: number[] = [];
+  if (n > 0) {
+    const cutoff = (b[entry(base, head, n - 1, cap) + 1] as number) - windowMs;
+    let best = lo ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    for (let j = n - 1; j >= 0; j--) {
+      const i = entry(base, head, j, cap);
+      const v = b[i] as number;
+      if ((b[i + 2] as number) <= cutoff) break;
+      if (lo ? v < best : v > best) {
+        best = v;
+        keep.push(i);
+      }
+    }
   }
-  return { mode: lo ? 'min' : 'max', step: true, value, ts, end };
+  keep.reverse();
+  return {
+    mode: lo ? 'min' : 'max',
+    step: true,
+    value: Float64Array.from(keep, (i) => b[i] as number),
+    ts: Float64Array.from(keep, (i) => b[i + 1] as number),
+    end: Float64Array.from(keep, (i) => b[i + 2] as number),
+  };
 }
 
 /**
@@ -110,7 +135,9 @@ export interface FlashCrashSnapshot {
  * FLASH_CRASH (CONTRACTS.md 4): the mark (mid of the latest quote) is >= `movePct` below its
  * maximum over the trailing window, or >= `movePct` above its minimum. The mark is a step
  * function of time, so the trailing max/min is that of the function over [t - window, t]: it
- * includes the mark carried in from before the window (monotonic deques, O(1) amortised).
+ * includes the mark carried in from before the window. Each instrument keeps the marks of its
+ * window (and bounds of their max and min, see the books above): the window's max and min are
+ * read from them only at a quote that could start an episode, or while one is open.
  *
  * Episodes: a fall and a rise are separate episodes. A fall alerts once, then stays quiet until
  * the mark is back within `rearmPct` of its trailing max (a rise: of its trailing min); it is then
@@ -134,9 +161,11 @@ export class FlashCrashDetector {
   private names: string[] = [];
   /** Book indices by instrument id (the per-quote lookup). */
   private slots = new InstrumentSlots<number>();
-  /** Entries per deque, shared by every book (a power of two). */
+  /** Entries per ring, shared by every book (a power of two). */
   private cap = INITIAL_CAP;
   private books: Float64Array = new Float64Array(64 * strideOf(INITIAL_CAP));
+  /** What {@link extremes} found: max, its newest ts, min, its newest ts. */
+  private readonly ext = new Float64Array(4);
 
   constructor(p: FlashCrashParams, out: AlertSink) {
     this.p = p;
@@ -156,66 +185,82 @@ export class FlashCrashDetector {
     let cap = this.cap;
     let b = this.books;
     let base = k * strideOf(cap);
-    let mask = cap - 1;
-    let hiQ = base + HEADER;
-    let loQ = hiQ + cap * 3;
-    // Evict what stopped holding at or before the cutoff (the window is [t - window, t]).
-    let hh = b[base + HI_HEAD] as number;
-    let hn = b[base + HI_N] as number;
-    while (hn > 0 && (b[hiQ + hh * 3 + 2] as number) <= cutoff) {
-      hh = (hh + 1) & mask;
-      hn--;
-    }
-    let lh = b[base + LO_HEAD] as number;
-    let ln = b[base + LO_N] as number;
-    while (ln > 0 && (b[loQ + lh * 3 + 2] as number) <= cutoff) {
-      lh = (lh + 1) & mask;
-      ln--;
-    }
     const prev = b[base + MARK] as number;
     let downArmed = b[base + DOWN_ARMED] === 1;
     let upArmed = b[base + UP_ARMED] === 1;
-    if (!Number.isNaN(prev)) {
+    const ext = this.ext;
+    if (!Number.isNaN(prev) && (!downArmed || !upArmed)) {
       // Re-arm with the mark that held until now, over [t - window, t].
-      if (!downArmed && 1 - prev / (hn === 0 ? Number.NaN : (b[hiQ + hh * 3] as number)) <= rearmPct) downArmed = true;
-      if (!upArmed && prev / (ln === 0 ? Number.NaN : (b[loQ + lh * 3] as number)) - 1 <= rearmPct) upArmed = true;
+      this.extremes(k, cutoff);
+      if (!downArmed && 1 - prev / (ext[0] as number) <= rearmPct) downArmed = true;
+      if (!upArmed && prev / (ext[2] as number) - 1 <= rearmPct) upArmed = true;
     }
+    // The bounds: the block of t and the one before it.
+    const blk = Math.floor(t / windowMs);
+    const sb = b[base + BLOCK] as number;
+    if (blk === sb) {
+      if (mark > (b[base + HI_CUR] as number)) b[base + HI_CUR] = mark;
+      if (mark < (b[base + LO_CUR] as number)) b[base + LO_CUR] = mark;
+    } else if (Number.isNaN(prev)) {
+      b[base + HI_PREV] = Number.NEGATIVE_INFINITY;
+      b[base + LO_PREV] = Number.POSITIVE_INFINITY;
+      b[base + HI_CUR] = mark;
+      b[base + LO_CUR] = mark;
+    } else if (!Number.isNaN(sb)) {
+      // A new block: the previous one's marks are those of the block of the last quote, or the
+      // mark that held through it; this one starts with the mark carried in.
+      const near = blk === sb + 1;
+      b[base + HI_PREV] = near ? (b[base + HI_CUR] as number) : prev;
+      b[base + LO_PREV] = near ? (b[base + LO_CUR] as number) : prev;
+      b[base + HI_CUR] = mark > prev ? mark : prev;
+      b[base + LO_CUR] = mark < prev ? mark : prev;
+    } else {
+      // Restored: the bounds cover every mark in the ring; they cover this block from now on.
+      if (mark > (b[base + HI_CUR] as number)) b[base + HI_CUR] = mark;
+      if (mark < (b[base + LO_CUR] as number)) b[base + LO_CUR] = mark;
+    }
+    b[base + BLOCK] = blk;
     b[base + MARK] = mark;
-    // Push the mark on both deques: the newest entry stops holding now; dominated ones go.
-    if (hn > 0) b[hiQ + ((hh + hn - 1) & mask) * 3 + 2] = t;
-    while (hn > 0 && (b[hiQ + ((hh + hn - 1) & mask) * 3] as number) <= mark) hn--;
-    if (ln > 0) b[loQ + ((lh + ln - 1) & mask) * 3 + 2] = t;
-    while (ln > 0 && (b[loQ + ((lh + ln - 1) & mask) * 3] as number) >= mark) ln--;
-    b[base + HI_HEAD] = hh;
-    b[base + HI_N] = hn;
-    b[base + LO_HEAD] = lh;
-    b[base + LO_N] = ln;
-    if (hn === cap || ln === cap) {
-      this.growDeques();
-      cap = this.cap;
-      b = this.books;
-      base = k * strideOf(cap);
-      mask = cap - 1;
-      hiQ = base + HEADER;
-      loQ = hiQ + cap * 3;
-      hh = 0;
-      lh = 0;
+    // Append the mark: the newest entry stops holding now.
+    let head = b[base + HEAD] as number;
+    let n = b[base + N] as number;
+    if (n === cap) {
+      // Full: the marks that stopped holding a window ago leave first.
+      while (n > 0 && (b[entry(base, head, 0, cap) + 2] as number) <= cutoff) {
+        head = (head + 1) & (cap - 1);
+        n--;
+      }
+      b[base + HEAD] = head;
+      b[base + N] = n;
+      if (n === cap) {
+        this.grow();
+        cap = this.cap;
+        b = this.books;
+        base = k * strideOf(cap);
+        head = 0;
+      }
     }
-    let i = hiQ + ((hh + hn) & mask) * 3;
+    if (n > 0) b[entry(base, head, n - 1, cap) + 2] = t;
+    const i = entry(base, head, n, cap);
     b[i] = mark;
     b[i + 1] = t;
     b[i + 2] = Number.POSITIVE_INFINITY;
-    b[base + HI_N] = ++hn;
-    i = loQ + ((lh + ln) & mask) * 3;
-    b[i] = mark;
-    b[i + 1] = t;
-    b[i + 2] = Number.POSITIVE_INFINITY;
-    b[base + LO_N] = ++ln;
-    const hi = b[hiQ + hh * 3] as number;
-    const hiTs = b[hiQ + hh * 3 + 1] as number;
-    const lo = b[loQ + lh * 3] as number;
-    const loTs = b[loQ + lh * 3 + 1] as number;
-    // CONTRACTS.md 4, FLASH_CRASH: fall from the trailing max / rise from the trailing min.
+    b[base + N] = n + 1;
+    // CONTRACTS.md 4, FLASH_CRASH: fall from the trailing max / rise from the trailing min. The
+    // bounds give a larger move than the window's (or the same): under the limit with them, the
+    // window's is too, and an armed episode neither starts nor changes.
+    const hiBound = b[base + HI_CUR]! > b[base + HI_PREV]! ? (b[base + HI_CUR] as number) : (b[base + HI_PREV] as number);
+    const loBound = b[base + LO_CUR]! < b[base + LO_PREV]! ? (b[base + LO_CUR] as number) : (b[base + LO_PREV] as number);
+    if (downArmed && upArmed && 1 - mark / hiBound < movePct && mark / loBound - 1 < movePct) {
+      b[base + DOWN_ARMED] = 1;
+      b[base + UP_ARMED] = 1;
+      return;
+    }
+    this.extremes(k, cutoff);
+    const hi = ext[0] as number;
+    const hiTs = ext[1] as number;
+    const lo = ext[2] as number;
+    const loTs = ext[3] as number;
     const fall = 1 - mark / hi;
     const rise = mark / lo - 1;
     const down = downArmed && fall >= movePct;
@@ -256,14 +301,15 @@ export class FlashCrashDetector {
   snapshot(): FlashCrashSnapshot {
     const b = this.books;
     const cap = this.cap;
+    const w = this.p.windowMs;
     return {
       states: this.names.map((name, k) => {
         const base = k * strideOf(cap);
         return [
           name,
           {
-            hi: dequeSnapshot(b, base, cap, false),
-            lo: dequeSnapshot(b, base, cap, true),
+            hi: dequeSnapshot(b, base, cap, w, false),
+            lo: dequeSnapshot(b, base, cap, w, true),
             mark: b[base + MARK] as number,
             downArmed: b[base + DOWN_ARMED] === 1,
             upArmed: b[base + UP_ARMED] === 1,
@@ -275,8 +321,27 @@ export class FlashCrashDetector {
 
   restore(st: unknown): void {
     const s = st as FlashCrashSnapshot;
+    // Each book's ring: the entries of both deques merged in time order (each deque's own order
+    // kept: marks of one instant, each held for no time, are in push order), each once (the
+    // newest mark is in both). A mark in neither was below a newer one and above another newer
+    // one: it can be neither the max nor the min of a window to come, nor a deque's entry again.
+    const rings = s.states.map(([, v]) => {
+      const es: Array<[number, number, number]> = [];
+      const { hi, lo } = v;
+      let i = 0;
+      let j = 0;
+      while (i < hi.value.length || j < lo.value.length) {
+        const fromHi = j >= lo.value.length || (i < hi.value.length && (hi.ts[i]! < lo.ts[j]! || (hi.ts[i] === lo.ts[j] && hi.end[i]! <= lo.end[j]!)));
+        const d = fromHi ? hi : lo;
+        const x = fromHi ? i++ : j++;
+        const e: [number, number, number] = [d.ts[x] as number, d.end[x] as number, d.value[x] as number];
+        const last = es[es.length - 1];
+        if (last === undefined || last[0] !== e[0] || last[1] !== e[1] || last[2] !== e[2]) es.push(e);
+      }
+      return es;
+    });
     let cap = INITIAL_CAP;
-    for (const [, v] of s.states) while (cap < v.hi.value.length || cap < v.lo.value.length) cap *= 2;
+    for (const r of rings) while (cap < r.length + 1) cap *= 2;
     this.cap = cap;
     this.books = new Float64Array(Math.max(64, s.states.length) * strideOf(cap));
     this.names = [];
@@ -290,18 +355,58 @@ export class FlashCrashDetector {
       b[base + MARK] = v.mark;
       b[base + DOWN_ARMED] = v.downArmed ? 1 : 0;
       b[base + UP_ARMED] = v.upArmed ? 1 : 0;
-      for (const [d, dq, nIdx] of [
-        [v.hi, base + HEADER, HI_N],
-        [v.lo, base + HEADER + cap * 3, LO_N],
-      ] as const) {
-        for (let j = 0; j < d.value.length; j++) {
-          b[dq + j * 3] = d.value[j] as number;
-          b[dq + j * 3 + 1] = d.ts[j] as number;
-          b[dq + j * 3 + 2] = d.end[j] as number;
-        }
-        b[base + nIdx] = d.value.length;
-      }
+      const r = rings[k]!;
+      r.forEach(([ts, end, value], j) => {
+        const i = entry(base, 0, j, cap);
+        b[i] = value;
+        b[i + 1] = ts;
+        b[i + 2] = end;
+        // The bounds cover every mark kept (BLOCK stays NaN: see onQuote).
+        if (value > (b[base + HI_CUR] as number)) b[base + HI_CUR] = value;
+        if (value < (b[base + LO_CUR] as number)) b[base + LO_CUR] = value;
+      });
+      b[base + N] = r.length;
     });
+  }
+
+  /**
+   * The max and min of instrument k's marks over [cutoff, now] into `ext`, each with the newest
+   * ts it was set at (NaN: no mark), dropping the marks that stopped holding at or before cutoff.
+   */
+  private extremes(k: number, cutoff: number): void {
+    const cap = this.cap;
+    const b = this.books;
+    const base = k * strideOf(cap);
+    let head = b[base + HEAD] as number;
+    let n = b[base + N] as number;
+    while (n > 0 && (b[entry(base, head, 0, cap) + 2] as number) <= cutoff) {
+      head = (head + 1) & (cap - 1);
+      n--;
+    }
+    b[base + HEAD] = head;
+    b[base + N] = n;
+    let hi = Number.NaN;
+    let hiTs = Number.NaN;
+    let lo = Number.NaN;
+    let loTs = Number.NaN;
+    for (let j = 0; j < n; j++) {
+      const i = entry(base, head, j, cap);
+      const v = b[i] as number;
+      // Ties: the newest (a deque keeps the newest of equal values).
+      if (!(v < hi)) {
+        hi = v;
+        hiTs = b[i + 1] as number;
+      }
+      if (!(v > lo)) {
+        lo = v;
+        loTs = b[i + 1] as number;
+      }
+    }
+    const ext = this.ext;
+    ext[0] = hi;
+    ext[1] = hiTs;
+    ext[2] = lo;
+    ext[3] = loTs;
   }
 
   private add(name: string): number {
@@ -314,8 +419,8 @@ export class FlashCrashDetector {
     return k;
   }
 
-  /** Doubles the deques' capacity of every book (one of them is full). */
-  private growDeques(): void {
+  /** Doubles the rings' capacity of every book (one of them is full). */
+  private grow(): void {
     const cap = this.cap * 2;
     const n = this.names.length;
     const g = new Float64Array(Math.max(64, n * 2) * strideOf(cap));

@@ -89,9 +89,36 @@ function insertSorted(b: Float64Array, at: number, n: number, mean: number): voi
 }
 
 /** Removes one `x` from the ascending `n` values at `b[at..]`. */
-function removeSorted(b: Float64Array, at: number, n: number, x: number): void {
-  const lo = lowerBound(b, at, n, x);
+/** Removes the entry at `lo` of the n at `at`. */
+function removeAt(b: Float64Array, at: number, n: number, lo: number): void {
   for (let j = lo; j < n - 1; j++) b[at + j] = b[at + j + 1] as number;
+}
+
+/**
+ * {@link lowerBound} over the n + 1 entries at `at` without the one at `hole`, read in place: the
+ * same probes as on the array with that entry removed.
+ */
+function lowerBoundWithout(b: Float64Array, at: number, n: number, x: number, hole: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((b[at + mid + (mid >= hole ? 1 : 0)] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Removes the entry at `hole` of the n + 1 at `at` and inserts `mean` where {@link insertSorted}
+ * would put it in the n left, in one move of the entries between the two places (what removeAt
+ * then insertSorted do, entry for entry, with fewer moves).
+ */
+function replaceSorted(b: Float64Array, at: number, n: number, hole: number, mean: number): void {
+  const q = lowerBoundWithout(b, at, n, mean, hole);
+  if (q <= hole) for (let j = hole; j > q; j--) b[at + j] = b[at + j - 1] as number;
+  else for (let j = hole; j < q; j++) b[at + j] = b[at + j + 1] as number;
+  b[at + q] = mean;
 }
 
 /** An instrument's numbers in the monitor's `acc` array: k * ACC + offset. */
@@ -337,9 +364,11 @@ export class LiquidityMonitor implements EventTimeDriven {
     const byName = this.byName;
     const active = this.active;
     const acc = this.acc;
-    const cap = this.cap;
-    const mask = cap - 1;
-    const hist = this.hist;
+    // The rings' layout: re-read after a pushBaseline that grew them (the instruments after it
+    // in this loop have theirs in the new array).
+    let cap = this.cap;
+    let mask = cap - 1;
+    let hist = this.hist;
     const at = this.at;
     const cutoff = start - baselineMs;
     for (let o = 0; o < byName.length; o++) {
@@ -353,16 +382,23 @@ export class LiquidityMonitor implements EventTimeDriven {
       const sorted = ring + cap * 2;
       let head = at[k * 2]!;
       let nb = at[k * 2 + 1]!;
+      // The last window to leave keeps its place in the sorted means (`hole`, -1: none) until this
+      // window's mean takes the place: one move of the entries between the two (a window leaves
+      // and one joins at nearly every close), rather than a removal and an insertion.
+      let hole = -1;
       while (nb > 0 && (hist[ring + head * 2] as number) < cutoff) {
-        removeSorted(hist, sorted, nb, hist[ring + head * 2 + 1] as number);
+        if (hole >= 0) removeAt(hist, sorted, nb + 1, hole);
+        hole = lowerBound(hist, sorted, nb, hist[ring + head * 2 + 1] as number);
         head = (head + 1) & mask;
         nb--;
       }
       at[k * 2] = head;
       at[k * 2 + 1] = nb;
-      // Median of the baseline means (mean of the middle two for an even count).
+      // Median of the baseline means (mean of the middle two for an even count), past the hole.
       const m = nb >> 1;
-      const median = nb >= minBaselineWindows && nb > 0 ? (nb % 2 === 1 ? (hist[sorted + m] as number) : ((hist[sorted + m - 1] as number) + (hist[sorted + m] as number)) / 2) : Number.NaN;
+      const mid = sorted + m + (hole >= 0 && m >= hole ? 1 : 0);
+      const below = sorted + m - 1 + (hole >= 0 && m - 1 >= hole ? 1 : 0);
+      const median = nb >= minBaselineWindows && nb > 0 ? (nb % 2 === 1 ? (hist[mid] as number) : ((hist[below] as number) + (hist[mid] as number)) / 2) : Number.NaN;
       // CONTRACTS.md 4, LIQUIDITY_SPREAD: max(25 bps, 4 x the median over the previous 30 min).
       const limit = Number.isNaN(median) ? spreadFloorBps : Math.max(spreadFloorBps, spreadMultiple * median);
       const spreadBreach = mean > limit;
@@ -402,7 +438,19 @@ export class LiquidityMonitor implements EventTimeDriven {
       }
       acc[k * ACC + SPREAD_EP] = spreadBreach ? 1 : 0;
       acc[k * ACC + DEPTH_EP] = depthBreach ? 1 : 0;
-      this.pushBaseline(k, start, mean);
+      if (hole >= 0) {
+        // A window left, so the ring has room: this one goes in the hole's stead.
+        replaceSorted(hist, sorted, nb, hole, mean);
+        const i = ring + ((head + nb) & mask) * 2;
+        hist[i] = start;
+        hist[i + 1] = mean;
+        at[k * 2 + 1] = nb + 1;
+      } else {
+        this.pushBaseline(k, start, mean);
+        cap = this.cap;
+        mask = cap - 1;
+        hist = this.hist;
+      }
       acc[k * ACC + N_AT] = 0;
       acc[k * ACC + SUM_AT] = 0;
       acc[k * ACC + MIN_AT] = Number.POSITIVE_INFINITY;

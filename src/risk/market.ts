@@ -266,12 +266,13 @@ export type MarketRow = {
 };
 
 /**
- * The (ts, instrument, mark) changes of every instrument's mark over the last return window, in
- * time order, in one ring buffer (a typed array of triples): one sequential write per change,
- * rather than a history object per instrument touched at random. A change older than the window
- * before the newest record is folded into its instrument's base (the mark in effect from then
- * on): every later question is about a time at or after the window's start, so it answers the
- * same.
+ * The (ts, instrument, mark) changes of every instrument's mark over the last return window (and
+ * some before it), in time order, in one ring buffer (a typed array of triples): one sequential
+ * write per change, rather than a history object per instrument touched at random. A change older
+ * than the window before the newest record may be folded into its instrument's base (the mark in
+ * effect from then on): every later question is about a time at or after the window's start, so
+ * it answers the same. They are folded when the ring is full, a few thousand in one pass, rather
+ * than one at each change (reading back a change a window old, out of the caches by then).
  */
 class MarkChanges {
   private buf = new Float64Array(3 * 8192);
@@ -302,13 +303,14 @@ class MarkChanges {
   }
 
   /**
-   * A change of instrument k at the record's ts to the mark at `num[k * NUM + MARK_AT]`, after folding the
-   * changes with ts <= ts - window into the base. Callers pass only values they hold (a double
-   * computed by the caller and passed to a call that is not inlined is a new heap number).
+   * A change of instrument k at the record's ts to the mark at `num[k * NUM + MARK_AT]`; when the
+   * ring is full, the changes with ts <= ts - window are folded into the base first. Callers pass
+   * only values they hold (a double computed by the caller and passed to a call that is not
+   * inlined is a new heap number).
    */
   change(r: { ts: number }, window: number, k: number, num: Float64Array): void {
     const ts = r.ts;
-    this.foldUpTo(ts - window, num, NUM, BASE_AT);
+    if (this.length > this.mask) this.foldUpTo(ts - window, num, NUM, BASE_AT);
     this.push(ts, k, num[k * NUM + MARK_AT] as number);
   }
 

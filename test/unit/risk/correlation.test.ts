@@ -285,6 +285,67 @@ describe('correlation alerts', () => {
 });
 
 describe('historical correlation and the Pearson formula', () => {
+  it("every pair's rho_hist in the matrix is bit-identical to a pair-by-pair pass over the closes (returns worked out once per instrument)", () => {
+    // Closes with gaps (NaN), a zero (an infinite return), series of different lengths and one
+    // instrument without history.
+    const names = Array.from({ length: 9 }, (_, i) => `I${i}`);
+    let seed = 17;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const history: Record<string, number[]> = {};
+    names.slice(0, 8).forEach((n, i) => {
+      let c = 50 + i * 10;
+      history[n] = Array.from({ length: 40 - (i % 3) * 5 }, (_, d) => {
+        c *= 1 + (rnd() - 0.5) * 0.04;
+        return d === 7 + i ? Number.NaN : i === 5 && d === 12 ? 0 : c;
+      });
+    });
+    const ref = reference(names);
+    ref.history = { dates: Array.from({ length: 40 }, (_, d) => `d${d}`), closes: new Map(Object.entries(history).map(([k, v]) => [k, Float64Array.from(v)])) };
+    // The plain pass of historicalCorrelation as it was: both returns from the closes, per pair.
+    const plain = (a: string, b: string): number => {
+      const ca = ref.history!.closes.get(a);
+      const cb = ref.history!.closes.get(b);
+      if (ca === undefined || cb === undefined) return Number.NaN;
+      let n = 0;
+      let sx = 0;
+      let sy = 0;
+      let sxx = 0;
+      let syy = 0;
+      let sxy = 0;
+      for (let d = 1; d < Math.min(ca.length, cb.length); d++) {
+        const x = ca[d]! / ca[d - 1]! - 1;
+        const y = cb[d]! / cb[d - 1]! - 1;
+        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+        n++;
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        syy += y * y;
+        sxy += x * y;
+      }
+      return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
+    };
+    const c = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, () => undefined);
+    // The matrix's rho_hist per pair (i < k at i * cap + k), as restored from a snapshot too.
+    const again = new CorrelationMatrix(CORRELATION_DEFAULTS, emptyReference(), () => undefined);
+    Object.assign(again, { ref });
+    again.restore(structuredClone(c.snapshot()));
+    let defined = 0;
+    for (const m of [c, again]) {
+      const { hist, cap } = m as unknown as { hist: Float64Array; cap: number };
+      const idx = m.instruments;
+      for (let i = 0; i < idx.length; i++) {
+        for (let k = i + 1; k < idx.length; k++) {
+          const want = plain(idx[i]! < idx[k]! ? idx[i]! : idx[k]!, idx[i]! < idx[k]! ? idx[k]! : idx[i]!);
+          expect(Object.is(hist[i * cap + k], want)).toBe(true);
+          expect(Object.is(historicalCorrelation(ref.history!, idx[i]!, idx[k]!), want)).toBe(true);
+          if (!Number.isNaN(want)) defined++;
+        }
+      }
+    }
+    expect(defined).toBeGreaterThan(40);
+  });
+
   it('historicalCorrelation equals a two-pass sample correlation of the daily returns, skipping missing closes', () => {
     const a = [100, 101, 99.5, 102, Number.NaN, 103, 101.2, 104, 103.3, 106];
     const b = [50, 50.2, 49.1, 51, 51.5, 51.2, 50.1, 52.5, 51.8, 52.1];
@@ -351,5 +412,49 @@ describe('correlation state', () => {
     expect(rows[1]!['correlation']).toBeNull();
     expect(Object.is(rows[5]!['correlation'], -0)).toBe(true);
     expect(CorrelationWindow.columns([]).length).toBe(0);
+  });
+
+  it("one window's columns are its rows: its own correlation array without a NaN, a null per NaN otherwise", () => {
+    const names = ['ACME', 'BOLT', 'CART'];
+    const full = new CorrelationWindow(T0, T0 + 300_000, names, Float64Array.of(0.5, -0, 1), Float64Array.of(300, 300, 300));
+    const cols = CorrelationWindow.columns([full]);
+    expect(cols.toRows()).toEqual(full.rows());
+    expect(cols.columns['correlation']).toBe(full.rho);
+    expect(cols.columns['n']).toBe(full.n);
+    const gaps = new CorrelationWindow(T0, T0 + 300_000, names, Float64Array.of(0.25, Number.NaN, -0.75), Float64Array.of(300, 2, 300));
+    const rows = CorrelationWindow.columns([gaps]).toRows();
+    expect(rows).toEqual(gaps.rows());
+    expect(rows.map((r) => r['correlation'])).toEqual([0.25, null, -0.75]);
+  });
+
+  it('windows kept until the end read the counts they were closed with (a count array is shared only while equal)', () => {
+    // C is quoted from the middle of the second window on: pairs with C count 0, then some, then
+    // every return; the later windows have equal counts (one shared array).
+    const names = ['A', 'B', 'C'];
+    let seed = 3;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const level = [100, 50, 20];
+    const quotes: MarketQuote[] = [];
+    for (let j = 0; j < 1200; j++) {
+      names.forEach((n, i) => {
+        if (i === 2 && j < 450) return;
+        level[i] = Math.round(level[i]! * (1 + (rnd() - 0.5) * 0.01) * 100) / 100;
+        quotes.push({ ts: T0 + j * S + 100 + i, instrument: n, bid: level[i]! - 0.01, ask: level[i]! + 0.01, bidSize: 1, askSize: 1 });
+      });
+    }
+    const eager: CorrelationRow[] = [];
+    const kept: CorrelationWindow[] = [];
+    const c = new CorrelationMatrix(CORRELATION_DEFAULTS, reference(names), () => undefined, (r) => void eager.push(...r), (w) => void kept.push(w));
+    for (const q of quotes) {
+      c.advance(q.ts);
+      c.onQuote(q);
+    }
+    c.finish();
+    expect(kept.length).toBe(4);
+    expect(kept.flatMap((w) => w.rows())).toEqual(eager);
+    expect(new Set(kept.map((w) => Array.from(w.n).join())).size).toBe(3);
+    expect(kept[3]!.n).toBe(kept[2]!.n);
+    expect(kept[1]!.n).not.toBe(kept[0]!.n);
+    expectSameRows(eager, bruteRows(quotes, names, CORRELATION_DEFAULTS));
   });
 });

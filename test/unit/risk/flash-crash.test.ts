@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MonotonicDeque } from '../../../src/risk/deque.js';
-import { FLASH_CRASH_DEFAULTS, FlashCrashDetector, type FlashCrashParams } from '../../../src/risk/flash-crash.js';
-import type { MarketAlert, MarketQuote } from '../../../src/risk/market.js';
+import { FLASH_CRASH_DEFAULTS, FlashCrashDetector, type FlashCrashParams, type FlashCrashSnapshot } from '../../../src/risk/flash-crash.js';
+import { durationText, instrumentAlert, pctText, type MarketAlert, type MarketQuote } from '../../../src/risk/market.js';
 
 const T0 = 1_710_511_200_000;
 
@@ -231,5 +231,128 @@ describe('FLASH_CRASH', () => {
     d2.restore(structuredClone(d1.snapshot()));
     qs.slice(200).forEach((q) => d2.onQuote(q));
     expect(first).toEqual(whole);
+  });
+});
+
+/**
+ * The detector as it was built on two step-mode {@link MonotonicDeque}s per instrument, evicted
+ * and pushed at every quote: the plain path the books (window marks and block bounds) must match
+ * alert for alert and snapshot for snapshot.
+ */
+class DequeFlash {
+  private readonly s = new Map<string, { hi: MonotonicDeque; lo: MonotonicDeque; mark: number; downArmed: boolean; upArmed: boolean }>();
+  constructor(
+    private readonly p: FlashCrashParams,
+    private readonly out: (a: MarketAlert) => void,
+  ) {}
+
+  onQuote(q: MarketQuote): void {
+    const mark = (q.bid + q.ask) / 2;
+    if (!(mark > 0)) return;
+    let st = this.s.get(q.instrument);
+    if (!st) this.s.set(q.instrument, (st = { hi: new MonotonicDeque('max', { step: true }), lo: new MonotonicDeque('min', { step: true }), mark: Number.NaN, downArmed: true, upArmed: true }));
+    const { windowMs, movePct, rearmPct } = this.p;
+    const t = q.ts;
+    const cutoff = t - windowMs;
+    st.hi.evict(cutoff);
+    st.lo.evict(cutoff);
+    if (!Number.isNaN(st.mark)) {
+      if (!st.downArmed && 1 - st.mark / st.hi.extreme <= rearmPct) st.downArmed = true;
+      if (!st.upArmed && st.mark / st.lo.extreme - 1 <= rearmPct) st.upArmed = true;
+    }
+    st.mark = mark;
+    st.hi.push(t, mark);
+    st.lo.push(t, mark);
+    const fall = 1 - mark / st.hi.extreme;
+    const rise = mark / st.lo.extreme - 1;
+    const down = st.downArmed && fall >= movePct;
+    const up = st.upArmed && rise >= movePct;
+    if (down) st.downArmed = false;
+    else if (!st.downArmed && fall <= rearmPct) st.downArmed = true;
+    if (up) st.upArmed = false;
+    else if (!st.upArmed && rise <= rearmPct) st.upArmed = true;
+    if (down && (!up || fall >= rise)) {
+      const hiTs = st.hi.extremeTs;
+      this.out(instrumentAlert('FLASH_CRASH', 'critical', q.instrument, t, fall, movePct, `${q.instrument} fell ${pctText(fall)} in ${durationText(t - Math.max(hiTs, cutoff))} (limit ${pctText(movePct)})`, { direction: 'down', mark, high: st.hi.extreme, highTs: hiTs, windowMs }));
+    } else if (up) {
+      const loTs = st.lo.extremeTs;
+      this.out(instrumentAlert('FLASH_CRASH', 'critical', q.instrument, t, rise, movePct, `${q.instrument} rose ${pctText(rise)} in ${durationText(t - Math.max(loTs, cutoff))} (limit ${pctText(movePct)})`, { direction: 'up', mark, low: st.lo.extreme, lowTs: loTs, windowMs }));
+    }
+  }
+
+  snapshot(): FlashCrashSnapshot {
+    return { states: [...this.s].map(([name, v]) => [name, { hi: v.hi.snapshot(), lo: v.lo.snapshot(), mark: v.mark, downArmed: v.downArmed, upArmed: v.upArmed }]) };
+  }
+}
+
+describe('FLASH_CRASH books against monotonic deques', () => {
+  it('marks of one instant held for no time come back from a snapshot in push order', () => {
+    // At one instant: 100, 91, 95 then 82.81 (each but the last held for no time); the max
+    // deque holds 100, 95, 82.81, the min deque 82.81. Then 90 and 99 at a later instant.
+    const marks = [100, 91, 95, 82.81];
+    const qs = [...marks.map((m) => quote(T0, 'C', m)), quote(T0 + 5, 'C', 90), quote(T0 + 5, 'C', 99)];
+    const want: MarketAlert[] = [];
+    const ref = new DequeFlash(FLASH_CRASH_DEFAULTS, (a) => want.push(a));
+    const got: MarketAlert[] = [];
+    let d = new FlashCrashDetector(FLASH_CRASH_DEFAULTS, (a) => got.push(a));
+    for (const q of qs) {
+      d.onQuote(q);
+      ref.onQuote(q);
+      const snap = d.snapshot();
+      expect(snap).toEqual(ref.snapshot());
+      d = new FlashCrashDetector(FLASH_CRASH_DEFAULTS, (a) => got.push(a));
+      d.restore(structuredClone(snap));
+      expect(d.snapshot()).toEqual(snap);
+    }
+    expect(Array.from(ref.snapshot().states[0]![1].hi.value)).toEqual([100, 99]);
+    expect(got).toEqual(want);
+  });
+
+  it('alerts and snapshots equal those of two deques per instrument, on paths with crashes, ties, gaps and restores (property)', () => {
+    const stepArb = fc.record({
+      inst: fc.constantFrom('A', 'B', 'C'),
+      // Same-instant quotes, dense bursts, and gaps of up to three windows.
+      dt: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 0, max: 200_000 })),
+      // Unchanged marks, small moves, long runs one way (deep deques), crashes and spikes.
+      move: fc.oneof(fc.constant(0), fc.integer({ min: -60, max: 60 }), fc.constantFrom(-900, -700, 650, 800)),
+      run: fc.integer({ min: 1, max: 60 }),
+      restore: fc.integer({ min: 0, max: 10 }),
+    });
+    let alerts = 0;
+    let restores = 0;
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 120 }), fc.constantFrom(FLASH_CRASH_DEFAULTS, { windowMs: 20_000, movePct: 0.03, rearmPct: 0.01 }), (steps, p) => {
+        const got: MarketAlert[] = [];
+        const want: MarketAlert[] = [];
+        let d = new FlashCrashDetector(p, (a) => got.push(a));
+        const ref = new DequeFlash(p, (a) => want.push(a));
+        const level = new Map<string, number>();
+        let t = T0;
+        for (const s of steps) {
+          // A run of quotes of one instrument, each moving the same way (a tie when move is 0).
+          for (let r = 0; r < (s.move === 0 || Math.abs(s.move) > 600 ? 1 : s.run); r++) {
+            t += r === 0 ? s.dt : 700;
+            const l = Math.round(Math.max(1, (level.get(s.inst) ?? 100) * (1 + s.move / 10_000)) * 100) / 100;
+            level.set(s.inst, l);
+            const q = quote(t, s.inst, l);
+            d.onQuote(q);
+            ref.onQuote(q);
+          }
+          expect(got).toEqual(want);
+          if (s.restore === 0) {
+            const snap = d.snapshot();
+            expect(snap).toEqual(ref.snapshot());
+            d = new FlashCrashDetector(p, (a) => got.push(a));
+            d.restore(structuredClone(snap));
+            restores++;
+          }
+        }
+        expect(d.snapshot()).toEqual(ref.snapshot());
+        alerts += want.length;
+      }),
+      { numRuns: 300 },
+    );
+    expect(alerts).toBeGreaterThan(30);
+    expect(restores).toBeGreaterThan(100);
   });
 });

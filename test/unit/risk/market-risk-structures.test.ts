@@ -129,6 +129,111 @@ describe('liquidity baseline in a typed ring with its sorted means', () => {
   });
 });
 
+describe('liquidity baseline: a leaving window and a joining one in one move', () => {
+  it('the sorted means after every close are those of a removal then an insertion by binary search (ties, gaps, NaN means)', () => {
+    const rnd = rng(23);
+    // A 5-minute baseline of 30 s windows: from the eleventh window on, one leaves at nearly
+    // every close; windows without quotes make two or more leave at once; a quote at an infinite
+    // price makes a NaN mean (the binary searches then see an unsorted array).
+    const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 300 * S, minBaselineWindows: 1 };
+    const names = ['ACME', 'BOLT'];
+    const quotes: MarketQuote[] = [];
+    for (let w = 0; w < 90; w++) {
+      names.forEach((name, i) => {
+        if ((w + i * 3) % 11 === 4 || (i === 1 && w >= 40 && w < 46)) return;
+        const bps = w % 7 === 0 ? 12 : 5 + Math.floor(rnd() * 30);
+        const half = (50 * bps) / 2e4;
+        const nan = i === 0 && (w === 30 || w === 61);
+        quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: nan ? Infinity : 50 - half, ask: nan ? Infinity : 50 + half, bidSize: 1e5, askSize: 1e5 });
+      });
+    }
+    // The plain path: per instrument, its windows (start, mean) and the means kept sorted by a
+    // removal and an insertion at the lower bound (as the monitor did before the fused move).
+    const lowerBound = (a: number[], x: number): number => {
+      let lo = 0;
+      let hi = a.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (a[mid]! < x) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const plain = new Map(names.map((n) => [n, { starts: [] as number[], means: [] as number[], sorted: [] as number[] }]));
+    const l = new LiquidityMonitor(p, () => undefined, (w) => {
+      const b = plain.get(w.instrument)!;
+      while (b.starts.length > 0 && b.starts[0]! < w.windowStart - p.baselineMs) {
+        b.starts.shift();
+        b.sorted.splice(lowerBound(b.sorted, b.means.shift()!), 1);
+      }
+      b.starts.push(w.windowStart);
+      b.means.push(w.meanSpreadBps);
+      b.sorted.splice(lowerBound(b.sorted, w.meanSpreadBps), 0, w.meanSpreadBps);
+    });
+    let closes = 0;
+    let moved = 0;
+    let withNaN = 0;
+    for (const q of quotes) {
+      const before = l.snapshot();
+      l.advance(q.ts);
+      const after = l.snapshot();
+      if (after.open !== before.open) {
+        closes++;
+        for (const x of after.insts) {
+          expect(x.sorted).toEqual(plain.get(x.name)!.sorted);
+          expect(x.histMean).toEqual(plain.get(x.name)!.means);
+          moved += x.histStart[0]! > T0 ? 1 : 0;
+          withNaN += x.sorted.some(Number.isNaN) ? 1 : 0;
+        }
+      }
+      l.onQuote(q);
+    }
+    expect(closes).toBeGreaterThan(80);
+    expect(moved).toBeGreaterThan(100);
+    expect(withNaN).toBeGreaterThan(10);
+  });
+});
+
+describe('liquidity baselines growing while windows leave them', () => {
+  it('medians per instrument equal a sort of its baseline when a ring grows at a close after windows have left', () => {
+    const rnd = rng(31);
+    // Quoted every other window for 300 windows (baselines of ~100 of 200 windows, leaving at
+    // every other close), then every window: BOLT's ring fills its 128 slots at a close where
+    // CART, later in name order, has a window leaving (the rings grow under the closing loop).
+    const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 200 * 30 * S, minBaselineWindows: 1 };
+    const names = ['ACME', 'BOLT', 'CART'];
+    const quotes: MarketQuote[] = [];
+    for (let w = 0; w < 420; w++) {
+      names.forEach((name, i) => {
+        if (w < 300 && (w + i) % 2 === 1) return;
+        const bps = 5 + Math.floor(rnd() * 40);
+        const half = (50 * bps) / 2e4;
+        quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: 50 - half, ask: 50 + half, bidSize: 1e5, askSize: 1e5 });
+      });
+    }
+    const windows: LiquidityWindow[] = [];
+    const l = new LiquidityMonitor(p, () => undefined, (w) => windows.push(w));
+    for (const q of quotes) {
+      l.advance(q.ts);
+      l.onQuote(q);
+    }
+    l.finish();
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i]!;
+      const base = windows
+        .slice(0, i)
+        .filter((x) => x.instrument === w.instrument && x.windowStart >= w.windowStart - p.baselineMs)
+        .map((x) => x.meanSpreadBps)
+        .sort((a, b) => a - b);
+      expect([w.instrument, w.windowStart, w.baselineWindows]).toEqual([w.instrument, w.windowStart, base.length]);
+      if (base.length === 0) continue;
+      const m = base.length >> 1;
+      expect(w.baselineBps).toBe(base.length % 2 === 1 ? base[m]! : (base[m - 1]! + base[m]!) / 2);
+    }
+    expect(Math.max(...windows.map((w) => w.baselineWindows))).toBeGreaterThan(128);
+  });
+});
+
 describe('liquidity baselines of several instruments in one typed array', () => {
   it('medians per instrument equal a sort of its baseline while the shared rings grow past 128, through a restore', () => {
     const rnd = rng(11);
@@ -342,6 +447,46 @@ describe('market table: mark changes of the return window in one ring', () => {
       }
     });
     expect(run(12_000)).toEqual(rows);
+  });
+
+  it('ret_60s equals a scan of every mark when the full ring folds its old changes again and again, through a restore', () => {
+    // 70,000 quotes 10 ms apart (6,000 in a window, under the ring's 8,192): the ring fills every
+    // few thousand changes and folds what is a window old, at instants that fall anywhere between
+    // the tables (every 7 s here). A restore mid-way carries changes older than the window.
+    const rnd = rng(5);
+    const names = ['AAA', 'BBB', 'CCC', 'DDD'];
+    const ref = reference(['AAA', 'BBB'], 50);
+    const prev = new Map([
+      ['AAA', 50],
+      ['BBB', 50],
+    ]);
+    const recs = Array.from({ length: 70_000 }, (_, i) => quote(T0 + i * 10, names[Math.floor(rnd() * 4)]!, 50 * (1 + (rnd() - 0.5) * 0.1)));
+    const hist: Array<[number, string, number]> = recs.map((q) => [q.ts, q.instrument, (q.bid + q.ask) / 2]);
+    const run = (restoreAt?: number) => {
+      let m = new MarketStateTracker({ returnWindowMs: 60 * S }, ref);
+      const tables: Array<[number, unknown[]]> = [];
+      let next = T0 + 7 * S;
+      for (let i = 0; i < recs.length; i++) {
+        const q = recs[i]!;
+        while (next < q.ts) {
+          tables.push([next, m.rows(next)]);
+          next += 7 * S;
+        }
+        if (restoreAt === i) {
+          const m2 = new MarketStateTracker({ returnWindowMs: 60 * S }, ref);
+          m2.restore(structuredClone(m.snapshot()));
+          m = m2;
+        }
+        m.onQuote(q);
+      }
+      return tables;
+    };
+    const tables = run();
+    expect(tables.length).toBe(99);
+    for (const [t, rows] of tables) {
+      for (const row of rows as Array<{ instrument: string; ret_60s: number | null }>) expect(row.ret_60s).toBe(bruteRet(hist, prev, row.instrument, t));
+    }
+    expect(run(41_234)).toEqual(tables);
   });
 });
 
