@@ -304,7 +304,7 @@ describe('OrderBookState rows (every field of every order in one row per slot)',
           }
         }
       }
-      if (step % 50 === 0 || step > 5950) {
+      if (step % 250 === 0 || step > 5990) {
         book.expire(ts);
         expect(book.size).toBe(model.size);
         for (let i = 0; i < 500; i++) {
