@@ -70,11 +70,12 @@ export const NO_ORDER = -1;
 
 /**
  * A hash index from order ids to slots, for {@link OrderBookState}: open addressing with linear
- * probing over typed arrays (hash, slot) plus the keys, at most half full, entries removed by
- * backward shift (no tombstones). Order ids reach the book as fresh strings (sliced per record from
- * a batch), and a Map computed each one's hash in a runtime call; here the caller hashes the id
- * once in JS ({@link IdIndex.hash}) and passes the hash to every operation on it, and removing an
- * entry needs only the slot and its hash, so it reads no key.
+ * probing over one typed array of (slot, hash) pairs plus the keys, at most half full, entries
+ * removed by backward shift (no tombstones). A probe reads the pair of each cell it visits, one
+ * cache line, and the key only on a hash match. Order ids reach the book as fresh strings (sliced
+ * per record from a batch), and a Map computed each one's hash in a runtime call; here the caller
+ * hashes the id once in JS ({@link IdIndex.hash}) and passes the hash to every operation on it, and
+ * removing an entry needs only the slot and its hash, so it reads no key.
  *
  * @example
  * const ix = new IdIndex();
@@ -84,9 +85,8 @@ export const NO_ORDER = -1;
  */
 export class IdIndex {
   private keys: Array<string | undefined>;
-  private hashes: Int32Array;
-  /** The slot of each entry, -1 where empty. */
-  private slots: Int32Array;
+  /** Per cell: the slot of its entry (-1 where empty) at 2i, the entry's hash at 2i + 1. */
+  private cells: Int32Array;
   private mask: number;
   private n = 0;
 
@@ -94,8 +94,7 @@ export class IdIndex {
     let c = 16;
     while (c < capacity * 2) c *= 2;
     this.keys = new Array<string | undefined>(c).fill(undefined);
-    this.hashes = new Int32Array(c);
-    this.slots = new Int32Array(c).fill(-1);
+    this.cells = IdIndex.emptyCells(c);
     this.mask = c - 1;
   }
 
@@ -110,6 +109,12 @@ export class IdIndex {
     return h ^ (h >>> 16);
   }
 
+  private static emptyCells(c: number): Int32Array {
+    const cells = new Int32Array(2 * c);
+    for (let i = 0; i < c; i++) cells[2 * i] = -1;
+    return cells;
+  }
+
   /** Number of entries. */
   get size(): number {
     return this.n;
@@ -118,12 +123,11 @@ export class IdIndex {
   /** The slot of `key` (whose hash is h), or -1. */
   get(key: string, h: number): number {
     const m = this.mask;
-    const slots = this.slots;
-    const hashes = this.hashes;
+    const cells = this.cells;
     for (let i = h & m; ; i = (i + 1) & m) {
-      const v = slots[i] as number;
+      const v = cells[2 * i] as number;
       if (v < 0) return -1;
-      if (hashes[i] === h && this.keys[i] === key) return v;
+      if (cells[2 * i + 1] === h && this.keys[i] === key) return v;
     }
   }
 
@@ -131,11 +135,11 @@ export class IdIndex {
   add(key: string, h: number, slot: number): void {
     if ((this.n + 1) * 2 > this.mask + 1) this.grow();
     const m = this.mask;
-    const slots = this.slots;
+    const cells = this.cells;
     let i = h & m;
-    while ((slots[i] as number) >= 0) i = (i + 1) & m;
-    slots[i] = slot;
-    this.hashes[i] = h;
+    while ((cells[2 * i] as number) >= 0) i = (i + 1) & m;
+    cells[2 * i] = slot;
+    cells[2 * i + 1] = h;
     this.keys[i] = key;
     this.n++;
   }
@@ -143,54 +147,51 @@ export class IdIndex {
   /** Removes the entry of `slot`, whose key has hash h (nothing when there is none). */
   remove(h: number, slot: number): void {
     const m = this.mask;
-    const slots = this.slots;
-    const hashes = this.hashes;
+    const cells = this.cells;
     const keys = this.keys;
     let i = h & m;
     for (;;) {
-      const v = slots[i] as number;
+      const v = cells[2 * i] as number;
       if (v < 0) return;
       if (v === slot) break;
       i = (i + 1) & m;
     }
     // Backward shift: move up every later entry of the run that may sit at i (its home is not in (i, j]).
     for (let j = (i + 1) & m; ; j = (j + 1) & m) {
-      const v = slots[j] as number;
+      const v = cells[2 * j] as number;
       if (v < 0) break;
-      const home = (hashes[j] as number) & m;
+      const hj = cells[2 * j + 1] as number;
+      const home = hj & m;
       if (((j - home) & m) >= ((j - i) & m)) {
-        slots[i] = v;
-        hashes[i] = hashes[j] as number;
+        cells[2 * i] = v;
+        cells[2 * i + 1] = hj;
         keys[i] = keys[j];
         i = j;
       }
     }
-    slots[i] = -1;
+    cells[2 * i] = -1;
     keys[i] = undefined;
     this.n--;
   }
 
   private grow(): void {
-    const oldSlots = this.slots;
-    const oldHashes = this.hashes;
+    const old = this.cells;
     const oldKeys = this.keys;
-    const c = oldSlots.length * 2;
+    const c = old.length;
     const m = c - 1;
-    const slots = new Int32Array(c).fill(-1);
-    const hashes = new Int32Array(c);
+    const cells = IdIndex.emptyCells(c);
     const keys = new Array<string | undefined>(c).fill(undefined);
-    for (let j = 0; j < oldSlots.length; j++) {
-      const v = oldSlots[j] as number;
+    for (let j = 0; j < old.length / 2; j++) {
+      const v = old[2 * j] as number;
       if (v < 0) continue;
-      const h = oldHashes[j] as number;
+      const h = old[2 * j + 1] as number;
       let i = h & m;
-      while ((slots[i] as number) >= 0) i = (i + 1) & m;
-      slots[i] = v;
-      hashes[i] = h;
+      while ((cells[2 * i] as number) >= 0) i = (i + 1) & m;
+      cells[2 * i] = v;
+      cells[2 * i + 1] = h;
       keys[i] = oldKeys[j];
     }
-    this.slots = slots;
-    this.hashes = hashes;
+    this.cells = cells;
     this.keys = keys;
     this.mask = m;
   }
