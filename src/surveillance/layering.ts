@@ -207,9 +207,9 @@ export class LayeringDetector implements Detector {
       const d = this.layers;
       const w = d.chains.numberOf(o.traderId);
       d.dropBefore(o.ts - this.horizonMs);
-      d.push(w, k, b.gen[k] as number, b.newTs[k] as number);
-    } else if (action === 'CANCEL' && o.ts - (b.newTs[k] as number) <= this.params.cancelWithinMs) {
-      this.timers.add((b.newTs[k] as number) + this.horizonMs, b.orderId[k] as string);
+      d.push(w, k, b.genOf(k), b.newTsOf(k));
+    } else if (action === 'CANCEL' && o.ts - b.newTsOf(k) <= this.params.cancelWithinMs) {
+      this.timers.add(b.newTsOf(k) + this.horizonMs, b.orderIdOf(k));
     }
   }
 
@@ -226,8 +226,8 @@ export class LayeringDetector implements Detector {
 
   private cancelledInTime(k: number): boolean {
     const b = this.book;
-    const c = b.cancelTs[k] as number;
-    return !Number.isNaN(c) && c - (b.newTs[k] as number) <= this.params.cancelWithinMs;
+    const c = b.cancelTsOf(k);
+    return !Number.isNaN(c) && c - b.newTsOf(k) <= this.params.cancelWithinMs;
   }
 
   private evaluate(anchorId: string, now: number): void {
@@ -235,7 +235,7 @@ export class LayeringDetector implements Detector {
     const b = this.book;
     const ak = b.slotOf(anchorId);
     // An orderId reused after its first life expired names another order: not this anchor.
-    if (ak === NO_ORDER || b.flag[ak] === 1 || (b.newTs[ak] as number) + this.horizonMs !== now) return;
+    if (ak === NO_ORDER || b.flagOf(ak) === 1 || b.newTsOf(ak) + this.horizonMs !== now) return;
     const a = b.entry(ak);
     const d = this.layers;
     const w = d.chains.numberIfAny(a.traderId);
@@ -248,8 +248,8 @@ export class LayeringDetector implements Detector {
       const newTs = d.newTs[j] as number;
       if (newTs > until) break;
       const k = d.slots[j] as number;
-      if (b.gen[k] !== d.gens[j]) continue;
-      if (newTs >= a.newTs && b.instrument[k] === a.instrument && b.side[k] === a.side && b.flag[k] === 0 && this.cancelledInTime(k)) ks.push(k);
+      if (b.genOf(k) !== d.gens[j]) continue;
+      if (newTs >= a.newTs && b.instrumentOf(k) === a.instrument && b.sideOf(k) === a.side && b.flagOf(k) === 0 && this.cancelledInTime(k)) ks.push(k);
     }
     if (ks.length < p.minOrders) return;
     const members = ks.map((k) => b.entry(k));
@@ -259,7 +259,7 @@ export class LayeringDetector implements Detector {
     for (const e of members) if (e.cancelTs > lastCancel) lastCancel = e.cancelTs;
     const fills = this.flow.fills.between(a.traderId, a.instrument, opposite(a.side), a.newTs, lastCancel);
     if (fills.length === 0) return;
-    for (const k of ks) b.flag[k] = 1;
+    for (const k of ks) b.setFlag(k, 1);
     const prices = [...levels].sort((x, y) => x - y);
     let filled = 0;
     for (const f of fills) filled += f.qty;
@@ -312,7 +312,7 @@ export class LayeringDetector implements Detector {
       for (const j of chain) {
         const k = d.slots[j] as number;
         // An order the book has forgotten is past the horizon: a restore would drop it anyway.
-        if (b.gen[k] === d.gens[j]) list.push([b.orderId[k] as string, d.newTs[j] as number]);
+        if (b.genOf(k) === d.gens[j]) list.push([b.orderIdOf(k), d.newTs[j] as number]);
       }
       layers.push([trader, list]);
     }
@@ -337,11 +337,11 @@ export class LayeringDetector implements Detector {
       const w = this.layers.chains.numberOf(trader);
       for (const [id, newTs] of ids) {
         const k = b.slotOf(id);
-        if (k !== NO_ORDER && b.newTs[k] === newTs) all.push([w, k, newTs]);
+        if (k !== NO_ORDER && b.newTsOf(k) === newTs) all.push([w, k, newTs]);
       }
     }
     all.sort((x, y) => x[2] - y[2]);
-    for (const [w, k, newTs] of all) this.layers.push(w, k, b.gen[k] as number, newTs);
+    for (const [w, k, newTs] of all) this.layers.push(w, k, b.genOf(k), newTs);
     this.timers.restore(s.timers);
     this.sweepAt = s.sweepAt;
     this.out.restore(s.out);

@@ -70,11 +70,12 @@ export const NO_ORDER = -1;
 
 /**
  * A hash index from order ids to slots, for {@link OrderBookState}: open addressing with linear
- * probing over typed arrays (hash, slot) plus the keys, at most half full, entries removed by
- * backward shift (no tombstones). Order ids reach the book as fresh strings (sliced per record from
- * a batch), and a Map computed each one's hash in a runtime call; here the caller hashes the id
- * once in JS ({@link IdIndex.hash}) and passes the hash to every operation on it, and removing an
- * entry needs only the slot and its hash, so it reads no key.
+ * probing over one typed array of (slot, hash) pairs plus the keys, at most half full, entries
+ * removed by backward shift (no tombstones). A probe reads the pair of each cell it visits, one
+ * cache line, and the key only on a hash match. Order ids reach the book as fresh strings (sliced
+ * per record from a batch), and a Map computed each one's hash in a runtime call; here the caller
+ * hashes the id once in JS ({@link IdIndex.hash}) and passes the hash to every operation on it, and
+ * removing an entry needs only the slot and its hash, so it reads no key.
  *
  * @example
  * const ix = new IdIndex();
@@ -84,9 +85,8 @@ export const NO_ORDER = -1;
  */
 export class IdIndex {
   private keys: Array<string | undefined>;
-  private hashes: Int32Array;
-  /** The slot of each entry, -1 where empty. */
-  private slots: Int32Array;
+  /** Per cell: the slot of its entry (-1 where empty) at 2i, the entry's hash at 2i + 1. */
+  private cells: Int32Array;
   private mask: number;
   private n = 0;
 
@@ -94,8 +94,7 @@ export class IdIndex {
     let c = 16;
     while (c < capacity * 2) c *= 2;
     this.keys = new Array<string | undefined>(c).fill(undefined);
-    this.hashes = new Int32Array(c);
-    this.slots = new Int32Array(c).fill(-1);
+    this.cells = IdIndex.emptyCells(c);
     this.mask = c - 1;
   }
 
@@ -110,6 +109,12 @@ export class IdIndex {
     return h ^ (h >>> 16);
   }
 
+  private static emptyCells(c: number): Int32Array {
+    const cells = new Int32Array(2 * c);
+    for (let i = 0; i < c; i++) cells[2 * i] = -1;
+    return cells;
+  }
+
   /** Number of entries. */
   get size(): number {
     return this.n;
@@ -118,12 +123,11 @@ export class IdIndex {
   /** The slot of `key` (whose hash is h), or -1. */
   get(key: string, h: number): number {
     const m = this.mask;
-    const slots = this.slots;
-    const hashes = this.hashes;
+    const cells = this.cells;
     for (let i = h & m; ; i = (i + 1) & m) {
-      const v = slots[i] as number;
+      const v = cells[2 * i] as number;
       if (v < 0) return -1;
-      if (hashes[i] === h && this.keys[i] === key) return v;
+      if (cells[2 * i + 1] === h && this.keys[i] === key) return v;
     }
   }
 
@@ -131,11 +135,11 @@ export class IdIndex {
   add(key: string, h: number, slot: number): void {
     if ((this.n + 1) * 2 > this.mask + 1) this.grow();
     const m = this.mask;
-    const slots = this.slots;
+    const cells = this.cells;
     let i = h & m;
-    while ((slots[i] as number) >= 0) i = (i + 1) & m;
-    slots[i] = slot;
-    this.hashes[i] = h;
+    while ((cells[2 * i] as number) >= 0) i = (i + 1) & m;
+    cells[2 * i] = slot;
+    cells[2 * i + 1] = h;
     this.keys[i] = key;
     this.n++;
   }
@@ -143,58 +147,84 @@ export class IdIndex {
   /** Removes the entry of `slot`, whose key has hash h (nothing when there is none). */
   remove(h: number, slot: number): void {
     const m = this.mask;
-    const slots = this.slots;
-    const hashes = this.hashes;
+    const cells = this.cells;
     const keys = this.keys;
     let i = h & m;
     for (;;) {
-      const v = slots[i] as number;
+      const v = cells[2 * i] as number;
       if (v < 0) return;
       if (v === slot) break;
       i = (i + 1) & m;
     }
     // Backward shift: move up every later entry of the run that may sit at i (its home is not in (i, j]).
     for (let j = (i + 1) & m; ; j = (j + 1) & m) {
-      const v = slots[j] as number;
+      const v = cells[2 * j] as number;
       if (v < 0) break;
-      const home = (hashes[j] as number) & m;
+      const hj = cells[2 * j + 1] as number;
+      const home = hj & m;
       if (((j - home) & m) >= ((j - i) & m)) {
-        slots[i] = v;
-        hashes[i] = hashes[j] as number;
+        cells[2 * i] = v;
+        cells[2 * i + 1] = hj;
         keys[i] = keys[j];
         i = j;
       }
     }
-    slots[i] = -1;
+    cells[2 * i] = -1;
     keys[i] = undefined;
     this.n--;
   }
 
   private grow(): void {
-    const oldSlots = this.slots;
-    const oldHashes = this.hashes;
+    const old = this.cells;
     const oldKeys = this.keys;
-    const c = oldSlots.length * 2;
+    const c = old.length;
     const m = c - 1;
-    const slots = new Int32Array(c).fill(-1);
-    const hashes = new Int32Array(c);
+    const cells = IdIndex.emptyCells(c);
     const keys = new Array<string | undefined>(c).fill(undefined);
-    for (let j = 0; j < oldSlots.length; j++) {
-      const v = oldSlots[j] as number;
+    for (let j = 0; j < old.length / 2; j++) {
+      const v = old[2 * j] as number;
       if (v < 0) continue;
-      const h = oldHashes[j] as number;
+      const h = old[2 * j + 1] as number;
       let i = h & m;
-      while ((slots[i] as number) >= 0) i = (i + 1) & m;
-      slots[i] = v;
-      hashes[i] = h;
+      while ((cells[2 * i] as number) >= 0) i = (i + 1) & m;
+      cells[2 * i] = v;
+      cells[2 * i + 1] = h;
       keys[i] = oldKeys[j];
     }
-    this.slots = slots;
-    this.hashes = hashes;
+    this.cells = cells;
     this.keys = keys;
     this.mask = m;
   }
 }
+
+// The numeric fields of an order: one row of NUM_STRIDE doubles per slot in OrderBookState.num.
+const NEW_TS = 0;
+const NEW_QTY = 1;
+const NEW_PRICE = 2;
+const QTY = 3;
+const PRICE = 4;
+const MAX_QTY = 5;
+const REPLACES = 6;
+const FILLED_QTY = 7;
+const FIRST_FILL_TS = 8;
+const CANCEL_TS = 9;
+const LAST_TS = 10;
+const TAG = 11;
+const BORN = 12;
+const NUM_STRIDE = 16;
+// Its small integers: one row of INT_STRIDE per slot in OrderBookState.ints.
+const GEN = 0;
+const TOUCHES = 1;
+const ID_HASH = 2;
+const FLAG = 3;
+const USED = 4;
+const INT_STRIDE = 8;
+// Its strings: one row of STR_STRIDE per slot in OrderBookState.strs.
+const ORDER_ID = 0;
+const TRADER_ID = 1;
+const INSTRUMENT = 2;
+const SIDE = 3;
+const STR_STRIDE = 4;
 
 /**
  * Orders keyed by orderId. REPLACE changes the displayed price and size of an open order (a new
@@ -204,11 +234,15 @@ export class IdIndex {
  * unknown). Events reach the book in event-time order (the Sequencer guarantees it), so the expiry
  * queue is a FIFO of touches and expiring costs O(1) amortized per event.
  *
- * Storage is columnar: an order lives in a slot of typed arrays (no object, and no boxed number per
- * field, per order; a slot is reused once its order is forgotten, `gen` telling the lives of a
- * slot apart), and the expiry FIFO is a ring of slots, each slot counting its touches still queued
- * so that only its latest one can expire it. The detectors use the slot methods (`applySlot`,
- * `fillSlot`, `slotOf` and the columns); `apply`/`fill`/`get` return {@link OrderEntry} copies.
+ * Storage is by rows: an order lives in a slot, whose numbers are one row of a Float64Array, whose
+ * small integers one row of an Int32Array and whose strings one row of an array (no object, and no
+ * boxed number per field, per order; a slot is reused once its order is forgotten, its `gen`
+ * telling the lives of a slot apart). An event reads and writes a few neighbouring cells of each,
+ * two or three cache lines where a column per field was a line per field: the book competes for
+ * the caches with every other operator of the job. The expiry FIFO is a ring of slots, each slot
+ * counting its touches still queued so that only its latest one can expire it. The detectors use
+ * the slot methods (`applySlot`, `fillSlot`, `slotOf` and the field readers such as `newTsOf`);
+ * `apply`/`fill`/`get` return {@link OrderEntry} copies.
  *
  * @example
  * const book = new OrderBookState(600_000);
@@ -218,42 +252,17 @@ export class IdIndex {
  */
 export class OrderBookState {
   private ids = new IdIndex();
-  /** The hash of each slot's orderId (IdIndex.hash), to remove it from `ids` without reading the id. */
-  private idHash = new Int32Array(0);
-  /** Order of creation of each slot's order (snapshots list the orders in it). */
-  private born = new Float64Array(0);
   private births = 0;
   private live = 0;
   private cap = 0;
   private top = 0;
   private free: number[] = [];
-  orderId: string[] = [];
-  traderId: string[] = [];
-  instrument: string[] = [];
-  side: Side[] = [];
-  newTs = new Float64Array(0);
-  newQty = new Float64Array(0);
-  newPrice = new Float64Array(0);
-  qty = new Float64Array(0);
-  price = new Float64Array(0);
-  maxQty = new Float64Array(0);
-  replaces = new Float64Array(0);
-  filledQty = new Float64Array(0);
-  /** NaN until the first fill. */
-  firstFillTs = new Float64Array(0);
-  /** NaN while the order is not cancelled. */
-  cancelTs = new Float64Array(0);
-  /** Event time of the last NEW/REPLACE/CANCEL/fill: the TTL runs from it. */
-  lastTs = new Float64Array(0);
-  /** Scratch of the spoofing detector (the trader's median at NEW). */
-  tag = new Float64Array(0);
-  /** Scratch of the layering detector (already reported). */
-  flag = new Uint8Array(0);
-  /** Life of the slot: bumped when its order is forgotten. */
-  gen = new Int32Array(0);
-  /** 1 while the slot holds an order. */
-  private used = new Uint8Array(0);
-  private touches = new Int32Array(0);
+  /** The numbers of each slot, NUM_STRIDE per slot (see the field offsets above). */
+  private num = new Float64Array(0);
+  /** The small integers of each slot (life, queued touches, orderId hash, detector flag, in use). */
+  private ints = new Int32Array(0);
+  /** The strings of each slot (orderId, traderId, instrument, side). */
+  private strs: Array<string | undefined> = [];
   // The expiry FIFO: one slot per touch, in a ring.
   private exp = new Int32Array(64);
   private expHead = 0;
@@ -272,6 +281,76 @@ export class OrderBookState {
     return this.ids.get(orderId, IdIndex.hash(orderId));
   }
 
+  /** The orderId of the order in slot k. */
+  orderIdOf(k: number): string {
+    return this.strs[k * STR_STRIDE + ORDER_ID] as string;
+  }
+
+  /** The traderId of the order in slot k. */
+  traderIdOf(k: number): string {
+    return this.strs[k * STR_STRIDE + TRADER_ID] as string;
+  }
+
+  /** The instrument of the order in slot k. */
+  instrumentOf(k: number): string {
+    return this.strs[k * STR_STRIDE + INSTRUMENT] as string;
+  }
+
+  /** The side of the order in slot k. */
+  sideOf(k: number): Side {
+    return this.strs[k * STR_STRIDE + SIDE] as Side;
+  }
+
+  /** The NEW time of the order in slot k. */
+  newTsOf(k: number): number {
+    return this.num[k * NUM_STRIDE + NEW_TS] as number;
+  }
+
+  /** The price as placed (NEW) of the order in slot k. */
+  newPriceOf(k: number): number {
+    return this.num[k * NUM_STRIDE + NEW_PRICE] as number;
+  }
+
+  /** The largest size the order in slot k displayed. */
+  maxQtyOf(k: number): number {
+    return this.num[k * NUM_STRIDE + MAX_QTY] as number;
+  }
+
+  /** The quantity filled of the order in slot k. */
+  filledQtyOf(k: number): number {
+    return this.num[k * NUM_STRIDE + FILLED_QTY] as number;
+  }
+
+  /** The CANCEL time of the order in slot k, NaN while it is not cancelled. */
+  cancelTsOf(k: number): number {
+    return this.num[k * NUM_STRIDE + CANCEL_TS] as number;
+  }
+
+  /** The spoofing detector's scratch of the order in slot k (the trader's median at NEW). */
+  tagOf(k: number): number {
+    return this.num[k * NUM_STRIDE + TAG] as number;
+  }
+
+  /** Sets the spoofing detector's scratch of the order in slot k. */
+  setTag(k: number, v: number): void {
+    this.num[k * NUM_STRIDE + TAG] = v;
+  }
+
+  /** The layering detector's scratch of the order in slot k (1: already reported). */
+  flagOf(k: number): number {
+    return this.ints[k * INT_STRIDE + FLAG] as number;
+  }
+
+  /** Sets the layering detector's scratch of the order in slot k. */
+  setFlag(k: number, v: number): void {
+    this.ints[k * INT_STRIDE + FLAG] = v;
+  }
+
+  /** The life of slot k: bumped when its order is forgotten. */
+  genOf(k: number): number {
+    return this.ints[k * INT_STRIDE + GEN] as number;
+  }
+
   get(orderId: string): OrderEntry | undefined {
     const k = this.slotOf(orderId);
     return k === NO_ORDER ? undefined : this.entry(k);
@@ -279,24 +358,26 @@ export class OrderBookState {
 
   /** A copy of the order in slot k. */
   entry(k: number): OrderEntry {
+    const num = this.num;
+    const r = k * NUM_STRIDE;
     return {
-      orderId: this.orderId[k] as string,
-      traderId: this.traderId[k] as string,
-      instrument: this.instrument[k] as string,
-      side: this.side[k] as Side,
-      newTs: this.newTs[k] as number,
-      newQty: this.newQty[k] as number,
-      newPrice: this.newPrice[k] as number,
-      qty: this.qty[k] as number,
-      price: this.price[k] as number,
-      maxQty: this.maxQty[k] as number,
-      replaces: this.replaces[k] as number,
-      filledQty: this.filledQty[k] as number,
-      firstFillTs: this.firstFillTs[k] as number,
-      cancelTs: this.cancelTs[k] as number,
-      lastTs: this.lastTs[k] as number,
-      tag: this.tag[k] as number,
-      flag: this.flag[k] === 1,
+      orderId: this.orderIdOf(k),
+      traderId: this.traderIdOf(k),
+      instrument: this.instrumentOf(k),
+      side: this.sideOf(k),
+      newTs: num[r + NEW_TS] as number,
+      newQty: num[r + NEW_QTY] as number,
+      newPrice: num[r + NEW_PRICE] as number,
+      qty: num[r + QTY] as number,
+      price: num[r + PRICE] as number,
+      maxQty: num[r + MAX_QTY] as number,
+      replaces: num[r + REPLACES] as number,
+      filledQty: num[r + FILLED_QTY] as number,
+      firstFillTs: num[r + FIRST_FILL_TS] as number,
+      cancelTs: num[r + CANCEL_TS] as number,
+      lastTs: num[r + LAST_TS] as number,
+      tag: num[r + TAG] as number,
+      flag: this.ints[k * INT_STRIDE + FLAG] === 1,
     };
   }
 
@@ -326,28 +407,34 @@ export class OrderBookState {
         return NO_ORDER;
       }
       const n = this.alloc();
-      this.orderId[n] = id;
-      this.traderId[n] = o.traderId;
-      this.instrument[n] = o.instrument;
-      this.side[n] = o.side;
+      const strs = this.strs;
+      const si = n * STR_STRIDE;
+      strs[si + ORDER_ID] = id;
+      strs[si + TRADER_ID] = o.traderId;
+      strs[si + INSTRUMENT] = o.instrument;
+      strs[si + SIDE] = o.side;
       const q = o.qty;
       const p = o.price;
-      this.newTs[n] = ts;
-      this.newQty[n] = q;
-      this.newPrice[n] = p;
-      this.qty[n] = q;
-      this.price[n] = p;
-      this.maxQty[n] = q;
-      this.replaces[n] = 0;
-      this.filledQty[n] = 0;
-      this.firstFillTs[n] = Number.NaN;
-      this.cancelTs[n] = Number.NaN;
-      this.tag[n] = Number.NaN;
-      this.flag[n] = 0;
-      this.used[n] = 1;
-      this.born[n] = this.births++;
+      const num = this.num;
+      const r = n * NUM_STRIDE;
+      num[r + NEW_TS] = ts;
+      num[r + NEW_QTY] = q;
+      num[r + NEW_PRICE] = p;
+      num[r + QTY] = q;
+      num[r + PRICE] = p;
+      num[r + MAX_QTY] = q;
+      num[r + REPLACES] = 0;
+      num[r + FILLED_QTY] = 0;
+      num[r + FIRST_FILL_TS] = Number.NaN;
+      num[r + CANCEL_TS] = Number.NaN;
+      num[r + TAG] = Number.NaN;
+      num[r + BORN] = this.births++;
+      const ints = this.ints;
+      const ii = n * INT_STRIDE;
+      ints[ii + FLAG] = 0;
+      ints[ii + USED] = 1;
+      ints[ii + ID_HASH] = h;
       this.live++;
-      this.idHash[n] = h;
       this.ids.add(id, h, n);
       this.touch(n, ts);
       return n;
@@ -356,18 +443,20 @@ export class OrderBookState {
       this.counters.unknown++;
       return NO_ORDER;
     }
-    if (!Number.isNaN(this.cancelTs[k])) {
+    const num = this.num;
+    const r = k * NUM_STRIDE;
+    if (!Number.isNaN(num[r + CANCEL_TS])) {
       this.counters.afterCancel++;
       return NO_ORDER;
     }
     if (action === 'REPLACE') {
       const q = o.qty;
-      this.qty[k] = q;
-      this.price[k] = o.price;
-      if (q > (this.maxQty[k] as number)) this.maxQty[k] = q;
-      this.replaces[k]!++;
+      num[r + QTY] = q;
+      num[r + PRICE] = o.price;
+      if (q > (num[r + MAX_QTY] as number)) num[r + MAX_QTY] = q;
+      num[r + REPLACES]!++;
     } else {
-      this.cancelTs[k] = ts;
+      num[r + CANCEL_TS] = ts;
     }
     this.touch(k, ts);
     return k;
@@ -378,8 +467,10 @@ export class OrderBookState {
     this.expireBefore(ts);
     const k = this.slotOf(orderId);
     if (k === NO_ORDER) return NO_ORDER;
-    this.filledQty[k]! += qty;
-    if (Number.isNaN(this.firstFillTs[k])) this.firstFillTs[k] = ts;
+    const num = this.num;
+    const r = k * NUM_STRIDE;
+    num[r + FILLED_QTY]! += qty;
+    if (Number.isNaN(num[r + FIRST_FILL_TS])) num[r + FIRST_FILL_TS] = ts;
     this.touch(k, ts);
     return k;
   }
@@ -389,14 +480,17 @@ export class OrderBookState {
     const exp = this.exp;
     const mask = exp.length - 1;
     const ttl = this.ttlMs;
+    const ints = this.ints;
+    const num = this.num;
     let h = this.expHead;
     let n = this.expLen;
     while (n > 0) {
       const k = exp[h] as number;
-      const t = this.touches[k] as number;
+      const ti = k * INT_STRIDE + TOUCHES;
+      const t = ints[ti] as number;
       // A touch with a later one still queued is stale: only the slot's latest touch can expire it.
-      if (t > 1) this.touches[k] = t - 1;
-      else if ((this.lastTs[k] as number) + ttl <= now) this.release(k);
+      if (t > 1) ints[ti] = t - 1;
+      else if ((num[k * NUM_STRIDE + LAST_TS] as number) + ttl <= now) this.release(k);
       else break;
       h = (h + 1) & mask;
       n--;
@@ -409,13 +503,14 @@ export class OrderBookState {
   private expireBefore(now: number): void {
     if (this.expLen === 0) return;
     const k = this.exp[this.expHead] as number;
-    if ((this.touches[k] as number) > 1 || (this.lastTs[k] as number) + this.ttlMs <= now) this.expire(now);
+    if ((this.ints[k * INT_STRIDE + TOUCHES] as number) > 1 || (this.num[k * NUM_STRIDE + LAST_TS] as number) + this.ttlMs <= now) this.expire(now);
   }
 
   snapshot(): OrderBookSnapshot {
     const held: number[] = [];
-    for (let k = 0; k < this.top; k++) if (this.used[k] === 1) held.push(k);
-    held.sort((a, b) => (this.born[a] as number) - (this.born[b] as number));
+    for (let k = 0; k < this.top; k++) if (this.ints[k * INT_STRIDE + USED] === 1) held.push(k);
+    const born = (k: number): number => this.num[k * NUM_STRIDE + BORN] as number;
+    held.sort((a, b) => born(a) - born(b));
     const orders = held.map((k) => this.entry(k));
     // Each queued touch as [time, orderId]; a stale touch has no time of its own any more (-1).
     const expiry: Array<[number, string]> = [];
@@ -425,7 +520,7 @@ export class OrderBookState {
       const k = this.exp[(this.expHead + i) & mask] as number;
       const seen = (left.get(k) ?? 0) + 1;
       left.set(k, seen);
-      expiry.push([seen === this.touches[k] ? (this.lastTs[k] as number) : -1, this.orderId[k] as string]);
+      expiry.push([seen === this.ints[k * INT_STRIDE + TOUCHES] ? (this.num[k * NUM_STRIDE + LAST_TS] as number) : -1, this.orderIdOf(k)]);
     }
     return structuredClone({ ttlMs: this.ttlMs, orders, expiry, counters: this.counters });
   }
@@ -435,59 +530,62 @@ export class OrderBookState {
     this.ids = new IdIndex(c.orders.length);
     this.births = 0;
     this.live = 0;
-    // The columns keep their capacity (a new order sets every field of its slot but the touch count
+    // The rows keep their capacity (a new order sets every field of its slot but the touch count
     // and the life, cleared and kept here): growing from a capacity of 0 copied the old, longer
-    // columns into shorter ones and threw.
-    this.touches.fill(0);
-    this.used.fill(0);
+    // rows into shorter ones and threw.
+    for (let k = 0; k < this.cap; k++) {
+      this.ints[k * INT_STRIDE + TOUCHES] = 0;
+      this.ints[k * INT_STRIDE + USED] = 0;
+    }
     this.top = 0;
     this.free = [];
-    this.orderId = [];
-    this.traderId = [];
-    this.instrument = [];
-    this.side = [];
+    this.strs.fill(undefined);
     this.grow(Math.max(16, c.orders.length));
     this.expHead = 0;
     this.expLen = 0;
     for (const e of c.orders) {
       const k = this.alloc();
-      this.orderId[k] = e.orderId;
-      this.traderId[k] = e.traderId;
-      this.instrument[k] = e.instrument;
-      this.side[k] = e.side;
-      this.newTs[k] = e.newTs;
-      this.newQty[k] = e.newQty;
-      this.newPrice[k] = e.newPrice;
-      this.qty[k] = e.qty;
-      this.price[k] = e.price;
-      this.maxQty[k] = e.maxQty;
-      this.replaces[k] = e.replaces;
-      this.filledQty[k] = e.filledQty;
-      this.firstFillTs[k] = e.firstFillTs;
-      this.cancelTs[k] = e.cancelTs;
-      this.lastTs[k] = e.lastTs;
-      this.tag[k] = e.tag;
-      this.flag[k] = e.flag ? 1 : 0;
-      this.touches[k] = 0;
-      this.used[k] = 1;
-      this.born[k] = this.births++;
-      this.live++;
+      const si = k * STR_STRIDE;
+      this.strs[si + ORDER_ID] = e.orderId;
+      this.strs[si + TRADER_ID] = e.traderId;
+      this.strs[si + INSTRUMENT] = e.instrument;
+      this.strs[si + SIDE] = e.side;
+      const num = this.num;
+      const r = k * NUM_STRIDE;
+      num[r + NEW_TS] = e.newTs;
+      num[r + NEW_QTY] = e.newQty;
+      num[r + NEW_PRICE] = e.newPrice;
+      num[r + QTY] = e.qty;
+      num[r + PRICE] = e.price;
+      num[r + MAX_QTY] = e.maxQty;
+      num[r + REPLACES] = e.replaces;
+      num[r + FILLED_QTY] = e.filledQty;
+      num[r + FIRST_FILL_TS] = e.firstFillTs;
+      num[r + CANCEL_TS] = e.cancelTs;
+      num[r + LAST_TS] = e.lastTs;
+      num[r + TAG] = e.tag;
+      num[r + BORN] = this.births++;
+      const ii = k * INT_STRIDE;
       const h = IdIndex.hash(e.orderId);
-      this.idHash[k] = h;
+      this.ints[ii + FLAG] = e.flag ? 1 : 0;
+      this.ints[ii + TOUCHES] = 0;
+      this.ints[ii + USED] = 1;
+      this.ints[ii + ID_HASH] = h;
+      this.live++;
       this.ids.add(e.orderId, h, k);
     }
     for (const [, id] of c.expiry) {
       const k = this.slotOf(id);
       if (k === NO_ORDER) continue;
-      this.touches[k]!++;
+      this.ints[k * INT_STRIDE + TOUCHES]!++;
       this.pushTouch(k);
     }
     this.counters = c.counters;
   }
 
   private touch(k: number, ts: number): void {
-    this.lastTs[k] = ts;
-    this.touches[k]!++;
+    this.num[k * NUM_STRIDE + LAST_TS] = ts;
+    this.ints[k * INT_STRIDE + TOUCHES]!++;
     this.pushTouch(k);
   }
 
@@ -501,11 +599,13 @@ export class OrderBookState {
   }
 
   private release(k: number): void {
-    this.touches[k] = 0;
-    this.used[k] = 0;
+    const ii = k * INT_STRIDE;
+    const ints = this.ints;
+    ints[ii + TOUCHES] = 0;
+    ints[ii + USED] = 0;
+    ints[ii + GEN]!++;
     this.live--;
-    this.gen[k]!++;
-    this.ids.remove(this.idHash[k] as number, k);
+    this.ids.remove(ints[ii + ID_HASH] as number, k);
     this.free.push(k);
   }
 
@@ -517,39 +617,15 @@ export class OrderBookState {
 
   private grow(cap: number): void {
     if (cap <= this.cap) return;
-    const f64 = (a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
-      const b = new Float64Array(cap);
-      b.set(a);
-      return b;
-    };
-    this.newTs = f64(this.newTs);
-    this.newQty = f64(this.newQty);
-    this.newPrice = f64(this.newPrice);
-    this.qty = f64(this.qty);
-    this.price = f64(this.price);
-    this.maxQty = f64(this.maxQty);
-    this.replaces = f64(this.replaces);
-    this.filledQty = f64(this.filledQty);
-    this.firstFillTs = f64(this.firstFillTs);
-    this.cancelTs = f64(this.cancelTs);
-    this.lastTs = f64(this.lastTs);
-    this.tag = f64(this.tag);
-    const flag = new Uint8Array(cap);
-    flag.set(this.flag);
-    this.flag = flag;
-    const gen = new Int32Array(cap);
-    gen.set(this.gen);
-    this.gen = gen;
-    const touches = new Int32Array(cap);
-    touches.set(this.touches);
-    this.touches = touches;
-    const used = new Uint8Array(cap);
-    used.set(this.used);
-    this.used = used;
-    const idHash = new Int32Array(cap);
-    idHash.set(this.idHash);
-    this.idHash = idHash;
-    this.born = f64(this.born);
+    const num = new Float64Array(cap * NUM_STRIDE);
+    num.set(this.num);
+    this.num = num;
+    const ints = new Int32Array(cap * INT_STRIDE);
+    ints.set(this.ints);
+    this.ints = ints;
+    const strs = new Array<string | undefined>(cap * STR_STRIDE).fill(undefined);
+    for (let i = 0; i < this.strs.length; i++) strs[i] = this.strs[i];
+    this.strs = strs;
     this.cap = cap;
   }
 }

@@ -273,7 +273,7 @@ export class SpoofingDetector implements Detector {
     if (action === 'NEW') {
       let m = this.medians.get(o.traderId);
       // The median of the orders BEFORE this one: taken before adding it.
-      b.tag[k] = m === undefined || m.count < p.minMedianOrders ? Number.NaN : m.median();
+      b.setTag(k, m === undefined || m.count < p.minMedianOrders ? Number.NaN : m.median());
       if (m === undefined) {
         m = new TallyMedian(p.medianWindow);
         this.medians.set(o.traderId, m);
@@ -282,19 +282,19 @@ export class SpoofingDetector implements Detector {
       return;
     }
     if (action !== 'CANCEL') return;
-    const median = b.tag[k] as number;
-    const newTs = b.newTs[k] as number;
-    const maxQty = b.maxQty[k] as number;
-    if (!(median > 0) || (b.filledQty[k] as number) > 0 || o.ts - newTs > p.cancelWithinMs || maxQty < p.sizeMultiple * median) return;
+    const median = b.tagOf(k);
+    const newTs = b.newTsOf(k);
+    const maxQty = b.maxQtyOf(k);
+    if (!(median > 0) || b.filledQtyOf(k) > 0 || o.ts - newTs > p.cancelWithinMs || maxQty < p.sizeMultiple * median) return;
     this.timers.add(Math.max(newTs + p.fillWindowMs, o.ts), {
-      orderId: b.orderId[k] as string,
-      traderId: b.traderId[k] as string,
-      instrument: b.instrument[k] as string,
-      side: b.side[k] as Side,
+      orderId: b.orderIdOf(k),
+      traderId: b.traderIdOf(k),
+      instrument: b.instrumentOf(k),
+      side: b.sideOf(k),
       newTs,
       cancelTs: o.ts,
       qty: maxQty,
-      price: b.newPrice[k] as number,
+      price: b.newPriceOf(k),
       median,
     });
   }

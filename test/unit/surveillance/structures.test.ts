@@ -4,9 +4,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Sequencer, type Detector, type SurvOrder, type SurvTrade } from '../../../src/surveillance/index.js';
+import { Sequencer, type Detector, type Side, type SurvOrder, type SurvTrade } from '../../../src/surveillance/index.js';
 import { OrderRing } from '../../../src/surveillance/layering.js';
-import { IdIndex, OrderBookState } from '../../../src/surveillance/order-book-state.js';
+import { IdIndex, NO_ORDER, OrderBookState, type OrderEntry } from '../../../src/surveillance/order-book-state.js';
 import { LegRing, withinTolerance } from '../../../src/surveillance/wash-trade.js';
 import { order, rng, trade } from './helpers.js';
 
@@ -243,6 +243,94 @@ describe('IdIndex (the order book: orderId -> slot)', () => {
     }
     book.expire(at(299) + 500);
     for (let j = 0; j < 300; j++) expect(book.get(`B${j}`) !== undefined, `B${j}`).toBe(at(j) + 1000 > at(299) + 500);
+  });
+});
+
+describe('OrderBookState rows (every field of every order in one row per slot)', () => {
+  it('answers what a Map of order objects answers, field by field and through its slot readers, across growth, expiry and reuse of slots', () => {
+    const ttl = 500;
+    const r = rng(23);
+    const book = new OrderBookState(ttl);
+    const model = new Map<string, OrderEntry>();
+    const sides: Side[] = ['BUY', 'SELL'];
+    let ts = 0;
+    for (let step = 0; step < 6000; step++) {
+      ts += Math.floor(r() * 4);
+      for (const [id, e] of model) if (e.lastTs + ttl <= ts) model.delete(id);
+      // Up to ~400 live orders (the book's rows grow from 64), ids coming back after they expired.
+      const id = `O${Math.floor(r() * 500)}`;
+      const x = r();
+      const e = model.get(id);
+      const q = 100 * (1 + Math.floor(r() * 30));
+      const p = 10 + Math.floor(r() * 50) / 100;
+      if (x < 0.15) {
+        const k = book.fillSlot(id, q, ts);
+        expect(k === NO_ORDER).toBe(e === undefined);
+        if (e !== undefined) {
+          e.filledQty += q;
+          if (Number.isNaN(e.firstFillTs)) e.firstFillTs = ts;
+          e.lastTs = ts;
+        }
+      } else {
+        const action: SurvOrder['action'] = x < 0.55 ? 'NEW' : x < 0.75 ? 'REPLACE' : 'CANCEL';
+        const side = sides[Math.floor(r() * 2)]!;
+        const trader = `TR${Math.floor(r() * 9)}`;
+        const instrument = `I${Math.floor(r() * 5)}`;
+        const k = book.applySlot(order(ts, id, trader, action, side, q, p, { instrument }));
+        if (action === 'NEW') {
+          expect(k === NO_ORDER).toBe(e !== undefined);
+          if (e === undefined) {
+            const tag = r() < 0.5 ? Number.NaN : q / 7;
+            const flag = r() < 0.3;
+            book.setTag(k, tag);
+            book.setFlag(k, flag ? 1 : 0);
+            model.set(id, {
+              orderId: id, traderId: trader, instrument, side, newTs: ts, newQty: q, newPrice: p, qty: q, price: p, maxQty: q,
+              replaces: 0, filledQty: 0, firstFillTs: Number.NaN, cancelTs: Number.NaN, lastTs: ts, tag, flag,
+            });
+          }
+        } else {
+          const open = e !== undefined && Number.isNaN(e.cancelTs);
+          expect(k === NO_ORDER).toBe(!open);
+          if (open && action === 'REPLACE') {
+            e.qty = q;
+            e.price = p;
+            e.maxQty = Math.max(e.maxQty, q);
+            e.replaces++;
+            e.lastTs = ts;
+          } else if (open) {
+            e.cancelTs = ts;
+            e.lastTs = ts;
+          }
+        }
+      }
+      if (step % 250 === 0 || step > 5990) {
+        book.expire(ts);
+        expect(book.size).toBe(model.size);
+        for (let i = 0; i < 500; i++) {
+          const oid = `O${i}`;
+          const want = model.get(oid);
+          expect(book.get(oid)).toEqual(want);
+          if (want === undefined) continue;
+          const k = book.slotOf(oid);
+          const read = {
+            orderId: book.orderIdOf(k), traderId: book.traderIdOf(k), instrument: book.instrumentOf(k), side: book.sideOf(k),
+            newTs: book.newTsOf(k), newPrice: book.newPriceOf(k), maxQty: book.maxQtyOf(k), filledQty: book.filledQtyOf(k),
+            cancelTs: book.cancelTsOf(k), tag: book.tagOf(k), flag: book.flagOf(k) === 1,
+          };
+          expect(read).toEqual({
+            orderId: want.orderId, traderId: want.traderId, instrument: want.instrument, side: want.side, newTs: want.newTs, newPrice: want.newPrice,
+            maxQty: want.maxQty, filledQty: want.filledQty, cancelTs: want.cancelTs, tag: want.tag, flag: want.flag,
+          });
+        }
+      }
+    }
+    // The snapshot lists the live orders oldest first, and a restored book answers the same.
+    const snap = book.snapshot();
+    expect(snap.orders.map((o) => o.orderId)).toEqual([...model.values()].sort((a, b) => a.newTs - b.newTs || 0).map((o) => o.orderId));
+    const again = new OrderBookState(ttl);
+    again.restore(snap);
+    for (const [id, e] of model) expect(again.get(id)).toEqual(e);
   });
 });
 
