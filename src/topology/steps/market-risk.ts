@@ -544,6 +544,7 @@ function ruleOperator(env: StepBuildEnv, input: Stream<MarketRecord>, make: (out
     const core = new DrivenCore(driver, interval, env);
     rule.core = core;
     rule.kind = driver.calc === undefined ? RuleKind.Generic : (driver.kind ?? RuleKind.Generic);
+    rule.calc = driver.calc;
     env.ctx.register(env.operatorId, { snapshot: () => core.snapshot(), restore: (s) => core.restore(s as CoreSnapshot) });
     tape.add(rule);
     return () => tape.remove(rule);
@@ -555,6 +556,11 @@ class RuleLink {
   core!: DrivenCore;
   /** The driver's kind, {@link RuleKind.Generic} when it names no calculator. */
   kind: RuleKind = RuleKind.Generic;
+  /**
+   * The driver's calculator (`driver.calc`), read here rather than through the driver: the drivers
+   * are object literals of as many shapes as kinds, the links are of one.
+   */
+  calc: unknown = undefined;
   /** Set once it has failed, completed or been unsubscribed: it is skipped from then on. */
   done = false;
 
@@ -620,50 +626,52 @@ class RuleTape {
       try {
         const core = rule.core;
         core.begin(ts);
-        const d = core.driver;
+        const calc = rule.calc;
         switch (rule.kind) {
           case RuleKind.FlashCrash:
-            if (!trade) (d.calc as FlashCrashDetector).onQuote(r as MarketQuote, id);
+            if (!trade) (calc as FlashCrashDetector).onQuote(r as MarketQuote, id);
             break;
           case RuleKind.Ultrafast:
-            if (trade) (d.calc as UltrafastDetector).onTrade(r as MarketTrade, id);
+            if (trade) (calc as UltrafastDetector).onTrade(r as MarketTrade, id);
             break;
           case RuleKind.Luld: {
-            const l = d.calc as LuldMonitor;
+            const l = calc as LuldMonitor;
             l.advanceTo(r);
             if (trade) l.onTrade(r as MarketTrade, id);
             else l.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.MarketWideHalt: {
-            const m = d.calc as MarketWideHaltMonitor;
+            const m = calc as MarketWideHaltMonitor;
             if (trade) m.onTrade(r as MarketTrade, id);
             else m.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.Liquidity: {
-            const l = d.calc as LiquidityMonitor;
+            const l = calc as LiquidityMonitor;
             l.advanceTo(r);
             if (!trade) l.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.Correlation: {
-            const c = d.calc as CorrelationMatrix;
+            const c = calc as CorrelationMatrix;
             c.advanceTo(r);
             if (!trade) c.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.MarketState: {
-            const m = d.calc as MarketStateTracker;
+            const m = calc as MarketStateTracker;
             m.advanceTo(r);
             if (trade) m.onTrade(r as MarketTrade, id);
             else m.onQuote(r as MarketQuote, id);
             break;
           }
-          default:
+          default: {
+            const d = core.driver;
             d.advance(ts);
             if (trade) d.onTrade?.(r as MarketTrade);
             else d.onQuote?.(r as MarketQuote);
+          }
         }
       } catch (err) {
         this.fail(rule, err);
