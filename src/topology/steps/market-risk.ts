@@ -423,10 +423,12 @@ class DrivenCore {
   /**
    * The watermark, the last record's ts and the next snapshot instant (at WM, LAST, NEXT): in a
    * typed array, since a double stored in an object field allocates a heap number, and these
-   * change at every record.
+   * change at every record. Once the core's rule is on a tape, a view of the tape's
+   * {@link RuleTape.times} (which the tape's loop reads directly).
    */
-  private readonly t = Float64Array.of(Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN);
-  private ended = false;
+  t = Float64Array.of(Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN);
+  /** Set at the end of input (or of the watermarks); read by the tape's loop too. */
+  ended = false;
 
   constructor(
     readonly driver: MarketDriver,
@@ -441,7 +443,7 @@ class DrivenCore {
   begin(ts: number): void {
     const t = this.t;
     // The common case (in order, no snapshot instant passed, not the first record) in a few
-    // comparisons, small enough to be inlined in the rule tape's loop.
+    // comparisons: RuleTape.record does the same on its times, and calls this when they fail.
     if (ts > t[NEXT]! || !(ts >= t[LAST]!) || !(ts > t[WM]!) || this.ended) this.beginSlow(ts);
     t[LAST] = ts;
   }
@@ -556,6 +558,8 @@ class RuleLink {
   core!: DrivenCore;
   /** The driver's kind, {@link RuleKind.Generic} when it names no calculator. */
   kind: RuleKind = RuleKind.Generic;
+  /** Where its core's times start in its tape's {@link RuleTape.times}. */
+  at = 0;
   /**
    * The driver's calculator (`driver.calc`), read here rather than through the driver: the drivers
    * are object literals of as many shapes as kinds, the links are of one.
@@ -588,11 +592,24 @@ function tapeOf(input: Stream<MarketRecord>): RuleTape {
 class RuleTape {
   private rules: readonly RuleLink[] = [];
   private link: TapeSubscriber | undefined;
+  /**
+   * The times of every rule's core added so far, three per rule at its `at` (each core's `t` is a
+   * view of its three): one array that the loop in {@link record} reads for every rule, rather than
+   * a typed array per core. Slots of removed rules are not reused.
+   */
+  private times = new Float64Array(0);
 
   constructor(private readonly input: Stream<MarketRecord>) {}
 
   add(rule: RuleLink): void {
+    const old = this.times;
+    const times = new Float64Array(old.length + 3);
+    times.set(old);
+    times.set(rule.core.t, old.length);
+    rule.at = old.length;
+    this.times = times;
     this.rules = [...this.rules, rule];
+    for (const r of this.rules) r.core.t = times.subarray(r.at, r.at + 3);
     if (this.link === undefined) {
       const link = new TapeSubscriber(this);
       this.link = link;
@@ -620,12 +637,20 @@ class RuleTape {
     const trade = r.type === 'trade';
     // One lookup of the instrument per record, for every calculator.
     const id = instrumentId(r.instrument);
+    let times = this.times;
     for (let k = 0; k < rules.length; k++) {
       const rule = rules[k]!;
       if (rule.done) continue;
       try {
         const core = rule.core;
-        core.begin(ts);
+        // core.begin(ts), its common case read here from the tape's times (see DrivenCore.begin).
+        const o = rule.at;
+        if (ts > times[o + NEXT]! || !(ts >= times[o + LAST]!) || !(ts > times[o + WM]!) || core.ended) {
+          core.begin(ts);
+          // Whatever the slow path did, the core's times are current (a rule added meanwhile
+          // would have moved them).
+          times = this.times;
+        } else times[o + LAST] = ts;
         const calc = rule.calc;
         switch (rule.kind) {
           case RuleKind.FlashCrash:
