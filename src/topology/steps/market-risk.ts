@@ -571,6 +571,13 @@ class RuleLink {
   constructor(readonly out: Subscriber<Element<Alert>>) {}
 }
 
+/**
+ * Module-local aliases of the imports read per record by the tape: V8 reloads an imported binding
+ * from its module cell (with a hole check) at every use in optimized code, a local const it folds.
+ */
+const WatermarkClass = Watermark;
+const idOf = instrumentId;
+
 /** The tape of every input stream that rule steps read (one per built input). */
 const TAPES = new WeakMap<Stream<MarketRecord>, RuleTape>();
 
@@ -636,7 +643,7 @@ class RuleTape {
     const ts = r.ts;
     const trade = r.type === 'trade';
     // One lookup of the instrument per record, for every calculator.
-    const id = instrumentId(r.instrument);
+    const id = idOf(r.instrument);
     let times = this.times;
     for (let k = 0; k < rules.length; k++) {
       const rule = rules[k]!;
@@ -756,7 +763,7 @@ class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
       super.next(e);
       return;
     }
-    if (e instanceof Watermark) this.tape.watermark(e);
+    if (e instanceof WatermarkClass) this.tape.watermark(e);
     else this.tape.record(e);
   }
 
