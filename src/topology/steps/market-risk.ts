@@ -427,8 +427,8 @@ class DrivenCore {
    * {@link RuleTape.times} (which the tape's loop reads directly).
    */
   t = Float64Array.of(Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN);
-  /** Set at the end of input (or of the watermarks); read by the tape's loop too. */
-  ended = false;
+  /** Set at the end of input, with the watermark at +Infinity (which the tape's loop reads). */
+  private ended = false;
 
   constructor(
     readonly driver: MarketDriver,
@@ -649,11 +649,11 @@ class RuleTape {
       const rule = rules[k]!;
       if (rule.done) continue;
       try {
-        const core = rule.core;
-        // core.begin(ts), its common case read here from the tape's times (see DrivenCore.begin).
+        // core.begin(ts), its common case read here from the tape's times (see DrivenCore.begin),
+        // without the core: an ended core has its watermark at +Infinity, so `ts > wm` fails.
         const o = rule.at;
-        if (ts > times[o + NEXT]! || !(ts >= times[o + LAST]!) || !(ts > times[o + WM]!) || core.ended) {
-          core.begin(ts);
+        if (ts > times[o + NEXT]! || !(ts >= times[o + LAST]!) || !(ts > times[o + WM]!)) {
+          rule.core.begin(ts);
           // Whatever the slow path did, the core's times are current (a rule added meanwhile
           // would have moved them).
           times = this.times;
@@ -699,7 +699,7 @@ class RuleTape {
             break;
           }
           default: {
-            const d = core.driver;
+            const d = rule.core.driver;
             d.advance(ts);
             if (trade) d.onTrade?.(r as MarketTrade);
             else d.onQuote?.(r as MarketQuote);
