@@ -423,9 +423,11 @@ class DrivenCore {
   /**
    * The watermark, the last record's ts and the next snapshot instant (at WM, LAST, NEXT): in a
    * typed array, since a double stored in an object field allocates a heap number, and these
-   * change at every record.
+   * change at every record. Once the core's rule is on a tape, a view of the tape's
+   * {@link RuleTape.times} (which the tape's loop reads directly).
    */
-  private readonly t = Float64Array.of(Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN);
+  t = Float64Array.of(Number.NEGATIVE_INFINITY, Number.NaN, Number.NaN);
+  /** Set at the end of input, with the watermark at +Infinity (which the tape's loop reads). */
   private ended = false;
 
   constructor(
@@ -441,7 +443,7 @@ class DrivenCore {
   begin(ts: number): void {
     const t = this.t;
     // The common case (in order, no snapshot instant passed, not the first record) in a few
-    // comparisons, small enough to be inlined in the rule tape's loop.
+    // comparisons: RuleTape.record does the same on its times, and calls this when they fail.
     if (ts > t[NEXT]! || !(ts >= t[LAST]!) || !(ts > t[WM]!) || this.ended) this.beginSlow(ts);
     t[LAST] = ts;
   }
@@ -544,6 +546,7 @@ function ruleOperator(env: StepBuildEnv, input: Stream<MarketRecord>, make: (out
     const core = new DrivenCore(driver, interval, env);
     rule.core = core;
     rule.kind = driver.calc === undefined ? RuleKind.Generic : (driver.kind ?? RuleKind.Generic);
+    rule.calc = driver.calc;
     env.ctx.register(env.operatorId, { snapshot: () => core.snapshot(), restore: (s) => core.restore(s as CoreSnapshot) });
     tape.add(rule);
     return () => tape.remove(rule);
@@ -555,11 +558,25 @@ class RuleLink {
   core!: DrivenCore;
   /** The driver's kind, {@link RuleKind.Generic} when it names no calculator. */
   kind: RuleKind = RuleKind.Generic;
+  /** Where its core's times start in its tape's {@link RuleTape.times}. */
+  at = 0;
+  /**
+   * The driver's calculator (`driver.calc`), read here rather than through the driver: the drivers
+   * are object literals of as many shapes as kinds, the links are of one.
+   */
+  calc: unknown = undefined;
   /** Set once it has failed, completed or been unsubscribed: it is skipped from then on. */
   done = false;
 
   constructor(readonly out: Subscriber<Element<Alert>>) {}
 }
+
+/**
+ * Module-local aliases of the imports read per record by the tape: V8 reloads an imported binding
+ * from its module cell (with a hole check) at every use in optimized code, a local const it folds.
+ */
+const WatermarkClass = Watermark;
+const idOf = instrumentId;
 
 /** The tape of every input stream that rule steps read (one per built input). */
 const TAPES = new WeakMap<Stream<MarketRecord>, RuleTape>();
@@ -582,11 +599,24 @@ function tapeOf(input: Stream<MarketRecord>): RuleTape {
 class RuleTape {
   private rules: readonly RuleLink[] = [];
   private link: TapeSubscriber | undefined;
+  /**
+   * The times of every rule's core added so far, three per rule at its `at` (each core's `t` is a
+   * view of its three): one array that the loop in {@link record} reads for every rule, rather than
+   * a typed array per core. Slots of removed rules are not reused.
+   */
+  private times = new Float64Array(0);
 
   constructor(private readonly input: Stream<MarketRecord>) {}
 
   add(rule: RuleLink): void {
+    const old = this.times;
+    const times = new Float64Array(old.length + 3);
+    times.set(old);
+    times.set(rule.core.t, old.length);
+    rule.at = old.length;
+    this.times = times;
     this.rules = [...this.rules, rule];
+    for (const r of this.rules) r.core.t = times.subarray(r.at, r.at + 3);
     if (this.link === undefined) {
       const link = new TapeSubscriber(this);
       this.link = link;
@@ -613,57 +643,67 @@ class RuleTape {
     const ts = r.ts;
     const trade = r.type === 'trade';
     // One lookup of the instrument per record, for every calculator.
-    const id = instrumentId(r.instrument);
+    const id = idOf(r.instrument);
+    let times = this.times;
     for (let k = 0; k < rules.length; k++) {
       const rule = rules[k]!;
       if (rule.done) continue;
       try {
-        const core = rule.core;
-        core.begin(ts);
-        const d = core.driver;
+        // core.begin(ts), its common case read here from the tape's times (see DrivenCore.begin),
+        // without the core: an ended core has its watermark at +Infinity, so `ts > wm` fails.
+        const o = rule.at;
+        if (ts > times[o + NEXT]! || !(ts >= times[o + LAST]!) || !(ts > times[o + WM]!)) {
+          rule.core.begin(ts);
+          // Whatever the slow path did, the core's times are current (a rule added meanwhile
+          // would have moved them).
+          times = this.times;
+        } else times[o + LAST] = ts;
+        const calc = rule.calc;
         switch (rule.kind) {
           case RuleKind.FlashCrash:
-            if (!trade) (d.calc as FlashCrashDetector).onQuote(r as MarketQuote, id);
+            if (!trade) (calc as FlashCrashDetector).onQuote(r as MarketQuote, id);
             break;
           case RuleKind.Ultrafast:
-            if (trade) (d.calc as UltrafastDetector).onTrade(r as MarketTrade, id);
+            if (trade) (calc as UltrafastDetector).onTrade(r as MarketTrade, id);
             break;
           case RuleKind.Luld: {
-            const l = d.calc as LuldMonitor;
+            const l = calc as LuldMonitor;
             l.advanceTo(r);
             if (trade) l.onTrade(r as MarketTrade, id);
             else l.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.MarketWideHalt: {
-            const m = d.calc as MarketWideHaltMonitor;
+            const m = calc as MarketWideHaltMonitor;
             if (trade) m.onTrade(r as MarketTrade, id);
             else m.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.Liquidity: {
-            const l = d.calc as LiquidityMonitor;
+            const l = calc as LiquidityMonitor;
             l.advanceTo(r);
             if (!trade) l.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.Correlation: {
-            const c = d.calc as CorrelationMatrix;
+            const c = calc as CorrelationMatrix;
             c.advanceTo(r);
             if (!trade) c.onQuote(r as MarketQuote, id);
             break;
           }
           case RuleKind.MarketState: {
-            const m = d.calc as MarketStateTracker;
+            const m = calc as MarketStateTracker;
             m.advanceTo(r);
             if (trade) m.onTrade(r as MarketTrade, id);
             else m.onQuote(r as MarketQuote, id);
             break;
           }
-          default:
+          default: {
+            const d = rule.core.driver;
             d.advance(ts);
             if (trade) d.onTrade?.(r as MarketTrade);
             else d.onQuote?.(r as MarketQuote);
+          }
         }
       } catch (err) {
         this.fail(rule, err);
@@ -723,7 +763,7 @@ class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
       super.next(e);
       return;
     }
-    if (e instanceof Watermark) this.tape.watermark(e);
+    if (e instanceof WatermarkClass) this.tape.watermark(e);
     else this.tape.record(e);
   }
 
