@@ -289,6 +289,8 @@ class TraderRisk {
     readonly qf: QuadForm | undefined,
     /** LimitPolicy.rearmBelow. */
     private readonly rearm: number,
+    /** L's byte offset in the ScenarioFold memory when it lives there (ScenarioFold.residentL), else -1. */
+    readonly lAt = -1,
   ) {
     const v = lim?.varLimit;
     this.varLimit = v !== undefined && Number.isFinite(v) ? v : Number.NaN;
@@ -480,7 +482,8 @@ export class DeskRisk implements PositionListener {
       this.pm = new ParametricModel(this.scenarios, { confidence: v.confidence, horizonDays: v.horizonDays, lambda: v.lambda });
     } else {
       this.hv = new HistoricalVar(this.S, { confidence: v.confidence, horizonDays: v.horizonDays, quantile: v.quantile });
-      this.scenarioFold = new ScenarioFold(this.scenarios, PENDING_MAX);
+      // One resident L per trader of traders.csv (others, if any come, keep theirs outside).
+      this.scenarioFold = new ScenarioFold(this.scenarios, PENDING_MAX, reference.traders.size);
     }
     const snap = opts.snapshotIntervalMs ?? 60_000;
     if (!(snap >= 0)) throw new RangeError(`snapshotIntervalMs must be >= 0, got ${snap}`);
@@ -556,10 +559,12 @@ export class DeskRisk implements PositionListener {
   }
 
   private newTrader(t: TraderBook): void {
-    const L = this.hv ? new Float64Array(this.S) : undefined;
+    // L in the fold memory when a slot is left (folded in place), else a plain array.
+    const resident = this.hv ? this.scenarioFold!.residentL() : undefined;
+    const L = resident !== undefined ? resident.L : this.hv ? new Float64Array(this.S) : undefined;
     const qf = this.pm ? new QuadForm(this.pm.n) : undefined;
     const lim = this.reference.traders.get(t.id);
-    const tr = new TraderRisk(this.book, t.index, lim, L, qf, this.policy.rearmBelow);
+    const tr = new TraderRisk(this.book, t.index, lim, L, qf, this.policy.rearmBelow, resident !== undefined ? resident.at : -1);
     tr.setQuiet(this.policy);
     // The largest position matters between snapshots only to CONCENTRATION_LIMIT: without that
     // limit onMarkMove skips tracking it (the condition of D_CONC, which the loop tests).
@@ -970,7 +975,7 @@ export class DeskRisk implements PositionListener {
       sf.stage(k, d, r);
       k++;
     }
-    if (k > 0) sf.foldStaged(L, k);
+    if (k > 0) sf.foldStaged(L, k, tr.lAt);
     const moved = k - queued;
     tr.folds += moved;
     this.stats.folds += moved;
@@ -986,7 +991,7 @@ export class DeskRisk implements PositionListener {
     const sf = this.scenarioFold!;
     for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
     tr.pending = 0;
-    sf.foldStaged(tr.L!, k);
+    sf.foldStaged(tr.L!, k, tr.lAt);
   }
 
   private zero(tr: TraderRisk): void {
