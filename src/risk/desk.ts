@@ -259,15 +259,12 @@ class TraderRisk {
   /** The trader's positions by instrument name (the `positions` table's order), while no position is added. */
   byName: Position[] = [];
   /**
-   * Folds into L not applied yet (historical): the notional changes and return vectors of the
-   * first `pending` entries, in fold order. A trade's fold is recorded here and applied with the
-   * next pass over L (a snapshot's foldAll, a VaR computation, a checkpoint), in the same order:
-   * every element of L receives the same additions as if each were applied at once (see
+   * Folds into L not applied yet (historical): how many of the trader's entries in
+   * DeskRisk.pendD / pendR are queued, in fold order. A trade's fold is recorded there and applied
+   * with the next pass over L (a snapshot's foldAll, a VaR computation, a checkpoint), in the same
+   * order: every element of L receives the same additions as if each were applied at once (see
    * DeskRisk.fold), and L's memory is visited once for all of them.
    */
-  readonly pendD = new Float64Array(PENDING_MAX);
-  /** Their returns ids (ScenarioFold.returnsId). */
-  readonly pendR = new Int32Array(PENDING_MAX);
   pending = 0;
   /**
    * The trader's positions in `positions` order as flat arrays (the loops of DeskRisk.deferVar
@@ -397,7 +394,7 @@ class TraderRisk {
   }
 }
 
-/** At most this many pending folds per trader (TraderRisk.pendD): a full queue is applied to L. */
+/** At most this many pending folds per trader (TraderRisk.pending): a full queue is applied to L. */
 const PENDING_MAX = 32;
 
 /** Rebuild a trader's L (or w' Sigma w) from scratch after this many folds: bounds rounding drift at O(S n / 4096) per fold. */
@@ -462,6 +459,14 @@ export class DeskRisk implements PositionListener {
   private traderLay: TraderLayout | undefined;
   /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
   private instBound = new Float64Array(16);
+  /**
+   * The queued folds of every trader (TraderRisk.pending): trader i's are entries
+   * i * PENDING_MAX ..., notional changes and returns ids (ScenarioFold.returnsId). One array for
+   * all traders rather than one per trader: a trade's fold writes it without first loading a
+   * per-trader array object.
+   */
+  private pendD = new Float64Array(16 * PENDING_MAX);
+  private pendR = new Int32Array(16 * PENDING_MAX);
   /** The scenario returns (historical) and foldAll's many-position fold over them. */
   private readonly scenarioFold: ScenarioFold | undefined;
   /** The per-holder mark-move loop in WebAssembly over the book's memory (undefined: the JavaScript loop). */
@@ -559,6 +564,10 @@ export class DeskRisk implements PositionListener {
   }
 
   private newTrader(t: TraderBook): void {
+    if ((t.index + 1) * PENDING_MAX > this.pendD.length) {
+      this.pendD = grown(this.pendD, (t.index + 1) * PENDING_MAX);
+      this.pendR = grown(this.pendR, (t.index + 1) * PENDING_MAX);
+    }
     // L in the fold memory when a slot is left (folded in place), else a plain array.
     const resident = this.hv ? this.scenarioFold!.residentL() : undefined;
     const L = resident !== undefined ? resident.L : this.hv ? new Float64Array(this.S) : undefined;
@@ -922,8 +931,9 @@ export class DeskRisk implements PositionListener {
     if (tr.L !== undefined) {
       if (x.r === undefined) return false;
       if (tr.pending === PENDING_MAX) this.applyPending(tr);
-      tr.pendD[tr.pending] = d;
-      tr.pendR[tr.pending] = x.ri;
+      const q = tr.i * PENDING_MAX + tr.pending;
+      this.pendD[q] = d;
+      this.pendR[q] = x.ri;
       tr.pending++;
     } else {
       if (x.row < 0) return false;
@@ -952,7 +962,8 @@ export class DeskRisk implements PositionListener {
     const pf = this.book.pf;
     // The queued folds come first (they are older), in the same pass over L.
     const queued = tr.pending;
-    for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
+    const q0 = tr.i * PENDING_MAX;
+    for (let j = 0; j < queued; j++) sf.stage(j, this.pendD[q0 + j] as number, this.pendR[q0 + j] as number);
     tr.pending = 0;
     let k = queued;
     const count = t.positions.length;
@@ -989,7 +1000,8 @@ export class DeskRisk implements PositionListener {
     const k = tr.pending;
     if (k === 0) return;
     const sf = this.scenarioFold!;
-    for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
+    const q0 = tr.i * PENDING_MAX;
+    for (let j = 0; j < k; j++) sf.stage(j, this.pendD[q0 + j] as number, this.pendR[q0 + j] as number);
     tr.pending = 0;
     sf.foldStaged(tr.L!, k, tr.lAt);
   }
