@@ -192,7 +192,8 @@ interface InstRisk {
  * next to the book's own: the VaR drift
  * bound U and VaR, the quiet box of the book-level limit checks (see {@link TraderRisk.setQuiet}),
  * whether concentration is checked, the VaR limit (NaN: none), whether VAR_LIMIT is armed, and
- * the VaR room (see {@link TraderRisk.updateVarRoom}).
+ * the VaR room (see {@link TraderRisk.updateVarRoom}), and the POSITION_LIMIT maxPosition (NaN:
+ * none; read per trade from the record the trade already touches, not from the traders.csv row).
  */
 const D_DRIFT = TF_EXT;
 const D_VAR_ROOM = TF_EXT + 1;
@@ -208,6 +209,7 @@ const D_VAR_ARMED = TF_EXT + 10;
 const D_CLO = TF_EXT + 11;
 const D_CHI = TF_EXT + 12;
 const D_VAR = TF_EXT + 13;
+const D_MAX_POS = TF_EXT + 14;
 
 /**
  * Whether gross exposure `g`, `loss` and drawdown `dd` of the trader whose record is at tf[d..]
@@ -292,6 +294,8 @@ class TraderRisk {
     const v = lim?.varLimit;
     this.varLimit = v !== undefined && Number.isFinite(v) ? v : Number.NaN;
     book.tf[i * TF + D_VAR_LIMIT] = this.varLimit;
+    // What LimitChecker.checkPosition takes from lim (undefined becomes NaN: not checked either way).
+    book.tf[i * TF + D_MAX_POS] = lim === undefined ? Number.NaN : lim.maxPosition;
     this.updateVarRoom();
   }
 
@@ -803,7 +807,7 @@ export class DeskRisk implements PositionListener {
   onTrade(pos: Position, ts: number): void {
     const t = pos.trader;
     const tr = t.ext as TraderRisk;
-    this.checker.checkPosition(pos, tr.lim, ts, this.out);
+    this.checker.checkPositionMax(pos, this.book.tf[t.index * TF + D_MAX_POS] as number, ts, this.out);
     // The book-level checks, skipped inside the quiet box as for a quote (the VaR room that
     // setQuiet would also refresh is kept current wherever the VaR or its state changes).
     if (!this.quietBook(t.index)) {
