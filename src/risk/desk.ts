@@ -192,7 +192,8 @@ interface InstRisk {
  * next to the book's own: the VaR drift
  * bound U and VaR, the quiet box of the book-level limit checks (see {@link TraderRisk.setQuiet}),
  * whether concentration is checked, the VaR limit (NaN: none), whether VAR_LIMIT is armed, and
- * the VaR room (see {@link TraderRisk.updateVarRoom}).
+ * the VaR room (see {@link TraderRisk.updateVarRoom}), and the POSITION_LIMIT maxPosition (NaN:
+ * none; read per trade from the record the trade already touches, not from the traders.csv row).
  */
 const D_DRIFT = TF_EXT;
 const D_VAR_ROOM = TF_EXT + 1;
@@ -208,6 +209,7 @@ const D_VAR_ARMED = TF_EXT + 10;
 const D_CLO = TF_EXT + 11;
 const D_CHI = TF_EXT + 12;
 const D_VAR = TF_EXT + 13;
+const D_MAX_POS = TF_EXT + 14;
 
 /**
  * Whether gross exposure `g`, `loss` and drawdown `dd` of the trader whose record is at tf[d..]
@@ -259,15 +261,12 @@ class TraderRisk {
   /** The trader's positions by instrument name (the `positions` table's order), while no position is added. */
   byName: Position[] = [];
   /**
-   * Folds into L not applied yet (historical): the notional changes and return vectors of the
-   * first `pending` entries, in fold order. A trade's fold is recorded here and applied with the
-   * next pass over L (a snapshot's foldAll, a VaR computation, a checkpoint), in the same order:
-   * every element of L receives the same additions as if each were applied at once (see
+   * Folds into L not applied yet (historical): how many of the trader's entries in
+   * DeskRisk.pendD / pendR are queued, in fold order. A trade's fold is recorded there and applied
+   * with the next pass over L (a snapshot's foldAll, a VaR computation, a checkpoint), in the same
+   * order: every element of L receives the same additions as if each were applied at once (see
    * DeskRisk.fold), and L's memory is visited once for all of them.
    */
-  readonly pendD = new Float64Array(PENDING_MAX);
-  /** Their returns ids (ScenarioFold.returnsId). */
-  readonly pendR = new Int32Array(PENDING_MAX);
   pending = 0;
   /**
    * The trader's positions in `positions` order as flat arrays (the loops of DeskRisk.deferVar
@@ -289,10 +288,14 @@ class TraderRisk {
     readonly qf: QuadForm | undefined,
     /** LimitPolicy.rearmBelow. */
     private readonly rearm: number,
+    /** L's byte offset in the ScenarioFold memory when it lives there (ScenarioFold.residentL), else -1. */
+    readonly lAt = -1,
   ) {
     const v = lim?.varLimit;
     this.varLimit = v !== undefined && Number.isFinite(v) ? v : Number.NaN;
     book.tf[i * TF + D_VAR_LIMIT] = this.varLimit;
+    // What LimitChecker.checkPosition takes from lim (undefined becomes NaN: not checked either way).
+    book.tf[i * TF + D_MAX_POS] = lim === undefined ? Number.NaN : lim.maxPosition;
     this.updateVarRoom();
   }
 
@@ -395,7 +398,7 @@ class TraderRisk {
   }
 }
 
-/** At most this many pending folds per trader (TraderRisk.pendD): a full queue is applied to L. */
+/** At most this many pending folds per trader (TraderRisk.pending): a full queue is applied to L. */
 const PENDING_MAX = 32;
 
 /** Rebuild a trader's L (or w' Sigma w) from scratch after this many folds: bounds rounding drift at O(S n / 4096) per fold. */
@@ -460,6 +463,14 @@ export class DeskRisk implements PositionListener {
   private traderLay: TraderLayout | undefined;
   /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
   private instBound = new Float64Array(16);
+  /**
+   * The queued folds of every trader (TraderRisk.pending): trader i's are entries
+   * i * PENDING_MAX ..., notional changes and returns ids (ScenarioFold.returnsId). One array for
+   * all traders rather than one per trader: a trade's fold writes it without first loading a
+   * per-trader array object.
+   */
+  private pendD = new Float64Array(16 * PENDING_MAX);
+  private pendR = new Int32Array(16 * PENDING_MAX);
   /** The scenario returns (historical) and foldAll's many-position fold over them. */
   private readonly scenarioFold: ScenarioFold | undefined;
   /** The per-holder mark-move loop in WebAssembly over the book's memory (undefined: the JavaScript loop). */
@@ -480,7 +491,8 @@ export class DeskRisk implements PositionListener {
       this.pm = new ParametricModel(this.scenarios, { confidence: v.confidence, horizonDays: v.horizonDays, lambda: v.lambda });
     } else {
       this.hv = new HistoricalVar(this.S, { confidence: v.confidence, horizonDays: v.horizonDays, quantile: v.quantile });
-      this.scenarioFold = new ScenarioFold(this.scenarios, PENDING_MAX);
+      // One resident L per trader of traders.csv (others, if any come, keep theirs outside).
+      this.scenarioFold = new ScenarioFold(this.scenarios, PENDING_MAX, reference.traders.size);
     }
     const snap = opts.snapshotIntervalMs ?? 60_000;
     if (!(snap >= 0)) throw new RangeError(`snapshotIntervalMs must be >= 0, got ${snap}`);
@@ -556,10 +568,16 @@ export class DeskRisk implements PositionListener {
   }
 
   private newTrader(t: TraderBook): void {
-    const L = this.hv ? new Float64Array(this.S) : undefined;
+    if ((t.index + 1) * PENDING_MAX > this.pendD.length) {
+      this.pendD = grown(this.pendD, (t.index + 1) * PENDING_MAX);
+      this.pendR = grown(this.pendR, (t.index + 1) * PENDING_MAX);
+    }
+    // L in the fold memory when a slot is left (folded in place), else a plain array.
+    const resident = this.hv ? this.scenarioFold!.residentL() : undefined;
+    const L = resident !== undefined ? resident.L : this.hv ? new Float64Array(this.S) : undefined;
     const qf = this.pm ? new QuadForm(this.pm.n) : undefined;
     const lim = this.reference.traders.get(t.id);
-    const tr = new TraderRisk(this.book, t.index, lim, L, qf, this.policy.rearmBelow);
+    const tr = new TraderRisk(this.book, t.index, lim, L, qf, this.policy.rearmBelow, resident !== undefined ? resident.at : -1);
     tr.setQuiet(this.policy);
     // The largest position matters between snapshots only to CONCENTRATION_LIMIT: without that
     // limit onMarkMove skips tracking it (the condition of D_CONC, which the loop tests).
@@ -789,7 +807,7 @@ export class DeskRisk implements PositionListener {
   onTrade(pos: Position, ts: number): void {
     const t = pos.trader;
     const tr = t.ext as TraderRisk;
-    this.checker.checkPosition(pos, tr.lim, ts, this.out);
+    this.checker.checkPositionMax(pos, this.book.tf[t.index * TF + D_MAX_POS] as number, ts, this.out);
     // The book-level checks, skipped inside the quiet box as for a quote (the VaR room that
     // setQuiet would also refresh is kept current wherever the VaR or its state changes).
     if (!this.quietBook(t.index)) {
@@ -917,8 +935,9 @@ export class DeskRisk implements PositionListener {
     if (tr.L !== undefined) {
       if (x.r === undefined) return false;
       if (tr.pending === PENDING_MAX) this.applyPending(tr);
-      tr.pendD[tr.pending] = d;
-      tr.pendR[tr.pending] = x.ri;
+      const q = tr.i * PENDING_MAX + tr.pending;
+      this.pendD[q] = d;
+      this.pendR[q] = x.ri;
       tr.pending++;
     } else {
       if (x.row < 0) return false;
@@ -947,7 +966,8 @@ export class DeskRisk implements PositionListener {
     const pf = this.book.pf;
     // The queued folds come first (they are older), in the same pass over L.
     const queued = tr.pending;
-    for (let j = 0; j < queued; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
+    const q0 = tr.i * PENDING_MAX;
+    for (let j = 0; j < queued; j++) sf.stage(j, this.pendD[q0 + j] as number, this.pendR[q0 + j] as number);
     tr.pending = 0;
     let k = queued;
     const count = t.positions.length;
@@ -970,7 +990,7 @@ export class DeskRisk implements PositionListener {
       sf.stage(k, d, r);
       k++;
     }
-    if (k > 0) sf.foldStaged(L, k);
+    if (k > 0) sf.foldStaged(L, k, tr.lAt);
     const moved = k - queued;
     tr.folds += moved;
     this.stats.folds += moved;
@@ -984,9 +1004,10 @@ export class DeskRisk implements PositionListener {
     const k = tr.pending;
     if (k === 0) return;
     const sf = this.scenarioFold!;
-    for (let j = 0; j < k; j++) sf.stage(j, tr.pendD[j] as number, tr.pendR[j] as number);
+    const q0 = tr.i * PENDING_MAX;
+    for (let j = 0; j < k; j++) sf.stage(j, this.pendD[q0 + j] as number, this.pendR[q0 + j] as number);
     tr.pending = 0;
-    sf.foldStaged(tr.L!, k);
+    sf.foldStaged(tr.L!, k, tr.lAt);
   }
 
   private zero(tr: TraderRisk): void {

@@ -234,7 +234,11 @@ export class LimitChecker {
   /** POSITION_LIMIT of one position (|qty| > maxPosition); its episode state is `pos.armed`. */
   checkPosition(pos: Position, lim: Trader | undefined, ts: number, out: LimitBreach[]): void {
     if (lim === undefined) return;
-    const maxPos = lim.maxPosition;
+    this.checkPositionMax(pos, lim.maxPosition, ts, out);
+  }
+
+  /** {@link checkPosition} with the trader's maxPosition given (not finite: no limit). */
+  checkPositionMax(pos: Position, maxPos: number, ts: number, out: LimitBreach[]): void {
     if (!Number.isFinite(maxPos)) return;
     const q = Math.abs(pos.qty);
     if (!pos.armed) {

@@ -138,6 +138,21 @@ export const TF_RUNNER_UP = 23;
  */
 const BLOCK = 16;
 
+/** Slots of each name cache (see {@link nameSlot}); a power of two. */
+const NAME_CACHE = 1024;
+
+/**
+ * The name-cache slot of an instrument or trader name: its length and last four characters in
+ * base 10, so names that differ only in up to three trailing digits (TR001..TR999) never share a
+ * slot. Two names sharing a slot only cost a Map lookup when they alternate.
+ */
+function nameSlot(name: string): number {
+  const n = name.length;
+  let h = n;
+  for (let i = n > 4 ? n - 4 : 0; i < n; i++) h = h * 10 + name.charCodeAt(i);
+  return h & (NAME_CACHE - 1);
+}
+
 /**
  * An instrument's mark (CONTRACTS.md 4, Mark price: mid of the latest quote with ts <= t, else
  * the latest trade price, else prevClose) and the positions currently open in it.
@@ -447,6 +462,15 @@ export class PositionBook {
   private readonly instrumentIndex = new Map<string, number>();
   private readonly traderIndex = new Map<string, number>();
   /**
+   * Direct-mapped caches in front of instrumentIndex and traderIndex: the name last looked up in
+   * each slot ({@link nameSlot}) and its index. A hit is a string compare, which for the interned
+   * names of decoded records is a pointer compare, instead of hashing and probing the Map.
+   */
+  private readonly instCacheNames = new Array<string | undefined>(NAME_CACHE).fill(undefined);
+  private readonly instCacheIdx = new Int32Array(NAME_CACHE);
+  private readonly traderCacheNames = new Array<string | undefined>(NAME_CACHE).fill(undefined);
+  private readonly traderCacheIdx = new Int32Array(NAME_CACHE);
+  /**
    * The WebAssembly memory holding `pf`, `tf` and every instrument's `holderIds` and
    * `holderTraders` (views into it), so that a WebAssembly loop can re-value holders (desk.ts);
    * undefined: plain typed arrays. Growing the memory moves every view (see {@link reserve}):
@@ -559,8 +583,17 @@ export class PositionBook {
   }
 
   instrumentOf(name: string): InstrumentMark {
+    // A name that is not a string (a record a mapping step broke) takes the Map alone.
+    const slot = typeof name === 'string' ? nameSlot(name) : -1;
+    if (slot >= 0 && this.instCacheNames[slot] === name) return this.instruments[this.instCacheIdx[slot]!]!;
     const i = this.instrumentIndex.get(name);
-    if (i !== undefined) return this.instruments[i]!;
+    if (i !== undefined) {
+      if (slot >= 0) {
+        this.instCacheNames[slot] = name;
+        this.instCacheIdx[slot] = i;
+      }
+      return this.instruments[i]!;
+    }
     const inst = new InstrumentMark(name, this.instruments.length, this.prevCloseOf(name));
     this.instrumentIndex.set(name, inst.index);
     this.instruments.push(inst);
@@ -575,8 +608,16 @@ export class PositionBook {
   }
 
   traderOf(id: string): TraderBook {
+    const slot = typeof id === 'string' ? nameSlot(id) : -1;
+    if (slot >= 0 && this.traderCacheNames[slot] === id) return this.traders[this.traderCacheIdx[slot]!]!;
     const i = this.traderIndex.get(id);
-    if (i !== undefined) return this.traders[i]!;
+    if (i !== undefined) {
+      if (slot >= 0) {
+        this.traderCacheNames[slot] = id;
+        this.traderCacheIdx[slot] = i;
+      }
+      return this.traders[i]!;
+    }
     const index = this.traders.length;
     if ((index + 1) * TF > this.tf.length) {
       this.tf = this.regrown(() => this.tf, (index + 1) * TF);

@@ -299,23 +299,29 @@ export class ScenarioFold {
   private readonly lwAt: number;
   private readonly dAt: number;
   private readonly offAt: number;
+  /** Byte offset of the next free resident L slot (see {@link residentL}) and the end of the slots. */
+  private nextLAt: number;
+  private readonly lEnd: number;
 
   /**
    * `extra`: how many positions beyond one per instrument with returns (what a book can hold) a
-   * fold may stage.
+   * fold may stage. `residents`: how many L vectors to keep room for in the memory (see
+   * {@link residentL}).
    */
-  constructor(scenarios: ScenarioSet, extra = 0) {
+  constructor(scenarios: ScenarioSet, extra = 0, residents = 0) {
     const S = scenarios.size;
     this.size = S;
     const n = scenarios.returns.size + extra;
-    // Layout: L (S doubles), d (n doubles), offsets (n int32), then the return vectors. Every
-    // part 16-byte aligned.
+    // Layout: L (S doubles), d (n doubles), offsets (n int32), the return vectors, then the
+    // resident L slots. Every part 16-byte aligned.
     const align = (x: number): number => Math.ceil(x / 16) * 16;
     this.lwAt = 0;
     this.dAt = align(S * 8);
     this.offAt = align(this.dAt + Math.max(n, 1) * 8);
     const rAt = align(this.offAt + Math.max(n, 1) * 4);
-    const bytes = rAt + scenarios.returns.size * S * 8;
+    this.nextLAt = align(rAt + scenarios.returns.size * S * 8);
+    this.lEnd = this.nextLAt + (S > 0 ? residents : 0) * align(S * 8);
+    const bytes = this.lEnd;
     const kernel = S > 0 ? foldKernelWasm(Math.ceil(bytes / 65536)) : undefined;
     this.simd = kernel !== undefined;
     if (kernel !== undefined) {
@@ -362,8 +368,30 @@ export class ScenarioFold {
     else this.rs[j] = this.vectors[id]!;
   }
 
-  /** Adds the first k staged positions to L (length `size`), in stage order. */
-  foldStaged(L: Float64Array, k: number): void {
+  /**
+   * A zeroed L (length `size`) kept in the memory, so that {@link foldStaged} folds into it in
+   * place instead of copying it in and out, and its byte offset there; undefined when the memory
+   * has none (no SIMD kernel) or every slot is taken (the caller then uses a plain array). The
+   * memory never grows, so the view stays valid.
+   */
+  residentL(): { L: Float64Array; at: number } | undefined {
+    if (this.lw === undefined) return undefined;
+    const at = this.nextLAt;
+    const step = Math.ceil((this.size * 8) / 16) * 16;
+    if (at + step > this.lEnd) return undefined;
+    this.nextLAt = at + step;
+    return { L: new Float64Array(this.lw.buffer, at, this.size), at };
+  }
+
+  /**
+   * Adds the first k staged positions to L (length `size`), in stage order. `lAt`: L's byte offset
+   * in the memory when it came from {@link residentL} (folded in place), else -1.
+   */
+  foldStaged(L: Float64Array, k: number, lAt = -1): void {
+    if (lAt >= 0) {
+      this.kernel!(lAt, this.dAt, this.offAt, k, this.size);
+      return;
+    }
     const lw = this.lw;
     if (lw !== undefined) {
       lw.set(L);

@@ -240,4 +240,32 @@ describe('PositionBook', () => {
       { numRuns: 100 },
     );
   });
+  it('resolves instrument and trader names through its name caches as through a plain Map (colliding slots included)', () => {
+    // 3000 names over 1024 cache slots: many share a slot, and the random order makes them alternate.
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2999 }), fc.boolean()), { minLength: 3000, maxLength: 5000 }), (picks) => {
+        const book = new PositionBook(() => 100);
+        const firstSeen = { inst: new Map<string, number>(), trader: new Map<string, number>() };
+        const wrong: string[] = [];
+        for (const [k, isTrader] of picks) {
+          // Built afresh each time (not the same string object), with digits and letters at the end.
+          const name = `${isTrader ? 'TR' : ''}${(k * 7919).toString(36)}${k % 10}`;
+          const seen = isTrader ? firstSeen.trader : firstSeen.inst;
+          if (!seen.has(name)) seen.set(name, seen.size);
+          // One expect per pick is too slow for thousands of picks: collect what differs.
+          if (isTrader) {
+            const t = book.traderOf(name);
+            if (t.id !== name || t.index !== seen.get(name) || book.trader(name) !== t) wrong.push(name);
+          } else {
+            const inst = book.instrumentOf(name);
+            if (inst.name !== name || inst.index !== seen.get(name) || book.instrument(name) !== inst) wrong.push(name);
+          }
+        }
+        expect(wrong).toEqual([]);
+        expect(book.instruments.length).toBe(firstSeen.inst.size);
+        expect(book.traders.length).toBe(firstSeen.trader.size);
+      }),
+      { numRuns: 20 },
+    );
+  });
 });

@@ -227,6 +227,49 @@ describe('ScenarioFold', () => {
     checkAgainstAddScaled(true);
   });
 
+  it('folds resident L vectors in place with the bits of addScaled, each apart from the others and the returns', () => {
+    const rnd = prng(29);
+    for (const S of [1, 3, 250, 257]) {
+      const n = 12;
+      const sc = scenarioSet(rnd, S, n);
+      const f = new ScenarioFold(sc, 4, 3);
+      const slots = [f.residentL()!, f.residentL()!, f.residentL()!];
+      expect(f.residentL()).toBeUndefined();
+      expect(new Set(slots.map((x) => x.at)).size).toBe(3);
+      for (const x of slots) expect(Array.from(x.L)).toEqual(new Array<number>(S).fill(0));
+      // Each resident (and one plain L through the copy path) against addScaled, interleaved.
+      const plain = new Float64Array(S);
+      const refs = [0, 1, 2, 3].map(() => new Float64Array(S));
+      for (let round = 0; round < 40; round++) {
+        const which = Math.floor(rnd() * 4);
+        const k = 1 + Math.floor(rnd() * (n + 4));
+        for (let j = 0; j < k; j++) {
+          const d = (rnd() - 0.5) * 2e6;
+          const name = `I${Math.floor(rnd() * n)}`;
+          addScaled(refs[which]!, d, sc.returns.get(name)!, S);
+          f.stage(j, d, f.returnsId(name));
+        }
+        if (which < 3) f.foldStaged(slots[which]!.L, k, slots[which]!.at);
+        else f.foldStaged(plain, k);
+        const got = [...slots.map((x) => x.L), plain];
+        for (let w = 0; w < 4; w++) for (let s = 0; s < S; s++) if (!Object.is(got[w]![s], refs[w]![s])) throw new Error(`S=${S} round=${round} L${w} s=${s}: ${got[w]![s]} != ${refs[w]![s]}`);
+      }
+      for (const [name, r] of sc.returns) expect(Array.from(f.returnsOf(name)!)).toEqual(Array.from(r));
+    }
+  });
+
+  it('has no resident L without WebAssembly', () => {
+    const g = globalThis as { WebAssembly?: unknown };
+    const saved = g.WebAssembly;
+    g.WebAssembly = undefined;
+    try {
+      const sc = scenarioSet(prng(3), 5, 2);
+      expect(new ScenarioFold(sc, 0, 4).residentL()).toBeUndefined();
+    } finally {
+      g.WebAssembly = saved;
+    }
+  });
+
   it('falls back to addScaledMany without WebAssembly, with the same bits', () => {
     const g = globalThis as { WebAssembly?: unknown };
     const saved = g.WebAssembly;
