@@ -16,6 +16,7 @@
  * buffers and orders them).
  */
 import { grown } from '../core/typed-arrays.js';
+import type { WasmMemory } from './wasm.js';
 
 /**
  * A trade's side, from the trader's point of view (CONTRACTS.md 1).
@@ -422,15 +423,12 @@ export function trackLargestAt(tf: Float64Array, c: number, id: number, absN: nu
 }
 
 /**
- * The part of a WebAssembly.Memory the book uses (the project's TypeScript libs do not declare
- * WebAssembly).
+ * The memory a book may be kept in: a WebAssembly.Memory (see wasm.ts), so that the desk's
+ * mark-move kernel reads and writes the records in place.
  *
- * @example new PositionBook(prevClose, listener, hooks, new WebAssembly.Memory({ initial: 1 }))
+ * @example new PositionBook(prevClose, listener, hooks, wasmMemory(1))
  */
-export interface BookMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
+export type BookMemory = WasmMemory;
 
 /**
  * Marks and positions of every trader, updated per quote and trade in event-time order.

@@ -7,6 +7,7 @@
 import type { History } from '../core/reference.js';
 import { ewmaCovariance } from './ewma.js';
 import { smallestSorted } from './quickselect.js';
+import { BLOCK, br, brIf, END, F64, f64Load, f64Store, get, i32c, I32, i32Load, IF, LOOP, set, tee, V128, wasmFunction, wasmMemory, type WasmMemory } from './wasm.js';
 
 /**
  * How the VaR quantile is read off the S scenario P&Ls:
@@ -401,66 +402,26 @@ export class ScenarioFold {
   }
 }
 
-/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-
 type FoldFn = (lAt: number, dAt: number, offAt: number, k: number, n: number) => void;
 
 /**
  * The SIMD fold kernel over a fresh memory of `pages` 64 KiB pages, or undefined when this
- * runtime has no WebAssembly SIMD. Assembled here from its instructions (the module is small and
- * has no other source): fold(lAt, dAt, offAt, k, n) does, for j = 0..k-1 in groups of four,
+ * runtime has no WebAssembly SIMD. Assembled here from its instructions (see wasm.ts):
+ * fold(lAt, dAt, offAt, k, n) does, for j = 0..k-1 in groups of four,
  * L[s] = L[s] + d[j] * R_j[s] (+ d[j+1] * R_{j+1}[s] ...) for s = 0..n-1, two doubles at a time
  * and the odd last one alone; L at byte lAt, d (f64) at dAt, the R_j byte offsets (i32) at offAt.
  */
-function foldKernelWasm(pages: number): { fold: FoldFn; memory: { buffer: ArrayBuffer } } | undefined {
-  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (wasm === undefined) return undefined;
-  const uleb = (n: number): number[] => {
-    const o: number[] = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n !== 0) b |= 0x80;
-      o.push(b);
-    } while (n !== 0);
-    return o;
-  };
-  const sleb = (n: number): number[] => {
-    const o: number[] = [];
-    for (;;) {
-      const b = n & 0x7f;
-      n >>= 7;
-      if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...o, b];
-      o.push(b | 0x80);
-    }
-  };
-  const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-  const name = (s: string): number[] => vec([...s].map((c) => [c.charCodeAt(0)]));
-  const section = (id: number, b: number[]): number[] => [id, ...uleb(b.length), ...b];
-  const [I32, F64, V128] = [0x7f, 0x7c, 0x7b];
-  const get = (i: number): number[] => [0x20, i];
-  const set = (i: number): number[] => [0x21, i];
-  const tee = (i: number): number[] => [0x22, i];
-  const i32c = (n: number): number[] => [0x41, ...sleb(n)];
+function foldKernelWasm(pages: number): { fold: FoldFn; memory: WasmMemory } | undefined {
+  const memory = wasmMemory(pages, pages);
+  if (memory === undefined) return undefined;
   const [ADD, SUB, AND, SHL, GE_U, LT_U] = [0x6a, 0x6b, 0x71, 0x74, 0x4f, 0x49];
   const [F64_MUL, F64_ADD] = [0xa2, 0xa0];
-  const f64Load = (off: number): number[] => [0x2b, 3, ...uleb(off)];
-  const F64_STORE = [0x39, 3, 0];
-  const i32Load = (off: number): number[] => [0x28, 2, ...uleb(off)];
+  const F64_STORE = f64Store(0);
   const V_LOAD = [0xfd, 0x00, 3, 0];
   const V_STORE = [0xfd, 0x0b, 3, 0];
   const F64X2_SPLAT = [0xfd, 0x14];
   const F64X2_ADD = [0xfd, 0xf0, 0x01];
   const F64X2_MUL = [0xfd, 0xf2, 0x01];
-  const [BLOCK, LOOP, IF, END] = [[0x02, 0x40], [0x03, 0x40], [0x04, 0x40], [0x0b]];
-  const br = (depth: number): number[] => [0x0c, depth];
-  const brIf = (depth: number): number[] => [0x0d, depth];
   // Params 0 lAt, 1 dAt, 2 offAt, 3 k, 4 n; locals 5 j, 6 p (byte offset in L), 7 n * 8,
   // 8 (n & ~1) * 8, 9 scratch address, 10-13 R offsets, 14-17 d (f64), 18-21 d splatted (v128).
   const [LAT, DAT, OAT, K, N, J, P, NB, N2B, A, R, D, DV] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 18];
@@ -485,19 +446,8 @@ function foldKernelWasm(pages: number): { fold: FoldFn; memory: { buffer: ArrayB
   body.push(...BLOCK, ...LOOP, ...get(J), ...get(K), GE_U, ...brIf(1));
   for (const w of [4, 3, 2]) body.push(...get(K), ...get(J), SUB, ...i32c(w), GE_U, ...IF, ...group(w, 1), ...END);
   body.push(...group(1, 0), ...END, ...END);
-  const func = [...vec([[5, I32], [4, I32], [4, F64], [4, V128]]), ...body, ...END];
-  const bytes = new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), 0]])),
-    ...section(2, vec([[...name('m'), ...name('memory'), 0x02, 0x00, ...uleb(pages)]])),
-    ...section(3, vec([[0]])),
-    ...section(7, vec([[...name('fold'), 0x00, 0]])),
-    ...section(10, vec([[...uleb(func.length), ...func]])),
-  ]);
-  if (!wasm.validate(bytes)) return undefined;
-  const memory = new wasm.Memory({ initial: pages, maximum: pages });
-  const instance = new wasm.Instance(new wasm.Module(bytes), { m: { memory } });
-  return { fold: instance.exports.fold as FoldFn, memory };
+  const fold = wasmFunction({ params: [I32, I32, I32, I32, I32], result: undefined, locals: [[5, I32], [4, I32], [4, F64], [4, V128]], body, memory, minPages: pages });
+  return fold === undefined ? undefined : { fold: fold as FoldFn, memory };
 }
 
 // ---------------------------------------------------------------------------------------------
