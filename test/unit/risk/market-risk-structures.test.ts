@@ -194,6 +194,26 @@ describe('liquidity baseline: a leaving window and a joining one in one move', (
   });
 });
 
+/**
+ * Every window's baseline (count and median) equals a sort of the earlier window means of its
+ * instrument within `baselineMs`, and some baseline passed 128 windows (a ring grew).
+ */
+function expectBaselinesOfSorts(windows: LiquidityWindow[], baselineMs: number): void {
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i]!;
+    const base = windows
+      .slice(0, i)
+      .filter((x) => x.instrument === w.instrument && x.windowStart >= w.windowStart - baselineMs)
+      .map((x) => x.meanSpreadBps)
+      .sort((a, b) => a - b);
+    expect([w.instrument, w.windowStart, w.baselineWindows]).toEqual([w.instrument, w.windowStart, base.length]);
+    if (base.length === 0) continue;
+    const m = base.length >> 1;
+    expect(w.baselineBps).toBe(base.length % 2 === 1 ? base[m]! : (base[m - 1]! + base[m]!) / 2);
+  }
+  expect(Math.max(...windows.map((w) => w.baselineWindows))).toBeGreaterThan(128);
+}
+
 describe('liquidity baselines growing while windows leave them', () => {
   it('medians per instrument equal a sort of its baseline when a ring grows at a close after windows have left', () => {
     const rnd = rng(31);
@@ -218,19 +238,7 @@ describe('liquidity baselines growing while windows leave them', () => {
       l.onQuote(q);
     }
     l.finish();
-    for (let i = 0; i < windows.length; i++) {
-      const w = windows[i]!;
-      const base = windows
-        .slice(0, i)
-        .filter((x) => x.instrument === w.instrument && x.windowStart >= w.windowStart - p.baselineMs)
-        .map((x) => x.meanSpreadBps)
-        .sort((a, b) => a - b);
-      expect([w.instrument, w.windowStart, w.baselineWindows]).toEqual([w.instrument, w.windowStart, base.length]);
-      if (base.length === 0) continue;
-      const m = base.length >> 1;
-      expect(w.baselineBps).toBe(base.length % 2 === 1 ? base[m]! : (base[m - 1]! + base[m]!) / 2);
-    }
-    expect(Math.max(...windows.map((w) => w.baselineWindows))).toBeGreaterThan(128);
+    expectBaselinesOfSorts(windows, p.baselineMs);
   });
 });
 
@@ -261,19 +269,7 @@ describe('liquidity baselines of several instruments in one typed array', () => 
     feed(l, quotes);
     l.finish();
     expect(windows.length).toBe(quotes.length);
-    for (let i = 0; i < windows.length; i++) {
-      const w = windows[i]!;
-      const base = windows
-        .slice(0, i)
-        .filter((x) => x.instrument === w.instrument && x.windowStart >= w.windowStart - p.baselineMs)
-        .map((x) => x.meanSpreadBps);
-      expect(w.baselineWindows).toBe(base.length);
-      if (base.length === 0) continue;
-      const sorted = base.slice().sort((a, b) => a - b);
-      const m = sorted.length >> 1;
-      expect(w.baselineBps).toBe(sorted.length % 2 === 1 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2);
-    }
-    expect(Math.max(...windows.map((w) => w.baselineWindows))).toBeGreaterThan(128);
+    expectBaselinesOfSorts(windows, p.baselineMs);
     for (const cutWindow of [60, 130, 170]) {
       const cut = quotes.findIndex((q) => q.ts >= T0 + cutWindow * 30 * S);
       const w1: LiquidityWindow[] = [];
