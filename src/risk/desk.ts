@@ -726,20 +726,26 @@ export class DeskRisk implements PositionListener {
   private checkHolder(ti: number, g: number, loss: number, dd: number, drift: number, conc: boolean, ts: number): void {
     const book = this.book;
     const c = ti * TF;
-    if (!insideBox(book.tf, c, g, loss, dd) || (conc && !this.quietConcentration(ti))) {
-      const t = book.traders[ti]!;
-      const tr = t.ext as TraderRisk;
-      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-      tr.setQuiet(this.policy);
-    }
-    if (drift > (book.tf[c + D_VAR_ROOM] as number)) {
-      const t = book.traders[ti]!;
-      const tr = t.ext as TraderRisk;
-      if (this.varRoomOpen(tr, c)) {
-        this.foldAll(t, tr);
-        this.computeVar(tr);
-        this.checkVar(t, tr, ts);
-      }
+    if (!insideBox(book.tf, c, g, loss, dd) || (conc && !this.quietConcentration(ti))) this.checkBookOf(ti, ts);
+    if (drift > (book.tf[c + D_VAR_ROOM] as number)) this.varPastRoom(ti, c, ts);
+  }
+
+  /** LimitChecker.checkBook of trader i, and the quiet box of its new state. */
+  private checkBookOf(i: number, ts: number): void {
+    const t = this.book.traders[i]!;
+    const tr = t.ext as TraderRisk;
+    this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
+    tr.setQuiet(this.policy);
+  }
+
+  /** The exact VAR_LIMIT decision of trader i (its record at c), once its drift passed the VaR room. */
+  private varPastRoom(i: number, c: number, ts: number): void {
+    const t = this.book.traders[i]!;
+    const tr = t.ext as TraderRisk;
+    if (this.varRoomOpen(tr, c)) {
+      this.foldAll(t, tr);
+      this.computeVar(tr);
+      this.checkVar(t, tr, ts);
     }
   }
 
@@ -766,22 +772,9 @@ export class DeskRisk implements PositionListener {
     }
     // LimitChecker.checkBook, skipped while every book-level metric is inside its quiet box
     // (the same values checkBook compares, so it would do nothing).
-    if (!this.quietBook(i)) {
-      const t = book.traders[i]!;
-      const tr = t.ext as TraderRisk;
-      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-      tr.setQuiet(this.policy);
-    }
+    if (!this.quietBook(i)) this.checkBookOf(i, ts);
     // The VAR_LIMIT decision: the exact test only when the drift passed the room.
-    if ((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number)) {
-      const t = book.traders[i]!;
-      const tr = t.ext as TraderRisk;
-      if (this.varRoomOpen(tr, d)) {
-        this.foldAll(t, tr);
-        this.computeVar(tr);
-        this.checkVar(t, tr, ts);
-      }
-    }
+    if ((df[d + D_DRIFT] as number) > (df[d + D_VAR_ROOM] as number)) this.varPastRoom(i, d, ts);
   }
 
   /**
@@ -810,10 +803,7 @@ export class DeskRisk implements PositionListener {
     this.checker.checkPositionMax(pos, this.book.tf[t.index * TF + D_MAX_POS] as number, ts, this.out);
     // The book-level checks, skipped inside the quiet box as for a quote (the VaR room that
     // setQuiet would also refresh is kept current wherever the VaR or its state changes).
-    if (!this.quietBook(t.index)) {
-      this.checker.checkBook(t, tr.limits, tr.lim, ts, this.out);
-      tr.setQuiet(this.policy);
-    }
+    if (!this.quietBook(t.index)) this.checkBookOf(t.index, ts);
     const moved = Math.abs(pos.notional - pos.riskNotional);
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
