@@ -1,6 +1,7 @@
 import type { History, ReferenceData } from '../core/reference.js';
 import { SnapshotColumns } from '../core/snapshot-rows.js';
 import { windowStart } from '../windows/assigners.js';
+import { pairKernel, pairRAt, pairRowsAt, type PairKernelState } from './correlation-kernel.js';
 import { durationText, InstrumentSlots, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
 
 /**
@@ -289,7 +290,8 @@ export interface CorrelationSnapshot {
  * window are the last M - max(f_a, f_b) + 1, and the per-instrument sums of r and r^2 (with a
  * copy of them taken when an instrument starts late in a window) give each pair's sx, sy, sxx, syy
  * without per-pair work. Only sxy is per pair (a typed array), and only pairs where both returns
- * are non-zero add to it: O(k^2) per bar for k instruments that moved. At the window's end each
+ * are non-zero add to it: O(k^2) per bar for k instruments that moved (in WebAssembly, two pairs
+ * per instruction, when most instruments move: correlation-kernel.ts). At the window's end each
  * pair is one O(1) formula.
  *
  * Windows in which no quote arrived are neither computed nor reported (every return would be 0,
@@ -335,6 +337,8 @@ export class CorrelationMatrix implements EventTimeDriven {
   private ss: Float64Array = new Float64Array(0);
   /** Per pair (i < k at i * cap + k): sum of r_i r_k over the window. */
   private sxy: Float64Array = new Float64Array(0);
+  /** The WebAssembly pair update over sxy (which then lives in its memory); undefined without WebAssembly. */
+  private kern: PairKernelState | undefined;
   private hist: Float64Array = new Float64Array(0);
   /** Per pair: the last reported correlation met the HIGH / BREAK condition (episode open). */
   private high: Uint8Array = new Uint8Array(0);
@@ -449,7 +453,12 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.first = x.first.slice();
     this.s = x.s.slice();
     this.ss = x.ss.slice();
-    this.sxy = x.sxy.slice();
+    this.kern = pairKernel(this.cap);
+    if (this.kern === undefined) this.sxy = x.sxy.slice();
+    else {
+      this.kern.sxy.set(x.sxy);
+      this.sxy = this.kern.sxy;
+    }
     this.high = x.high.slice();
     this.brk = x.brk.slice();
     this.dirtyCount = x.dirty.length;
@@ -530,6 +539,31 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.dirtyCount = 0;
     const cap = this.cap;
     const sxy = this.sxy;
+    const kern = this.kern;
+    if (kern !== undefined && zn > 1) {
+      // The dense kernel adds r_i * r_k to every pair (i, k > i) of a moved i, with r_k = 0 for the
+      // instruments that did not move: worth it unless few moved, and bit-identical only with
+      // finite returns (see correlation-kernel.ts).
+      const n = this.names.length;
+      let dense = 0;
+      let finite = true;
+      for (let q = 0; q < zn; q++) {
+        dense += n - 1 - (zi[q] as number);
+        if (!(Math.abs(zr[q] as number) < Number.POSITIVE_INFINITY)) finite = false;
+      }
+      if (finite && dense <= 2 * zn * (zn - 1)) {
+        const kr = kern.r;
+        const rows = kern.rows;
+        for (let q = 0; q < zn; q++) {
+          const i = zi[q] as number;
+          rows[q] = i;
+          kr[i] = zr[q] as number;
+        }
+        kern.run(pairRowsAt(cap), zn, pairRAt(cap), n, cap);
+        for (let q = 0; q < zn; q++) kr[zi[q] as number] = 0;
+        zn = 0;
+      }
+    }
     // Each pair gets its one addition of the bar, in any order of the pairs (every sum is per pair
     // and bar by bar): rows four at a time, so that the inner loop reads each later instrument's
     // index and return once for four rows. The loop is most of a bar's cost, O(k^2) for k moved
@@ -785,7 +819,9 @@ export class CorrelationMatrix implements EventTimeDriven {
       for (let i = 0; i < n; i++) for (let k = i + 1; k < n; k++) b[i * cap + k] = a[i * old + k] as number;
       return b;
     };
-    this.sxy = mat(this.sxy, (l) => new Float64Array(l));
+    const kern = pairKernel(cap);
+    this.sxy = mat(this.sxy, (l) => (kern === undefined ? new Float64Array(l) : kern.sxy));
+    this.kern = kern;
     this.hist = mat(this.hist, (l) => new Float64Array(l).fill(Number.NaN));
     this.high = mat(this.high, (l) => new Uint8Array(l));
     this.brk = mat(this.brk, (l) => new Uint8Array(l));

@@ -192,6 +192,30 @@ describe('correlation pair sums', () => {
       });
     }
     quotes.sort((x, y) => x.ts - y.ts);
+    expectPairSumsOfPlainLoop(names, quotes, BARS);
+  });
+
+  it('a bar with an infinite return takes the sparse loop: pairs with an unmoved side stay as they are (not NaN)', () => {
+    // 9 instruments all moving each bar (the WebAssembly path), one of them once from a tiny mid
+    // to a huge one (r = Infinity) while two others do not move in that bar.
+    const names = Array.from({ length: 9 }, (_, i) => `J${i}`);
+    const quotes: MarketQuote[] = [];
+    const BARS = 12;
+    for (let j = 0; j < BARS; j++) {
+      names.forEach((n, i) => {
+        if (j === 6 && (i === 2 || i === 7)) return;
+        const mid = i === 4 && j === 5 ? 1e-300 : i === 4 && j === 6 ? 1e300 : 100 + ((i * 7 + j * 13) % 17) / 10;
+        quotes.push({ ts: T0 + j * S + 10 * i, instrument: n, bid: mid, ask: mid, bidSize: 1, askSize: 1 });
+      });
+    }
+    expectPairSumsOfPlainLoop(names, quotes, BARS, 100);
+  });
+});
+
+/** Runs `quotes` through a matrix for `bars` bars and expects its sxy bit for bit equal to a plain pair-by-pair loop. */
+function expectPairSumsOfPlainLoop(names: string[], quotes: MarketQuote[], bars: number, minPairs = 1000): void {
+  {
+    const BARS = bars;
     const c = new CorrelationMatrix(CORRELATION_DEFAULTS, reference(names), () => undefined);
     for (const q of quotes) {
       c.advance(q.ts);
@@ -222,12 +246,12 @@ describe('correlation pair sums', () => {
         }
       }
     }
-    expect(pairsAdded).toBeGreaterThan(1000);
+    expect(pairsAdded).toBeGreaterThan(minPairs);
     const got = Array.from(snap.sxy);
     const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
     expect(bad).toBe(-1);
-  });
-});
+  }
+}
 
 describe('correlation alerts', () => {
   const p: CorrelationParams = { windowMs: 60 * S, stepMs: S, minObs: 10, highAbs: 0.9, breakAbs: 0.5 };
