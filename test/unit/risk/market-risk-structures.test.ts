@@ -195,6 +195,22 @@ describe('liquidity baseline: a leaving window and a joining one in one move', (
 });
 
 /**
+ * One quote per instrument per 30 s liquidity window for `windows` windows, except where `skip`
+ * says, around 50 at a spread of `bps(i)` basis points (i: the instrument's place in `names`).
+ */
+function windowQuotes(windows: number, names: string[], skip: (w: number, i: number) => boolean, bps: (i: number) => number): MarketQuote[] {
+  const quotes: MarketQuote[] = [];
+  for (let w = 0; w < windows; w++) {
+    names.forEach((name, i) => {
+      if (skip(w, i)) return;
+      const half = (50 * bps(i)) / 2e4;
+      quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: 50 - half, ask: 50 + half, bidSize: 1e5, askSize: 1e5 });
+    });
+  }
+  return quotes;
+}
+
+/**
  * Every window's baseline (count and median) equals a sort of the earlier window means of its
  * instrument within `baselineMs`, and some baseline passed 128 windows (a ring grew).
  */
@@ -221,16 +237,7 @@ describe('liquidity baselines growing while windows leave them', () => {
     // every other close), then every window: BOLT's ring fills its 128 slots at a close where
     // CART, later in name order, has a window leaving (the rings grow under the closing loop).
     const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 200 * 30 * S, minBaselineWindows: 1 };
-    const names = ['ACME', 'BOLT', 'CART'];
-    const quotes: MarketQuote[] = [];
-    for (let w = 0; w < 420; w++) {
-      names.forEach((name, i) => {
-        if (w < 300 && (w + i) % 2 === 1) return;
-        const bps = 5 + Math.floor(rnd() * 40);
-        const half = (50 * bps) / 2e4;
-        quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: 50 - half, ask: 50 + half, bidSize: 1e5, askSize: 1e5 });
-      });
-    }
+    const quotes = windowQuotes(420, ['ACME', 'BOLT', 'CART'], (w, i) => w < 300 && (w + i) % 2 === 1, () => 5 + Math.floor(rnd() * 40));
     const windows: LiquidityWindow[] = [];
     const l = new LiquidityMonitor(p, () => undefined, (w) => windows.push(w));
     for (const q of quotes) {
@@ -246,18 +253,8 @@ describe('liquidity baselines of several instruments in one typed array', () => 
   it('medians per instrument equal a sort of its baseline while the shared rings grow past 128, through a restore', () => {
     const rnd = rng(11);
     const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 150 * 30 * S, minBaselineWindows: 1 };
-    const names = ['CART', 'ACME', 'BOLT'];
-    const quotes: MarketQuote[] = [];
-    for (let w = 0; w < 200; w++) {
-      names.forEach((name, i) => {
-        // Each instrument skips its own windows (the rings fill at different paces) and has its own level.
-        if ((w + i * 5) % (13 + i * 4) === 3) return;
-        const bps = (i + 1) * 6 + rnd() * 30;
-        const mid = 50;
-        const half = (mid * bps) / 2e4;
-        quotes.push({ ts: T0 + w * 30 * S + 1000 + i, instrument: name, bid: mid - half, ask: mid + half, bidSize: 1e5, askSize: 1e5 });
-      });
-    }
+    // Each instrument skips its own windows (the rings fill at different paces) and has its own level.
+    const quotes = windowQuotes(200, ['CART', 'ACME', 'BOLT'], (w, i) => (w + i * 5) % (13 + i * 4) === 3, (i) => (i + 1) * 6 + rnd() * 30);
     const feed = (l: LiquidityMonitor, qs: MarketQuote[]) => {
       for (const q of qs) {
         l.advance(q.ts);
