@@ -10,6 +10,12 @@ import { systemClock, type Clock } from './time.js';
 import { WatermarkTracker, type WatermarkTrackerSnapshot } from './watermarks.js';
 import type { SnapshotRows } from './snapshot-rows.js';
 
+/**
+ * Module-local alias of the watermark class: V8 reloads an imported binding from its module cell
+ * (with a hole check) at every use in optimised code, a local `const` it folds.
+ */
+const W = Watermark;
+
 /** One batch from a source: parallel arrays, so no wrapper object per record. */
 export interface SourceBatch {
   records: ReadonlyArray<Timestamped>;
@@ -411,12 +417,12 @@ export class Runner {
       const partition = partitions ? partitions[i]! : undefined;
       for (let j = 0; j < targets.length; j++) {
         const t = targets[j]!;
-        t.tracker.observe(partition ?? t.partition, ts);
+        // The watermark is computed before the record goes downstream: only this record moved it.
+        const wm = t.tracker.observeCurrent(partition ?? t.partition, ts);
         t.subject.next(rec);
-        const wm = t.tracker.current();
         if (wm - t.lastWm >= interval) {
           t.lastWm = wm;
-          t.subject.next(new Watermark(wm));
+          t.subject.next(new W(wm));
         }
       }
       if (this.globalMax >= this.nextIdleCheck) {
@@ -427,7 +433,7 @@ export class Runner {
           const wm = t.tracker.current();
           if (wm - t.lastWm >= interval) {
             t.lastWm = wm;
-            t.subject.next(new Watermark(wm));
+            t.subject.next(new W(wm));
           }
         }
       }
