@@ -2,6 +2,12 @@ import { Observable, Subscriber, type OperatorFunction } from 'rxjs';
 import { Watermark, type Element } from '../core/element.js';
 import type { Checkpointable, JobContext } from '../core/context.js';
 
+/**
+ * Module-local alias of the watermark class for the per-element `instanceof`: V8 reloads an
+ * imported binding from its module cell (with a hole check) at every use in optimised code.
+ */
+const W = Watermark;
+
 /** What an element-level operator does; `emit` pushes downstream (records or watermarks). */
 export interface ElementHandler<I, O> {
   onRecord(record: I, emit: (e: Element<O>) => void): void;
@@ -88,7 +94,7 @@ class ElementSubscriber<I, O> extends LinkSubscriber<I, O> {
       return;
     }
     try {
-      if (e instanceof Watermark) {
+      if (e instanceof W) {
         if (this.h.onWatermark) this.h.onWatermark(e, this.emit);
         else this.out.next(e);
       } else {
