@@ -405,6 +405,9 @@ export class Runner {
     const interval = this.interval;
     const counts = this.streamCounts;
     const sampler = this.latency;
+    // The last watermark object sent: targets reading one stream (same bounds) reach the same
+    // watermark at the same record, and share one immutable object instead of one each.
+    let lastW = this.lastW;
     for (let i = 0; i < length; i++) {
       const rec = records[i]!;
       const s = streams[i]!;
@@ -422,7 +425,8 @@ export class Runner {
         t.subject.next(rec);
         if (wm - t.lastWm >= interval) {
           t.lastWm = wm;
-          t.subject.next(new W(wm));
+          if (lastW.ts !== wm) lastW = new W(wm);
+          t.subject.next(lastW);
         }
       }
       if (this.globalMax >= this.nextIdleCheck) {
@@ -433,7 +437,8 @@ export class Runner {
           const wm = t.tracker.current();
           if (wm - t.lastWm >= interval) {
             t.lastWm = wm;
-            t.subject.next(new W(wm));
+            if (lastW.ts !== wm) lastW = new W(wm);
+            t.subject.next(lastW);
           }
         }
       }
@@ -443,8 +448,11 @@ export class Runner {
         this.untilSample = this.opts.latencySampleEvery!;
       }
     }
+    this.lastW = lastW;
     if (length > 0) this.countBatch(records, length);
   }
+  /** The last watermark object `push` sent (shared by the targets that reach the same watermark). */
+  private lastW: Watermark = new W(Number.NEGATIVE_INFINITY);
 
   /**
    * The run's counters after a batch (apart from the per-record loop: code that runs once per batch
