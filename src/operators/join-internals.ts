@@ -114,6 +114,12 @@ export function asUserError(reg: OperatorRegistration, cause: unknown): Error {
  * directly (a plain observer would be wrapped in a SafeSubscriber, two more calls per record).
  */
 class InputSubscriber<L, R> extends Subscriber<Element<L | R>> {
+  /**
+   * The handler's method for this input's records, read once: handlers of different operators
+   * have different shapes, so `h.onLeft` read per record would be a megamorphic load.
+   */
+  private readonly onRecord: (this: TwoInputHandler<L, R>, e: L & R) => void;
+
   constructor(
     /** 0: left, 1: right. */
     private readonly i: number,
@@ -124,6 +130,7 @@ class InputSubscriber<L, R> extends Subscriber<Element<L | R>> {
     private readonly finish: (i: number) => void,
   ) {
     super();
+    this.onRecord = (i === 0 ? h.onLeft : h.onRight) as (this: TwoInputHandler<L, R>, e: L & R) => void;
   }
 
   override next(e: Element<L | R>): void {
@@ -133,8 +140,7 @@ class InputSubscriber<L, R> extends Subscriber<Element<L | R>> {
     }
     try {
       if (e instanceof W) this.onWm(this.i, e);
-      else if (this.i === 0) this.h.onLeft(e as L);
-      else this.h.onRight(e as R);
+      else this.onRecord.call(this.h, e as L & R);
     } catch (err) {
       this.fail(err);
     }
