@@ -81,11 +81,17 @@ export function linkOperator<I, O>(
 class ElementSubscriber<I, O> extends LinkSubscriber<I, O> {
   private readonly h: ElementHandler<I, O>;
   private readonly emit: (e: Element<O>) => void;
+  /**
+   * The handler's `onRecord`, read once: handlers of different operators have different shapes,
+   * so `h.onRecord` read per record would be a megamorphic load.
+   */
+  private readonly onRecord: ElementHandler<I, O>['onRecord'];
 
   constructor(out: Subscriber<Element<O>>, h: ElementHandler<I, O>) {
     super(out);
     this.h = h;
     this.emit = (e) => out.next(e);
+    this.onRecord = h.onRecord;
   }
 
   override next(e: Element<I>): void {
@@ -98,7 +104,7 @@ class ElementSubscriber<I, O> extends LinkSubscriber<I, O> {
         if (this.h.onWatermark) this.h.onWatermark(e, this.emit);
         else this.out.next(e);
       } else {
-        this.h.onRecord(e, this.emit);
+        this.onRecord.call(this.h, e, this.emit);
       }
     } catch (err) {
       this.fail(err);
