@@ -10,6 +10,12 @@ import { systemClock, type Clock } from './time.js';
 import { WatermarkTracker, type WatermarkTrackerSnapshot } from './watermarks.js';
 import type { SnapshotRows } from './snapshot-rows.js';
 
+/**
+ * Module-local alias of the watermark class: V8 reloads an imported binding from its module cell
+ * (with a hole check) at every use in optimised code, a local `const` it folds.
+ */
+const W = Watermark;
+
 /** One batch from a source: parallel arrays, so no wrapper object per record. */
 export interface SourceBatch {
   records: ReadonlyArray<Timestamped>;
@@ -399,6 +405,9 @@ export class Runner {
     const interval = this.interval;
     const counts = this.streamCounts;
     const sampler = this.latency;
+    // The last watermark object sent: targets reading one stream (same bounds) reach the same
+    // watermark at the same record, and share one immutable object instead of one each.
+    let lastW = this.lastW;
     for (let i = 0; i < length; i++) {
       const rec = records[i]!;
       const s = streams[i]!;
@@ -411,12 +420,13 @@ export class Runner {
       const partition = partitions ? partitions[i]! : undefined;
       for (let j = 0; j < targets.length; j++) {
         const t = targets[j]!;
-        t.tracker.observe(partition ?? t.partition, ts);
+        // The watermark is computed before the record goes downstream: only this record moved it.
+        const wm = t.tracker.observeCurrent(partition ?? t.partition, ts);
         t.subject.next(rec);
-        const wm = t.tracker.current();
         if (wm - t.lastWm >= interval) {
           t.lastWm = wm;
-          t.subject.next(new Watermark(wm));
+          if (lastW.ts !== wm) lastW = new W(wm);
+          t.subject.next(lastW);
         }
       }
       if (this.globalMax >= this.nextIdleCheck) {
@@ -427,7 +437,8 @@ export class Runner {
           const wm = t.tracker.current();
           if (wm - t.lastWm >= interval) {
             t.lastWm = wm;
-            t.subject.next(new Watermark(wm));
+            if (lastW.ts !== wm) lastW = new W(wm);
+            t.subject.next(lastW);
           }
         }
       }
@@ -437,8 +448,11 @@ export class Runner {
         this.untilSample = this.opts.latencySampleEvery!;
       }
     }
+    this.lastW = lastW;
     if (length > 0) this.countBatch(records, length);
   }
+  /** The last watermark object `push` sent (shared by the targets that reach the same watermark). */
+  private lastW: Watermark = new W(Number.NEGATIVE_INFINITY);
 
   /**
    * The run's counters after a batch (apart from the per-record loop: code that runs once per batch

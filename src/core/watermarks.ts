@@ -80,6 +80,27 @@ export class WatermarkTracker {
     p.lastActivity = this.clock;
   }
 
+  /**
+   * `observe(partition, ts)` then `current()` in one call (the runner's per-record path), with the
+   * same results; the common case (the only partition) touches no map.
+   */
+  observeCurrent(partition: string, ts: number): number {
+    const p = this.only;
+    if (p === undefined || partition !== this.onlyName) {
+      this.observe(partition, ts);
+      return this.current();
+    }
+    if (ts > this.clock) this.moveClock(ts);
+    if (ts > p.maxTs) p.maxTs = ts;
+    const clock = this.clock;
+    p.lastActivity = clock;
+    const held = clock - clock >= this.idleTimeout ? Math.max(p.maxTs, clock) : p.maxTs;
+    if (held === Number.POSITIVE_INFINITY) return this.emitted;
+    const wm = held - this.bound - 1;
+    if (wm > this.emitted) this.emitted = wm;
+    return this.emitted;
+  }
+
   /** Moves the event-time clock (the job-wide max event time) without a record here. */
   advanceClock(now: number): void {
     if (now > this.clock) this.moveClock(now);

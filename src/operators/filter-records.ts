@@ -2,6 +2,12 @@ import type { OperatorFunction, Subscriber } from 'rxjs';
 import { Watermark, type Element } from '../core/element.js';
 import { LinkSubscriber, linkOperator } from './internals.js';
 
+/**
+ * Module-local alias of the watermark class for the per-element `instanceof`: V8 reloads an
+ * imported binding from its module cell (with a hole check) at every use in optimised code.
+ */
+const W = Watermark;
+
 class FilterLink<T> extends LinkSubscriber<T, T> {
   constructor(
     out: Subscriber<Element<T>>,
@@ -16,7 +22,7 @@ class FilterLink<T> extends LinkSubscriber<T, T> {
       return;
     }
     try {
-      if (e instanceof Watermark || this.predicate(e)) this.out.next(e);
+      if (e instanceof W || this.predicate(e)) this.out.next(e);
     } catch (err) {
       this.fail(err);
     }

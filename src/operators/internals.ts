@@ -2,6 +2,12 @@ import { Observable, Subscriber, type OperatorFunction } from 'rxjs';
 import { Watermark, type Element } from '../core/element.js';
 import type { Checkpointable, JobContext } from '../core/context.js';
 
+/**
+ * Module-local alias of the watermark class for the per-element `instanceof`: V8 reloads an
+ * imported binding from its module cell (with a hole check) at every use in optimised code.
+ */
+const W = Watermark;
+
 /** What an element-level operator does; `emit` pushes downstream (records or watermarks). */
 export interface ElementHandler<I, O> {
   onRecord(record: I, emit: (e: Element<O>) => void): void;
@@ -75,11 +81,17 @@ export function linkOperator<I, O>(
 class ElementSubscriber<I, O> extends LinkSubscriber<I, O> {
   private readonly h: ElementHandler<I, O>;
   private readonly emit: (e: Element<O>) => void;
+  /**
+   * The handler's `onRecord`, read once: handlers of different operators have different shapes,
+   * so `h.onRecord` read per record would be a megamorphic load.
+   */
+  private readonly onRecord: ElementHandler<I, O>['onRecord'];
 
   constructor(out: Subscriber<Element<O>>, h: ElementHandler<I, O>) {
     super(out);
     this.h = h;
     this.emit = (e) => out.next(e);
+    this.onRecord = h.onRecord;
   }
 
   override next(e: Element<I>): void {
@@ -88,11 +100,11 @@ class ElementSubscriber<I, O> extends LinkSubscriber<I, O> {
       return;
     }
     try {
-      if (e instanceof Watermark) {
+      if (e instanceof W) {
         if (this.h.onWatermark) this.h.onWatermark(e, this.emit);
         else this.out.next(e);
       } else {
-        this.h.onRecord(e, this.emit);
+        this.onRecord.call(this.h, e, this.emit);
       }
     } catch (err) {
       this.fail(err);

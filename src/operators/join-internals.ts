@@ -9,6 +9,12 @@ import { RiskflowError, UserFunctionError } from '../core/errors.js';
 import { BinaryHeap } from '../core/timers.js';
 
 /**
+ * Module-local alias of the watermark class for the per-element `instanceof`: V8 reloads an
+ * imported binding from its module cell (with a hole check) at every use in optimised code.
+ */
+const W = Watermark;
+
+/**
  * The watermark of an operator with N inputs: the minimum of the inputs' watermarks, which only
  * ever moves forward. An input that completed counts as +Infinity (Flink: a finished input sends
  * the max watermark), so that it cannot hold the others back.
@@ -108,6 +114,12 @@ export function asUserError(reg: OperatorRegistration, cause: unknown): Error {
  * directly (a plain observer would be wrapped in a SafeSubscriber, two more calls per record).
  */
 class InputSubscriber<L, R> extends Subscriber<Element<L | R>> {
+  /**
+   * The handler's method for this input's records, read once: handlers of different operators
+   * have different shapes, so `h.onLeft` read per record would be a megamorphic load.
+   */
+  private readonly onRecord: (this: TwoInputHandler<L, R>, e: L & R) => void;
+
   constructor(
     /** 0: left, 1: right. */
     private readonly i: number,
@@ -118,6 +130,7 @@ class InputSubscriber<L, R> extends Subscriber<Element<L | R>> {
     private readonly finish: (i: number) => void,
   ) {
     super();
+    this.onRecord = (i === 0 ? h.onLeft : h.onRight) as (this: TwoInputHandler<L, R>, e: L & R) => void;
   }
 
   override next(e: Element<L | R>): void {
@@ -126,9 +139,8 @@ class InputSubscriber<L, R> extends Subscriber<Element<L | R>> {
       return;
     }
     try {
-      if (e instanceof Watermark) this.onWm(this.i, e);
-      else if (this.i === 0) this.h.onLeft(e as L);
-      else this.h.onRight(e as R);
+      if (e instanceof W) this.onWm(this.i, e);
+      else this.onRecord.call(this.h, e as L & R);
     } catch (err) {
       this.fail(err);
     }
@@ -192,7 +204,7 @@ export function twoInputOperator<L, R, O>(
         const wm = wms.current;
         scope.wm = wm;
         h.onWatermark(wm);
-        subscriber.next(w.ts === wm ? w : new Watermark(wm));
+        subscriber.next(w.ts === wm ? w : new W(wm));
       };
       const fail = (err: unknown): void => subscriber.error(asUserError(reg, err));
       let done = 0;
@@ -303,6 +315,43 @@ export class EventTimeBuffer<T> {
       cb(top.rec, top.ts);
     }
     this.compact();
+  }
+
+  /**
+   * `releaseUpTo` into an array instead of a callback: the records with ts <= wm, in the same
+   * order, are written to `out` from index `n` on (overwriting or appending); returns the new
+   * count. No callback per record (`releaseUpTo`'s call site sees every user's callback).
+   */
+  releaseInto(wm: number, out: T[], n: number): number {
+    const tsA = this.ts;
+    const recs = this.recs;
+    const heap = this.heap;
+    for (;;) {
+      const h = this.head;
+      const top = heap.peek();
+      let r: T;
+      if (h < this.tail) {
+        const t = tsA[h] as number;
+        if (top === undefined || t < top.ts || (t === top.ts && (this.seqs[h] as number) < top.seq)) {
+          if (t > wm) break;
+          r = recs[h] as T;
+          recs[h] = undefined;
+          this.head = h + 1;
+          if (n < out.length) out[n] = r;
+          else out.push(r);
+          n++;
+          continue;
+        }
+      }
+      if (top === undefined || top.ts > wm) break;
+      heap.pop();
+      r = top.rec;
+      if (n < out.length) out[n] = r;
+      else out.push(r);
+      n++;
+    }
+    this.compact();
+    return n;
   }
 
   snapshot(): EventTimeBufferSnapshot<T> {

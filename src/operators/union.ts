@@ -4,6 +4,12 @@ import type { JobContext } from '../core/context.js';
 import { MinWatermark } from './join-internals.js';
 
 /**
+ * Module-local alias of the watermark class for the per-element `instanceof`: V8 reloads an
+ * imported binding from its module cell (with a hole check) at every use in optimised code.
+ */
+const W = Watermark;
+
+/**
  * Optional trailing argument of `union`/`unionWith`: with `{ id, ctx }` the per-input watermarks
  * are checkpointed, so that a restored job forwards exactly the watermarks an uninterrupted one
  * would (an extension to the notes' signature; without it union is stateless across restarts).
@@ -43,9 +49,9 @@ class UnionInput<T> extends Subscriber<Element<T>> {
   override next(e: Element<T>): void {
     if (this.isStopped) return;
     try {
-      if (e instanceof Watermark) {
+      if (e instanceof W) {
         const wms = this.wms;
-        if (wms.update(this.i, e.ts)) this.out.next(e.ts === wms.current ? e : new Watermark(wms.current));
+        if (wms.update(this.i, e.ts)) this.out.next(e.ts === wms.current ? e : new W(wms.current));
       } else {
         this.out.next(e);
       }

@@ -205,23 +205,11 @@ export const positionsStep: StepTypeDefinition<PositionsStep> = {
           let lateCount = 0;
           let badTime = 0;
           // Reused between watermarks: the released records of each input (the first nq / nt
-          // entries), merged by time. Counters rather than `length = 0`, which would free the
-          // arrays' backing stores and regrow them at every watermark (a record stays referenced
-          // from its slot until a later watermark overwrites it).
+          // entries, written by releaseInto), merged by time. Counts rather than `length = 0`,
+          // which would free the arrays' backing stores and regrow them at every watermark (a
+          // record stays referenced from its slot until a later watermark overwrites it).
           const qs: QuoteRec[] = [];
           const ts: TradeRec[] = [];
-          let nq = 0;
-          let nt = 0;
-          const takeQuote = (q: QuoteRec): void => {
-            if (nq < qs.length) qs[nq] = q;
-            else qs.push(q);
-            nq++;
-          };
-          const takeTrade = (t: TradeRec): void => {
-            if (nt < ts.length) ts[nt] = t;
-            else ts.push(t);
-            nt++;
-          };
           const goodTime = (r: Timestamped): boolean => {
             if (Number.isFinite(r.ts)) return true;
             if (badTime++ === 0) sink.warn(`records without a finite event time are ignored (first: ${JSON.stringify(r)})`);
@@ -247,10 +235,8 @@ export const positionsStep: StepTypeDefinition<PositionsStep> = {
               }
             },
             onWatermark(wm) {
-              nq = 0;
-              nt = 0;
-              quoteBuf.releaseUpTo(wm, takeQuote);
-              tradeBuf.releaseUpTo(wm, takeTrade);
+              const nq = quoteBuf.releaseInto(wm, qs, 0);
+              const nt = tradeBuf.releaseInto(wm, ts, 0);
               // CONTRACTS ties: at equal event time quotes go first (a trade is marked against the quote of its instant).
               let i = 0;
               let j = 0;

@@ -144,6 +144,39 @@ describe('Runner', () => {
     expect(new Set(sinks.alerts.map((a) => a.alertId)).size).toBe(sinks.alerts.length);
   });
 
+  it('every reader of a stream gets the watermarks of its own bound (targets with equal watermarks share one object)', async () => {
+    const all = items(600);
+    const bounds = [0, 0, 50, 0];
+    const seen: number[][] = bounds.map(() => []);
+    const topologies: RunnableTopology[] = bounds.map((bound, k) => ({
+      name: `w${k}`,
+      sources: [{ name: 'a', stream: 'alpha', outOfOrdernessMs: bound, idleTimeoutMs: Number.POSITIVE_INFINITY }],
+      build(env) {
+        env.inputs.a!.subscribe((e) => {
+          if (typeof e === 'object' && e !== null && !('k' in e)) seen[k]!.push((e as Watermark).ts);
+        });
+      },
+    }));
+    await new Runner({ source: new ArraySource(['alpha', 'beta'], all, 64), topologies, reference: emptyReference(), sinks: new MemorySinks(), clock: new ManualClock(0) }).run();
+    // Independent reference: max ts seen minus the bound minus 1, sent once it moved >= 100 ms, then END_OF_TIME.
+    bounds.forEach((bound, k) => {
+      const want: number[] = [];
+      let max = Number.NEGATIVE_INFINITY;
+      let last = Number.NEGATIVE_INFINITY;
+      for (const [s, r] of all) {
+        if (s !== 0) continue;
+        max = Math.max(max, r.ts);
+        const wm = max - bound - 1;
+        if (wm - last >= 100) {
+          want.push(wm);
+          last = wm;
+        }
+      }
+      want.push(Number.POSITIVE_INFINITY);
+      expect(seen[k]).toEqual(want);
+    });
+  });
+
   it('gives the same output whatever the batch size', async () => {
     const run = async (size: number) => {
       const sinks = new MemorySinks();

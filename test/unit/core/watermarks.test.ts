@@ -71,6 +71,52 @@ describe('WatermarkTracker', () => {
   });
 });
 
+describe('WatermarkTracker.observeCurrent', () => {
+  /** A deterministic pseudo-random sequence (LCG), so a failure reproduces. */
+  function rng(seed: number): () => number {
+    let x = seed >>> 0;
+    return () => {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      return x / 2 ** 32;
+    };
+  }
+
+  it('gives what observe then current give, on random sequences (one partition or several, idle or not)', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const r = rng(seed);
+      const idle = [0, 5, 50, Number.POSITIVE_INFINITY, undefined][seed % 5];
+      const opts = { outOfOrdernessMs: Math.floor(r() * 20), idleTimeoutMs: idle };
+      const fast = new WatermarkTracker(opts);
+      const plain = new WatermarkTracker(opts);
+      const names = seed % 3 === 0 ? ['a', 'b'] : ['a'];
+      if (seed % 2 === 0) {
+        fast.addPartition('a');
+        plain.addPartition('a');
+      }
+      let ts = 1000;
+      for (let k = 0; k < 300; k++) {
+        const u = r();
+        ts += Math.floor(r() * 30) - 8;
+        if (u < 0.1) {
+          fast.advanceClock(ts + 40);
+          plain.advanceClock(ts + 40);
+        } else if (u < 0.12) {
+          // a partition appearing later turns the single-partition path off
+          fast.observe('late', ts);
+          plain.observe('late', ts);
+        } else {
+          const name = names[Math.floor(r() * names.length)]!;
+          const t = u > 0.995 ? Number.POSITIVE_INFINITY : ts;
+          const got = fast.observeCurrent(name, t);
+          plain.observe(name, t);
+          expect(got).toBe(plain.current());
+        }
+        expect(fast.snapshot()).toEqual(plain.snapshot());
+      }
+    }
+  });
+});
+
 describe('assignWatermarks', () => {
   it('emits a watermark after the record that moved it, and passes END_OF_TIME', () => {
     const out: unknown[] = [];
