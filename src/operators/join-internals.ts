@@ -293,27 +293,7 @@ export class EventTimeBuffer<T> {
 
   /** Calls `cb` for every record with ts <= wm, in (ts, arrival) order, and forgets them. */
   releaseUpTo(wm: number, cb: (rec: T, ts: number) => void): void {
-    const tsA = this.ts;
-    const recs = this.recs;
-    const heap = this.heap;
-    for (;;) {
-      const h = this.head;
-      const top = heap.peek();
-      if (h < this.tail) {
-        const t = tsA[h] as number;
-        if (top === undefined || t < top.ts || (t === top.ts && (this.seqs[h] as number) < top.seq)) {
-          if (t > wm) break;
-          const r = recs[h] as T;
-          recs[h] = undefined;
-          this.head = h + 1;
-          cb(r, t);
-          continue;
-        }
-      }
-      if (top === undefined || top.ts > wm) break;
-      heap.pop();
-      cb(top.rec, top.ts);
-    }
+    for (let r = this.take(wm); r !== undefined; r = this.take(wm)) cb(r, this.takenTs);
     this.compact();
   }
 
@@ -323,35 +303,40 @@ export class EventTimeBuffer<T> {
    * count. No callback per record (`releaseUpTo`'s call site sees every user's callback).
    */
   releaseInto(wm: number, out: T[], n: number): number {
-    const tsA = this.ts;
-    const recs = this.recs;
-    const heap = this.heap;
-    for (;;) {
-      const h = this.head;
-      const top = heap.peek();
-      let r: T;
-      if (h < this.tail) {
-        const t = tsA[h] as number;
-        if (top === undefined || t < top.ts || (t === top.ts && (this.seqs[h] as number) < top.seq)) {
-          if (t > wm) break;
-          r = recs[h] as T;
-          recs[h] = undefined;
-          this.head = h + 1;
-          if (n < out.length) out[n] = r;
-          else out.push(r);
-          n++;
-          continue;
-        }
-      }
-      if (top === undefined || top.ts > wm) break;
-      heap.pop();
-      r = top.rec;
+    for (let r = this.take(wm); r !== undefined; r = this.take(wm)) {
       if (n < out.length) out[n] = r;
       else out.push(r);
       n++;
     }
     this.compact();
     return n;
+  }
+
+  /** The event time of the record `take` returned last. */
+  private takenTs = 0;
+
+  /**
+   * The next record with ts <= wm in (ts, arrival) order, forgotten here; undefined when there
+   * is none: the earlier of the in-order run's head and the heap's top (out-of-order arrivals).
+   */
+  private take(wm: number): T | undefined {
+    const h = this.head;
+    const top = this.heap.peek();
+    if (h < this.tail) {
+      const t = this.ts[h] as number;
+      if (top === undefined || t < top.ts || (t === top.ts && (this.seqs[h] as number) < top.seq)) {
+        if (t > wm) return undefined;
+        const r = this.recs[h] as T;
+        this.recs[h] = undefined;
+        this.head = h + 1;
+        this.takenTs = t;
+        return r;
+      }
+    }
+    if (top === undefined || top.ts > wm) return undefined;
+    this.heap.pop();
+    this.takenTs = top.ts;
+    return top.rec;
   }
 
   snapshot(): EventTimeBufferSnapshot<T> {
