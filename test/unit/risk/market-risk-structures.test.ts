@@ -88,10 +88,7 @@ describe('liquidity baseline in a typed ring with its sorted means', () => {
     }
     const windows: LiquidityWindow[] = [];
     const l = new LiquidityMonitor(p, () => undefined, (w) => windows.push(w));
-    for (const q of quotes) {
-      l.advance(q.ts);
-      l.onQuote(q);
-    }
+    feedLiquidity(l, quotes);
     l.finish();
     expect(windows.length).toBe(quotes.length);
     for (let i = 0; i < windows.length; i++) {
@@ -114,16 +111,10 @@ describe('liquidity baseline in a typed ring with its sorted means', () => {
     const cut = quotes.findIndex((q) => q.ts >= T0 + 170 * 30 * S);
     const w1: LiquidityWindow[] = [];
     const a = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
-    for (const q of quotes.slice(0, cut)) {
-      a.advance(q.ts);
-      a.onQuote(q);
-    }
+    feedLiquidity(a, quotes.slice(0, cut));
     const b = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
     b.restore(structuredClone(a.snapshot()));
-    for (const q of quotes.slice(cut)) {
-      b.advance(q.ts);
-      b.onQuote(q);
-    }
+    feedLiquidity(b, quotes.slice(cut));
     b.finish();
     expect(w1).toEqual(windows);
   });
@@ -194,6 +185,14 @@ describe('liquidity baseline: a leaving window and a joining one in one move', (
   });
 });
 
+/** Feeds `qs` to a liquidity monitor in order (advancing its clock to each). */
+function feedLiquidity(l: LiquidityMonitor, qs: MarketQuote[]): void {
+  for (const q of qs) {
+    l.advance(q.ts);
+    l.onQuote(q);
+  }
+}
+
 /**
  * One quote per instrument per 30 s liquidity window for `windows` windows, except where `skip`
  * says, around 50 at a spread of `bps(i)` basis points (i: the instrument's place in `names`).
@@ -240,10 +239,7 @@ describe('liquidity baselines growing while windows leave them', () => {
     const quotes = windowQuotes(420, ['ACME', 'BOLT', 'CART'], (w, i) => w < 300 && (w + i) % 2 === 1, () => 5 + Math.floor(rnd() * 40));
     const windows: LiquidityWindow[] = [];
     const l = new LiquidityMonitor(p, () => undefined, (w) => windows.push(w));
-    for (const q of quotes) {
-      l.advance(q.ts);
-      l.onQuote(q);
-    }
+    feedLiquidity(l, quotes);
     l.finish();
     expectBaselinesOfSorts(windows, p.baselineMs);
   });
@@ -255,15 +251,9 @@ describe('liquidity baselines of several instruments in one typed array', () => 
     const p = { ...LIQUIDITY_DEFAULTS, baselineMs: 150 * 30 * S, minBaselineWindows: 1 };
     // Each instrument skips its own windows (the rings fill at different paces) and has its own level.
     const quotes = windowQuotes(200, ['CART', 'ACME', 'BOLT'], (w, i) => (w + i * 5) % (13 + i * 4) === 3, (i) => (i + 1) * 6 + rnd() * 30);
-    const feed = (l: LiquidityMonitor, qs: MarketQuote[]) => {
-      for (const q of qs) {
-        l.advance(q.ts);
-        l.onQuote(q);
-      }
-    };
     const windows: LiquidityWindow[] = [];
     const l = new LiquidityMonitor(p, () => undefined, (w) => windows.push(w));
-    feed(l, quotes);
+    feedLiquidity(l, quotes);
     l.finish();
     expect(windows.length).toBe(quotes.length);
     expectBaselinesOfSorts(windows, p.baselineMs);
@@ -271,10 +261,10 @@ describe('liquidity baselines of several instruments in one typed array', () => 
       const cut = quotes.findIndex((q) => q.ts >= T0 + cutWindow * 30 * S);
       const w1: LiquidityWindow[] = [];
       const a = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
-      feed(a, quotes.slice(0, cut));
+      feedLiquidity(a, quotes.slice(0, cut));
       const b = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
       b.restore(structuredClone(a.snapshot()));
-      feed(b, quotes.slice(cut));
+      feedLiquidity(b, quotes.slice(cut));
       b.finish();
       expect(w1).toEqual(windows);
     }
