@@ -15,7 +15,7 @@ import { emptyReference, type ReferenceData } from '../../../src/core/reference.
 import { ManualClock } from '../../../src/core/time.js';
 import { CORRELATION_DEFAULTS, CorrelationMatrix, CorrelationWindow, type CorrelationRow } from '../../../src/risk/correlation.js';
 import { FLASH_CRASH_DEFAULTS, FlashCrashDetector } from '../../../src/risk/flash-crash.js';
-import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityWindow } from '../../../src/risk/liquidity.js';
+import { LIQUIDITY_DEFAULTS, LiquidityMonitor, type LiquidityParams, type LiquidityWindow } from '../../../src/risk/liquidity.js';
 import { LULD_DEFAULTS, LuldMonitor } from '../../../src/risk/luld.js';
 import { instrumentId, MarketStateTracker, type MarketAlert, type MarketQuote, type MarketTrade } from '../../../src/risk/market.js';
 import { ULTRAFAST_DEFAULTS, UltrafastDetector } from '../../../src/risk/ultrafast.js';
@@ -108,15 +108,7 @@ describe('liquidity baseline in a typed ring with its sorted means', () => {
     expect(kept.sorted).toEqual(kept.histMean.slice().sort((x, y) => x - y));
 
     // Restored at window 170 (baseline of ~150 windows), it goes on exactly as before.
-    const cut = quotes.findIndex((q) => q.ts >= T0 + 170 * 30 * S);
-    const w1: LiquidityWindow[] = [];
-    const a = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
-    feedLiquidity(a, quotes.slice(0, cut));
-    const b = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
-    b.restore(structuredClone(a.snapshot()));
-    feedLiquidity(b, quotes.slice(cut));
-    b.finish();
-    expect(w1).toEqual(windows);
+    expect(windowsRestoredAt(p, quotes, 170)).toEqual(windows);
   });
 });
 
@@ -184,6 +176,22 @@ describe('liquidity baseline: a leaving window and a joining one in one move', (
     expect(withNaN).toBeGreaterThan(10);
   });
 });
+
+/**
+ * The windows of a monitor fed `quotes` up to window `cutWindow`, then snapshotted and restored
+ * into a fresh monitor fed the rest (to equal those of one uninterrupted monitor).
+ */
+function windowsRestoredAt(p: LiquidityParams, quotes: MarketQuote[], cutWindow: number): LiquidityWindow[] {
+  const cut = quotes.findIndex((q) => q.ts >= T0 + cutWindow * 30 * S);
+  const out: LiquidityWindow[] = [];
+  const a = new LiquidityMonitor(p, () => undefined, (w) => out.push(w));
+  feedLiquidity(a, quotes.slice(0, cut));
+  const b = new LiquidityMonitor(p, () => undefined, (w) => out.push(w));
+  b.restore(structuredClone(a.snapshot()));
+  feedLiquidity(b, quotes.slice(cut));
+  b.finish();
+  return out;
+}
 
 /** Feeds `qs` to a liquidity monitor in order (advancing its clock to each). */
 function feedLiquidity(l: LiquidityMonitor, qs: MarketQuote[]): void {
@@ -257,17 +265,7 @@ describe('liquidity baselines of several instruments in one typed array', () => 
     l.finish();
     expect(windows.length).toBe(quotes.length);
     expectBaselinesOfSorts(windows, p.baselineMs);
-    for (const cutWindow of [60, 130, 170]) {
-      const cut = quotes.findIndex((q) => q.ts >= T0 + cutWindow * 30 * S);
-      const w1: LiquidityWindow[] = [];
-      const a = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
-      feedLiquidity(a, quotes.slice(0, cut));
-      const b = new LiquidityMonitor(p, () => undefined, (w) => w1.push(w));
-      b.restore(structuredClone(a.snapshot()));
-      feedLiquidity(b, quotes.slice(cut));
-      b.finish();
-      expect(w1).toEqual(windows);
-    }
+    for (const cutWindow of [60, 130, 170]) expect(windowsRestoredAt(p, quotes, cutWindow)).toEqual(windows);
   });
 });
 
