@@ -49,6 +49,13 @@ const INTERN_MAX_LEN = 24;
 
 type Build = (v: unknown[]) => Record<string, unknown>;
 
+/**
+ * The parser generated for the known layouts: the whole line in one of their key sequences, each
+ * value of the kind it had in the line that made its layout, or undefined (then the general loop
+ * decides).
+ */
+type Fast = (bytes: Uint8Array, view: DataView, p: number, end: number, text: string, shift: number) => Record<string, unknown> | undefined;
+
 interface Layout {
   /** `"key":` of each field, in order. */
   heads: string[];
@@ -60,6 +67,8 @@ interface Layout {
   tries: Int32Array;
   hits: Int32Array;
   build: Build;
+  /** The kind of each value in the line that made the layout (see {@link kindOf}). */
+  kinds: Kind[];
 }
 
 /** Short string values of a field are shared while at least half of the first lookups hit. */
@@ -79,6 +88,8 @@ const INTERN_PROBE = 256;
 export class FlatJsonParser {
   private readonly layouts: Layout[] = [];
   private last: Layout | undefined;
+  /** The generated parser of the layouts (remade when one is added). */
+  private fast: Fast = declineAll;
   private readonly values: unknown[] = new Array<unknown>(MAX_KEYS);
   private readonly keys: string[] = [];
   private readonly interned: Array<string | undefined> = new Array<string | undefined>(1 << INTERN_BITS);
@@ -90,6 +101,8 @@ export class FlatJsonParser {
   /** Lines parsed by the fast path and lines declined (for tests and diagnostics). */
   parsed = 0;
   declined = 0;
+  /** Of the lines parsed, those the generated parser of the layouts took (the rest: the general loop). */
+  generated = 0;
 
   /**
    * The object of bytes[start..end), or undefined when the line is not for the fast path. `text`
@@ -125,6 +138,11 @@ export class FlatJsonParser {
     let p = start + 1;
     if (p === end - 1) return undefined; // {}: rare, JSON.parse
     let layout = this.last;
+    const r = this.fast(bytes, view, p, end, text, shift);
+    if (r !== undefined) {
+      this.generated++;
+      return r;
+    }
     const values = this.values;
     const keys = this.keys;
     let k = 0;
@@ -152,16 +170,7 @@ export class FlatJsonParser {
       if (c === 34 /* " */) {
         const q = this.stringEnd(bytes, p + 1, end);
         if (q < 0) return undefined;
-        if (layout === undefined) values[k] = this.intern(bytes, p + 1, q, text, shift);
-        else if (layout.intern[k]) {
-          const v = this.intern(bytes, p + 1, q, text, shift);
-          values[k] = v;
-          if (layout.tries[k]! < INTERN_PROBE) {
-            if (this.hit) layout.hits[k] = layout.hits[k]! + 1;
-            layout.tries[k] = layout.tries[k]! + 1;
-            if (layout.tries[k] === INTERN_PROBE && layout.hits[k]! * 2 < INTERN_PROBE) layout.intern[k] = false;
-          }
-        } else values[k] = text.slice(p + 1 - shift, q - shift);
+        values[k] = layout === undefined ? this.intern(bytes, p + 1, q, text, shift) : this.field(layout, k, bytes, p + 1, q, text, shift);
         p = q + 1;
       } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
         // -?(0|[1-9][0-9]*)(\.[0-9]+)?, at most 15 digits. It stops at the line's closing brace
@@ -281,6 +290,22 @@ export class FlatJsonParser {
     return -1;
   }
 
+  /**
+   * String value bytes[a..b) of field k of `layout`: shared from the table while the field's
+   * values repeat (judged on its first INTERN_PROBE values), else cut from the text. Called by the
+   * general loop and by the layout's generated parser.
+   */
+  field(layout: Layout, k: number, bytes: Uint8Array, a: number, b: number, text: string, shift: number): string {
+    if (!layout.intern[k]) return text.slice(a - shift, b - shift);
+    const v = this.intern(bytes, a, b, text, shift);
+    if (layout.tries[k]! < INTERN_PROBE) {
+      if (this.hit) layout.hits[k] = layout.hits[k]! + 1;
+      layout.tries[k] = layout.tries[k]! + 1;
+      if (layout.tries[k] === INTERN_PROBE && layout.hits[k]! * 2 < INTERN_PROBE) layout.intern[k] = false;
+    }
+    return v;
+  }
+
   /** Whether the last `intern` found the value in the table. */
   private hit = false;
 
@@ -325,8 +350,137 @@ export class FlatJsonParser {
       const v = new DataView(c.buffer);
       return Int32Array.from({ length: c.length >> 2 }, (_, j) => v.getInt32(4 * j, true));
     });
-    const layout: Layout = { heads, codes, words, intern: names.map(() => true), tries: new Int32Array(k), hits: new Int32Array(k), build };
+    const kinds = names.map((_, j) => kindOf(this.values[j]));
+    const layout: Layout = { heads, codes, words, intern: names.map(() => true), tries: new Int32Array(k), hits: new Int32Array(k), build, kinds };
     this.layouts.push(layout);
+    this.fast = compileFast(this, this.layouts);
     return layout;
   }
+}
+
+type Kind = 'n' | 's' | 'b' | 'z';
+
+/** The kind of a parsed value, as the generated parser expects it: number, string, boolean, null. */
+function kindOf(v: unknown): Kind {
+  if (typeof v === 'number') return 'n';
+  if (typeof v === 'string') return 's';
+  if (typeof v === 'boolean') return 'b';
+  return 'z';
+}
+
+const declineAll: Fast = () => undefined;
+
+/** A key of the layouts' trie: the layouts that start with the keys on the path to it. */
+interface KeyNode {
+  head: string;
+  code: Uint8Array;
+  kind: Kind;
+  /** The first layout through this node, and the key's index in it (for `parser.field`). */
+  owner: number;
+  depth: number;
+  /** The layout that ends here, if any (its index). */
+  ends: number;
+  next: KeyNode[];
+}
+
+/** The layouts as a trie of their keys (layouts that share their first keys share those nodes). */
+function keyTrie(layouts: Layout[]): KeyNode[] {
+  const roots: KeyNode[] = [];
+  layouts.forEach((l, li) => {
+    let level = roots;
+    let node: KeyNode | undefined;
+    l.heads.forEach((head, j) => {
+      node = level.find((n) => n.head === head);
+      if (node === undefined) {
+        node = { head, code: l.codes[j]!, kind: l.kinds[j]!, owner: li, depth: j, ends: -1, next: [] };
+        level.push(node);
+      }
+      level = node.next;
+    });
+    node!.ends = li;
+  });
+  return roots;
+}
+
+/** Code reading the value of `node` at p into v<depth> (undefined returned when it is not of the node's kind). */
+function valueCode(node: KeyNode): string[] {
+  const v = `v${node.depth}`;
+  switch (node.kind) {
+    case 'n':
+      return [
+        'c = bytes[p];',
+        'i = c === 45 ? p + 1 : p;',
+        'm = 0; acc = 0; n = 0; digits = 0; f = 0;',
+        'd = bytes[i];',
+        'if (d === 48) { d = bytes[++i]; if (d >= 48 && d <= 57) return undefined; }',
+        'else if (d >= 49 && d <= 57) { while (d >= 48 && d <= 57) { acc = acc * 10 + (d - 48); if (++n === 8) { m = m * 1e8 + acc; acc = 0; n = 0; } digits++; d = bytes[++i]; } }',
+        'else return undefined;',
+        'if (d === 46) { d = bytes[++i]; if (!(d >= 48 && d <= 57)) return undefined;',
+        '  while (d >= 48 && d <= 57) { acc = acc * 10 + (d - 48); if (m !== 0 || acc !== 0) digits++; if (++n === 8) { m = m * 1e8 + acc; acc = 0; n = 0; } f++; d = bytes[++i]; } }',
+        'if (digits > 15 || f > 15 || d === 101 || d === 69) return undefined;',
+        'm = m * POW10[n] + acc;',
+        'x = f === 0 ? m : m / POW10[f];',
+        `${v} = c === 45 ? -x : x;`,
+        'p = i;',
+      ];
+    case 's':
+      return [
+        'if (bytes[p] !== 34) return undefined;',
+        'for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined; }',
+        `${v} = parser.field(layouts[${node.owner}], ${node.depth}, bytes, p + 1, q, text, shift);`,
+        'p = q + 1;',
+      ];
+    case 'b':
+      return [
+        `if (bytes[p] === 116 && bytes[p + 1] === 114 && bytes[p + 2] === 117 && bytes[p + 3] === 101) { ${v} = true; p += 4; }`,
+        `else if (bytes[p] === 102 && bytes[p + 1] === 97 && bytes[p + 2] === 108 && bytes[p + 3] === 115 && bytes[p + 4] === 101) { ${v} = false; p += 5; }`,
+        'else return undefined;',
+      ];
+    default:
+      return [`if (bytes[p] === 110 && bytes[p + 1] === 117 && bytes[p + 2] === 108 && bytes[p + 3] === 108) { ${v} = null; p += 4; } else return undefined;`];
+  }
+}
+
+/** Code for the keys that may come at p (one of `nodes`), each followed by its value and what comes after it. */
+function keysCode(nodes: KeyNode[], layouts: Layout[]): string[] {
+  const out: string[] = [];
+  for (const node of nodes) {
+    const code = node.code;
+    const len = code.length;
+    const cmp: string[] = [`p + ${len} <= end`];
+    const words = new DataView(code.buffer, code.byteOffset, code.byteLength);
+    for (let w = 0; w + 4 <= len; w += 4) cmp.push(`view.getInt32(p + ${w}, true) === ${words.getInt32(w, true)}`);
+    for (let b = len & ~3; b < len; b++) cmp.push(`bytes[p + ${b}] === ${code[b]}`);
+    out.push(`if (${cmp.join(' && ')}) {`, `p += ${len};`, ...valueCode(node));
+    // Every value ends before the closing brace at end - 1 (checked by the caller), which no
+    // key, number or word contains: so p < end here.
+    if (node.ends >= 0) {
+      const names = layouts[node.ends]!.heads.map((h) => h.slice(1, -2));
+      out.push(`if (p === end - 1) return { ${names.map((n, j) => `${JSON.stringify(n)}: v${j}`).join(', ')} };`);
+    }
+    if (node.next.length > 0) out.push('if (bytes[p] !== 44) return undefined;', 'p++;', ...keysCode(node.next, layouts));
+    out.push('return undefined;', '}');
+  }
+  return out;
+}
+
+/**
+ * The generated parser of the layouts (see {@link Fast}): the keys compared as constant 4-byte
+ * words along the layouts' trie of keys, each value read by code for its kind, the object built
+ * by one object literal per layout, with no loop over the fields and no array of values. It
+ * follows the general loop step by step (the same number algorithm, the same string sharing
+ * through `parser.field`), so an object it returns is the one the loop would return; anything it
+ * does not expect (an unknown key, another kind of value, an escape, an exponent) returns
+ * undefined and the loop decides.
+ */
+function compileFast(parser: FlatJsonParser, layouts: Layout[]): Fast {
+  const depth = Math.max(...layouts.map((l) => l.heads.length));
+  const vars = Array.from({ length: depth }, (_, j) => `v${j}`);
+  const body = [
+    `let c = 0, q = 0, i = 0, m = 0, acc = 0, n = 0, digits = 0, f = 0, d = 0, x = 0, ${vars.join(', ')};`,
+    ...keysCode(keyTrie(layouts), layouts),
+    'return undefined;',
+  ];
+  const make = new Function('parser', 'layouts', 'POW10', `return function fast(bytes, view, p, end, text, shift) {\n${body.join('\n')}\n};`);
+  return make(parser, layouts.slice(), POW10) as Fast;
 }
