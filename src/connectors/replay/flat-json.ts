@@ -5,32 +5,22 @@
  * which the caller then hands to `JSON.parse`: so it can only be faster, never different.
  *
  * Why it is faster: `JSON.parse` of a short line pays for a generic parser, a string per value and
- * per-key transitions. Here a line whose keys come in an order seen before (every line of a
- * recorded file) checks its keys in place against that layout and builds the object with one
- * generated object literal (one hidden class for the whole file); short string values (ids,
- * sides, codes) are shared from a small table instead of a copy per line; numbers are read in
- * place. The line is read as bytes of the file's buffer: indexing a Uint8Array costs about a
- * third of `charCodeAt` on the decoded text (101 against 293 ns to scan a quote line here); the
- * text is used only to cut the string values that are not shared.
+ * per-key transitions. Here the key orders of a file (its layouts: every line of a recorded file
+ * has one of a few) are learnt from its lines, and one parser is generated for them: it compares
+ * the keys as constant 4-byte words, reads each value by code for the kind it had before (numbers
+ * four digits at a time), and builds the object with one object literal per layout (one hidden
+ * class per layout for the whole file). Short string values (ids, sides, codes) are shared from a
+ * small table instead of a copy per line. The line is read as bytes of the file's buffer:
+ * indexing a Uint8Array costs about a third of `charCodeAt` on the decoded text (101 against 293
+ * ns to scan a quote line here); the text is used only to cut the string values that are not
+ * shared. A line the generated parser does not take goes through a general loop, which learns a
+ * new layout or declines.
  *
  * Numbers: a value with at most 15 significant digits and no exponent is m / 10^f with m < 2^53
  * and f <= 15, both exact doubles, so one IEEE division gives the correctly rounded value of the
  * decimal, as `JSON.parse` does (Clinger's fast path). Anything else (exponents, longer digit
  * strings) is declined.
  */
-
-/**
- * Does `bytes` (viewed also as `view`) have `codes` (whose little-endian 4-byte words are `words`)
- * at `p`, before `end`? Four bytes per comparison, then the last up to three one by one.
- */
-function matches(bytes: Uint8Array, view: DataView, p: number, end: number, codes: Uint8Array, words: Int32Array): boolean {
-  const n = codes.length;
-  if (p + n > end) return false;
-  const w = n >> 2;
-  for (let j = 0; j < w; j++) if (view.getInt32(p + 4 * j, true) !== words[j]) return false;
-  for (let i = w * 4; i < n; i++) if (bytes[p + i] !== codes[i]) return false;
-  return true;
-}
 
 /** Does `bytes` have the ASCII `word` at `p`, before `end`? */
 function hasWord(bytes: Uint8Array, p: number, end: number, word: string): boolean {
@@ -50,18 +40,16 @@ const INTERN_MAX_LEN = 24;
 type Build = (v: unknown[]) => Record<string, unknown>;
 
 /**
- * The parser generated for the known layouts: the whole line in one of their key sequences, each
- * value of the kind it had in the line that made its layout, or undefined (then the general loop
- * decides).
+ * The parser generated for the known layouts: the object of a line whose keys are those of one of
+ * them, in order, or undefined (then the general loop decides).
  */
 type Fast = (bytes: Uint8Array, view: DataView, p: number, end: number, text: string, shift: number) => Record<string, unknown> | undefined;
 
 interface Layout {
   /** `"key":` of each field, in order. */
   heads: string[];
-  /** The bytes of each head (compared in place), and as little-endian 4-byte words. */
+  /** The bytes of each head (compared by the generated parser as little-endian 4-byte words). */
   codes: Uint8Array[];
-  words: Int32Array[];
   /** Per field: short string values looked up in the shared table (off for ids unique per line). */
   intern: boolean[];
   tries: Int32Array;
@@ -87,7 +75,6 @@ const INTERN_PROBE = 256;
  */
 export class FlatJsonParser {
   private readonly layouts: Layout[] = [];
-  private last: Layout | undefined;
   /** The generated parser of the layouts (remade when one is added). */
   private fast: Fast = declineAll;
   private readonly values: unknown[] = new Array<unknown>(MAX_KEYS);
@@ -137,106 +124,28 @@ export class FlatJsonParser {
     const view = this.view;
     let p = start + 1;
     if (p === end - 1) return undefined; // {}: rare, JSON.parse
-    let layout = this.last;
     const r = this.fast(bytes, view, p, end, text, shift);
     if (r !== undefined) {
       this.generated++;
       return r;
     }
+    // Not in a known layout (or declined by the generated parser, which then declines here too):
+    // the keys are read, and a line that parses makes a new layout.
     const values = this.values;
     const keys = this.keys;
     let k = 0;
     for (;;) {
       if (k === MAX_KEYS) return undefined;
-      // The key: the expected one of the layout followed (or of a known layout with the same keys
-      // so far: optional fields), checked in place; else read, and a new layout is made at the end.
-      if (layout !== undefined && (k >= layout.heads.length || !matches(bytes, view, p, end, layout.codes[k]!, layout.words[k]!))) {
-        const next = this.sibling(layout, k, bytes, p, end);
-        if (next === undefined) for (let j = 0; j < k; j++) keys[j] = layout.heads[j]!.slice(1, -2);
-        layout = next;
-      }
-      if (layout !== undefined) {
-        p += layout.codes[k]!.length;
-      } else {
-        if (bytes[p] !== 34 /* " */) return undefined;
-        const q = this.stringEnd(bytes, p + 1, end);
-        if (q < 0 || bytes[q + 1] !== 58 /* : */) return undefined;
-        keys[k] = text.slice(p + 1 - shift, q - shift);
-        p = q + 2;
-      }
+      if (bytes[p] !== 34 /* " */) return undefined;
+      const q = this.stringEnd(bytes, p + 1, end);
+      if (q < 0 || bytes[q + 1] !== 58 /* : */) return undefined;
+      keys[k] = text.slice(p + 1 - shift, q - shift);
+      p = q + 2;
       if (p >= end) return undefined;
-      // The value.
-      const c = bytes[p]!;
-      if (c === 34 /* " */) {
-        const q = this.stringEnd(bytes, p + 1, end);
-        if (q < 0) return undefined;
-        values[k] = layout === undefined ? this.intern(bytes, p + 1, q, text, shift) : this.field(layout, k, bytes, p + 1, q, text, shift);
-        p = q + 1;
-      } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
-        // -?(0|[1-9][0-9]*)(\.[0-9]+)?, at most 15 digits. It stops at the line's closing brace
-        // at the latest (bytes[end - 1], checked above).
-        let i = p;
-        const neg = c === 45;
-        if (neg) i++;
-        // The digits go into small-integer chunks of up to 8 (`acc`, `n` digits), each added to
-        // the double `m` when full: integer steps are cheaper than a double multiply-add per
-        // digit, and every partial value is below the final one, so exact for up to 15 digits.
-        let m = 0;
-        let acc = 0;
-        let n = 0;
-        let digits = 0;
-        let d = bytes[i]!;
-        if (d === 48) {
-          d = bytes[++i]!;
-          if (d >= 48 && d <= 57) return undefined; // a leading zero: not JSON
-        } else if (d >= 49 && d <= 57) {
-          while (d >= 48 && d <= 57) {
-            acc = acc * 10 + (d - 48);
-            if (++n === 8) {
-              m = m * 1e8 + acc;
-              acc = 0;
-              n = 0;
-            }
-            digits++;
-            d = bytes[++i]!;
-          }
-        } else {
-          return undefined;
-        }
-        let f = 0;
-        if (d === 46 /* . */) {
-          d = bytes[++i]!;
-          if (!(d >= 48 && d <= 57)) return undefined;
-          while (d >= 48 && d <= 57) {
-            acc = acc * 10 + (d - 48);
-            if (m !== 0 || acc !== 0) digits++;
-            if (++n === 8) {
-              m = m * 1e8 + acc;
-              acc = 0;
-              n = 0;
-            }
-            f++;
-            d = bytes[++i]!;
-          }
-        }
-        // An exponent, or too many digits for the exact path: JSON.parse.
-        if (digits > 15 || f > 15 || d === 101 || d === 69) return undefined;
-        m = m * POW10[n]! + acc;
-        const v = f === 0 ? m : m / POW10[f]!;
-        values[k] = neg ? -v : v;
-        p = i;
-      } else if (c === 116 /* t */ && hasWord(bytes, p, end, 'true')) {
-        values[k] = true;
-        p += 4;
-      } else if (c === 102 /* f */ && hasWord(bytes, p, end, 'false')) {
-        values[k] = false;
-        p += 5;
-      } else if (c === 110 /* n */ && hasWord(bytes, p, end, 'null')) {
-        values[k] = null;
-        p += 4;
-      } else {
-        return undefined; // nested object or array, whitespace, or not JSON
-      }
+      const v = this.value(undefined, k, bytes, p, end, text, shift);
+      if (v === DECLINE) return undefined;
+      values[k] = v;
+      p = this.at;
       k++;
       // Every value ends before the closing brace at end - 1, so p < end here.
       const sep = bytes[p];
@@ -247,33 +156,8 @@ export class FlatJsonParser {
       if (sep !== 125 /* } */ || p !== end - 1) return undefined;
       break;
     }
-    if (layout !== undefined && layout.heads.length !== k) {
-      // Fewer keys than the layout followed: a known layout of exactly these keys, else a new one.
-      const shorter = this.sibling(layout, k, bytes, -1, end);
-      if (shorter === undefined) for (let j = 0; j < k; j++) keys[j] = layout.heads[j]!.slice(1, -2);
-      layout = shorter;
-    }
-    if (layout === undefined) {
-      layout = this.layoutOf(keys, k);
-      if (layout === undefined) return undefined;
-    }
-    this.last = layout;
-    return layout.build(values);
-  }
-
-  /**
-   * A known layout with the same first k keys as `from` whose key k is at bytes[p..] (p >= 0),
-   * or that has exactly k keys (p < 0).
-   */
-  private sibling(from: Layout, k: number, bytes: Uint8Array, p: number, end: number): Layout | undefined {
-    const view = this.view;
-    for (const l of this.layouts) {
-      if (l === from || (p >= 0 ? l.heads.length <= k : l.heads.length !== k)) continue;
-      let same = true;
-      for (let j = 0; j < k && same; j++) same = l.heads[j] === from.heads[j];
-      if (same && (p < 0 || matches(bytes, view, p, end, l.codes[k]!, l.words[k]!))) return l;
-    }
-    return undefined;
+    const layout = this.layoutOf(keys, k);
+    return layout === undefined ? undefined : layout.build(values);
   }
 
   /**
@@ -288,6 +172,71 @@ export class FlatJsonParser {
       if (c === 92 || c < 32 || c > 127) return -1;
     }
     return -1;
+  }
+
+  /** Where the last {@link value} ended. */
+  at = 0;
+
+  /**
+   * The value at bytes[p..] (field k of `layout`, when known), with {@link at} set just past it,
+   * or DECLINE. Called by the general loop and by the generated parser for a value of another
+   * kind than it expects.
+   */
+  value(layout: Layout | undefined, k: number, bytes: Uint8Array, p: number, end: number, text: string, shift: number): unknown {
+    const c = bytes[p]!;
+    if (c === 34 /* " */) {
+      const q = this.stringEnd(bytes, p + 1, end);
+      if (q < 0) return DECLINE;
+      this.at = q + 1;
+      return layout === undefined ? this.intern(bytes, p + 1, q, text, shift) : this.field(layout, k, bytes, p + 1, q, text, shift);
+    }
+    if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
+      // -?(0|[1-9][0-9]*)(\.[0-9]+)?, its digits as one integer m, at most 15 significant ones
+      // (m < 1e15: every step below is exact). It stops at the line's closing brace at the
+      // latest (bytes[end - 1], checked by the caller).
+      let i = c === 45 ? p + 1 : p;
+      let m = 0;
+      let f = 0;
+      let d = bytes[i]!;
+      if (d === 48) {
+        d = bytes[++i]!;
+        if (d >= 48 && d <= 57) return DECLINE; // a leading zero: not JSON
+      } else if (d >= 49 && d <= 57) {
+        while (d >= 48 && d <= 57) {
+          m = m * 10 + (d - 48);
+          d = bytes[++i]!;
+        }
+      } else {
+        return DECLINE;
+      }
+      if (d === 46 /* . */) {
+        d = bytes[++i]!;
+        if (!(d >= 48 && d <= 57)) return DECLINE;
+        while (d >= 48 && d <= 57) {
+          m = m * 10 + (d - 48);
+          f++;
+          d = bytes[++i]!;
+        }
+      }
+      // An exponent, or too many digits for the exact path: JSON.parse.
+      if (m >= 1e15 || f > 15 || d === 101 || d === 69) return DECLINE;
+      const x = f === 0 ? m : m / POW10[f]!;
+      this.at = i;
+      return c === 45 ? -x : x;
+    }
+    if (c === 116 /* t */ && hasWord(bytes, p, end, 'true')) {
+      this.at = p + 4;
+      return true;
+    }
+    if (c === 102 /* f */ && hasWord(bytes, p, end, 'false')) {
+      this.at = p + 5;
+      return false;
+    }
+    if (c === 110 /* n */ && hasWord(bytes, p, end, 'null')) {
+      this.at = p + 4;
+      return null;
+    }
+    return DECLINE; // nested object or array, whitespace, or not JSON
   }
 
   /**
@@ -346,12 +295,8 @@ export class FlatJsonParser {
     const build = new Function('v', `return { ${props.join(', ')} };`) as Build;
     const heads = names.map((n) => `"${n}":`);
     const codes = heads.map((h) => Uint8Array.from(h, (c) => c.charCodeAt(0)));
-    const words = codes.map((c) => {
-      const v = new DataView(c.buffer);
-      return Int32Array.from({ length: c.length >> 2 }, (_, j) => v.getInt32(4 * j, true));
-    });
     const kinds = names.map((_, j) => kindOf(this.values[j]));
-    const layout: Layout = { heads, codes, words, intern: names.map(() => true), tries: new Int32Array(k), hits: new Int32Array(k), build, kinds };
+    const layout: Layout = { heads, codes, intern: names.map(() => true), tries: new Int32Array(k), hits: new Int32Array(k), build, kinds };
     this.layouts.push(layout);
     this.fast = compileFast(this, this.layouts);
     return layout;
@@ -369,6 +314,9 @@ function kindOf(v: unknown): Kind {
 }
 
 const declineAll: Fast = () => undefined;
+
+/** What {@link FlatJsonParser.value} returns for a value it does not parse. */
+const DECLINE: unique symbol = Symbol('decline');
 
 /** A key of the layouts' trie: the layouts that start with the keys on the path to it. */
 interface KeyNode {
@@ -402,42 +350,56 @@ function keyTrie(layouts: Layout[]): KeyNode[] {
   return roots;
 }
 
-/** Code reading the value of `node` at p into v<depth> (undefined returned when it is not of the node's kind). */
+/**
+ * Code reading the value of `node` at p into v<depth>: inline for the node's kind, through
+ * `parser.value` for any other (undefined returned when that declines).
+ */
 function valueCode(node: KeyNode): string[] {
   const v = `v${node.depth}`;
+  const other = (lead: string) => [`${lead}{ ${v} = parser.value(layouts[${node.owner}], ${node.depth}, bytes, p, end, text, shift); if (${v} === DECLINE) return undefined; p = parser.at; }`];
   switch (node.kind) {
     case 'n':
+      // parser.value's number, with the integer digits read four at a time where they are (a
+      // 4-byte word all of ASCII digits, then its value by SWAR): the same exact integer m.
       return [
         'c = bytes[p];',
-        'i = c === 45 ? p + 1 : p;',
-        'm = 0; acc = 0; n = 0; digits = 0; f = 0;',
-        'd = bytes[i];',
-        'if (d === 48) { d = bytes[++i]; if (d >= 48 && d <= 57) return undefined; }',
-        'else if (d >= 49 && d <= 57) { while (d >= 48 && d <= 57) { acc = acc * 10 + (d - 48); if (++n === 8) { m = m * 1e8 + acc; acc = 0; n = 0; } digits++; d = bytes[++i]; } }',
-        'else return undefined;',
-        'if (d === 46) { d = bytes[++i]; if (!(d >= 48 && d <= 57)) return undefined;',
-        '  while (d >= 48 && d <= 57) { acc = acc * 10 + (d - 48); if (m !== 0 || acc !== 0) digits++; if (++n === 8) { m = m * 1e8 + acc; acc = 0; n = 0; } f++; d = bytes[++i]; } }',
-        'if (digits > 15 || f > 15 || d === 101 || d === 69) return undefined;',
-        'm = m * POW10[n] + acc;',
-        'x = f === 0 ? m : m / POW10[f];',
-        `${v} = c === 45 ? -x : x;`,
-        'p = i;',
+        'if (c === 45 || (c >= 48 && c <= 57)) {',
+        '  i = c === 45 ? p + 1 : p;',
+        '  m = 0; f = 0;',
+        '  d = bytes[i];',
+        '  if (d === 48) { d = bytes[++i]; if (d >= 48 && d <= 57) return undefined; }',
+        '  else if (d >= 49 && d <= 57) {',
+        '    while (i + 4 <= end) {',
+        '      w = view.getInt32(i, true);',
+        '      if ((w & 0xf0f0f0f0) !== 0x30303030 || ((w + 0x06060606) & 0xf0f0f0f0) !== 0x30303030) break;',
+        '      w -= 0x30303030; w = (w * 10 + (w >>> 8)) & 0x00ff00ff; w = (w * 100 + (w >>> 16)) & 0x3fff;',
+        '      m = m * 10000 + w; i += 4;',
+        '    }',
+        '    d = bytes[i];',
+        '    while (d >= 48 && d <= 57) { m = m * 10 + (d - 48); d = bytes[++i]; }',
+        '  }',
+        '  else return undefined;',
+        '  if (d === 46) { d = bytes[++i]; if (!(d >= 48 && d <= 57)) return undefined;',
+        '    while (d >= 48 && d <= 57) { m = m * 10 + (d - 48); f++; d = bytes[++i]; } }',
+        '  if (m >= 1e15 || f > 15 || d === 101 || d === 69) return undefined;',
+        '  x = f === 0 ? m : m / POW10[f];',
+        `  ${v} = c === 45 ? -x : x;`,
+        '  p = i;',
+        '}',
+        ...other('else '),
       ];
     case 's':
       return [
-        'if (bytes[p] !== 34) return undefined;',
-        'for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined; }',
-        `${v} = parser.field(layouts[${node.owner}], ${node.depth}, bytes, p + 1, q, text, shift);`,
-        'p = q + 1;',
-      ];
-    case 'b':
-      return [
-        `if (bytes[p] === 116 && bytes[p + 1] === 114 && bytes[p + 2] === 117 && bytes[p + 3] === 101) { ${v} = true; p += 4; }`,
-        `else if (bytes[p] === 102 && bytes[p + 1] === 97 && bytes[p + 2] === 108 && bytes[p + 3] === 115 && bytes[p + 4] === 101) { ${v} = false; p += 5; }`,
-        'else return undefined;',
+        'if (bytes[p] === 34) {',
+        '  for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined; }',
+        `  ${v} = parser.field(layouts[${node.owner}], ${node.depth}, bytes, p + 1, q, text, shift);`,
+        '  p = q + 1;',
+        '}',
+        ...other('else '),
       ];
     default:
-      return [`if (bytes[p] === 110 && bytes[p + 1] === 117 && bytes[p + 2] === 108 && bytes[p + 3] === 108) { ${v} = null; p += 4; } else return undefined;`];
+      // true, false and null are rare: parser.value reads them.
+      return other('');
   }
 }
 
@@ -477,10 +439,10 @@ function compileFast(parser: FlatJsonParser, layouts: Layout[]): Fast {
   const depth = Math.max(...layouts.map((l) => l.heads.length));
   const vars = Array.from({ length: depth }, (_, j) => `v${j}`);
   const body = [
-    `let c = 0, q = 0, i = 0, m = 0, acc = 0, n = 0, digits = 0, f = 0, d = 0, x = 0, ${vars.join(', ')};`,
+    `let c = 0, q = 0, i = 0, m = 0, f = 0, d = 0, w = 0, x = 0, ${vars.join(', ')};`,
     ...keysCode(keyTrie(layouts), layouts),
     'return undefined;',
   ];
-  const make = new Function('parser', 'layouts', 'POW10', `return function fast(bytes, view, p, end, text, shift) {\n${body.join('\n')}\n};`);
-  return make(parser, layouts.slice(), POW10) as Fast;
+  const make = new Function('parser', 'layouts', 'POW10', 'DECLINE', `return function fast(bytes, view, p, end, text, shift) {\n${body.join('\n')}\n};`);
+  return make(parser, layouts.slice(), POW10, DECLINE) as Fast;
 }

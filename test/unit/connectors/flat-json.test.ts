@@ -27,7 +27,8 @@ function parseIn(p: FlatJsonParser, line: string): Record<string, unknown> | und
   return p.parse(bytes, 10, 10 + line.length, piece, 7);
 }
 
-describe('FlatJsonParser', () => {
+// The property tests take a few seconds; more on a loaded machine.
+describe('FlatJsonParser', { timeout: 60_000 }, () => {
   it('parses recorded-day lines exactly as JSON.parse, by the fast path', () => {
     const p = new FlatJsonParser();
     const lines = [
@@ -171,9 +172,11 @@ describe('FlatJsonParser', () => {
       }),
       { numRuns: 1500 },
     );
-    // Most lines took the generated parser, the others the general loop or JSON.parse.
-    expect(p.generated).toBeGreaterThan(p.parsed / 4);
-    expect(p.parsed - p.generated).toBeGreaterThan(1000);
+    // The general loop parsed the first line of each layout, the generated parser every other
+    // line (values of other kinds included); lines with escapes, spaces or arrays: JSON.parse.
+    expect(p.parsed - p.generated).toBe(orders.length);
+    expect(p.generated).toBeGreaterThan(2000);
+    expect(p.declined).toBeGreaterThan(300);
   });
 
   it('decimal numbers of up to 15 digits are the correctly rounded doubles (against JSON.parse)', () => {
