@@ -29,6 +29,16 @@ function hasWord(bytes: Uint8Array, p: number, end: number, word: string): boole
   return true;
 }
 
+/**
+ * Is bytes[p] the closing brace of a line that ends there: at `end`, or with a newline (LF or CR
+ * LF) right after it?
+ */
+function closes(bytes: Uint8Array, p: number, end: number): boolean {
+  if (p >= end || bytes[p] !== 125 /* } */) return false;
+  const n = bytes[p + 1];
+  return p + 1 === end || n === 10 || (n === 13 && p + 2 < end && bytes[p + 2] === 10);
+}
+
 /** Exact powers of ten (all exactly representable as doubles up to 1e22). */
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
@@ -43,7 +53,7 @@ type Build = (v: unknown[]) => Record<string, unknown>;
  * The parser generated for the known layouts: the object of a line whose keys are those of one of
  * them, in order, or undefined (then the general loop decides).
  */
-type Fast = (bytes: Uint8Array, view: DataView, p: number, end: number, text: string, shift: number) => Record<string, unknown> | undefined;
+type Fast = (bytes: Uint8Array, view: DataView, p: number, end: number, piece: TextPiece) => Record<string, unknown> | undefined;
 
 interface Layout {
   /** `"key":` of each field, in order. */
@@ -92,11 +102,12 @@ export class FlatJsonParser {
   generated = 0;
 
   /**
-   * The object of bytes[start..end), or undefined when the line is not for the fast path. `text`
-   * holds the same characters at offsets shifted by `shift` (see the class doc).
+   * The object of the line at bytes[start..], which ends at `end` or at a newline (LF or CR LF)
+   * before it, with {@link at} set just past its closing brace; or undefined when the line is
+   * not for the fast path. `piece` holds the bytes as text (see the class doc).
    */
-  parse(bytes: Uint8Array, start: number, end: number, text: string, shift: number): Record<string, unknown> | undefined {
-    const r = this.tryParse(bytes, start, end, text, shift);
+  parse(bytes: Uint8Array, start: number, end: number, piece: TextPiece): Record<string, unknown> | undefined {
+    const r = this.tryParse(bytes, start, end, piece);
     if (r === undefined) this.declined++;
     else this.parsed++;
     return r;
@@ -112,19 +123,19 @@ export class FlatJsonParser {
         return undefined;
       }
     }
-    return this.parse(bytes, 0, bytes.length, line, 0);
+    return this.parse(bytes, 0, bytes.length, new TextPiece(bytes, 0, bytes.length));
   }
 
-  private tryParse(bytes: Uint8Array, start: number, end: number, text: string, shift: number): Record<string, unknown> | undefined {
-    if (end - start < 2 || bytes[start] !== 123 /* { */ || bytes[end - 1] !== 125 /* } */) return undefined;
+  private tryParse(bytes: Uint8Array, start: number, end: number, piece: TextPiece): Record<string, unknown> | undefined {
+    if (end - start < 2 || bytes[start] !== 123 /* { */) return undefined;
     if (bytes !== this.viewed) {
       this.viewed = bytes;
       this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
     const view = this.view;
     let p = start + 1;
-    if (p === end - 1) return undefined; // {}: rare, JSON.parse
-    const r = this.fast(bytes, view, p, end, text, shift);
+    if (bytes[p] === 125) return undefined; // {}: rare, JSON.parse
+    const r = this.fast(bytes, view, p, end, piece);
     if (r !== undefined) {
       this.generated++;
       return r;
@@ -139,21 +150,21 @@ export class FlatJsonParser {
       if (bytes[p] !== 34 /* " */) return undefined;
       const q = this.stringEnd(bytes, p + 1, end);
       if (q < 0 || bytes[q + 1] !== 58 /* : */) return undefined;
-      keys[k] = text.slice(p + 1 - shift, q - shift);
+      keys[k] = piece.slice(p + 1, q);
       p = q + 2;
       if (p >= end) return undefined;
-      const v = this.value(undefined, k, bytes, p, end, text, shift);
+      const v = this.value(undefined, k, bytes, p, end, piece);
       if (v === DECLINE) return undefined;
       values[k] = v;
       p = this.at;
       k++;
-      // Every value ends before the closing brace at end - 1, so p < end here.
       const sep = bytes[p];
       if (sep === 44 /* , */) {
         p++;
         continue;
       }
-      if (sep !== 125 /* } */ || p !== end - 1) return undefined;
+      if (!closes(bytes, p, end)) return undefined;
+      this.at = p + 1;
       break;
     }
     const layout = this.layoutOf(keys, k);
@@ -182,18 +193,18 @@ export class FlatJsonParser {
    * or DECLINE. Called by the general loop and by the generated parser for a value of another
    * kind than it expects.
    */
-  value(layout: Layout | undefined, k: number, bytes: Uint8Array, p: number, end: number, text: string, shift: number): unknown {
+  value(layout: Layout | undefined, k: number, bytes: Uint8Array, p: number, end: number, piece: TextPiece): unknown {
     const c = bytes[p]!;
     if (c === 34 /* " */) {
       const q = this.stringEnd(bytes, p + 1, end);
       if (q < 0) return DECLINE;
       this.at = q + 1;
-      return layout === undefined ? this.intern(bytes, p + 1, q, text, shift) : this.field(layout, k, bytes, p + 1, q, text, shift);
+      return layout === undefined ? this.intern(bytes, p + 1, q, piece) : this.field(layout, k, bytes, p + 1, q, piece);
     }
     if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
       // -?(0|[1-9][0-9]*)(\.[0-9]+)?, its digits as one integer m, at most 15 significant ones
-      // (m < 1e15: every step below is exact). It stops at the line's closing brace at the
-      // latest (bytes[end - 1], checked by the caller).
+      // (m < 1e15: every step below is exact). It stops at the first byte that is not a digit:
+      // one past `end` leaves p there, and the line is declined (`closes` wants p < end).
       let i = c === 45 ? p + 1 : p;
       let m = 0;
       let f = 0;
@@ -244,9 +255,9 @@ export class FlatJsonParser {
    * values repeat (judged on its first INTERN_PROBE values), else cut from the text. Called by the
    * general loop and by the layout's generated parser.
    */
-  field(layout: Layout, k: number, bytes: Uint8Array, a: number, b: number, text: string, shift: number): string {
-    if (!layout.intern[k]) return text.slice(a - shift, b - shift);
-    const v = this.intern(bytes, a, b, text, shift);
+  field(layout: Layout, k: number, bytes: Uint8Array, a: number, b: number, piece: TextPiece): string {
+    if (!layout.intern[k]) return piece.slice(a, b);
+    const v = this.intern(bytes, a, b, piece);
     if (layout.tries[k]! < INTERN_PROBE) {
       if (this.hit) layout.hits[k] = layout.hits[k]! + 1;
       layout.tries[k] = layout.tries[k]! + 1;
@@ -259,9 +270,9 @@ export class FlatJsonParser {
   private hit = false;
 
   /** bytes[a..b) as a string, shared with earlier equal values when short. */
-  private intern(bytes: Uint8Array, a: number, b: number, text: string, shift: number): string {
+  private intern(bytes: Uint8Array, a: number, b: number, piece: TextPiece): string {
     const n = b - a;
-    if (n > INTERN_MAX_LEN) return text.slice(a - shift, b - shift);
+    if (n > INTERN_MAX_LEN) return piece.slice(a, b);
     let h = n;
     for (let i = a; i < b; i++) h = (Math.imul(h, 31) + bytes[i]!) | 0;
     h = (h ^ (h >>> 15)) & ((1 << INTERN_BITS) - 1);
@@ -272,7 +283,7 @@ export class FlatJsonParser {
     for (let i = 0; hit && i < n; i++) hit = pool[at + i] === bytes[a + i];
     this.hit = hit;
     if (hit) return s!;
-    const fresh = text.slice(a - shift, b - shift);
+    const fresh = piece.slice(a, b);
     this.interned[h] = fresh;
     pool.set(bytes.subarray(a, b), at);
     return fresh;
@@ -300,6 +311,32 @@ export class FlatJsonParser {
     this.layouts.push(layout);
     this.fast = compileFast(this, this.layouts);
     return layout;
+  }
+}
+
+/**
+ * The text of bytes[from..to) (ASCII lines: one character per byte), decoded the first time a
+ * string is cut from it. Most lines of a recorded file need none (their strings are shared ones,
+ * see {@link FlatJsonParser}), so a reader makes one piece per run of lines and most pieces are
+ * never decoded. The bytes must not change while the piece is in use.
+ *
+ * @example
+ * const bytes = Buffer.from('{"a":"x"}\n');
+ * new TextPiece(bytes, 0, bytes.length).slice(6, 7) // 'x'
+ */
+export class TextPiece {
+  private text: string | undefined;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly from: number,
+    readonly to: number,
+  ) {}
+
+  /** bytes[a..b) as a string (from <= a <= b <= to). */
+  slice(a: number, b: number): string {
+    const text = (this.text ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString('latin1', this.from, this.to));
+    return text.slice(a - this.from, b - this.from);
   }
 }
 
@@ -356,7 +393,7 @@ function keyTrie(layouts: Layout[]): KeyNode[] {
  */
 function valueCode(node: KeyNode): string[] {
   const v = `v${node.depth}`;
-  const other = (lead: string) => [`${lead}{ ${v} = parser.value(layouts[${node.owner}], ${node.depth}, bytes, p, end, text, shift); if (${v} === DECLINE) return undefined; p = parser.at; }`];
+  const other = (lead: string) => [`${lead}{ ${v} = parser.value(layouts[${node.owner}], ${node.depth}, bytes, p, end, piece); if (${v} === DECLINE) return undefined; p = parser.at; }`];
   switch (node.kind) {
     case 'n':
       // parser.value's number, with the integer digits read four at a time where they are (a
@@ -392,7 +429,7 @@ function valueCode(node: KeyNode): string[] {
       return [
         'if (bytes[p] === 34) {',
         '  for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined; }',
-        `  ${v} = parser.field(layouts[${node.owner}], ${node.depth}, bytes, p + 1, q, text, shift);`,
+        `  ${v} = parser.field(layouts[${node.owner}], ${node.depth}, bytes, p + 1, q, piece);`,
         '  p = q + 1;',
         '}',
         ...other('else '),
@@ -414,11 +451,9 @@ function keysCode(nodes: KeyNode[], layouts: Layout[]): string[] {
     for (let w = 0; w + 4 <= len; w += 4) cmp.push(`view.getInt32(p + ${w}, true) === ${words.getInt32(w, true)}`);
     for (let b = len & ~3; b < len; b++) cmp.push(`bytes[p + ${b}] === ${code[b]}`);
     out.push(`if (${cmp.join(' && ')}) {`, `p += ${len};`, ...valueCode(node));
-    // Every value ends before the closing brace at end - 1 (checked by the caller), which no
-    // key, number or word contains: so p < end here.
     if (node.ends >= 0) {
       const names = layouts[node.ends]!.heads.map((h) => h.slice(1, -2));
-      out.push(`if (p === end - 1) return { ${names.map((n, j) => `${JSON.stringify(n)}: v${j}`).join(', ')} };`);
+      out.push(`if (closes(bytes, p, end)) { parser.at = p + 1; return { ${names.map((n, j) => `${JSON.stringify(n)}: v${j}`).join(', ')} }; }`);
     }
     if (node.next.length > 0) out.push('if (bytes[p] !== 44) return undefined;', 'p++;', ...keysCode(node.next, layouts));
     out.push('return undefined;', '}');
@@ -443,6 +478,6 @@ function compileFast(parser: FlatJsonParser, layouts: Layout[]): Fast {
     ...keysCode(keyTrie(layouts), layouts),
     'return undefined;',
   ];
-  const make = new Function('parser', 'layouts', 'POW10', 'DECLINE', `return function fast(bytes, view, p, end, text, shift) {\n${body.join('\n')}\n};`);
-  return make(parser, layouts.slice(), POW10, DECLINE) as Fast;
+  const make = new Function('parser', 'layouts', 'POW10', 'DECLINE', 'closes', `return function fast(bytes, view, p, end, piece) {\n${body.join('\n')}\n};`);
+  return make(parser, layouts.slice(), POW10, DECLINE, closes) as Fast;
 }

@@ -5,7 +5,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../../core/errors.js';
 import { quickValid, validateEvent, type DeadLetter, type StreamName } from '../events.js';
-import { FlatJsonParser } from './flat-json.js';
+import { FlatJsonParser, TextPiece } from './flat-json.js';
 import { finishChunk, newChunk, pushRecord, type EventReader, type ReaderChunk, type ReaderStart } from './reader.js';
 
 /** Largest run of lines decoded into one string (bytes). */
@@ -177,27 +177,33 @@ export class JsonlReader implements EventReader {
 
   /**
    * Complete lines buf[from..to) of ASCII (ending with a newline), the buffer starting at file
-   * offset `base`: decoded once for all of them (char offsets are byte offsets in ASCII); the
-   * fast path reads each line's bytes, and a declined line is a slice of the text for JSON.parse.
+   * offset `base`. The fast path reads each line's bytes and finds where it ends (its closing
+   * brace, then the newline), so the lines it takes are never scanned twice; the text is decoded
+   * only if a string is cut from it (a declined line for JSON.parse, a string not shared).
    */
   private asciiLines(buf: Buffer, from: number, to: number, base: number): void {
-    const text = buf.toString('latin1', from, to);
-    let pos = 0;
-    const n = text.length;
-    while (pos < n) {
-      const nl = text.indexOf('\n', pos);
+    const piece = new TextPiece(buf, from, to);
+    const flat = this.flat;
+    let pos = from;
+    while (pos < to) {
       this.line++;
-      const endOffset = base + from + nl + 1;
+      const obj = this.skip > 0 ? undefined : flat.parse(buf, pos, to, piece);
+      let nl: number;
+      if (obj !== undefined) {
+        // Just past the closing brace: the newline, or CR LF (the piece ends with a newline).
+        nl = buf[flat.at] === 13 ? flat.at + 1 : flat.at;
+      } else {
+        nl = buf.indexOf(10, pos);
+      }
+      const endOffset = base + nl + 1;
       if (this.skip > 0) {
         this.skip--;
+      } else if (obj !== undefined) {
+        this.handleParsed(obj, piece, pos, flat.at, endOffset);
       } else {
         let end = nl;
-        if (end > pos && text.charCodeAt(end - 1) === 13) end--;
-        if (end > pos) {
-          const obj = this.flat.parse(buf, from + pos, from + end, text, from);
-          if (obj === undefined) this.handleText(text.slice(pos, end), endOffset);
-          else this.handleParsed(obj, text, pos, end, endOffset);
-        }
+        if (end > pos && buf[end - 1] === 13) end--;
+        if (end > pos) this.handleText(piece.slice(pos, end), endOffset);
       }
       this.lastEnd = endOffset;
       pos = nl + 1;
@@ -213,10 +219,10 @@ export class JsonlReader implements EventReader {
     if (end > start && buf[end - 1] === 13) end--;
     if (end === start) return;
     if (isAscii(buf.subarray(start, end))) {
-      const text = buf.toString('latin1', start, end);
-      const obj = this.flat.parse(buf, start, end, text, start);
-      if (obj === undefined) this.handleText(text, endOffset);
-      else this.handleParsed(obj, text, 0, text.length, endOffset);
+      const piece = new TextPiece(buf, start, end);
+      const obj = this.flat.parse(buf, start, end, piece);
+      if (obj === undefined || this.flat.at !== end) this.handleText(piece.slice(start, end), endOffset);
+      else this.handleParsed(obj, piece, start, end, endOffset);
       return;
     }
     let text = buf.toString('utf8', start, end);
@@ -237,12 +243,12 @@ export class JsonlReader implements EventReader {
     this.handleParsed(obj, text, 0, text.length, endOffset);
   }
 
-  /** A parsed line (text[from..to)): validated, then a record or a dead letter. */
-  private handleParsed(obj: unknown, text: string, from: number, to: number, endOffset: number): void {
+  /** A parsed line (text[from..to), or bytes of a piece): validated, then a record or a dead letter. */
+  private handleParsed(obj: unknown, text: string | TextPiece, from: number, to: number, endOffset: number): void {
     if (!quickValid(this.stream, obj)) {
       const v = validateEvent(this.stream, obj);
       if (!v.ok) {
-        this.dead(v.reason, v.field, from === 0 && to === text.length ? text : text.slice(from, to));
+        this.dead(v.reason, v.field, typeof text !== 'string' ? text.slice(from, to) : from === 0 && to === text.length ? text : text.slice(from, to));
         return;
       }
     }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FlatJsonParser } from '../../../src/connectors/replay/flat-json.js';
+import { FlatJsonParser, TextPiece } from '../../../src/connectors/replay/flat-json.js';
 
 /** Same keys in the same order, and every value the same (numbers by Object.is: -0 is not 0). */
 function expectSame(got: Record<string, unknown>, want: unknown): void {
@@ -16,15 +16,24 @@ function expectSame(got: Record<string, unknown>, want: unknown): void {
 }
 
 /**
- * Parses `line` inside other text, as the reader does: the bytes of a buffer holding many lines,
- * and their decoded text starting at another offset. A line with a character outside ASCII goes
- * through parseText (the reader never gives the fast path such bytes; it declines them).
+ * Parses `line` inside other bytes, as the reader does: a buffer holding many lines, whose text
+ * piece starts before the line, once given the line's end and once the end of the buffer (the
+ * parser then finds the line's end itself): both must agree, and `at` must be the line's end. A
+ * line with a character outside ASCII goes through parseText (the reader never gives the fast
+ * path such bytes; it declines them).
  */
-function parseIn(p: FlatJsonParser, line: string): Record<string, unknown> | undefined {
+function parseIn(p: FlatJsonParser, line: string, crlf = false): Record<string, unknown> | undefined {
   if (!/^[\x00-\x7f]*$/.test(line)) return p.parseText(line);
-  const piece = `xx\n${line}\n{"after":1}`;
-  const bytes = Buffer.from(`0123456${piece}`, 'latin1');
-  return p.parse(bytes, 10, 10 + line.length, piece, 7);
+  const bytes = Buffer.from(`0123456xx\n${line}${crlf ? '\r\n' : '\n'}{"after":1}`, 'latin1');
+  const piece = new TextPiece(bytes, 7, bytes.length);
+  const end = 10 + line.length;
+  const exact = p.parse(bytes, 10, end, piece);
+  if (exact !== undefined) expect(p.at).toBe(end);
+  const found = p.parse(bytes, 10, bytes.length, piece);
+  if (found !== undefined) expect(p.at).toBe(end);
+  expect(found === undefined).toBe(exact === undefined);
+  if (found !== undefined) expect(found).toEqual(exact);
+  return found;
 }
 
 // The property tests take a few seconds; more on a loaded machine.
@@ -40,6 +49,8 @@ describe('FlatJsonParser', { timeout: 60_000 }, () => {
       '{"a":0.000000000000001,"b":999999999999999,"c":1.50,"d":"~"}',
     ];
     for (const line of lines) expectSame(parseIn(p, line)!, JSON.parse(line));
+    // Lines ending with CR LF.
+    for (const line of lines) expectSame(parseIn(p, line, true)!, JSON.parse(line));
     expect(p.declined).toBe(0);
     // Values repeated across lines are one shared string.
     const a = parseIn(p, lines[0]!)!;
@@ -87,8 +98,16 @@ describe('FlatJsonParser', { timeout: 60_000 }, () => {
     p.parseText('{"a}":1}');
     // The layout head `"a}":` must not match across the line end into the next line.
     const text = '{"x":1,"a}\n":1}';
-    expect(p.parse(Buffer.from(text, 'latin1'), 0, 10, text, 0)).toBeUndefined();
-    expect(p.parse(Buffer.from('{"a":tr}ue}', 'latin1'), 0, 8, '{"a":tr}ue}', 0)).toBeUndefined();
+    const bytes = Buffer.from(text, 'latin1');
+    expect(p.parse(bytes, 0, 10, new TextPiece(bytes, 0, bytes.length))).toBeUndefined();
+    const tr = Buffer.from('{"a":tr}ue}', 'latin1');
+    expect(p.parse(tr, 0, 8, new TextPiece(tr, 0, tr.length))).toBeUndefined();
+    // Digits past the end are not read into a number (nor a brace after them taken as the line's).
+    p.parseText('{"n":1}');
+    const num = Buffer.from('{"n":12}34}\n', 'latin1');
+    expect(p.parse(num, 0, 6, new TextPiece(num, 0, num.length))).toBeUndefined();
+    expect(p.parse(num, 0, 8, new TextPiece(num, 0, num.length))).toEqual({ n: 12 });
+    expect(p.at).toBe(8);
   });
 
   it('switches between layouts of one file (optional fields) and keeps each exact', () => {
