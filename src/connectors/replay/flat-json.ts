@@ -70,7 +70,7 @@ interface Layout {
 }
 
 /** Short string values of a field are shared while at least half of the first lookups hit. */
-const INTERN_PROBE = 256;
+const INTERN_PROBE = 4096;
 
 /**
  * Parses flat JSON objects by the fast path, or declines. A line is given as bytes (ASCII; any
@@ -275,17 +275,29 @@ export class FlatJsonParser {
     if (n > INTERN_MAX_LEN) return piece.slice(a, b);
     let h = n;
     for (let i = a; i < b; i++) h = (Math.imul(h, 31) + bytes[i]!) | 0;
-    h = (h ^ (h >>> 15)) & ((1 << INTERN_BITS) - 1);
-    const s = this.interned[h];
+    // Fibonacci hashing: ids that differ in their last character (TXAA, TXAB) land far apart.
+    h = Math.imul(h, 0x9e3779b1) >>> (32 - INTERN_BITS);
+    // Two slots per value (h and its neighbour), so that two values of a file whose hashes
+    // collide do not evict each other on every line.
+    const interned = this.interned;
     const pool = this.internedBytes;
-    const at = h * INTERN_MAX_LEN;
-    let hit = s !== undefined && s.length === n;
-    for (let i = 0; hit && i < n; i++) hit = pool[at + i] === bytes[a + i];
-    this.hit = hit;
-    if (hit) return s!;
+    for (let way = 0; way < 2; way++) {
+      const slot = h ^ way;
+      const s = interned[slot];
+      if (s === undefined || s.length !== n) continue;
+      const at = slot * INTERN_MAX_LEN;
+      let same = true;
+      for (let i = 0; same && i < n; i++) same = pool[at + i] === bytes[a + i];
+      if (same) {
+        this.hit = true;
+        return s;
+      }
+    }
+    this.hit = false;
     const fresh = piece.slice(a, b);
-    this.interned[h] = fresh;
-    pool.set(bytes.subarray(a, b), at);
+    const slot = interned[h] === undefined || interned[h ^ 1] !== undefined ? h : h ^ 1;
+    interned[slot] = fresh;
+    pool.set(bytes.subarray(a, b), slot * INTERN_MAX_LEN);
     return fresh;
   }
 
@@ -326,6 +338,8 @@ export class FlatJsonParser {
  */
 export class TextPiece {
   private text: string | undefined;
+  /** Strings cut before the piece was decoded (each decoded alone). */
+  private cuts = 0;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -335,10 +349,19 @@ export class TextPiece {
 
   /** bytes[a..b) as a string (from <= a <= b <= to). */
   slice(a: number, b: number): string {
-    const text = (this.text ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString('latin1', this.from, this.to));
-    return text.slice(a - this.from, b - this.from);
+    if (this.text === undefined) {
+      // The first few strings are decoded alone (a piece of shared strings cuts one now and
+      // then, where a new value appears); a piece that keeps cutting is decoded whole.
+      const buf = Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+      if (++this.cuts <= PIECE_CUTS) return buf.toString('latin1', a, b);
+      this.text = buf.toString('latin1', this.from, this.to);
+    }
+    return this.text.slice(a - this.from, b - this.from);
   }
 }
+
+/** Strings a {@link TextPiece} decodes one by one before it decodes the whole piece. */
+const PIECE_CUTS = 8;
 
 type Kind = 'n' | 's' | 'b' | 'z';
 
