@@ -294,7 +294,10 @@ export class FlatJsonParser {
       }
     }
     this.hit = false;
-    const fresh = piece.slice(a, b);
+    // V8's internalised copy (the one it keeps for property names): it compares by pointer with
+    // string literals ('BUY', 'NEW') and with the Arrow reader's dictionary values, and carries
+    // its hash into every Map lookup. Made once per value, on its first line.
+    const fresh = Object.keys({ [piece.slice(a, b)]: 0 })[0]!;
     const slot = interned[h] === undefined || interned[h ^ 1] !== undefined ? h : h ^ 1;
     interned[slot] = fresh;
     pool.set(bytes.subarray(a, b), slot * INTERN_MAX_LEN);
