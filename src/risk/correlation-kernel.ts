@@ -1,50 +1,48 @@
 /**
- * The per-bar pair update of CorrelationMatrix.closeBar as WebAssembly with f64x2 SIMD: for each
- * instrument i that moved in the bar, sxy[i * cap + k] += r_i * r_k for every k in (i, n), where
- * r holds the bar's returns with 0 for the instruments that did not move. Two pairs per
- * instruction over contiguous rows, instead of the JavaScript loop's gather over the moved
- * instruments' indices (with a bounds check on each access).
+ * The pair update of CorrelationMatrix as WebAssembly with f64x2 SIMD, over a block of buffered
+ * bars: for every pair i < k < n, sxy[i * cap + k] += r_i(j) * r_k(j) for each bar j of the block
+ * in bar order, where r(j) holds bar j's returns with 0 for the instruments that did not move.
+ * Each pair's sum stays in a register over the block's bars (eight pairs of a row per pass, four
+ * f64x2 sums), so sxy is read and written once per block rather than once per bar, and the
+ * returns of a bar are read once per eight pairs.
  *
- * Bit-identical to the sparse JavaScript loop under its caller's conditions: each lane of f64x2.mul
- * and f64x2.add is one IEEE-754 double multiplication or addition (nothing fused), each pair gets
- * the same one addition r_i * r_k per bar; a pair with a side that did not move gets
- * sxy + (r_i * 0) = sxy + (+-0), which is sxy unchanged as long as r_i is finite (the caller
- * checks) and sxy is not -0 (a sum started at +0 never becomes -0 in round-to-nearest).
+ * Bit-identical to adding the products bar after bar over the pairs whose sides both moved (the
+ * caller's sparse loop): each lane of f64x2.mul and f64x2.add is one IEEE-754 double
+ * multiplication or addition (nothing fused), each pair gets its products in bar order; a product
+ * with a side that did not move is r * 0 = +-0, and sxy + (+-0) is sxy unchanged as long as r is
+ * finite (the caller buffers only bars with finite returns) and sxy is not -0 (a sum started at +0
+ * never becomes -0 in round-to-nearest).
  *
- * Memory layout (bytes): sxy (cap * cap doubles) at 0, r (cap doubles) at {@link pairRAt}, the
- * moved rows (cap int32) at {@link pairRowsAt}.
+ * Memory layout (bytes): sxy (cap * cap doubles) at 0, then the block of bars at
+ * {@link pairBarsAt}: bar j's returns are the cap doubles from pairBarsAt(cap) + j * cap * 8.
  */
-import { BLOCK, br, brIf, END, F64, f64Load, f64Store, get, i32c, I32, i32Load, IF, LOOP, set, V128, wasmFunction, wasmMemory } from './wasm.js';
+import { BLOCK, br, brIf, END, F64, f64Load, f64Store, get, i32c, I32, IF, LOOP, set, tee, V128, wasmFunction, wasmMemory } from './wasm.js';
+
+/** Bars a kernel's block holds (the caller runs the kernel when it is full). */
+export const PAIR_BLOCK_BARS = 64;
 
 /**
- * run(rowsAt, rows, rAt, n, cap): adds the bar's products to the pairs of `rows` moved instruments
- * (int32 indices at byte rowsAt, any order, each at most once), returns at byte rAt, n instruments.
+ * run(barsAt, bars, n, cap): adds the products of the `bars` buffered bars (returns at byte
+ * barsAt, cap doubles per bar, the first n used) to every pair i < k < n of sxy.
  */
-export type PairKernel = (rowsAt: number, rows: number, rAt: number, n: number, cap: number) => void;
+export type PairKernel = (barsAt: number, bars: number, n: number, cap: number) => void;
 
 /**
  * A pair update kernel with its own memory laid out for `cap` instruments.
  *
- * @example const k = pairKernel(200); if (k) { k.sxy[1] = 0; k.run(pairRowsAt(200), 0, pairRAt(200), 2, 200); }
+ * @example const k = pairKernel(200); if (k) { k.bars.fill(0, 0, 200); k.bars[3] = 0.01; k.bars[7] = -0.02; k.run(pairBarsAt(200), 1, 200, 200); }
  */
 export interface PairKernelState {
   /** sxy, cap * cap doubles, in the kernel's memory. */
   sxy: Float64Array;
-  /** The bar's returns by instrument (0: did not move), cap doubles, in the kernel's memory. */
-  r: Float64Array;
-  /** The moved instruments' indices, cap int32, in the kernel's memory. */
-  rows: Int32Array;
+  /** The block of bars: {@link PAIR_BLOCK_BARS} rows of cap returns (0: did not move), in the kernel's memory. */
+  bars: Float64Array;
   run: PairKernel;
 }
 
-/** Byte offset of the returns for capacity `cap`. */
-export function pairRAt(cap: number): number {
+/** Byte offset of the block of bars for capacity `cap`. */
+export function pairBarsAt(cap: number): number {
   return cap * cap * 8;
-}
-
-/** Byte offset of the moved rows for capacity `cap`. */
-export function pairRowsAt(cap: number): number {
-  return cap * cap * 8 + cap * 8;
 }
 
 /**
@@ -55,42 +53,60 @@ export function pairKernel(cap: number): PairKernelState | undefined {
   const SHL = 0x74;
   const ADD = 0x6a;
   const MUL = 0x6c;
-  const [LT_U, GT_U, GE_U] = [0x49, 0x4b, 0x4f];
+  const [LT_S, GE_U, GT_U] = [0x48, 0x4f, 0x4b];
   const [F64_ADD, F64_MUL] = [0xa0, 0xa2];
-  const V_LOAD = [0xfd, 0x00, 3, 0];
-  const V_STORE = [0xfd, 0x0b, 3, 0];
-  const F64X2_SPLAT = [0xfd, 0x14];
+  const vLoad = (offset: number): number[] => [0xfd, 0x00, 3, offset];
+  const vStore = (offset: number): number[] => [0xfd, 0x0b, 3, offset];
+  const LOAD64_SPLAT = [0xfd, 0x0a, 3, 0];
   const F64X2_ADD = [0xfd, 0xf0, 0x01];
   const F64X2_MUL = [0xfd, 0xf2, 0x01];
-  // Params 0 rowsAt, 1 rows, 2 rAt, 3 n, 4 cap; locals 5 t, 6 i, 7 p, 8 q, 9 end (i32), 10 ri (f64), 11 rv (v128).
-  const [ROWS_AT, ROWS, R_AT, N, CAP, T, I, P, Q, END_Q, RI, RV] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  // Params 0 barsAt, 1 bars, 2 n, 3 cap; i32 locals 4 stride, 5 end, 6 i, 7 k, 8 iOff, 9 kOff,
+  // 10 s (sxy byte address of (i, k)), 11 p (the bar's byte address); f64 12 ri, 13 acc; v128 14 rv, 15..18 a0..a3.
+  const [BARS_AT, BARS, N, CAP, STRIDE, END_P, I, K, I_OFF, K_OFF, S, P, RI, ACC, RV] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const A = [15, 16, 17, 18];
   const b: number[] = [];
-  b.push(...get(R_AT), ...get(N), ...i32c(3), SHL, ADD, ...set(END_Q));
-  // block $done: loop $rows: while t < rows
-  b.push(...BLOCK, ...LOOP, ...get(T), ...get(ROWS), GE_U, ...brIf(1));
-  b.push(...get(ROWS_AT), ...get(T), ...i32c(2), SHL, ADD, ...i32Load(0), ...set(I));
-  b.push(...get(R_AT), ...get(I), ...i32c(3), SHL, ADD, ...f64Load(0), ...set(RI));
-  b.push(...get(RI), ...F64X2_SPLAT, ...set(RV));
-  // q = &r[i + 1], p = &sxy[i * cap + i + 1]
-  b.push(...get(R_AT), ...get(I), ...i32c(1), ADD, ...i32c(3), SHL, ADD, ...set(Q));
-  b.push(...get(I), ...get(CAP), MUL, ...get(I), ADD, ...i32c(1), ADD, ...i32c(3), SHL, ...set(P));
-  // block $tail: loop $pairs: while q + 16 <= end, two pairs
-  b.push(...BLOCK, ...LOOP, ...get(Q), ...i32c(16), ADD, ...get(END_Q), GT_U, ...brIf(1));
-  b.push(...get(P), ...get(P), ...V_LOAD, ...get(RV), ...get(Q), ...V_LOAD, ...F64X2_MUL, ...F64X2_ADD, ...V_STORE);
-  b.push(...get(P), ...i32c(16), ADD, ...set(P), ...get(Q), ...i32c(16), ADD, ...set(Q), ...br(0), ...END, ...END);
-  // The last pair of a row with an odd number of pairs.
-  b.push(...get(Q), ...get(END_Q), LT_U, ...IF);
-  b.push(...get(P), ...get(P), ...f64Load(0), ...get(RI), ...get(Q), ...f64Load(0), F64_MUL, F64_ADD, ...f64Store(0), ...END);
-  b.push(...get(T), ...i32c(1), ADD, ...set(T), ...br(0), ...END, ...END);
-  const pages = Math.max(1, Math.ceil((pairRowsAt(cap) + cap * 4) / 65536));
+  // The pairs (i, k .. k + width - 1) of one pass, width 8 or 2: load the sums, add every bar's
+  // products in bar order, store them.
+  const vectorPass = (vectors: number): number[] => {
+    const o: number[] = [];
+    o.push(...get(I), ...get(CAP), MUL, ...get(K), ADD, ...i32c(3), SHL, ...set(S));
+    for (let v = 0; v < vectors; v++) o.push(...get(S), ...vLoad(16 * v), ...set(A[v]!));
+    o.push(...get(K), ...i32c(3), SHL, ...set(K_OFF), ...get(BARS_AT), ...set(P));
+    o.push(...BLOCK, ...LOOP, ...get(P), ...get(END_P), GE_U, ...brIf(1));
+    o.push(...get(P), ...get(I_OFF), ADD, ...LOAD64_SPLAT, ...set(RV));
+    for (let v = 0; v < vectors; v++) o.push(...get(A[v]!), ...get(RV), ...get(P), ...get(K_OFF), ADD, ...vLoad(16 * v), ...F64X2_MUL, ...F64X2_ADD, ...set(A[v]!));
+    o.push(...get(P), ...get(STRIDE), ADD, ...set(P), ...br(0), ...END, ...END);
+    for (let v = 0; v < vectors; v++) o.push(...get(S), ...get(A[v]!), ...vStore(16 * v));
+    o.push(...get(K), ...i32c(2 * vectors), ADD, ...set(K));
+    return o;
+  };
+  b.push(...get(CAP), ...i32c(3), SHL, ...tee(STRIDE), ...get(BARS), MUL, ...get(BARS_AT), ADD, ...set(END_P));
+  // block $done: loop $rows: while i + 1 < n
+  b.push(...BLOCK, ...LOOP, ...get(I), ...i32c(1), ADD, ...get(N), GE_U, ...brIf(1));
+  b.push(...get(I), ...i32c(1), ADD, ...set(K), ...get(I), ...i32c(3), SHL, ...set(I_OFF));
+  // Eight pairs per pass while k + 8 <= n, then two while k + 2 <= n.
+  for (const vectors of [4, 1]) {
+    b.push(...BLOCK, ...LOOP, ...get(K), ...i32c(2 * vectors), ADD, ...get(N), GT_U, ...brIf(1));
+    b.push(...vectorPass(vectors), ...br(0), ...END, ...END);
+  }
+  // The last pair of a row with an odd number left: in f64.
+  b.push(...get(K), ...get(N), LT_S, ...IF);
+  b.push(...get(I), ...get(CAP), MUL, ...get(K), ADD, ...i32c(3), SHL, ...tee(S), ...f64Load(0), ...set(ACC));
+  b.push(...get(K), ...i32c(3), SHL, ...set(K_OFF), ...get(BARS_AT), ...set(P));
+  b.push(...BLOCK, ...LOOP, ...get(P), ...get(END_P), GE_U, ...brIf(1));
+  b.push(...get(P), ...get(I_OFF), ADD, ...f64Load(0), ...set(RI));
+  b.push(...get(ACC), ...get(RI), ...get(P), ...get(K_OFF), ADD, ...f64Load(0), F64_MUL, F64_ADD, ...set(ACC));
+  b.push(...get(P), ...get(STRIDE), ADD, ...set(P), ...br(0), ...END, ...END);
+  b.push(...get(S), ...get(ACC), ...f64Store(0), ...END);
+  b.push(...get(I), ...i32c(1), ADD, ...set(I), ...br(0), ...END, ...END);
+  const pages = Math.max(1, Math.ceil((pairBarsAt(cap) + PAIR_BLOCK_BARS * cap * 8) / 65536));
   const memory = wasmMemory(pages);
   if (memory === undefined) return undefined;
-  const run = wasmFunction({ params: [I32, I32, I32, I32, I32], result: undefined, locals: [[5, I32], [1, F64], [1, V128]], body: b, memory, minPages: pages }) as PairKernel | undefined;
+  const run = wasmFunction({ params: [I32, I32, I32, I32], result: undefined, locals: [[8, I32], [2, F64], [5, V128]], body: b, memory, minPages: pages }) as PairKernel | undefined;
   if (run === undefined) return undefined;
   return {
     sxy: new Float64Array(memory.buffer, 0, cap * cap),
-    r: new Float64Array(memory.buffer, pairRAt(cap), cap),
-    rows: new Int32Array(memory.buffer, pairRowsAt(cap), cap),
+    bars: new Float64Array(memory.buffer, pairBarsAt(cap), PAIR_BLOCK_BARS * cap),
     run,
   };
 }

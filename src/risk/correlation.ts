@@ -1,7 +1,7 @@
 import type { History, ReferenceData } from '../core/reference.js';
 import { SnapshotColumns } from '../core/snapshot-rows.js';
 import { windowStart } from '../windows/assigners.js';
-import { pairKernel, pairRAt, pairRowsAt, type PairKernelState } from './correlation-kernel.js';
+import { PAIR_BLOCK_BARS, pairBarsAt, pairKernel, type PairKernelState } from './correlation-kernel.js';
 import { durationText, InstrumentSlots, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
 
 /**
@@ -290,9 +290,9 @@ export interface CorrelationSnapshot {
  * window are the last M - max(f_a, f_b) + 1, and the per-instrument sums of r and r^2 (with a
  * copy of them taken when an instrument starts late in a window) give each pair's sx, sy, sxx, syy
  * without per-pair work. Only sxy is per pair (a typed array), and only pairs where both returns
- * are non-zero add to it: O(k^2) per bar for k instruments that moved (in WebAssembly, two pairs
- * per instruction, when most instruments move: correlation-kernel.ts). At the window's end each
- * pair is one O(1) formula.
+ * are non-zero add to it: O(k^2) per bar for k instruments that moved (when most instruments
+ * move, the bar's returns are buffered and added to every pair a block of bars at a time, in
+ * WebAssembly: correlation-kernel.ts). At the window's end each pair is one O(1) formula.
  *
  * Windows in which no quote arrived are neither computed nor reported (every return would be 0,
  * so every correlation null); the bars of a reported window run to its end even past the last
@@ -339,6 +339,8 @@ export class CorrelationMatrix implements EventTimeDriven {
   private sxy: Float64Array = new Float64Array(0);
   /** The WebAssembly pair update over sxy (which then lives in its memory); undefined without WebAssembly. */
   private kern: PairKernelState | undefined;
+  /** Bars in the kernel's block whose products are not in sxy yet (see {@link flushPairs}). */
+  private pending = 0;
   private hist: Float64Array = new Float64Array(0);
   /** Per pair: the last reported correlation met the HIGH / BREAK condition (episode open). */
   private high: Uint8Array = new Uint8Array(0);
@@ -423,6 +425,7 @@ export class CorrelationMatrix implements EventTimeDriven {
   }
 
   snapshot(): CorrelationSnapshot {
+    this.flushPairs();
     return {
       names: this.names.slice(),
       lastMid: this.lastMid.slice(),
@@ -454,6 +457,7 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.s = x.s.slice();
     this.ss = x.ss.slice();
     this.kern = pairKernel(this.cap);
+    this.pending = 0;
     if (this.kern === undefined) this.sxy = x.sxy.slice();
     else {
       this.kern.sxy.set(x.sxy);
@@ -541,28 +545,22 @@ export class CorrelationMatrix implements EventTimeDriven {
     const sxy = this.sxy;
     const kern = this.kern;
     if (kern !== undefined && zn > 1) {
-      // The dense kernel adds r_i * r_k to every pair (i, k > i) of a moved i, with r_k = 0 for the
-      // instruments that did not move: worth it unless few moved, and bit-identical only with
-      // finite returns (see correlation-kernel.ts).
+      // A bar where most instruments moved goes to the kernel's block, whose products are added
+      // to every pair (0 for the instruments that did not move) when it is full or sxy is read:
+      // worth it unless few moved, and bit-identical only with finite returns (see
+      // correlation-kernel.ts). Else the block goes first, so that each pair's sum still takes
+      // its products in bar order.
       const n = this.names.length;
-      let dense = 0;
       let finite = true;
-      for (let q = 0; q < zn; q++) {
-        dense += n - 1 - (zi[q] as number);
-        if (!(Math.abs(zr[q] as number) < Number.POSITIVE_INFINITY)) finite = false;
-      }
-      if (finite && dense <= 2 * zn * (zn - 1)) {
-        const kr = kern.r;
-        const rows = kern.rows;
-        for (let q = 0; q < zn; q++) {
-          const i = zi[q] as number;
-          rows[q] = i;
-          kr[i] = zr[q] as number;
-        }
-        kern.run(pairRowsAt(cap), zn, pairRAt(cap), n, cap);
-        for (let q = 0; q < zn; q++) kr[zi[q] as number] = 0;
+      for (let q = 0; q < zn; q++) if (!(Math.abs(zr[q] as number) < Number.POSITIVE_INFINITY)) finite = false;
+      if (finite && n * (n - 1) <= 4 * zn * (zn - 1)) {
+        const bars = kern.bars;
+        const at = this.pending * cap;
+        bars.fill(0, at, at + n);
+        for (let q = 0; q < zn; q++) bars[at + (zi[q] as number)] = zr[q] as number;
+        if (++this.pending === PAIR_BLOCK_BARS) this.flushPairs();
         zn = 0;
-      }
+      } else this.flushPairs();
     }
     // Each pair gets its one addition of the bar, in any order of the pairs (every sum is per pair
     // and bar by bar): rows four at a time, so that the inner loop reads each later instrument's
@@ -611,7 +609,15 @@ export class CorrelationMatrix implements EventTimeDriven {
     }
   }
 
+  /** Adds the products of the bars in the kernel's block to sxy (before sxy is read or re-laid). */
+  private flushPairs(): void {
+    if (this.pending === 0) return;
+    this.kern!.run(pairBarsAt(this.cap), this.pending, this.names.length, this.cap);
+    this.pending = 0;
+  }
+
   private closeWindow(): void {
+    this.flushPairs();
     const ws = this.open;
     const we = ws + this.p.windowMs;
     const M = this.bars;
@@ -782,6 +788,8 @@ export class CorrelationMatrix implements EventTimeDriven {
   }
 
   private add(name: string): number {
+    // The buffered bars are over the instruments before this one.
+    this.flushPairs();
     const i = this.names.length;
     if (i === this.cap) this.grow(this.cap * 2);
     this.names.push(name);

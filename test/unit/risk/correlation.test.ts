@@ -210,6 +210,30 @@ describe('correlation pair sums', () => {
     }
     expectPairSumsOfPlainLoop(names, quotes, BARS, 100);
   });
+
+  it('bars buffered for the kernel, sparse bars between them and instruments added mid-window keep each sum in bar order', () => {
+    // 20 instruments of the reference and two first seen in quotes (bars 70 and 150: a new
+    // instrument, then a larger capacity), over 200 bars (more than a block of buffered bars):
+    // bars where most move (buffered), few move (the sparse loop, after the buffered bars), none.
+    const names = Array.from({ length: 20 }, (_, i) => `K${String(i).padStart(2, '0')}`);
+    const all = [...names, 'L00', 'L01'];
+    let seed = 5;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const level = all.map(() => 100);
+    const quotes: MarketQuote[] = [];
+    const BARS = 200;
+    for (let j = 0; j < BARS; j++) {
+      const kind = rnd();
+      const moveP = kind < 0.6 ? 0.9 : kind < 0.85 ? 0.15 : 0;
+      all.forEach((n, i) => {
+        if ((i === 20 && j < 70) || (i === 21 && j < 150) || rnd() >= moveP) return;
+        level[i] = Math.round(level[i]! * (1 + (rnd() - 0.5) * 0.01) * 100) / 100;
+        quotes.push({ ts: T0 + j * S + Math.floor(rnd() * 999), instrument: n, bid: level[i]! - 0.01, ask: level[i]! + 0.01, bidSize: 1, askSize: 1 });
+      });
+    }
+    quotes.sort((x, y) => x.ts - y.ts);
+    expectPairSumsOfPlainLoop(names, quotes, BARS, 10_000);
+  });
 });
 
 /** Runs `quotes` through a matrix for `bars` bars and expects its sxy bit for bit equal to a plain pair-by-pair loop. */
