@@ -2,9 +2,9 @@
  * The pair update of CorrelationMatrix as WebAssembly with f64x2 SIMD, over a block of buffered
  * bars: for every pair i < k < n, sxy[i * cap + k] += r_i(j) * r_k(j) for each bar j of the block
  * in bar order, where r(j) holds bar j's returns with 0 for the instruments that did not move.
- * Each pair's sum stays in a register over the block's bars (eight pairs of a row per pass, four
- * f64x2 sums), so sxy is read and written once per block rather than once per bar, and the
- * returns of a bar are read once per eight pairs.
+ * Each pair's sum stays in a register over the block's bars (sixteen pairs per pass: two rows by
+ * eight columns, eight f64x2 sums), so sxy is read and written once per block rather than once
+ * per bar, and each return read serves two or eight pairs.
  *
  * Bit-identical to adding the products bar after bar over the pairs whose sides both moved (the
  * caller's sparse loop): each lane of f64x2.mul and f64x2.add is one IEEE-754 double
@@ -57,52 +57,66 @@ export function pairKernel(cap: number): PairKernelState | undefined {
   const [F64_ADD, F64_MUL] = [0xa0, 0xa2];
   const vLoad = (offset: number): number[] => [0xfd, 0x00, 3, offset];
   const vStore = (offset: number): number[] => [0xfd, 0x0b, 3, offset];
-  const LOAD64_SPLAT = [0xfd, 0x0a, 3, 0];
+  const load64Splat = (offset: number): number[] => [0xfd, 0x0a, 3, offset];
   const F64X2_ADD = [0xfd, 0xf0, 0x01];
   const F64X2_MUL = [0xfd, 0xf2, 0x01];
   // Params 0 barsAt, 1 bars, 2 n, 3 cap; i32 locals 4 stride, 5 end, 6 i, 7 k, 8 iOff, 9 kOff,
-  // 10 s (sxy byte address of (i, k)), 11 p (the bar's byte address); f64 12 ri, 13 acc; v128 14 rv, 15..18 a0..a3.
-  const [BARS_AT, BARS, N, CAP, STRIDE, END_P, I, K, I_OFF, K_OFF, S, P, RI, ACC, RV] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
-  const A = [15, 16, 17, 18];
+  // 10 s (sxy byte address of (i, k)), 11 p (the bar's byte address); f64 12, 13 the sums of a
+  // column, 14, 15 r_i and r_i+1, 16 r_k; v128 17, 18 r_i and r_i+1 in both lanes, 19 two r_k, 20..27 the sums.
+  const [BARS_AT, BARS, N, CAP, STRIDE, END_P, I, K, I_OFF, K_OFF, S, P, XK, X] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 19];
+  const FA = [12, 13];
+  const FR = [14, 15];
+  const RV = [17, 18];
+  const A = [20, 21, 22, 23, 24, 25, 26, 27];
   const b: number[] = [];
-  // The pairs (i, k .. k + width - 1) of one pass, width 8 or 2: load the sums, add every bar's
-  // products in bar order, store them.
-  const vectorPass = (vectors: number): number[] => {
+  // One pass: the pairs of rows i .. i + rows - 1 and columns k .. k + 2 * vectors - 1 (one
+  // column in f64 for vectors 0): load the sums, add every bar's products in bar order, store
+  // them, k past the columns.
+  const pass = (rows: number, vectors: number): number[] => {
     const o: number[] = [];
+    const acc = (r: number, v: number): number => A[r * 4 + v]!;
+    const row = (r: number): number[] => [...get(S), ...(r === 0 ? [] : [...get(STRIDE), ADD])];
     o.push(...get(I), ...get(CAP), MUL, ...get(K), ADD, ...i32c(3), SHL, ...set(S));
-    for (let v = 0; v < vectors; v++) o.push(...get(S), ...vLoad(16 * v), ...set(A[v]!));
+    for (let r = 0; r < rows; r++) {
+      if (vectors === 0) o.push(...row(r), ...f64Load(0), ...set(FA[r]!));
+      for (let v = 0; v < vectors; v++) o.push(...row(r), ...vLoad(16 * v), ...set(acc(r, v)));
+    }
     o.push(...get(K), ...i32c(3), SHL, ...set(K_OFF), ...get(BARS_AT), ...set(P));
     o.push(...BLOCK, ...LOOP, ...get(P), ...get(END_P), GE_U, ...brIf(1));
-    o.push(...get(P), ...get(I_OFF), ADD, ...LOAD64_SPLAT, ...set(RV));
-    for (let v = 0; v < vectors; v++) o.push(...get(A[v]!), ...get(RV), ...get(P), ...get(K_OFF), ADD, ...vLoad(16 * v), ...F64X2_MUL, ...F64X2_ADD, ...set(A[v]!));
+    for (let r = 0; r < rows; r++) o.push(...get(P), ...get(I_OFF), ADD, ...(vectors === 0 ? [...f64Load(8 * r), ...set(FR[r]!)] : [...load64Splat(8 * r), ...set(RV[r]!)]));
+    if (vectors === 0) {
+      o.push(...get(P), ...get(K_OFF), ADD, ...f64Load(0), ...set(XK));
+      for (let r = 0; r < rows; r++) o.push(...get(FA[r]!), ...get(FR[r]!), ...get(XK), F64_MUL, F64_ADD, ...set(FA[r]!));
+    }
+    for (let v = 0; v < vectors; v++) {
+      o.push(...get(P), ...get(K_OFF), ADD, ...vLoad(16 * v), ...set(X));
+      for (let r = 0; r < rows; r++) o.push(...get(acc(r, v)), ...get(RV[r]!), ...get(X), ...F64X2_MUL, ...F64X2_ADD, ...set(acc(r, v)));
+    }
     o.push(...get(P), ...get(STRIDE), ADD, ...set(P), ...br(0), ...END, ...END);
-    for (let v = 0; v < vectors; v++) o.push(...get(S), ...get(A[v]!), ...vStore(16 * v));
-    o.push(...get(K), ...i32c(2 * vectors), ADD, ...set(K));
+    for (let r = 0; r < rows; r++) {
+      if (vectors === 0) o.push(...row(r), ...get(FA[r]!), ...f64Store(0));
+      for (let v = 0; v < vectors; v++) o.push(...row(r), ...get(acc(r, v)), ...vStore(16 * v));
+    }
+    o.push(...get(K), ...i32c(vectors === 0 ? 1 : 2 * vectors), ADD, ...set(K));
     return o;
   };
   b.push(...get(CAP), ...i32c(3), SHL, ...tee(STRIDE), ...get(BARS), MUL, ...get(BARS_AT), ADD, ...set(END_P));
-  // block $done: loop $rows: while i + 1 < n
+  // Rows two at a time: block $done: loop $rows: while i + 1 < n
   b.push(...BLOCK, ...LOOP, ...get(I), ...i32c(1), ADD, ...get(N), GE_U, ...brIf(1));
-  b.push(...get(I), ...i32c(1), ADD, ...set(K), ...get(I), ...i32c(3), SHL, ...set(I_OFF));
-  // Eight pairs per pass while k + 8 <= n, then two while k + 2 <= n.
+  b.push(...get(I), ...i32c(3), SHL, ...set(I_OFF));
+  // The pair (i, i + 1), then both rows' pairs from k = i + 2: eight columns per pass while
+  // k + 8 <= n, then two while k + 2 <= n, then the last one.
+  b.push(...get(I), ...i32c(1), ADD, ...set(K), ...pass(1, 0));
   for (const vectors of [4, 1]) {
     b.push(...BLOCK, ...LOOP, ...get(K), ...i32c(2 * vectors), ADD, ...get(N), GT_U, ...brIf(1));
-    b.push(...vectorPass(vectors), ...br(0), ...END, ...END);
+    b.push(...pass(2, vectors), ...br(0), ...END, ...END);
   }
-  // The last pair of a row with an odd number left: in f64.
-  b.push(...get(K), ...get(N), LT_S, ...IF);
-  b.push(...get(I), ...get(CAP), MUL, ...get(K), ADD, ...i32c(3), SHL, ...tee(S), ...f64Load(0), ...set(ACC));
-  b.push(...get(K), ...i32c(3), SHL, ...set(K_OFF), ...get(BARS_AT), ...set(P));
-  b.push(...BLOCK, ...LOOP, ...get(P), ...get(END_P), GE_U, ...brIf(1));
-  b.push(...get(P), ...get(I_OFF), ADD, ...f64Load(0), ...set(RI));
-  b.push(...get(ACC), ...get(RI), ...get(P), ...get(K_OFF), ADD, ...f64Load(0), F64_MUL, F64_ADD, ...set(ACC));
-  b.push(...get(P), ...get(STRIDE), ADD, ...set(P), ...br(0), ...END, ...END);
-  b.push(...get(S), ...get(ACC), ...f64Store(0), ...END);
-  b.push(...get(I), ...i32c(1), ADD, ...set(I), ...br(0), ...END, ...END);
+  b.push(...get(K), ...get(N), LT_S, ...IF, ...pass(2, 0), ...END);
+  b.push(...get(I), ...i32c(2), ADD, ...set(I), ...br(0), ...END, ...END);
   const pages = Math.max(1, Math.ceil((pairBarsAt(cap) + PAIR_BLOCK_BARS * cap * 8) / 65536));
   const memory = wasmMemory(pages);
   if (memory === undefined) return undefined;
-  const run = wasmFunction({ params: [I32, I32, I32, I32], result: undefined, locals: [[8, I32], [2, F64], [5, V128]], body: b, memory, minPages: pages }) as PairKernel | undefined;
+  const run = wasmFunction({ params: [I32, I32, I32, I32], result: undefined, locals: [[8, I32], [5, F64], [11, V128]], body: b, memory, minPages: pages }) as PairKernel | undefined;
   if (run === undefined) return undefined;
   return {
     sxy: new Float64Array(memory.buffer, 0, cap * cap),
