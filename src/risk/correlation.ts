@@ -377,7 +377,8 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.bars = p.windowMs / p.stepMs;
     this.span = p.windowMs % 60_000 === 0 ? `${p.windowMs / 60_000}m` : durationText(p.windowMs);
     this.grow(Math.max(8, ref.instruments.size));
-    for (const name of [...ref.instruments.keys()].sort()) this.add(name);
+    for (const name of [...ref.instruments.keys()].sort()) this.place(name);
+    this.histAll();
   }
 
   /** Instruments known so far, in index order. */
@@ -458,6 +459,9 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.ss = x.ss.slice();
     this.kern = pairKernel(this.cap);
     this.pending = 0;
+    // rho_hist while the kernel's sums are still zero (histAll uses them).
+    this.hist = new Float64Array(this.cap * this.cap).fill(Number.NaN);
+    this.histAll();
     if (this.kern === undefined) this.sxy = x.sxy.slice();
     else {
       this.kern.sxy.set(x.sxy);
@@ -473,8 +477,6 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.bar = x.bar;
     this.zi = new Int32Array(this.cap);
     this.zr = new Float64Array(this.cap);
-    this.hist = new Float64Array(this.cap * this.cap).fill(Number.NaN);
-    for (let i = 0; i < this.names.length; i++) for (let k = i + 1; k < this.names.length; k++) this.hist[i * this.cap + k] = this.histOf(this.names[i]!, this.names[k]!);
     this.sorted = undefined;
   }
 
@@ -776,6 +778,83 @@ export class CorrelationMatrix implements EventTimeDriven {
     return ra === null || rb === null ? Number.NaN : returnsCorrelation(ra, rb);
   }
 
+  /**
+   * The rho_hist of every pair ({@link histOf}), with the kernel's sums zero (and left zero). An
+   * instrument whose daily returns are all defined over the longest history (nearly every one)
+   * has the same n, sum and sum of squares in each of its pairs with such another; only the sum
+   * of products is per pair, and the kernel adds those of all pairs one day after the other (its
+   * bars being days), each pair's sum in day order from +0 as in {@link returnsCorrelation}, so
+   * the same operations on the same numbers. The other pairs go pair by pair.
+   */
+  private histAll(): void {
+    const h = this.ref.history;
+    if (h === undefined) return;
+    const n = this.names.length;
+    const cap = this.cap;
+    const rs = this.names.map((name) => this.returnsOf(h, name));
+    let len = 0;
+    for (const r of rs) if (r !== null && r.length > len) len = r.length;
+    // Full: returns of the longest history, defined from day 1 on; their sums over days 1..len-1.
+    const full = new Uint8Array(n);
+    const sx = new Float64Array(n);
+    const sxx = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = rs[i];
+      if (r === null || r === undefined || r.length !== len) continue;
+      let s1 = 0;
+      let s2 = 0;
+      let ok = true;
+      for (let d = 1; d < len && ok; d++) {
+        const x = r[d] as number;
+        if (!Number.isFinite(x)) ok = false;
+        s1 += x;
+        s2 += x * x;
+      }
+      if (!ok) continue;
+      full[i] = 1;
+      sx[i] = s1;
+      sxx[i] = s2;
+    }
+    // Each full pair's sum of products over days 1..len-1 (0 for the other instruments: their
+    // pairs are not read).
+    const kern = this.kern;
+    const sxy = kern === undefined ? new Float64Array(cap * cap) : kern.sxy;
+    if (kern !== undefined) {
+      for (let d = 1; d < len; d += PAIR_BLOCK_BARS) {
+        const days = Math.min(PAIR_BLOCK_BARS, len - d);
+        const bars = kern.bars;
+        bars.fill(0, 0, days * cap);
+        for (let i = 0; i < n; i++) {
+          const r = rs[i];
+          if (full[i] === 0 || !r) continue;
+          for (let b = 0; b < days; b++) bars[b * cap + i] = r[d + b] as number;
+        }
+        kern.run(pairBarsAt(cap), days, n, cap);
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const ri = rs[i];
+        if (full[i] === 0 || !ri) continue;
+        for (let k = i + 1; k < n; k++) {
+          const rk = rs[k];
+          if (full[k] === 0 || !rk) continue;
+          let p = 0;
+          for (let d = 1; d < len; d++) p += (ri[d] as number) * (rk[d] as number);
+          sxy[i * cap + k] = p;
+        }
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      for (let k = i + 1; k < n; k++) {
+        const pair = i * cap + k;
+        // pearsonFromSums is symmetric in its sides (the same operations either way round), so the
+        // pair's name order does not matter here.
+        this.hist[pair] = full[i] === 1 && full[k] === 1 ? pearsonFromSums(len - 1, sx[i] as number, sx[k] as number, sxx[i] as number, sxx[k] as number, sxy[pair] as number, 2) : this.histOf(this.names[i]!, this.names[k]!);
+      }
+    }
+    sxy.fill(0);
+  }
+
   /** An instrument's daily returns in the history (null: no closes), worked out once per instrument rather than once per pair. */
   private returnsOf(h: History, name: string): Float64Array | null {
     let r = this.dailyReturns.get(name);
@@ -787,9 +866,17 @@ export class CorrelationMatrix implements EventTimeDriven {
     return r;
   }
 
+  /** A new instrument, with the rho_hist of its pairs. */
   private add(name: string): number {
     // The buffered bars are over the instruments before this one.
     this.flushPairs();
+    const i = this.place(name);
+    for (let k = 0; k < i; k++) this.hist[k * this.cap + i] = this.histOf(this.names[k]!, name);
+    return i;
+  }
+
+  /** A new instrument without its rho_hist (see {@link add}, {@link histAll}). */
+  private place(name: string): number {
     const i = this.names.length;
     if (i === this.cap) this.grow(this.cap * 2);
     this.names.push(name);
@@ -800,7 +887,6 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.first[i] = Number.POSITIVE_INFINITY;
     this.s[i] = 0;
     this.ss[i] = 0;
-    for (let k = 0; k < i; k++) this.hist[k * this.cap + i] = this.histOf(this.names[k]!, name);
     this.sorted = undefined;
     return i;
   }

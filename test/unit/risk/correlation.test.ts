@@ -347,53 +347,26 @@ describe('historical correlation and the Pearson formula', () => {
         return d === 7 + i ? Number.NaN : i === 5 && d === 12 ? 0 : c;
       });
     });
-    const ref = reference(names);
-    ref.history = { dates: Array.from({ length: 40 }, (_, d) => `d${d}`), closes: new Map(Object.entries(history).map(([k, v]) => [k, Float64Array.from(v)])) };
-    // The plain pass of historicalCorrelation as it was: both returns from the closes, per pair.
-    const plain = (a: string, b: string): number => {
-      const ca = ref.history!.closes.get(a);
-      const cb = ref.history!.closes.get(b);
-      if (ca === undefined || cb === undefined) return Number.NaN;
-      let n = 0;
-      let sx = 0;
-      let sy = 0;
-      let sxx = 0;
-      let syy = 0;
-      let sxy = 0;
-      for (let d = 1; d < Math.min(ca.length, cb.length); d++) {
-        const x = ca[d]! / ca[d - 1]! - 1;
-        const y = cb[d]! / cb[d - 1]! - 1;
-        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-        n++;
-        sx += x;
-        sy += y;
-        sxx += x * x;
-        syy += y * y;
-        sxy += x * y;
-      }
-      return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
-    };
-    const c = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, () => undefined);
-    // The matrix's rho_hist per pair (i < k at i * cap + k), as restored from a snapshot too.
-    const again = new CorrelationMatrix(CORRELATION_DEFAULTS, emptyReference(), () => undefined);
-    Object.assign(again, { ref });
-    again.restore(structuredClone(c.snapshot()));
-    let defined = 0;
-    for (const m of [c, again]) {
-      const { hist, cap } = m as unknown as { hist: Float64Array; cap: number };
-      const idx = m.instruments;
-      for (let i = 0; i < idx.length; i++) {
-        for (let k = i + 1; k < idx.length; k++) {
-          const want = plain(idx[i]! < idx[k]! ? idx[i]! : idx[k]!, idx[i]! < idx[k]! ? idx[k]! : idx[i]!);
-          expect(Object.is(hist[i * cap + k], want)).toBe(true);
-          expect(Object.is(historicalCorrelation(ref.history!, idx[i]!, idx[k]!), want)).toBe(true);
-          if (!Number.isNaN(want)) defined++;
-        }
-      }
-    }
-    expect(defined).toBeGreaterThan(40);
+    expectHistOfPlainPass(names, history, 40, 40);
   });
 
+  it('rho_hist of instruments with a full history (one pass over the days for all pairs) is bit-identical to the pair-by-pair pass', () => {
+    // 150 days (several blocks of days in the kernel): 26 instruments with every close, one with
+    // a gap, one shorter, one with a zero close, one with a constant history, one without
+    // history; their names out of index order against the pairs (Z before A).
+    const names = [...Array.from({ length: 26 }, (_, i) => `F${String(25 - i).padStart(2, '0')}`), 'GAP', 'SHORT', 'ZERO', 'FLAT', 'NONE'];
+    let seed = 29;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const history: Record<string, number[]> = {};
+    names.slice(0, 30).forEach((n, i) => {
+      let c = 20 + i * 3;
+      history[n] = Array.from({ length: n === 'SHORT' ? 120 : 150 }, (_, d) => {
+        c *= 1 + (rnd() - 0.5) * 0.05 * (d % 7 === 3 ? 3 : 1);
+        return n === 'FLAT' ? 40 : n === 'GAP' && d === 70 ? Number.NaN : n === 'ZERO' && d === 90 ? 0 : c;
+      });
+    });
+    expectHistOfPlainPass(names, history, 150, 350);
+  });
   it('historicalCorrelation equals a two-pass sample correlation of the daily returns, skipping missing closes', () => {
     const a = [100, 101, 99.5, 102, Number.NaN, 103, 101.2, 104, 103.3, 106];
     const b = [50, 50.2, 49.1, 51, 51.5, 51.2, 50.1, 52.5, 51.8, 52.1];
@@ -506,3 +479,70 @@ describe('correlation state', () => {
     expectSameRows(eager, bruteRows(quotes, names, CORRELATION_DEFAULTS));
   });
 });
+
+/**
+ * Expects every pair's rho_hist in a matrix over `names` with `history` (and in one restored
+ * from its snapshot) bit for bit equal to the plain pass of historicalCorrelation as it was:
+ * both returns from the closes, per pair.
+ */
+function expectHistOfPlainPass(names: string[], history: Record<string, number[]>, days: number, minDefined: number): void {
+  const ref = reference(names);
+  ref.history = { dates: Array.from({ length: days }, (_, d) => `d${d}`), closes: new Map(Object.entries(history).map(([k, v]) => [k, Float64Array.from(v)])) };
+  const plain = (a: string, b: string): number => {
+    const ca = ref.history!.closes.get(a);
+    const cb = ref.history!.closes.get(b);
+    if (ca === undefined || cb === undefined) return Number.NaN;
+    let n = 0;
+    let sx = 0;
+    let sy = 0;
+    let sxx = 0;
+    let syy = 0;
+    let sxy = 0;
+    for (let d = 1; d < Math.min(ca.length, cb.length); d++) {
+      const x = ca[d]! / ca[d - 1]! - 1;
+      const y = cb[d]! / cb[d - 1]! - 1;
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      n++;
+      sx += x;
+      sy += y;
+      sxx += x * x;
+      syy += y * y;
+      sxy += x * y;
+    }
+    return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
+  };
+  // The matrix's rho_hist per pair (i < k at i * cap + k), as restored from a snapshot too, with
+  // and without WebAssembly (the sums of products in the kernel or in a loop).
+  const matrices: CorrelationMatrix[] = [];
+  const g = globalThis as { WebAssembly?: unknown };
+  const saved = g.WebAssembly;
+  for (const wasm of [true, false]) {
+    if (!wasm) g.WebAssembly = undefined;
+    try {
+      const c = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, () => undefined);
+      const again = new CorrelationMatrix(CORRELATION_DEFAULTS, emptyReference(), () => undefined);
+      Object.assign(again, { ref });
+      again.restore(structuredClone(c.snapshot()));
+      expect((c as unknown as { kern: unknown }).kern !== undefined).toBe(wasm);
+      matrices.push(c, again);
+    } finally {
+      g.WebAssembly = saved;
+    }
+  }
+  let defined = 0;
+  for (const m of matrices) {
+    const { hist, cap, sxy } = m as unknown as { hist: Float64Array; cap: number; sxy: Float64Array };
+    const idx = m.instruments;
+    for (let i = 0; i < idx.length; i++) {
+      for (let k = i + 1; k < idx.length; k++) {
+        const want = plain(idx[i]! < idx[k]! ? idx[i]! : idx[k]!, idx[i]! < idx[k]! ? idx[k]! : idx[i]!);
+        expect(Object.is(hist[i * cap + k], want)).toBe(true);
+        expect(Object.is(historicalCorrelation(ref.history!, idx[i]!, idx[k]!), want)).toBe(true);
+        if (!Number.isNaN(want)) defined++;
+      }
+    }
+    // The pair sums of the bars start from zero.
+    expect(sxy.every((v) => Object.is(v, 0))).toBe(true);
+  }
+  expect(defined).toBeGreaterThan(2 * minDefined);
+}
