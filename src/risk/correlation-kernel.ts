@@ -13,10 +13,16 @@
  * finite (the caller buffers only bars with finite returns) and sxy is not -0 (a sum started at +0
  * never becomes -0 in round-to-nearest).
  *
+ * And the window close's Pearson formula of every pair whose sides started together ({@link
+ * PairKernelState.corr}), two pairs per instruction: f64x2.div and f64x2.sqrt are correctly
+ * rounded as JavaScript's / and Math.sqrt, so each lane is the caller's formula bit for bit.
+ *
  * Memory layout (bytes): sxy (cap * cap doubles) at 0, then the block of bars at
- * {@link pairBarsAt}: bar j's returns are the cap doubles from pairBarsAt(cap) + j * cap * 8.
+ * {@link pairBarsAt}: bar j's returns are the cap doubles from pairBarsAt(cap) + j * cap * 8;
+ * then the correlations (cap * cap doubles), then four per-instrument arrays of cap + 2 doubles
+ * (the pass over two pairs reads one instrument past n).
  */
-import { BLOCK, br, brIf, END, F64, f64Load, f64Store, get, i32c, I32, IF, LOOP, set, tee, V128, wasmFunction, wasmMemory } from './wasm.js';
+import { BLOCK, br, brIf, END, F64, f64c, f64Load, f64Store, get, i32c, I32, IF, LOOP, set, tee, uleb, V128, wasmFunction, wasmMemory } from './wasm.js';
 
 /** Bars a kernel's block holds (the caller runs the kernel when it is full). */
 export const PAIR_BLOCK_BARS = 64;
@@ -38,6 +44,23 @@ export interface PairKernelState {
   /** The block of bars: {@link PAIR_BLOCK_BARS} rows of cap returns (0: did not move), in the kernel's memory. */
   bars: Float64Array;
   run: PairKernel;
+  /** The correlation of pair i < k at i * cap + k, written by {@link corr}. */
+  rho: Float64Array;
+  /**
+   * corr's inputs by instrument: s (sum of returns), own (sum of squares - s^2 / n), zss
+   * (ZERO_VARIANCE * sum of squares) and n (the window's returns from its first on), each cap + 2
+   * doubles from s.
+   */
+  s: Float64Array;
+  own: Float64Array;
+  zss: Float64Array;
+  n: Float64Array;
+  /**
+   * corr(n): for every pair i < k < n, rho[i * cap + k] = (sxy - s_i s_k / n_i) / sqrt(own_i
+   * own_k) clamped to [-1, 1], or NaN unless own_i > zss_i and own_k > zss_k: the correlation of
+   * the pair if both sides started together (n_i = n_k), which the caller checks.
+   */
+  corr: (n: number) => void;
 }
 
 /** Byte offset of the block of bars for capacity `cap`. */
@@ -113,14 +136,76 @@ export function pairKernel(cap: number): PairKernelState | undefined {
   }
   b.push(...get(K), ...get(N), LT_S, ...IF, ...pass(2, 0), ...END);
   b.push(...get(I), ...i32c(2), ADD, ...set(I), ...br(0), ...END, ...END);
-  const pages = Math.max(1, Math.ceil((pairBarsAt(cap) + PAIR_BLOCK_BARS * cap * 8) / 65536));
+  const rhoAt = pairBarsAt(cap) + PAIR_BLOCK_BARS * cap * 8;
+  const instAt = rhoAt + cap * cap * 8;
+  const inst = cap + 2;
+  const pages = Math.max(1, Math.ceil((instAt + 4 * inst * 8) / 65536));
   const memory = wasmMemory(pages);
   if (memory === undefined) return undefined;
   const run = wasmFunction({ params: [I32, I32, I32, I32], result: undefined, locals: [[8, I32], [5, F64], [11, V128]], body: b, memory, minPages: pages }) as PairKernel | undefined;
-  if (run === undefined) return undefined;
+  const corr = wasmFunction({ params: [I32, I32, I32, I32], result: undefined, locals: [[4, I32], [9, V128]], body: corrBody(), memory, minPages: pages }) as
+    | ((n: number, cap: number, rhoAt: number, instAt: number) => void)
+    | undefined;
+  if (run === undefined || corr === undefined) return undefined;
   return {
     sxy: new Float64Array(memory.buffer, 0, cap * cap),
     bars: new Float64Array(memory.buffer, pairBarsAt(cap), PAIR_BLOCK_BARS * cap),
     run,
+    rho: new Float64Array(memory.buffer, rhoAt, cap * cap),
+    s: new Float64Array(memory.buffer, instAt, inst),
+    own: new Float64Array(memory.buffer, instAt + inst * 8, inst),
+    zss: new Float64Array(memory.buffer, instAt + 2 * inst * 8, inst),
+    n: new Float64Array(memory.buffer, instAt + 3 * inst * 8, inst),
+    corr: (n) => corr(n, cap, rhoAt, instAt),
   };
+}
+
+/**
+ * The body of corr(n, cap, rhoAt, instAt) (see {@link PairKernelState.corr}): rows i, pairs
+ * (i, k) and (i, k + 1) per pass from k = i + 1 (the last pass of a row with an odd number of
+ * pairs writes a slot that no pair reads: k + 1 = n is in the lower triangle or past the row).
+ */
+function corrBody(): number[] {
+  const SHL = 0x74;
+  const ADD = 0x6a;
+  const MUL = 0x6c;
+  const GE_S = 0x4e;
+  const vLoad = (offset: number): number[] => [0xfd, 0x00, 3, ...uleb(offset)];
+  const vStore = [0xfd, 0x0b, 3, 0];
+  const load64Splat = (offset: number): number[] => [0xfd, 0x0a, 3, ...uleb(offset)];
+  const F64X2_SPLAT = [0xfd, 0x14];
+  const F64X2_GT = [0xfd, 0x4a];
+  const V128_AND = [0xfd, 0x4e];
+  const V128_BITSELECT = [0xfd, 0x52];
+  const F64X2_SQRT = [0xfd, 0xef, 0x01];
+  const F64X2_SUB = [0xfd, 0xf1, 0x01];
+  const F64X2_MUL = [0xfd, 0xf2, 0x01];
+  const F64X2_DIV = [0xfd, 0xf3, 0x01];
+  const F64X2_PMIN = [0xfd, 0xf6, 0x01];
+  const F64X2_PMAX = [0xfd, 0xf7, 0x01];
+  // Params 0 n, 1 cap, 2 rhoAt, 3 instAt; i32 locals 4 i, 5 k, 6 pair (byte offset of (i, k)),
+  // 7 kAt (instAt + k * 8); v128 8 s_i, 9 own_i, 10 n_i, 11 own_i > zss_i, 12 1, 13 -1, 14 NaN, 15 rho, 16 own_k.
+  const [N, CAP, RHO_AT, INST_AT, I, K, PAIR, K_AT, SI, OWNI, NI, OKI, ONE, MINUS_ONE, NAN, R, OWNK] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+  // Byte offsets of the per-instrument arrays from instAt: s, own, zss, n, each cap + 2 doubles.
+  const arrayAt = (j: number): number[] => [...get(CAP), ...i32c(2), ADD, ...i32c(8 * j), MUL];
+  const b: number[] = [];
+  b.push(...f64c(1), ...F64X2_SPLAT, ...set(ONE), ...f64c(-1), ...F64X2_SPLAT, ...set(MINUS_ONE), ...f64c(Number.NaN), ...F64X2_SPLAT, ...set(NAN));
+  b.push(...BLOCK, ...LOOP, ...get(I), ...i32c(1), ADD, ...get(N), GE_S, ...brIf(1));
+  // The row's side: s_i, own_i, n_i and its variance test in both lanes.
+  const rowAt = (j: number): number[] => [...get(INST_AT), ...arrayAt(j), ADD, ...get(I), ...i32c(3), SHL, ADD];
+  b.push(...rowAt(0), ...load64Splat(0), ...set(SI), ...rowAt(1), ...load64Splat(0), ...set(OWNI), ...rowAt(3), ...load64Splat(0), ...set(NI));
+  b.push(...get(OWNI), ...rowAt(2), ...load64Splat(0), ...F64X2_GT, ...set(OKI));
+  b.push(...get(I), ...i32c(1), ADD, ...set(K));
+  b.push(...BLOCK, ...LOOP, ...get(K), ...get(N), GE_S, ...brIf(1));
+  b.push(...get(I), ...get(CAP), MUL, ...get(K), ADD, ...i32c(3), SHL, ...set(PAIR), ...get(INST_AT), ...get(K), ...i32c(3), SHL, ADD, ...set(K_AT));
+  const colAt = (j: number): number[] => [...get(K_AT), ...arrayAt(j), ADD];
+  b.push(...colAt(1), ...vLoad(0), ...set(OWNK));
+  // (sxy - (s_i * s_k) / n_i) / sqrt(own_i * own_k), then r > 1 ? 1 : r, then r < -1 ? -1 : r.
+  b.push(...get(PAIR), ...vLoad(0), ...get(SI), ...get(K_AT), ...vLoad(0), ...F64X2_MUL, ...get(NI), ...F64X2_DIV, ...F64X2_SUB);
+  b.push(...get(OWNI), ...get(OWNK), ...F64X2_MUL, ...F64X2_SQRT, ...F64X2_DIV, ...get(ONE), ...F64X2_PMIN, ...get(MINUS_ONE), ...F64X2_PMAX, ...set(R));
+  // NaN unless own_i > zss_i and own_k > zss_k.
+  b.push(...get(RHO_AT), ...get(PAIR), ADD, ...get(R), ...get(NAN), ...get(OKI), ...get(OWNK), ...colAt(2), ...vLoad(0), ...F64X2_GT, ...V128_AND, ...V128_BITSELECT, ...vStore);
+  b.push(...get(K), ...i32c(2), ADD, ...set(K), ...br(0), ...END, ...END);
+  b.push(...get(I), ...i32c(1), ADD, ...set(I), ...br(0), ...END, ...END);
+  return b;
 }

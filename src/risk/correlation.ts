@@ -656,6 +656,21 @@ export class CorrelationMatrix implements EventTimeDriven {
       const s1 = s[i] as number;
       own[i] = (ss[i] as number) - (s1 * s1) / (f > M ? 0 : M - f + 1);
     }
+    // With WebAssembly, the correlations of those pairs (the formula below, two pairs per
+    // instruction: correlation-kernel.ts), read by the loop.
+    const kern = this.kern;
+    let together: Float64Array | undefined;
+    if (kern !== undefined) {
+      for (let i = 0; i < order.length; i++) {
+        const f = first[i] as number;
+        kern.s[i] = s[i] as number;
+        kern.own[i] = own[i] as number;
+        kern.zss[i] = ZERO_VARIANCE * (ss[i] as number);
+        kern.n[i] = f > M ? 0 : M - f + 1;
+      }
+      kern.corr(order.length);
+      together = kern.rho;
+    }
     for (let pa = 0; pa < order.length; pa++) {
       const a = order[pa] as number;
       const fa = first[a] as number;
@@ -665,7 +680,10 @@ export class CorrelationMatrix implements EventTimeDriven {
         const start = fa > fb ? fa : fb;
         const n = start > M ? 0 : M - start + 1;
         let rho = Number.NaN;
-        if (n >= minObs) {
+        const pair = a < b ? a * cap + b : b * cap + a;
+        if (n >= minObs && fa === fb && together !== undefined) {
+          if (n >= 2) rho = together[pair] as number;
+        } else if (n >= minObs) {
           let sx = s[a] as number;
           let sxx = ss[a] as number;
           let sy = s[b] as number;
@@ -684,7 +702,6 @@ export class CorrelationMatrix implements EventTimeDriven {
               syy -= l.ss[b] ?? 0;
             }
           }
-          const pair = a < b ? a * cap + b : b * cap + a;
           // pearsonFromSums, inline (the same operations; n >= minObs here): a double returned
           // by a call that is not inlined is a heap number, and this runs for every pair.
           if (n >= 2) {
@@ -696,16 +713,16 @@ export class CorrelationMatrix implements EventTimeDriven {
               rho = r > 1 ? 1 : r < -1 ? -1 : r;
             }
           }
-          if (!Number.isNaN(rho)) {
-            // The episodes (judge's flags) without a call per pair: judge only when one starts.
-            const isHigh = Math.abs(rho) >= highAbs;
-            const h = hist[pair] as number;
-            const isBreak = !Number.isNaN(h) && Math.abs(rho - h) >= breakAbs;
-            if ((isHigh && high[pair] === 0) || (isBreak && brk[pair] === 0)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
-            else {
-              high[pair] = isHigh ? 1 : 0;
-              if (!Number.isNaN(h)) brk[pair] = isBreak ? 1 : 0;
-            }
+        }
+        if (!Number.isNaN(rho)) {
+          // The episodes (judge's flags) without a call per pair: judge only when one starts.
+          const isHigh = Math.abs(rho) >= highAbs;
+          const h = hist[pair] as number;
+          const isBreak = !Number.isNaN(h) && Math.abs(rho - h) >= breakAbs;
+          if ((isHigh && high[pair] === 0) || (isBreak && brk[pair] === 0)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
+          else {
+            high[pair] = isHigh ? 1 : 0;
+            if (!Number.isNaN(h)) brk[pair] = isBreak ? 1 : 0;
           }
         }
         if (want) {

@@ -277,6 +277,76 @@ function expectPairSumsOfPlainLoop(names: string[], quotes: MarketQuote[], bars:
   }
 }
 
+describe('correlation with and without WebAssembly', () => {
+  it('every window, correlation and count, and every alert are bit-identical to the plain JavaScript path', () => {
+    // 24 instruments over 40 minutes (8 windows): most quoted in most bars, some bars with few
+    // quotes (the sparse loop) or none, late starters and an instrument first seen mid-day
+    // (late pairs, short windows below minObs), and a pair of instruments that move together
+    // (CORRELATION_HIGH and BREAK episodes against the history).
+    const names = Array.from({ length: 24 }, (_, i) => `W${String(i).padStart(2, '0')}`);
+    let seed = 41;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const history: Record<string, number[]> = {};
+    names.forEach((n, i) => {
+      let c = 30 + i;
+      history[n] = Array.from({ length: 80 }, () => (c *= 1 + (rnd() - 0.5) * 0.03));
+    });
+    const all = [...names, 'X99'];
+    const level = all.map(() => 100);
+    const quotes: MarketQuote[] = [];
+    for (let j = 0; j < 2400; j++) {
+      const moveP = j % 9 === 4 ? 0.1 : j % 13 === 7 ? 0 : 0.85;
+      const f = (rnd() - 0.5) * 0.004;
+      all.forEach((n, i) => {
+        if ((i === 5 && j < 200) || (i === 9 && j > 700 && j < 1000) || (i === 24 && j < 1478) || rnd() >= moveP) return;
+        level[i] = level[i]! * (1 + (i < 2 ? f : (rnd() - 0.5) * 0.004));
+        quotes.push({ ts: T0 + j * S + Math.floor(rnd() * 999), instrument: n, bid: level[i]! - 0.001, ask: level[i]! + 0.001, bidSize: 1, askSize: 1 });
+      });
+    }
+    quotes.sort((x, y) => x.ts - y.ts);
+    const ref = reference(names, history);
+    const runOnce = () => {
+      const windows: Array<{ rho: Float64Array; n: Float64Array; ws: number }> = [];
+      const alerts: MarketAlert[] = [];
+      const c = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, (a) => alerts.push(a), undefined, (w) => windows.push({ rho: w.rho, n: w.n, ws: w.windowStart }));
+      for (const q of quotes) {
+        c.advance(q.ts);
+        c.onQuote(q);
+      }
+      c.finish();
+      return { windows, alerts, kern: (c as unknown as { kern: unknown }).kern };
+    };
+    const withWasm = runOnce();
+    const g = globalThis as { WebAssembly?: unknown };
+    const saved = g.WebAssembly;
+    g.WebAssembly = undefined;
+    let plain: ReturnType<typeof runOnce>;
+    try {
+      plain = runOnce();
+    } finally {
+      g.WebAssembly = saved;
+    }
+    expect(withWasm.kern).toBeDefined();
+    expect(plain.kern).toBeUndefined();
+    expect(withWasm.windows.length).toBe(8);
+    expect(withWasm.windows.map((w) => w.ws)).toEqual(plain.windows.map((w) => w.ws));
+    let defined = 0;
+    withWasm.windows.forEach((w, x) => {
+      const p = plain.windows[x]!;
+      expect(Array.from(w.n)).toEqual(Array.from(p.n));
+      const bad = Array.from(w.rho).findIndex((v, i) => !(Object.is(v, p.rho[i]) || (Number.isNaN(v) && Number.isNaN(p.rho[i]!))));
+      expect(bad).toBe(-1);
+      defined += Array.from(w.rho).filter((v) => !Number.isNaN(v)).length;
+    });
+    expect(defined).toBeGreaterThan(1500);
+    // Windows with pairs below minObs (the late instrument) and pairs whose sides started apart.
+    expect(withWasm.windows.some((w) => Array.from(w.rho).some(Number.isNaN))).toBe(true);
+    expect(withWasm.windows.some((w) => new Set(w.n).size > 2)).toBe(true);
+    expect(withWasm.alerts).toEqual(plain.alerts);
+    expect(withWasm.alerts.length).toBeGreaterThan(0);
+  });
+});
+
 describe('correlation alerts', () => {
   const p: CorrelationParams = { windowMs: 60 * S, stepMs: S, minObs: 10, highAbs: 0.9, breakAbs: 0.5 };
   /** One window of quotes for A and B: B follows A (rho 1) or moves on its own. */
