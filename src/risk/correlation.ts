@@ -174,8 +174,9 @@ export class CorrelationWindow {
   /**
    * This window's rows as columns ({@link CorrelationWindow.columns} of it alone). The `n` column
    * is the window's own array (shared with the windows of equal counts), so is the correlation
-   * column when no correlation is null, and the instrument columns are those of every window over
-   * the same names (see {@link pairNames}): the sink only reads them.
+   * column when no correlation is null, the instrument columns are those of every window over
+   * the same names (see {@link pairNames}), and a window's start column is the previous window's
+   * end column (see {@link boundColumn}): the sink only reads them.
    */
   columns(): SnapshotColumns {
     const total = this.size;
@@ -191,8 +192,8 @@ export class CorrelationWindow {
     }
     const { a, b } = pairNames(this.names);
     return new SnapshotColumns(total, {
-      window_start: new Float64Array(total).fill(this.windowStart),
-      window_end: new Float64Array(total).fill(this.windowEnd),
+      window_start: boundColumn(this.windowStart, total),
+      window_end: boundColumn(this.windowEnd, total),
       instrument_a: a,
       instrument_b: b,
       correlation: corr,
@@ -218,6 +219,22 @@ export class CorrelationWindow {
     }
     return out;
   }
+}
+
+/** The last two columns made by {@link boundColumn}. */
+const BOUNDS: Float64Array[] = [];
+
+/**
+ * A column of `total` rows, each `t`: the one made last for the same time and length when there
+ * is one (a window's start is the previous window's end, the windows being consecutive), else a
+ * new one. Columns are only read once made.
+ */
+function boundColumn(t: number, total: number): Float64Array {
+  for (const c of BOUNDS) if (c.length === total && c[0] === t) return c;
+  const c = new Float64Array(total).fill(t);
+  if (BOUNDS.length === 2) BOUNDS.shift();
+  BOUNDS.push(c);
+  return c;
 }
 
 /** {@link pairNames} by names list (a matrix shares its list among its windows until an instrument is added). */

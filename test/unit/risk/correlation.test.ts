@@ -518,6 +518,26 @@ describe('correlation state', () => {
     expect(rows.map((r) => r['correlation'])).toEqual([0.25, null, -0.75]);
   });
 
+  it("consecutive windows' columns: a window's start column is the previous window's end column, with the right times and lengths", () => {
+    const names = ['ACME', 'BOLT', 'CART'];
+    const rho = Float64Array.of(0.5, -0.5, 0.25);
+    const n = Float64Array.of(300, 300, 300);
+    // Three consecutive windows, a gap, one over fewer names, then the first window again.
+    const ws = [T0, T0 + 300_000, T0 + 600_000, T0 + 1_500_000];
+    const wins = ws.map((t) => new CorrelationWindow(t, t + 300_000, names, rho, n));
+    wins.push(new CorrelationWindow(T0 + 1_800_000, T0 + 2_100_000, names.slice(0, 2), Float64Array.of(0.75), Float64Array.of(12)));
+    wins.push(new CorrelationWindow(T0, T0 + 300_000, names, rho, n));
+    const cols = wins.map((w) => w.columns());
+    wins.forEach((w, i) => {
+      expect(cols[i]!.toRows()).toEqual(w.rows());
+      expect(Array.from(cols[i]!.columns['window_start'] as Float64Array)).toEqual(new Array(w.size).fill(w.windowStart));
+      expect(Array.from(cols[i]!.columns['window_end'] as Float64Array)).toEqual(new Array(w.size).fill(w.windowEnd));
+    });
+    expect(cols[1]!.columns['window_start']).toBe(cols[0]!.columns['window_end']);
+    expect(cols[2]!.columns['window_start']).toBe(cols[1]!.columns['window_end']);
+    expect(cols[3]!.columns['window_start']).not.toBe(cols[2]!.columns['window_end']);
+  });
+
   it('windows kept until the end read the counts they were closed with (a count array is shared only while equal)', () => {
     // C is quoted from the middle of the second window on: pairs with C count 0, then some, then
     // every return; the later windows have equal counts (one shared array).
