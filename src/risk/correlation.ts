@@ -1,7 +1,7 @@
 import type { History, ReferenceData } from '../core/reference.js';
 import { SnapshotColumns } from '../core/snapshot-rows.js';
 import { windowStart } from '../windows/assigners.js';
-import { pairKernel, pairRAt, pairRowsAt, type PairKernelState } from './correlation-kernel.js';
+import { PAIR_BLOCK_BARS, pairBarsAt, pairKernel, type PairKernelState } from './correlation-kernel.js';
 import { durationText, InstrumentSlots, instrumentId, numText, type AlertSink, type EventTimeDriven, type MarketAlert, type MarketQuote } from './market.js';
 
 /**
@@ -174,8 +174,9 @@ export class CorrelationWindow {
   /**
    * This window's rows as columns ({@link CorrelationWindow.columns} of it alone). The `n` column
    * is the window's own array (shared with the windows of equal counts), so is the correlation
-   * column when no correlation is null, and the instrument columns are those of every window over
-   * the same names (see {@link pairNames}): the sink only reads them.
+   * column when no correlation is null, the instrument columns are those of every window over
+   * the same names (see {@link pairNames}), and a window's start column is the previous window's
+   * end column (see {@link boundColumn}): the sink only reads them.
    */
   columns(): SnapshotColumns {
     const total = this.size;
@@ -191,8 +192,8 @@ export class CorrelationWindow {
     }
     const { a, b } = pairNames(this.names);
     return new SnapshotColumns(total, {
-      window_start: new Float64Array(total).fill(this.windowStart),
-      window_end: new Float64Array(total).fill(this.windowEnd),
+      window_start: boundColumn(this.windowStart, total),
+      window_end: boundColumn(this.windowEnd, total),
       instrument_a: a,
       instrument_b: b,
       correlation: corr,
@@ -218,6 +219,22 @@ export class CorrelationWindow {
     }
     return out;
   }
+}
+
+/** The last two columns made by {@link boundColumn}. */
+const BOUNDS: Float64Array[] = [];
+
+/**
+ * A column of `total` rows, each `t`: the one made last for the same time and length when there
+ * is one (a window's start is the previous window's end, the windows being consecutive), else a
+ * new one. Columns are only read once made.
+ */
+function boundColumn(t: number, total: number): Float64Array {
+  for (const c of BOUNDS) if (c.length === total && c[0] === t) return c;
+  const c = new Float64Array(total).fill(t);
+  if (BOUNDS.length === 2) BOUNDS.shift();
+  BOUNDS.push(c);
+  return c;
 }
 
 /** {@link pairNames} by names list (a matrix shares its list among its windows until an instrument is added). */
@@ -290,9 +307,9 @@ export interface CorrelationSnapshot {
  * window are the last M - max(f_a, f_b) + 1, and the per-instrument sums of r and r^2 (with a
  * copy of them taken when an instrument starts late in a window) give each pair's sx, sy, sxx, syy
  * without per-pair work. Only sxy is per pair (a typed array), and only pairs where both returns
- * are non-zero add to it: O(k^2) per bar for k instruments that moved (in WebAssembly, two pairs
- * per instruction, when most instruments move: correlation-kernel.ts). At the window's end each
- * pair is one O(1) formula.
+ * are non-zero add to it: O(k^2) per bar for k instruments that moved (when most instruments
+ * move, the bar's returns are buffered and added to every pair a block of bars at a time, in
+ * WebAssembly: correlation-kernel.ts). At the window's end each pair is one O(1) formula.
  *
  * Windows in which no quote arrived are neither computed nor reported (every return would be 0,
  * so every correlation null); the bars of a reported window run to its end even past the last
@@ -339,6 +356,8 @@ export class CorrelationMatrix implements EventTimeDriven {
   private sxy: Float64Array = new Float64Array(0);
   /** The WebAssembly pair update over sxy (which then lives in its memory); undefined without WebAssembly. */
   private kern: PairKernelState | undefined;
+  /** Bars in the kernel's block whose products are not in sxy yet (see {@link flushPairs}). */
+  private pending = 0;
   private hist: Float64Array = new Float64Array(0);
   /** Per pair: the last reported correlation met the HIGH / BREAK condition (episode open). */
   private high: Uint8Array = new Uint8Array(0);
@@ -375,7 +394,8 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.bars = p.windowMs / p.stepMs;
     this.span = p.windowMs % 60_000 === 0 ? `${p.windowMs / 60_000}m` : durationText(p.windowMs);
     this.grow(Math.max(8, ref.instruments.size));
-    for (const name of [...ref.instruments.keys()].sort()) this.add(name);
+    for (const name of [...ref.instruments.keys()].sort()) this.place(name);
+    this.histAll();
   }
 
   /** Instruments known so far, in index order. */
@@ -423,6 +443,7 @@ export class CorrelationMatrix implements EventTimeDriven {
   }
 
   snapshot(): CorrelationSnapshot {
+    this.flushPairs();
     return {
       names: this.names.slice(),
       lastMid: this.lastMid.slice(),
@@ -454,6 +475,10 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.s = x.s.slice();
     this.ss = x.ss.slice();
     this.kern = pairKernel(this.cap);
+    this.pending = 0;
+    // rho_hist while the kernel's sums are still zero (histAll uses them).
+    this.hist = new Float64Array(this.cap * this.cap).fill(Number.NaN);
+    this.histAll();
     if (this.kern === undefined) this.sxy = x.sxy.slice();
     else {
       this.kern.sxy.set(x.sxy);
@@ -469,8 +494,6 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.bar = x.bar;
     this.zi = new Int32Array(this.cap);
     this.zr = new Float64Array(this.cap);
-    this.hist = new Float64Array(this.cap * this.cap).fill(Number.NaN);
-    for (let i = 0; i < this.names.length; i++) for (let k = i + 1; k < this.names.length; k++) this.hist[i * this.cap + k] = this.histOf(this.names[i]!, this.names[k]!);
     this.sorted = undefined;
   }
 
@@ -541,28 +564,22 @@ export class CorrelationMatrix implements EventTimeDriven {
     const sxy = this.sxy;
     const kern = this.kern;
     if (kern !== undefined && zn > 1) {
-      // The dense kernel adds r_i * r_k to every pair (i, k > i) of a moved i, with r_k = 0 for the
-      // instruments that did not move: worth it unless few moved, and bit-identical only with
-      // finite returns (see correlation-kernel.ts).
+      // A bar where most instruments moved goes to the kernel's block, whose products are added
+      // to every pair (0 for the instruments that did not move) when it is full or sxy is read:
+      // worth it unless few moved, and bit-identical only with finite returns (see
+      // correlation-kernel.ts). Else the block goes first, so that each pair's sum still takes
+      // its products in bar order.
       const n = this.names.length;
-      let dense = 0;
       let finite = true;
-      for (let q = 0; q < zn; q++) {
-        dense += n - 1 - (zi[q] as number);
-        if (!(Math.abs(zr[q] as number) < Number.POSITIVE_INFINITY)) finite = false;
-      }
-      if (finite && dense <= 2 * zn * (zn - 1)) {
-        const kr = kern.r;
-        const rows = kern.rows;
-        for (let q = 0; q < zn; q++) {
-          const i = zi[q] as number;
-          rows[q] = i;
-          kr[i] = zr[q] as number;
-        }
-        kern.run(pairRowsAt(cap), zn, pairRAt(cap), n, cap);
-        for (let q = 0; q < zn; q++) kr[zi[q] as number] = 0;
+      for (let q = 0; q < zn; q++) if (!(Math.abs(zr[q] as number) < Number.POSITIVE_INFINITY)) finite = false;
+      if (finite && n * (n - 1) <= 4 * zn * (zn - 1)) {
+        const bars = kern.bars;
+        const at = this.pending * cap;
+        bars.fill(0, at, at + n);
+        for (let q = 0; q < zn; q++) bars[at + (zi[q] as number)] = zr[q] as number;
+        if (++this.pending === PAIR_BLOCK_BARS) this.flushPairs();
         zn = 0;
-      }
+      } else this.flushPairs();
     }
     // Each pair gets its one addition of the bar, in any order of the pairs (every sum is per pair
     // and bar by bar): rows four at a time, so that the inner loop reads each later instrument's
@@ -611,7 +628,15 @@ export class CorrelationMatrix implements EventTimeDriven {
     }
   }
 
+  /** Adds the products of the bars in the kernel's block to sxy (before sxy is read or re-laid). */
+  private flushPairs(): void {
+    if (this.pending === 0) return;
+    this.kern!.run(pairBarsAt(this.cap), this.pending, this.names.length, this.cap);
+    this.pending = 0;
+  }
+
   private closeWindow(): void {
+    this.flushPairs();
     const ws = this.open;
     const we = ws + this.p.windowMs;
     const M = this.bars;
@@ -648,6 +673,21 @@ export class CorrelationMatrix implements EventTimeDriven {
       const s1 = s[i] as number;
       own[i] = (ss[i] as number) - (s1 * s1) / (f > M ? 0 : M - f + 1);
     }
+    // With WebAssembly, the correlations of those pairs (the formula below, two pairs per
+    // instruction: correlation-kernel.ts), read by the loop.
+    const kern = this.kern;
+    let together: Float64Array | undefined;
+    if (kern !== undefined) {
+      for (let i = 0; i < order.length; i++) {
+        const f = first[i] as number;
+        kern.s[i] = s[i] as number;
+        kern.own[i] = own[i] as number;
+        kern.zss[i] = ZERO_VARIANCE * (ss[i] as number);
+        kern.n[i] = f > M ? 0 : M - f + 1;
+      }
+      kern.corr(order.length);
+      together = kern.rho;
+    }
     for (let pa = 0; pa < order.length; pa++) {
       const a = order[pa] as number;
       const fa = first[a] as number;
@@ -657,7 +697,10 @@ export class CorrelationMatrix implements EventTimeDriven {
         const start = fa > fb ? fa : fb;
         const n = start > M ? 0 : M - start + 1;
         let rho = Number.NaN;
-        if (n >= minObs) {
+        const pair = a < b ? a * cap + b : b * cap + a;
+        if (n >= minObs && fa === fb && together !== undefined) {
+          if (n >= 2) rho = together[pair] as number;
+        } else if (n >= minObs) {
           let sx = s[a] as number;
           let sxx = ss[a] as number;
           let sy = s[b] as number;
@@ -676,7 +719,6 @@ export class CorrelationMatrix implements EventTimeDriven {
               syy -= l.ss[b] ?? 0;
             }
           }
-          const pair = a < b ? a * cap + b : b * cap + a;
           // pearsonFromSums, inline (the same operations; n >= minObs here): a double returned
           // by a call that is not inlined is a heap number, and this runs for every pair.
           if (n >= 2) {
@@ -688,16 +730,16 @@ export class CorrelationMatrix implements EventTimeDriven {
               rho = r > 1 ? 1 : r < -1 ? -1 : r;
             }
           }
-          if (!Number.isNaN(rho)) {
-            // The episodes (judge's flags) without a call per pair: judge only when one starts.
-            const isHigh = Math.abs(rho) >= highAbs;
-            const h = hist[pair] as number;
-            const isBreak = !Number.isNaN(h) && Math.abs(rho - h) >= breakAbs;
-            if ((isHigh && high[pair] === 0) || (isBreak && brk[pair] === 0)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
-            else {
-              high[pair] = isHigh ? 1 : 0;
-              if (!Number.isNaN(h)) brk[pair] = isBreak ? 1 : 0;
-            }
+        }
+        if (!Number.isNaN(rho)) {
+          // The episodes (judge's flags) without a call per pair: judge only when one starts.
+          const isHigh = Math.abs(rho) >= highAbs;
+          const h = hist[pair] as number;
+          const isBreak = !Number.isNaN(h) && Math.abs(rho - h) >= breakAbs;
+          if ((isHigh && high[pair] === 0) || (isBreak && brk[pair] === 0)) this.judge(pair, this.names[a]!, this.names[b]!, rho, n, ws, we, highAbs, breakAbs, alerts);
+          else {
+            high[pair] = isHigh ? 1 : 0;
+            if (!Number.isNaN(h)) brk[pair] = isBreak ? 1 : 0;
           }
         }
         if (want) {
@@ -770,6 +812,83 @@ export class CorrelationMatrix implements EventTimeDriven {
     return ra === null || rb === null ? Number.NaN : returnsCorrelation(ra, rb);
   }
 
+  /**
+   * The rho_hist of every pair ({@link histOf}), with the kernel's sums zero (and left zero). An
+   * instrument whose daily returns are all defined over the longest history (nearly every one)
+   * has the same n, sum and sum of squares in each of its pairs with such another; only the sum
+   * of products is per pair, and the kernel adds those of all pairs one day after the other (its
+   * bars being days), each pair's sum in day order from +0 as in {@link returnsCorrelation}, so
+   * the same operations on the same numbers. The other pairs go pair by pair.
+   */
+  private histAll(): void {
+    const h = this.ref.history;
+    if (h === undefined) return;
+    const n = this.names.length;
+    const cap = this.cap;
+    const rs = this.names.map((name) => this.returnsOf(h, name));
+    let len = 0;
+    for (const r of rs) if (r !== null && r.length > len) len = r.length;
+    // Full: returns of the longest history, defined from day 1 on; their sums over days 1..len-1.
+    const full = new Uint8Array(n);
+    const sx = new Float64Array(n);
+    const sxx = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = rs[i];
+      if (r === null || r === undefined || r.length !== len) continue;
+      let s1 = 0;
+      let s2 = 0;
+      let ok = true;
+      for (let d = 1; d < len && ok; d++) {
+        const x = r[d] as number;
+        if (!Number.isFinite(x)) ok = false;
+        s1 += x;
+        s2 += x * x;
+      }
+      if (!ok) continue;
+      full[i] = 1;
+      sx[i] = s1;
+      sxx[i] = s2;
+    }
+    // Each full pair's sum of products over days 1..len-1 (0 for the other instruments: their
+    // pairs are not read).
+    const kern = this.kern;
+    const sxy = kern === undefined ? new Float64Array(cap * cap) : kern.sxy;
+    if (kern !== undefined) {
+      for (let d = 1; d < len; d += PAIR_BLOCK_BARS) {
+        const days = Math.min(PAIR_BLOCK_BARS, len - d);
+        const bars = kern.bars;
+        bars.fill(0, 0, days * cap);
+        for (let i = 0; i < n; i++) {
+          const r = rs[i];
+          if (full[i] === 0 || !r) continue;
+          for (let b = 0; b < days; b++) bars[b * cap + i] = r[d + b] as number;
+        }
+        kern.run(pairBarsAt(cap), days, n, cap);
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const ri = rs[i];
+        if (full[i] === 0 || !ri) continue;
+        for (let k = i + 1; k < n; k++) {
+          const rk = rs[k];
+          if (full[k] === 0 || !rk) continue;
+          let p = 0;
+          for (let d = 1; d < len; d++) p += (ri[d] as number) * (rk[d] as number);
+          sxy[i * cap + k] = p;
+        }
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      for (let k = i + 1; k < n; k++) {
+        const pair = i * cap + k;
+        // pearsonFromSums is symmetric in its sides (the same operations either way round), so the
+        // pair's name order does not matter here.
+        this.hist[pair] = full[i] === 1 && full[k] === 1 ? pearsonFromSums(len - 1, sx[i] as number, sx[k] as number, sxx[i] as number, sxx[k] as number, sxy[pair] as number, 2) : this.histOf(this.names[i]!, this.names[k]!);
+      }
+    }
+    sxy.fill(0);
+  }
+
   /** An instrument's daily returns in the history (null: no closes), worked out once per instrument rather than once per pair. */
   private returnsOf(h: History, name: string): Float64Array | null {
     let r = this.dailyReturns.get(name);
@@ -781,7 +900,17 @@ export class CorrelationMatrix implements EventTimeDriven {
     return r;
   }
 
+  /** A new instrument, with the rho_hist of its pairs. */
   private add(name: string): number {
+    // The buffered bars are over the instruments before this one.
+    this.flushPairs();
+    const i = this.place(name);
+    for (let k = 0; k < i; k++) this.hist[k * this.cap + i] = this.histOf(this.names[k]!, name);
+    return i;
+  }
+
+  /** A new instrument without its rho_hist (see {@link add}, {@link histAll}). */
+  private place(name: string): number {
     const i = this.names.length;
     if (i === this.cap) this.grow(this.cap * 2);
     this.names.push(name);
@@ -792,7 +921,6 @@ export class CorrelationMatrix implements EventTimeDriven {
     this.first[i] = Number.POSITIVE_INFINITY;
     this.s[i] = 0;
     this.ss[i] = 0;
-    for (let k = 0; k < i; k++) this.hist[k * this.cap + i] = this.histOf(this.names[k]!, name);
     this.sorted = undefined;
     return i;
   }

@@ -210,6 +210,30 @@ describe('correlation pair sums', () => {
     }
     expectPairSumsOfPlainLoop(names, quotes, BARS, 100);
   });
+
+  it('bars buffered for the kernel, sparse bars between them and instruments added mid-window keep each sum in bar order', () => {
+    // 20 instruments of the reference and two first seen in quotes (bars 70 and 150: a new
+    // instrument, then a larger capacity), over 200 bars (more than a block of buffered bars):
+    // bars where most move (buffered), few move (the sparse loop, after the buffered bars), none.
+    const names = Array.from({ length: 20 }, (_, i) => `K${String(i).padStart(2, '0')}`);
+    const all = [...names, 'L00', 'L01'];
+    let seed = 5;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const level = all.map(() => 100);
+    const quotes: MarketQuote[] = [];
+    const BARS = 200;
+    for (let j = 0; j < BARS; j++) {
+      const kind = rnd();
+      const moveP = kind < 0.6 ? 0.9 : kind < 0.85 ? 0.15 : 0;
+      all.forEach((n, i) => {
+        if ((i === 20 && j < 70) || (i === 21 && j < 150) || rnd() >= moveP) return;
+        level[i] = Math.round(level[i]! * (1 + (rnd() - 0.5) * 0.01) * 100) / 100;
+        quotes.push({ ts: T0 + j * S + Math.floor(rnd() * 999), instrument: n, bid: level[i]! - 0.01, ask: level[i]! + 0.01, bidSize: 1, askSize: 1 });
+      });
+    }
+    quotes.sort((x, y) => x.ts - y.ts);
+    expectPairSumsOfPlainLoop(names, quotes, BARS, 10_000);
+  });
 });
 
 /** Runs `quotes` through a matrix for `bars` bars and expects its sxy bit for bit equal to a plain pair-by-pair loop. */
@@ -252,6 +276,76 @@ function expectPairSumsOfPlainLoop(names: string[], quotes: MarketQuote[], bars:
     expect(bad).toBe(-1);
   }
 }
+
+describe('correlation with and without WebAssembly', () => {
+  it('every window, correlation and count, and every alert are bit-identical to the plain JavaScript path', () => {
+    // 24 instruments over 40 minutes (8 windows): most quoted in most bars, some bars with few
+    // quotes (the sparse loop) or none, late starters and an instrument first seen mid-day
+    // (late pairs, short windows below minObs), and a pair of instruments that move together
+    // (CORRELATION_HIGH and BREAK episodes against the history).
+    const names = Array.from({ length: 24 }, (_, i) => `W${String(i).padStart(2, '0')}`);
+    let seed = 41;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const history: Record<string, number[]> = {};
+    names.forEach((n, i) => {
+      let c = 30 + i;
+      history[n] = Array.from({ length: 80 }, () => (c *= 1 + (rnd() - 0.5) * 0.03));
+    });
+    const all = [...names, 'X99'];
+    const level = all.map(() => 100);
+    const quotes: MarketQuote[] = [];
+    for (let j = 0; j < 2400; j++) {
+      const moveP = j % 9 === 4 ? 0.1 : j % 13 === 7 ? 0 : 0.85;
+      const f = (rnd() - 0.5) * 0.004;
+      all.forEach((n, i) => {
+        if ((i === 5 && j < 200) || (i === 9 && j > 700 && j < 1000) || (i === 24 && j < 1478) || rnd() >= moveP) return;
+        level[i] = level[i]! * (1 + (i < 2 ? f : (rnd() - 0.5) * 0.004));
+        quotes.push({ ts: T0 + j * S + Math.floor(rnd() * 999), instrument: n, bid: level[i]! - 0.001, ask: level[i]! + 0.001, bidSize: 1, askSize: 1 });
+      });
+    }
+    quotes.sort((x, y) => x.ts - y.ts);
+    const ref = reference(names, history);
+    const runOnce = () => {
+      const windows: Array<{ rho: Float64Array; n: Float64Array; ws: number }> = [];
+      const alerts: MarketAlert[] = [];
+      const c = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, (a) => alerts.push(a), undefined, (w) => windows.push({ rho: w.rho, n: w.n, ws: w.windowStart }));
+      for (const q of quotes) {
+        c.advance(q.ts);
+        c.onQuote(q);
+      }
+      c.finish();
+      return { windows, alerts, kern: (c as unknown as { kern: unknown }).kern };
+    };
+    const withWasm = runOnce();
+    const g = globalThis as { WebAssembly?: unknown };
+    const saved = g.WebAssembly;
+    g.WebAssembly = undefined;
+    let plain: ReturnType<typeof runOnce>;
+    try {
+      plain = runOnce();
+    } finally {
+      g.WebAssembly = saved;
+    }
+    expect(withWasm.kern).toBeDefined();
+    expect(plain.kern).toBeUndefined();
+    expect(withWasm.windows.length).toBe(8);
+    expect(withWasm.windows.map((w) => w.ws)).toEqual(plain.windows.map((w) => w.ws));
+    let defined = 0;
+    withWasm.windows.forEach((w, x) => {
+      const p = plain.windows[x]!;
+      expect(Array.from(w.n)).toEqual(Array.from(p.n));
+      const bad = Array.from(w.rho).findIndex((v, i) => !(Object.is(v, p.rho[i]) || (Number.isNaN(v) && Number.isNaN(p.rho[i]!))));
+      expect(bad).toBe(-1);
+      defined += Array.from(w.rho).filter((v) => !Number.isNaN(v)).length;
+    });
+    expect(defined).toBeGreaterThan(1500);
+    // Windows with pairs below minObs (the late instrument) and pairs whose sides started apart.
+    expect(withWasm.windows.some((w) => Array.from(w.rho).some(Number.isNaN))).toBe(true);
+    expect(withWasm.windows.some((w) => new Set(w.n).size > 2)).toBe(true);
+    expect(withWasm.alerts).toEqual(plain.alerts);
+    expect(withWasm.alerts.length).toBeGreaterThan(0);
+  });
+});
 
 describe('correlation alerts', () => {
   const p: CorrelationParams = { windowMs: 60 * S, stepMs: S, minObs: 10, highAbs: 0.9, breakAbs: 0.5 };
@@ -323,53 +417,26 @@ describe('historical correlation and the Pearson formula', () => {
         return d === 7 + i ? Number.NaN : i === 5 && d === 12 ? 0 : c;
       });
     });
-    const ref = reference(names);
-    ref.history = { dates: Array.from({ length: 40 }, (_, d) => `d${d}`), closes: new Map(Object.entries(history).map(([k, v]) => [k, Float64Array.from(v)])) };
-    // The plain pass of historicalCorrelation as it was: both returns from the closes, per pair.
-    const plain = (a: string, b: string): number => {
-      const ca = ref.history!.closes.get(a);
-      const cb = ref.history!.closes.get(b);
-      if (ca === undefined || cb === undefined) return Number.NaN;
-      let n = 0;
-      let sx = 0;
-      let sy = 0;
-      let sxx = 0;
-      let syy = 0;
-      let sxy = 0;
-      for (let d = 1; d < Math.min(ca.length, cb.length); d++) {
-        const x = ca[d]! / ca[d - 1]! - 1;
-        const y = cb[d]! / cb[d - 1]! - 1;
-        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-        n++;
-        sx += x;
-        sy += y;
-        sxx += x * x;
-        syy += y * y;
-        sxy += x * y;
-      }
-      return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
-    };
-    const c = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, () => undefined);
-    // The matrix's rho_hist per pair (i < k at i * cap + k), as restored from a snapshot too.
-    const again = new CorrelationMatrix(CORRELATION_DEFAULTS, emptyReference(), () => undefined);
-    Object.assign(again, { ref });
-    again.restore(structuredClone(c.snapshot()));
-    let defined = 0;
-    for (const m of [c, again]) {
-      const { hist, cap } = m as unknown as { hist: Float64Array; cap: number };
-      const idx = m.instruments;
-      for (let i = 0; i < idx.length; i++) {
-        for (let k = i + 1; k < idx.length; k++) {
-          const want = plain(idx[i]! < idx[k]! ? idx[i]! : idx[k]!, idx[i]! < idx[k]! ? idx[k]! : idx[i]!);
-          expect(Object.is(hist[i * cap + k], want)).toBe(true);
-          expect(Object.is(historicalCorrelation(ref.history!, idx[i]!, idx[k]!), want)).toBe(true);
-          if (!Number.isNaN(want)) defined++;
-        }
-      }
-    }
-    expect(defined).toBeGreaterThan(40);
+    expectHistOfPlainPass(names, history, 40, 40);
   });
 
+  it('rho_hist of instruments with a full history (one pass over the days for all pairs) is bit-identical to the pair-by-pair pass', () => {
+    // 150 days (several blocks of days in the kernel): 26 instruments with every close, one with
+    // a gap, one shorter, one with a zero close, one with a constant history, one without
+    // history; their names out of index order against the pairs (Z before A).
+    const names = [...Array.from({ length: 26 }, (_, i) => `F${String(25 - i).padStart(2, '0')}`), 'GAP', 'SHORT', 'ZERO', 'FLAT', 'NONE'];
+    let seed = 29;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const history: Record<string, number[]> = {};
+    names.slice(0, 30).forEach((n, i) => {
+      let c = 20 + i * 3;
+      history[n] = Array.from({ length: n === 'SHORT' ? 120 : 150 }, (_, d) => {
+        c *= 1 + (rnd() - 0.5) * 0.05 * (d % 7 === 3 ? 3 : 1);
+        return n === 'FLAT' ? 40 : n === 'GAP' && d === 70 ? Number.NaN : n === 'ZERO' && d === 90 ? 0 : c;
+      });
+    });
+    expectHistOfPlainPass(names, history, 150, 350);
+  });
   it('historicalCorrelation equals a two-pass sample correlation of the daily returns, skipping missing closes', () => {
     const a = [100, 101, 99.5, 102, Number.NaN, 103, 101.2, 104, 103.3, 106];
     const b = [50, 50.2, 49.1, 51, 51.5, 51.2, 50.1, 52.5, 51.8, 52.1];
@@ -451,6 +518,26 @@ describe('correlation state', () => {
     expect(rows.map((r) => r['correlation'])).toEqual([0.25, null, -0.75]);
   });
 
+  it("consecutive windows' columns: a window's start column is the previous window's end column, with the right times and lengths", () => {
+    const names = ['ACME', 'BOLT', 'CART'];
+    const rho = Float64Array.of(0.5, -0.5, 0.25);
+    const n = Float64Array.of(300, 300, 300);
+    // Three consecutive windows, a gap, one over fewer names, then the first window again.
+    const ws = [T0, T0 + 300_000, T0 + 600_000, T0 + 1_500_000];
+    const wins = ws.map((t) => new CorrelationWindow(t, t + 300_000, names, rho, n));
+    wins.push(new CorrelationWindow(T0 + 1_800_000, T0 + 2_100_000, names.slice(0, 2), Float64Array.of(0.75), Float64Array.of(12)));
+    wins.push(new CorrelationWindow(T0, T0 + 300_000, names, rho, n));
+    const cols = wins.map((w) => w.columns());
+    wins.forEach((w, i) => {
+      expect(cols[i]!.toRows()).toEqual(w.rows());
+      expect(Array.from(cols[i]!.columns['window_start'] as Float64Array)).toEqual(new Array(w.size).fill(w.windowStart));
+      expect(Array.from(cols[i]!.columns['window_end'] as Float64Array)).toEqual(new Array(w.size).fill(w.windowEnd));
+    });
+    expect(cols[1]!.columns['window_start']).toBe(cols[0]!.columns['window_end']);
+    expect(cols[2]!.columns['window_start']).toBe(cols[1]!.columns['window_end']);
+    expect(cols[3]!.columns['window_start']).not.toBe(cols[2]!.columns['window_end']);
+  });
+
   it('windows kept until the end read the counts they were closed with (a count array is shared only while equal)', () => {
     // C is quoted from the middle of the second window on: pairs with C count 0, then some, then
     // every return; the later windows have equal counts (one shared array).
@@ -482,3 +569,70 @@ describe('correlation state', () => {
     expectSameRows(eager, bruteRows(quotes, names, CORRELATION_DEFAULTS));
   });
 });
+
+/**
+ * Expects every pair's rho_hist in a matrix over `names` with `history` (and in one restored
+ * from its snapshot) bit for bit equal to the plain pass of historicalCorrelation as it was:
+ * both returns from the closes, per pair.
+ */
+function expectHistOfPlainPass(names: string[], history: Record<string, number[]>, days: number, minDefined: number): void {
+  const ref = reference(names);
+  ref.history = { dates: Array.from({ length: days }, (_, d) => `d${d}`), closes: new Map(Object.entries(history).map(([k, v]) => [k, Float64Array.from(v)])) };
+  const plain = (a: string, b: string): number => {
+    const ca = ref.history!.closes.get(a);
+    const cb = ref.history!.closes.get(b);
+    if (ca === undefined || cb === undefined) return Number.NaN;
+    let n = 0;
+    let sx = 0;
+    let sy = 0;
+    let sxx = 0;
+    let syy = 0;
+    let sxy = 0;
+    for (let d = 1; d < Math.min(ca.length, cb.length); d++) {
+      const x = ca[d]! / ca[d - 1]! - 1;
+      const y = cb[d]! / cb[d - 1]! - 1;
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      n++;
+      sx += x;
+      sy += y;
+      sxx += x * x;
+      syy += y * y;
+      sxy += x * y;
+    }
+    return pearsonFromSums(n, sx, sy, sxx, syy, sxy, 2);
+  };
+  // The matrix's rho_hist per pair (i < k at i * cap + k), as restored from a snapshot too, with
+  // and without WebAssembly (the sums of products in the kernel or in a loop).
+  const matrices: CorrelationMatrix[] = [];
+  const g = globalThis as { WebAssembly?: unknown };
+  const saved = g.WebAssembly;
+  for (const wasm of [true, false]) {
+    if (!wasm) g.WebAssembly = undefined;
+    try {
+      const c = new CorrelationMatrix(CORRELATION_DEFAULTS, ref, () => undefined);
+      const again = new CorrelationMatrix(CORRELATION_DEFAULTS, emptyReference(), () => undefined);
+      Object.assign(again, { ref });
+      again.restore(structuredClone(c.snapshot()));
+      expect((c as unknown as { kern: unknown }).kern !== undefined).toBe(wasm);
+      matrices.push(c, again);
+    } finally {
+      g.WebAssembly = saved;
+    }
+  }
+  let defined = 0;
+  for (const m of matrices) {
+    const { hist, cap, sxy } = m as unknown as { hist: Float64Array; cap: number; sxy: Float64Array };
+    const idx = m.instruments;
+    for (let i = 0; i < idx.length; i++) {
+      for (let k = i + 1; k < idx.length; k++) {
+        const want = plain(idx[i]! < idx[k]! ? idx[i]! : idx[k]!, idx[i]! < idx[k]! ? idx[k]! : idx[i]!);
+        expect(Object.is(hist[i * cap + k], want)).toBe(true);
+        expect(Object.is(historicalCorrelation(ref.history!, idx[i]!, idx[k]!), want)).toBe(true);
+        if (!Number.isNaN(want)) defined++;
+      }
+    }
+    // The pair sums of the bars start from zero.
+    expect(sxy.every((v) => Object.is(v, 0))).toBe(true);
+  }
+  expect(defined).toBeGreaterThan(2 * minDefined);
+}
