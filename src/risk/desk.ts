@@ -1037,7 +1037,8 @@ export class DeskRisk implements PositionListener {
     tr.stale = 0;
     if (this.hv && tr.L) {
       this.applyPending(tr);
-      this.hv.compute(tr.L);
+      if (tr.lAt >= 0) this.hv.computeResident(tr.L, this.scenarioFold!, tr.lAt);
+      else this.hv.compute(tr.L);
       tr.var = this.hv.var;
       tr.es = this.hv.es;
     } else if (this.pm && tr.qf) {
