@@ -52,6 +52,13 @@ const PF_QTY = layout.PF_QTY;
 const PF_RISK_DRIFT = layout.PF_RISK_DRIFT;
 const PF_RISK_NOTIONAL = layout.PF_RISK_NOTIONAL;
 const PF_UNREALIZED = layout.PF_UNREALIZED;
+const IM = layout.IM;
+const IM_MARK = layout.IM_MARK;
+const IM_HOLDERS = layout.IM_HOLDERS;
+const IM_IDS_AT = layout.IM_IDS_AT;
+const IM_TIS_AT = layout.IM_TIS_AT;
+/** The desk's slot in an instrument's record of the book: InstRisk.bound. */
+const IM_BOUND = layout.IM_EXT;
 const RESUM_EVERY = layout.RESUM_EVERY;
 const TF = layout.TF;
 const TF_EXT = layout.TF_EXT;
@@ -562,6 +569,7 @@ export class DeskRisk implements PositionListener {
     inst.ext = { r, ri, row, bound } satisfies InstRisk;
     if (inst.index >= this.instBound.length) this.instBound = grown(this.instBound, inst.index + 1);
     this.instBound[inst.index] = bound;
+    this.book.im[inst.index * IM + IM_BOUND] = bound;
     if (r === undefined) {
       this.sink.warn(`VaR: ${inst.name} has no price history in history.csv; it contributes 0 to every scenario`);
     }
@@ -623,27 +631,30 @@ export class DeskRisk implements PositionListener {
    * leaves to JavaScript and to {@link checkHolder} those whose limits need a check; without it,
    * revalueHolders for all.
    */
-  onMarkMove(inst: InstrumentMark, ts: number, skip: number): void {
-    const count = inst.holders.length;
+  onMarkMove(ii: number, ts: number, skip: number): void {
+    const book = this.book;
     const kernel = this.kernel;
+    // The instrument's record (nothing below adds an instrument, which is what moves it).
+    const im = book.im;
+    const o = ii * IM;
+    const count = im[o + IM_HOLDERS] as number;
     if (kernel === undefined) {
-      this.revalueHolders(inst, ts, skip, 0, count);
+      this.revalueHolders(book.instruments[ii]!, ts, skip, 0, count);
       return;
     }
-    const mark = inst.mark;
-    const bnd = this.instBound[inst.index] as number;
-    const book = this.book;
+    const mark = im[o + IM_MARK] as number;
+    const bnd = im[o + IM_BOUND] as number;
     let k = 0;
     while (k < count) {
       // The places are read afresh (nothing below adds to the book, which is what moves them).
-      const r = kernel(inst.holderIdsAt, inst.holderTradersAt, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
+      const r = kernel(im[o + IM_IDS_AT] as number, im[o + IM_TIS_AT] as number, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
       k = r >> 1;
       if (k >= count) return;
-      if ((r & 1) === 0) this.revalueHolders(inst, ts, skip, k, k + 1);
+      if ((r & 1) === 0) this.revalueHolders(book.instruments[ii]!, ts, skip, k, k + 1);
       else {
         // Re-valued by the kernel (a trader without concentration tracking): its limit checks,
         // on the values it wrote.
-        const ti = inst.holderTraders[k] as number;
+        const ti = book.instruments[ii]!.holderTraders[k] as number;
         const tf = book.tf;
         const c = ti * TF;
         const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
