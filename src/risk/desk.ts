@@ -218,6 +218,13 @@ const D_CHI = TF_EXT + 12;
 const D_VAR = TF_EXT + 13;
 const D_MAX_POS = TF_EXT + 14;
 
+/** Doubles per position in TraderRisk.pos, and their slots: position id, returns id, riskNotional, bound. */
+const POS = 4;
+const POS_ID = 0;
+const POS_RI = 1;
+const POS_RN = 2;
+const POS_BOUND = 3;
+
 /**
  * Whether gross exposure `g`, `loss` and drawdown `dd` of the trader whose record is at tf[d..]
  * are inside its quiet box (the D_GLO..D_DHI bounds of TraderRisk.setQuiet), where checkBook
@@ -276,16 +283,14 @@ class TraderRisk {
    */
   pending = 0;
   /**
-   * The trader's positions in `positions` order as flat arrays (the loops of DeskRisk.deferVar
-   * and foldAll, without a walk over Position and InstrumentMark objects): the first `known`
-   * position ids, their returns ids (InstRisk.ri), and in posRB pairs of each one's riskNotional
-   * (a copy of Position.riskNotional, written wherever that is) and its instrument's bound
-   * (InstRisk.bound): deferVar's sum reads them from one dense array instead of a position record
-   * each.
+   * The trader's first `known` positions in `positions` order, POS doubles each (the loops of
+   * DeskRisk.deferVar and foldAll, without a walk over Position and InstrumentMark objects): the
+   * position id, its instrument's returns id (InstRisk.ri), a copy of its riskNotional (written
+   * wherever Position.riskNotional is) and its instrument's bound (InstRisk.bound). One array for
+   * both loops: foldAll and deferVar each reach a trader's positions through one cache line or
+   * two instead of a position record each and an array per field.
    */
-  posIds = new Int32Array(8);
-  posRB = new Float64Array(16);
-  posR = new Int32Array(8);
+  pos = new Float64Array(8 * POS);
   known = 0;
   /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
   readonly varLimit: number;
@@ -856,9 +861,9 @@ export class DeskRisk implements PositionListener {
       const count = t.positions.length;
       if (tr.known !== count) this.knowPositions(t, tr);
       // sum |riskNotional| * bound in positions order, from the copies.
-      const rb = tr.posRB;
+      const pos = tr.pos;
       let lb = 0;
-      for (let j = 0; j < count; j++) lb += Math.abs(rb[2 * j] as number) * (rb[2 * j + 1] as number);
+      for (let j = 0; j < count; j++) lb += Math.abs(pos[j * POS + POS_RN] as number) * (pos[j * POS + POS_BOUND] as number);
       e += lb * 2 ** -50;
       const drift = tr.drift;
       if (!(room > 0 && (drift > 0 ? drift : 0) + e <= room)) return false;
@@ -869,20 +874,17 @@ export class DeskRisk implements PositionListener {
     return true;
   }
 
-  /** Appends the trader's positions opened since the last call to TraderRisk.posIds, posRB and posR. */
+  /** Appends the trader's positions opened since the last call to TraderRisk.pos. */
   private knowPositions(t: TraderBook, tr: TraderRisk): void {
     const ps = t.positions;
-    if (ps.length > tr.posIds.length) {
-      tr.posIds = grown(tr.posIds, ps.length);
-      tr.posR = grown(tr.posR, ps.length);
-    }
-    if (2 * ps.length > tr.posRB.length) tr.posRB = grown(tr.posRB, 2 * ps.length);
+    if (ps.length * POS > tr.pos.length) tr.pos = grown(tr.pos, ps.length * POS);
+    const pos = tr.pos;
     for (let j = tr.known; j < ps.length; j++) {
       const p = ps[j]!;
-      tr.posIds[j] = p.id;
-      tr.posRB[2 * j] = p.riskNotional;
-      tr.posRB[2 * j + 1] = this.instBound[p.inst.index] as number;
-      tr.posR[j] = (p.inst.ext as InstRisk).ri;
+      pos[j * POS + POS_ID] = p.id;
+      pos[j * POS + POS_RI] = (p.inst.ext as InstRisk).ri;
+      pos[j * POS + POS_RN] = p.riskNotional;
+      pos[j * POS + POS_BOUND] = this.instBound[p.inst.index] as number;
     }
     tr.known = ps.length;
   }
@@ -936,7 +938,7 @@ export class DeskRisk implements PositionListener {
     if (d === 0) return false;
     p.riskNotional = p.notional;
     // Its copy (positions not yet known get theirs from the record in knowPositions).
-    if (p.slot < tr.known) tr.posRB[2 * p.slot] = p.riskNotional;
+    if (p.slot < tr.known) tr.pos[p.slot * POS + POS_RN] = p.riskNotional;
     const x = p.inst.ext as InstRisk;
     if (tr.L !== undefined) {
       if (x.r === undefined) return false;
@@ -978,11 +980,10 @@ export class DeskRisk implements PositionListener {
     let k = queued;
     const count = t.positions.length;
     if (tr.known !== count) this.knowPositions(t, tr);
-    const ids = tr.posIds;
-    const posR = tr.posR;
+    const pos = tr.pos;
     for (let j = 0; j < count; j++) {
       // The position's record read directly (p.notional, p.riskNotional: the same slots).
-      const b = (ids[j] as number) * PF;
+      const b = (pos[j * POS + POS_ID] as number) * PF;
       const n = pf[b + PF_NOTIONAL] as number;
       const rn = pf[b + PF_RISK_NOTIONAL] as number;
       if (n === rn) continue;
@@ -991,8 +992,8 @@ export class DeskRisk implements PositionListener {
       const d = n - rn;
       if (d === 0) continue;
       pf[b + PF_RISK_NOTIONAL] = n;
-      tr.posRB[2 * j] = n;
-      const r = posR[j] as number;
+      pos[j * POS + POS_RN] = n;
+      const r = pos[j * POS + POS_RI] as number;
       if (r < 0) continue;
       sf.stage(k, d, r);
       k++;

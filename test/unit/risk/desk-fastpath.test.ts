@@ -253,7 +253,7 @@ describe('queued trade folds (TraderRisk.pending)', { timeout: 60_000 }, () => {
   });
 });
 
-describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / posRB / posR)", () => {
+describe("deferVar's and foldAll's flat copy of each book (TraderRisk.pos)", () => {
   it('holds every known position of the book in order, with its riskNotional and instrument bound, after every event', () => {
     const day = generateDay(5, { events: 6_000 });
     const run = newRun(day.reference);
@@ -261,13 +261,14 @@ describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / p
     for (const e of processingOrder(day.events)) {
       feed(run.desk, e);
       for (const t of run.desk.book.traders) {
-        const tr = t.ext as { known: number; posIds: Int32Array; posRB: Float64Array; posR: Int32Array };
+        const tr = t.ext as { known: number; pos: Float64Array };
         expect(tr.known).toBeLessThanOrEqual(t.positions.length);
         for (let j = 0; j < tr.known; j++) {
           const p = t.positions[j]!;
           const x = p.inst.ext as { bound: number; r: Float64Array | undefined; ri: number };
-          if (tr.posIds[j] !== p.id || !sameBits(tr.posRB[2 * j + 1], x.bound) || tr.posR[j] !== x.ri) throw new Error(`${t.id} position ${j}`);
-          if (!sameBits(tr.posRB[2 * j], p.riskNotional)) throw new Error(`${t.id} position ${j}: riskNotional copy ${tr.posRB[2 * j]} != ${p.riskNotional}`);
+          const [id, ri, rn, bound] = tr.pos.subarray(4 * j, 4 * j + 4);
+          if (id !== p.id || !sameBits(bound, x.bound) || ri !== x.ri) throw new Error(`${t.id} position ${j}`);
+          if (!sameBits(rn, p.riskNotional)) throw new Error(`${t.id} position ${j}: riskNotional copy ${rn} != ${p.riskNotional}`);
           if ((x.r === undefined) !== (x.ri < 0)) throw new Error(`${p.inst.name} returns id`);
           checked++;
         }
