@@ -52,6 +52,13 @@ const PF_QTY = layout.PF_QTY;
 const PF_RISK_DRIFT = layout.PF_RISK_DRIFT;
 const PF_RISK_NOTIONAL = layout.PF_RISK_NOTIONAL;
 const PF_UNREALIZED = layout.PF_UNREALIZED;
+const IM = layout.IM;
+const IM_MARK = layout.IM_MARK;
+const IM_HOLDERS = layout.IM_HOLDERS;
+const IM_IDS_AT = layout.IM_IDS_AT;
+const IM_TIS_AT = layout.IM_TIS_AT;
+/** The desk's slot in an instrument's record of the book: InstRisk.bound. */
+const IM_BOUND = layout.IM_EXT;
 const RESUM_EVERY = layout.RESUM_EVERY;
 const TF = layout.TF;
 const TF_EXT = layout.TF_EXT;
@@ -211,6 +218,13 @@ const D_CHI = TF_EXT + 12;
 const D_VAR = TF_EXT + 13;
 const D_MAX_POS = TF_EXT + 14;
 
+/** Doubles per position in TraderRisk.pos, and their slots: position id, returns id, riskNotional, bound. */
+const POS = 4;
+const POS_ID = 0;
+const POS_RI = 1;
+const POS_RN = 2;
+const POS_BOUND = 3;
+
 /**
  * Whether gross exposure `g`, `loss` and drawdown `dd` of the trader whose record is at tf[d..]
  * are inside its quiet box (the D_GLO..D_DHI bounds of TraderRisk.setQuiet), where checkBook
@@ -269,13 +283,14 @@ class TraderRisk {
    */
   pending = 0;
   /**
-   * The trader's positions in `positions` order as flat arrays (the loops of DeskRisk.deferVar
-   * and foldAll, without a walk over Position and InstrumentMark objects): the first `known`
-   * position ids, their instruments' bounds (InstRisk.bound) and returns ids (InstRisk.ri).
+   * The trader's first `known` positions in `positions` order, POS doubles each (the loops of
+   * DeskRisk.deferVar and foldAll, without a walk over Position and InstrumentMark objects): the
+   * position id, its instrument's returns id (InstRisk.ri), a copy of its riskNotional (written
+   * wherever Position.riskNotional is) and its instrument's bound (InstRisk.bound). One array for
+   * both loops: foldAll and deferVar each reach a trader's positions through one cache line or
+   * two instead of a position record each and an array per field.
    */
-  posIds = new Int32Array(8);
-  posBounds = new Float64Array(8);
-  posR = new Int32Array(8);
+  pos = new Float64Array(8 * POS);
   known = 0;
   /** traders.csv varLimit when it is a finite number, else NaN (VAR_LIMIT not checked). */
   readonly varLimit: number;
@@ -562,6 +577,7 @@ export class DeskRisk implements PositionListener {
     inst.ext = { r, ri, row, bound } satisfies InstRisk;
     if (inst.index >= this.instBound.length) this.instBound = grown(this.instBound, inst.index + 1);
     this.instBound[inst.index] = bound;
+    this.book.im[inst.index * IM + IM_BOUND] = bound;
     if (r === undefined) {
       this.sink.warn(`VaR: ${inst.name} has no price history in history.csv; it contributes 0 to every scenario`);
     }
@@ -623,27 +639,30 @@ export class DeskRisk implements PositionListener {
    * leaves to JavaScript and to {@link checkHolder} those whose limits need a check; without it,
    * revalueHolders for all.
    */
-  onMarkMove(inst: InstrumentMark, ts: number, skip: number): void {
-    const count = inst.holders.length;
+  onMarkMove(ii: number, ts: number, skip: number): void {
+    const book = this.book;
     const kernel = this.kernel;
+    // The instrument's record (nothing below adds an instrument, which is what moves it).
+    const im = book.im;
+    const o = ii * IM;
+    const count = im[o + IM_HOLDERS] as number;
     if (kernel === undefined) {
-      this.revalueHolders(inst, ts, skip, 0, count);
+      this.revalueHolders(book.instruments[ii]!, ts, skip, 0, count);
       return;
     }
-    const mark = inst.mark;
-    const bnd = this.instBound[inst.index] as number;
-    const book = this.book;
+    const mark = im[o + IM_MARK] as number;
+    const bnd = im[o + IM_BOUND] as number;
     let k = 0;
     while (k < count) {
       // The places are read afresh (nothing below adds to the book, which is what moves them).
-      const r = kernel(inst.holderIdsAt, inst.holderTradersAt, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
+      const r = kernel(im[o + IM_IDS_AT] as number, im[o + IM_TIS_AT] as number, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
       k = r >> 1;
       if (k >= count) return;
-      if ((r & 1) === 0) this.revalueHolders(inst, ts, skip, k, k + 1);
+      if ((r & 1) === 0) this.revalueHolders(book.instruments[ii]!, ts, skip, k, k + 1);
       else {
         // Re-valued by the kernel (a trader without concentration tracking): its limit checks,
         // on the values it wrote.
-        const ti = inst.holderTraders[k] as number;
+        const ti = book.instruments[ii]!.holderTraders[k] as number;
         const tf = book.tf;
         const c = ti * TF;
         const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
@@ -841,11 +860,10 @@ export class DeskRisk implements PositionListener {
     if (room !== Number.POSITIVE_INFINITY) {
       const count = t.positions.length;
       if (tr.known !== count) this.knowPositions(t, tr);
-      const ids = tr.posIds;
-      const bs = tr.posBounds;
-      const pf = this.book.pf;
+      // sum |riskNotional| * bound in positions order, from the copies.
+      const pos = tr.pos;
       let lb = 0;
-      for (let j = 0; j < count; j++) lb += Math.abs(pf[(ids[j] as number) * PF + PF_RISK_NOTIONAL] as number) * (bs[j] as number);
+      for (let j = 0; j < count; j++) lb += Math.abs(pos[j * POS + POS_RN] as number) * (pos[j * POS + POS_BOUND] as number);
       e += lb * 2 ** -50;
       const drift = tr.drift;
       if (!(room > 0 && (drift > 0 ? drift : 0) + e <= room)) return false;
@@ -856,19 +874,17 @@ export class DeskRisk implements PositionListener {
     return true;
   }
 
-  /** Appends the trader's positions opened since the last call to TraderRisk.posIds, posBounds and posR. */
+  /** Appends the trader's positions opened since the last call to TraderRisk.pos. */
   private knowPositions(t: TraderBook, tr: TraderRisk): void {
     const ps = t.positions;
-    if (ps.length > tr.posIds.length) {
-      tr.posIds = grown(tr.posIds, ps.length);
-      tr.posBounds = grown(tr.posBounds, ps.length);
-      tr.posR = grown(tr.posR, ps.length);
-    }
+    if (ps.length * POS > tr.pos.length) tr.pos = grown(tr.pos, ps.length * POS);
+    const pos = tr.pos;
     for (let j = tr.known; j < ps.length; j++) {
       const p = ps[j]!;
-      tr.posIds[j] = p.id;
-      tr.posBounds[j] = this.instBound[p.inst.index] as number;
-      tr.posR[j] = (p.inst.ext as InstRisk).ri;
+      pos[j * POS + POS_ID] = p.id;
+      pos[j * POS + POS_RI] = (p.inst.ext as InstRisk).ri;
+      pos[j * POS + POS_RN] = p.riskNotional;
+      pos[j * POS + POS_BOUND] = this.instBound[p.inst.index] as number;
     }
     tr.known = ps.length;
   }
@@ -921,6 +937,8 @@ export class DeskRisk implements PositionListener {
     const d = p.notional - p.riskNotional;
     if (d === 0) return false;
     p.riskNotional = p.notional;
+    // Its copy (positions not yet known get theirs from the record in knowPositions).
+    if (p.slot < tr.known) tr.pos[p.slot * POS + POS_RN] = p.riskNotional;
     const x = p.inst.ext as InstRisk;
     if (tr.L !== undefined) {
       if (x.r === undefined) return false;
@@ -962,11 +980,10 @@ export class DeskRisk implements PositionListener {
     let k = queued;
     const count = t.positions.length;
     if (tr.known !== count) this.knowPositions(t, tr);
-    const ids = tr.posIds;
-    const posR = tr.posR;
+    const pos = tr.pos;
     for (let j = 0; j < count; j++) {
       // The position's record read directly (p.notional, p.riskNotional: the same slots).
-      const b = (ids[j] as number) * PF;
+      const b = (pos[j * POS + POS_ID] as number) * PF;
       const n = pf[b + PF_NOTIONAL] as number;
       const rn = pf[b + PF_RISK_NOTIONAL] as number;
       if (n === rn) continue;
@@ -975,7 +992,8 @@ export class DeskRisk implements PositionListener {
       const d = n - rn;
       if (d === 0) continue;
       pf[b + PF_RISK_NOTIONAL] = n;
-      const r = posR[j] as number;
+      pos[j * POS + POS_RN] = n;
+      const r = pos[j * POS + POS_RI] as number;
       if (r < 0) continue;
       sf.stage(k, d, r);
       k++;
@@ -1037,7 +1055,8 @@ export class DeskRisk implements PositionListener {
     tr.stale = 0;
     if (this.hv && tr.L) {
       this.applyPending(tr);
-      this.hv.compute(tr.L);
+      if (tr.lAt >= 0) this.hv.computeResident(tr.L, this.scenarioFold!, tr.lAt);
+      else this.hv.compute(tr.L);
       tr.var = this.hv.var;
       tr.es = this.hv.es;
     } else if (this.pm && tr.qf) {

@@ -76,9 +76,8 @@ export function bookMemory(): BookMemory | undefined {
  * WebAssembly. Assembled here from its instructions (see wasm.ts).
  */
 export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKernel | undefined {
-  const [I32_EQZ, I32_EQ, I32_GE_S, I32_ADD, I32_MUL, I32_AND, I32_OR, I32_SHL, I32_WRAP_I64] = [0x45, 0x46, 0x4e, 0x6a, 0x6c, 0x71, 0x72, 0x74, 0xa7];
-  const [F64_NE, F64_LT, F64_GT, F64_LE, F64_ABS, F64_NEG, F64_ADD, F64_SUB, F64_MUL] = [0x62, 0x63, 0x64, 0x65, 0x99, 0x9a, 0xa0, 0xa1, 0xa2];
-  const I64_TRUNC_SAT_F64_S = [0xfc, 0x06];
+  const [I32_EQZ, I32_EQ, I32_GE_S, I32_ADD, I32_MUL, I32_AND, I32_OR, I32_SHL] = [0x45, 0x46, 0x4e, 0x6a, 0x6c, 0x71, 0x72, 0x74];
+  const [F64_EQ, F64_NE, F64_LT, F64_GT, F64_LE, F64_ABS, F64_NEG, F64_FLOOR, F64_ADD, F64_SUB, F64_MUL] = [0x61, 0x62, 0x63, 0x64, 0x65, 0x99, 0x9a, 0x9c, 0xa0, 0xa1, 0xa2];
   const I32_LOAD = i32Load(0);
   // Record slots are in doubles.
   const slotLoad = (s: number): number[] => f64Load(s * 8);
@@ -86,7 +85,7 @@ export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKerne
   // Params 0 idsAt, 1 tisAt, 2 k, 3 count, 4 skip, 5 pfAt, 6 tfAt (i32), 7 mark, 8 bound (f64);
   // locals 9 ti, 10 b, 11 c (i32), 12.. f64.
   const [IDS, TIS, K, COUNT, SKIP, PFAT, TFAT, MARK, BND, TI, B, C] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const [TOUCHES, Q, OLD_N, OLD_U, ABS_OLD, N, U, ABS_N, G, UN, PNL, PEAK, DRIFT, TERM, LOSS, DD] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27];
+  const [TOUCHES, Q, OLD_N, OLD_U, ABS_OLD, N, U, ABS_N, G, UN, PNL, PEAK, DRIFT, TERM, LOSS, DD, T] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
   const retK = (plus: number): number[] => [...get(K), ...i32c(1), I32_SHL, ...(plus ? [...i32c(plus), I32_ADD] : []), ...RETURN];
   const pfLoad = (s: number): number[] => [...get(B), ...slotLoad(s)];
   const tfLoad = (s: number): number[] => [...get(C), ...slotLoad(s)];
@@ -98,9 +97,12 @@ export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKerne
   b.push(...get(TI), ...get(SKIP), I32_EQ, ...IF, ...get(K), ...i32c(1), I32_ADD, ...set(K), ...br(1), ...END);
   b.push(...get(PFAT), ...get(IDS), ...get(K), ...i32c(2), I32_SHL, I32_ADD, ...I32_LOAD, ...i32c(slot.pf * 8), I32_MUL, I32_ADD, ...set(B));
   b.push(...get(TFAT), ...get(TI), ...i32c(slot.tf * 8), I32_MUL, I32_ADD, ...set(C));
-  // Concentration tracked, or a re-sum due (touches + 1 a multiple of resumEvery, as ToInt32): JavaScript's.
+  // Concentration tracked, or a re-sum due: JavaScript's. touches + 1 is a non-negative integer
+  // below 2^53, so (as ToInt32) a multiple of resumEvery, a power of two, exactly when
+  // (touches + 1) / resumEvery (an exact scaling) is an integer: a multiply, a floor and a
+  // comparison in doubles, not three conversions.
   b.push(...tfLoad(slot.conc), ...f64c(0), F64_NE, ...IF, ...retK(0), ...END);
-  b.push(...tfLoad(slot.touches), ...f64c(1), F64_ADD, ...tee(TOUCHES), ...I64_TRUNC_SAT_F64_S, I32_WRAP_I64, ...i32c(slot.resumEvery - 1), I32_AND, I32_EQZ);
+  b.push(...tfLoad(slot.touches), ...f64c(1), F64_ADD, ...tee(TOUCHES), ...f64c(1 / slot.resumEvery), F64_MUL, ...tee(T), ...get(T), F64_FLOOR, F64_EQ);
   b.push(...IF, ...retK(0), ...END);
   // revalueAt's operations (an open holder).
   b.push(...pfLoad(slot.qty), ...set(Q), ...pfLoad(slot.notional), ...set(OLD_N), ...pfLoad(slot.unrealized), ...set(OLD_U), ...pfLoad(slot.abs), ...set(ABS_OLD));
@@ -129,5 +131,5 @@ export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKerne
   b.push(...get(DRIFT), ...tfLoad(slot.varRoom), F64_GT, I32_OR, ...IF, ...retK(1), ...END);
   b.push(...get(K), ...i32c(1), I32_ADD, ...set(K), ...br(0), ...END, ...END);
   b.push(...get(COUNT), ...i32c(1), I32_SHL);
-  return wasmFunction({ params: [I32, I32, I32, I32, I32, I32, I32, F64, F64], result: I32, locals: [[3, I32], [16, F64]], body: b, memory, minPages: 1 }) as MarkKernel | undefined;
+  return wasmFunction({ params: [I32, I32, I32, I32, I32, I32, I32, F64, F64], result: I32, locals: [[3, I32], [17, F64]], body: b, memory, minPages: 1 }) as MarkKernel | undefined;
 }

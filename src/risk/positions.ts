@@ -155,17 +155,35 @@ function nameSlot(name: string): number {
 }
 
 /**
+ * Float64 slots of an instrument in {@link PositionBook.im} (`im[index * IM + slot]`), what a
+ * quote reads and writes: its mark, the time of its latest quote, the mark's source, how many
+ * positions are open in it (its holders), the byte offsets of its holder lists in the book's
+ * memory (see InstrumentMark.holderIdsAt), and from IM_EXT on the consumer's (desk.ts: the VaR
+ * bound). One 64-byte record per instrument: a quote reaches all of it with one cache line, where
+ * the InstrumentMark object and its boxed doubles were three.
+ *
+ * @example book.im[inst.index * IM + IM_MARK] === inst.mark; // true
+ */
+export const IM = 8;
+export const IM_MARK = 0;
+export const IM_LAST_QUOTE = 1;
+export const IM_SOURCE = 2;
+export const IM_HOLDERS = 3;
+export const IM_IDS_AT = 4;
+export const IM_TIS_AT = 5;
+/** First slot of an instrument record free for the book's consumer (up to IM - 1). */
+export const IM_EXT = 6;
+
+/**
  * An instrument's mark (CONTRACTS.md 4, Mark price: mid of the latest quote with ts <= t, else
- * the latest trade price, else prevClose) and the positions currently open in it.
+ * the latest trade price, else prevClose) and the positions currently open in it. Its numbers
+ * live in the book's instrument record ({@link IM}); the getters and setters read and write it.
  *
  * @example
  * const acme = book.instrumentOf('ACME');
  * acme.mark; acme.holders.length; // current mark, open positions in ACME
  */
 export class InstrumentMark {
-  mark: number;
-  source: MarkSource = MarkSource.PrevClose;
-  lastQuoteTs = Number.NEGATIVE_INFINITY;
   /** Open positions (qty != 0) in this instrument: what a mark move re-values. */
   readonly holders: Position[] = [];
   /** The holders' position ids, in the same order (the hot loop reads these). */
@@ -175,12 +193,6 @@ export class InstrumentMark {
    * without first loading its position record, so both memory reads can be in flight at once.
    */
   holderTraders = new Int32Array(4);
-  /**
-   * Byte offsets of holderIds and holderTraders in PositionBook.memory (0 without one): a view's
-   * own byteOffset is a slow property read for the per-quote call into WebAssembly.
-   */
-  holderIdsAt = 0;
-  holderTradersAt = 0;
   /** Free per-instrument slot for the book's consumer (desk.ts: the scenario-return vector). */
   ext: unknown = undefined;
   /** First position id of each block of BLOCK ids of this instrument (its k-th position has id blocks[k / BLOCK] + k % BLOCK). */
@@ -188,11 +200,43 @@ export class InstrumentMark {
   /** Positions (open or not) in this instrument so far. */
   positionCount = 0;
   constructor(
+    private readonly book: PositionBook,
     readonly name: string,
     readonly index: number,
     prevClose: number,
   ) {
     this.mark = prevClose > 0 ? prevClose : Number.NaN;
+    this.source = MarkSource.PrevClose;
+    this.lastQuoteTs = Number.NEGATIVE_INFINITY;
+  }
+
+  get mark(): number {
+    return this.book.im[this.index * IM + IM_MARK] as number;
+  }
+  set mark(v: number) {
+    this.book.im[this.index * IM + IM_MARK] = v;
+  }
+  get source(): MarkSource {
+    return this.book.im[this.index * IM + IM_SOURCE] as MarkSource;
+  }
+  set source(v: MarkSource) {
+    this.book.im[this.index * IM + IM_SOURCE] = v;
+  }
+  get lastQuoteTs(): number {
+    return this.book.im[this.index * IM + IM_LAST_QUOTE] as number;
+  }
+  set lastQuoteTs(v: number) {
+    this.book.im[this.index * IM + IM_LAST_QUOTE] = v;
+  }
+  /**
+   * Byte offsets of holderIds and holderTraders in PositionBook.memory (0 without one): a view's
+   * own byteOffset is a slow property read for the per-quote call into WebAssembly.
+   */
+  get holderIdsAt(): number {
+    return this.book.im[this.index * IM + IM_IDS_AT] as number;
+  }
+  get holderTradersAt(): number {
+    return this.book.im[this.index * IM + IM_TIS_AT] as number;
   }
 }
 
@@ -362,14 +406,15 @@ export interface PositionListener {
    */
   onRevalueById?(positionId: number, traderIndex: number, instrumentIndex: number, ts: number): void;
   /**
-   * When present, called instead of the book's own per-holder loop once `inst.mark` has moved:
-   * the listener re-values every holder of `inst` but those of trader `skip` (-1: none) itself,
+   * When present, called instead of the book's own per-holder loop once the mark of instrument
+   * `ii` (its index: the record of {@link PositionBook.im}, and `instruments[ii]`) has moved: the
+   * listener re-values every holder of the instrument but those of trader `skip` (-1: none) itself,
    * performing for each exactly the book's steps (see {@link PositionBook.revalueHolder}: the
    * same floating-point operations in the same order, rescanLargest and resum at the same
    * points) followed by its own checks, in holder order. The per-quote hot path of desk.ts, fused
    * into one loop with no call per holder.
    */
-  onMarkMove?(inst: InstrumentMark, ts: number, skip: number): void;
+  onMarkMove?(ii: number, ts: number, skip: number): void;
 }
 
 /**
@@ -450,6 +495,8 @@ export class PositionBook {
   tf = new Float64Array(16 * TF);
   /** Open positions (qty != 0) of each trader. */
   openCount = new Int32Array(16);
+  /** Instrument records (see {@link IM}); reallocated as instruments come. */
+  im = new Float64Array(16 * IM);
   /**
    * Whether each trader's largest position is tracked as marks move (1, the default) or found by a
    * scan when asked (0, see {@link PositionBook.setLargestTracking}).
@@ -501,9 +548,10 @@ export class PositionBook {
   private notePlaces(): void {
     this.pfAt = this.pf.byteOffset;
     this.tfAt = this.tf.byteOffset;
+    const im = this.im;
     for (const inst of this.instruments) {
-      inst.holderIdsAt = inst.holderIds.byteOffset;
-      inst.holderTradersAt = inst.holderTraders.byteOffset;
+      im[inst.index * IM + IM_IDS_AT] = inst.holderIds.byteOffset;
+      im[inst.index * IM + IM_TIS_AT] = inst.holderTraders.byteOffset;
     }
   }
 
@@ -581,18 +629,29 @@ export class PositionBook {
   }
 
   instrumentOf(name: string): InstrumentMark {
+    return this.instruments[this.instrumentIndexOf(name)]!;
+  }
+
+  /** The index of instrument `name` (its InstrumentMark and record in {@link im}), added when new. */
+  instrumentIndexOf(name: string): number {
     // A name that is not a string (a record a mapping step broke) takes the Map alone.
     const slot = typeof name === 'string' ? nameSlot(name) : -1;
-    if (slot >= 0 && this.instCacheNames[slot] === name) return this.instruments[this.instCacheIdx[slot]!]!;
+    if (slot >= 0 && this.instCacheNames[slot] === name) return this.instCacheIdx[slot]!;
     const i = this.instrumentIndex.get(name);
     if (i !== undefined) {
       if (slot >= 0) {
         this.instCacheNames[slot] = name;
         this.instCacheIdx[slot] = i;
       }
-      return this.instruments[i]!;
+      return i;
     }
-    const inst = new InstrumentMark(name, this.instruments.length, this.prevCloseOf(name));
+    return this.addInstrument(name);
+  }
+
+  private addInstrument(name: string): number {
+    const index = this.instruments.length;
+    if ((index + 1) * IM > this.im.length) this.im = grown(this.im, (index + 1) * IM);
+    const inst = new InstrumentMark(this, name, index, this.prevCloseOf(name));
     this.instrumentIndex.set(name, inst.index);
     this.instruments.push(inst);
     if (this.memory !== undefined) {
@@ -602,7 +661,7 @@ export class PositionBook {
       this.notePlaces();
     }
     this.onNew?.instrument?.(inst);
-    return inst;
+    return index;
   }
 
   traderOf(id: string): TraderBook {
@@ -673,11 +732,14 @@ export class PositionBook {
    */
   applyQuote(ts: number, instrument: string, bid: number, ask: number): boolean {
     if (!(bid > 0 && ask > 0 && Number.isFinite(bid) && Number.isFinite(ask))) return false;
-    const inst = this.instrumentOf(instrument);
-    if (ts < inst.lastQuoteTs) return true;
-    inst.lastQuoteTs = ts;
-    inst.source = MarkSource.Quote;
-    this.setMark(inst, (bid + ask) / 2, ts, -1);
+    // The instrument's record only: the InstrumentMark object is not needed.
+    const ii = this.instrumentIndexOf(instrument);
+    const im = this.im;
+    const o = ii * IM;
+    if (ts < (im[o + IM_LAST_QUOTE] as number)) return true;
+    im[o + IM_LAST_QUOTE] = ts;
+    im[o + IM_SOURCE] = MarkSource.Quote;
+    this.setMark(ii, (bid + ask) / 2, ts, -1);
     return true;
   }
 
@@ -695,7 +757,7 @@ export class PositionBook {
     const p = this.positionOf(t, inst);
     if (inst.source !== MarkSource.Quote) {
       inst.source = MarkSource.Trade;
-      this.setMark(inst, price, ts, t.index);
+      this.setMark(inst.index, price, ts, t.index);
     }
     const wasOpen = p.qty !== 0;
     const rc = t.index * TF + TF_REALIZED;
@@ -719,18 +781,19 @@ export class PositionBook {
    * positions, revalue() and afterTouch() inlined (the same floating-point operations, in the
    * same order).
    */
-  private setMark(inst: InstrumentMark, mark: number, ts: number, skip: number): void {
-    if (mark === inst.mark) return;
-    inst.mark = mark;
+  private setMark(ii: number, mark: number, ts: number, skip: number): void {
+    const o = ii * IM + IM_MARK;
+    if (mark === this.im[o]) return;
+    this.im[o] = mark;
     const listener = this.listener;
     if (listener !== undefined && listener.onMarkMove !== undefined) {
-      listener.onMarkMove(inst, ts, skip);
+      listener.onMarkMove(ii, ts, skip);
       return;
     }
+    const inst = this.instruments[ii]!;
     const ids = inst.holderIds;
     const tis = inst.holderTraders;
     const count = inst.holders.length;
-    const ii = inst.index;
     const fast = listener !== undefined && listener.onRevalueById !== undefined;
     const pf = this.pf;
     const tf = this.tf;
@@ -926,12 +989,14 @@ export class PositionBook {
     }
     inst.holderIds[k] = p.id;
     inst.holderTraders[k] = p.trader.index;
+    this.im[inst.index * IM + IM_HOLDERS] = k + 1;
   }
 
   private removeHolder(p: Position): void {
     const inst = p.inst;
     const h = inst.holders;
     const last = h.pop()!;
+    this.im[inst.index * IM + IM_HOLDERS] = h.length;
     if (last !== p) {
       h[p.holderSlot] = last;
       inst.holderIds[p.holderSlot] = last.id;

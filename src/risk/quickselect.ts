@@ -3,6 +3,8 @@
  * only ever read in its k+1 smallest entries, so a full sort per trade would waste O(S log S)).
  */
 
+import { BLOCK, br, brIf, END, F64, f64Load, f64Store, get, i32c, I32, IF, LOOP, set, tee, V128, wasmFunction, type WasmMemory } from './wasm.js';
+
 /** Below this many elements an insertion sort beats another partition round. */
 const SMALL = 16;
 
@@ -76,7 +78,7 @@ function swap(a: Float64Array, i: number, j: number): void {
 }
 
 /** Up to this many order statistics are kept by insertion into a sorted buffer; above it, quickselect. */
-const BUFFER_MAX = 64;
+export const BUFFER_MAX = 64;
 
 /**
  * Writes the `m` smallest of `src[0..n)` to `out[0..m)` in ascending order, leaving `src` as it
@@ -141,4 +143,72 @@ function insertBelow(out: Float64Array, m: number, x: number): number {
   }
   out[j] = x;
   return out[m - 1] as number;
+}
+
+/**
+ * smallestSorted(src, n, m, out) for m <= {@link BUFFER_MAX} on vectors in WebAssembly memory:
+ * run(srcAt, n, m, outAt) with src (n doubles) at byte srcAt and out (m doubles) at byte outAt.
+ */
+export type SmallestSortedKernel = (srcAt: number, n: number, m: number, outAt: number) => void;
+
+/**
+ * {@link smallestSorted}'s buffer path (m <= BUFFER_MAX, m <= n) as a WebAssembly SIMD function
+ * over `memory`, or undefined when this runtime has no WebAssembly SIMD. The same steps: the
+ * first m elements are insertion-sorted into out, then each group of eight is tested against the
+ * buffer's largest at once (four f64x2 comparisons, any lane true), and a group with a candidate
+ * is inserted element by element, in order, with the scalar test and insertion of the JavaScript
+ * loop (so ties and signed zeros land where they do there); the last 0-7 one by one. The test
+ * only filters (the largest never grows), so out holds exactly the bits smallestSorted writes.
+ * Assembled from its instructions (see wasm.ts).
+ *
+ * @example
+ * const sel = smallestSortedKernel(memory)!; sel(lAt, 250, 3, outAt); // out = the 3 smallest, ascending
+ */
+export function smallestSortedKernel(memory: WasmMemory): SmallestSortedKernel | undefined {
+  const [I32_EQZ, I32_LE_S, I32_GE_S, I32_ADD, I32_SUB, I32_SHL] = [0x45, 0x4c, 0x4e, 0x6a, 0x6b, 0x74];
+  const [F64_LT, F64_GT] = [0x63, 0x64];
+  const V_LOAD = (offset: number): number[] => [0xfd, 0x00, 3, offset];
+  const F64X2_SPLAT = [0xfd, 0x14];
+  const F64X2_LT = [0xfd, 0x49];
+  const V128_OR = [0xfd, 0x50];
+  const V128_ANY_TRUE = [0xfd, 0x53];
+  // Params 0 srcAt, 1 n, 2 m, 3 outAt; locals 4 i, 5 j, 6 a (i32), 7 x, 8 worst (f64), 9 w (v128: worst in both lanes).
+  const [SRC, N, M, OUT, I, J, A, X, WORST, W] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const GROUP = 8;
+  /** Byte address of out[j + delta]. */
+  const outAt = (delta: number): number[] => [...get(OUT), ...get(J), ...i32c(delta), I32_ADD, ...i32c(3), I32_SHL, I32_ADD];
+  /** while (j > 0 && out[j - 1] > x) { out[j] = out[j - 1]; j--; } out[j] = x; */
+  const insert = (): number[] => [
+    ...[...BLOCK, ...LOOP, ...get(J), ...i32c(0), I32_LE_S, ...brIf(1)],
+    ...[...outAt(-1), ...f64Load(0), ...get(X), F64_GT, I32_EQZ, ...brIf(1)],
+    ...[...outAt(0), ...outAt(-1), ...f64Load(0), ...f64Store(0), ...get(J), ...i32c(1), I32_SUB, ...set(J), ...br(0), ...END, ...END],
+    ...[...outAt(0), ...get(X), ...f64Store(0)],
+  ];
+  /** Byte address of out[m - 1]. */
+  const lastAt = [...get(OUT), ...get(M), ...i32c(1), I32_SUB, ...i32c(3), I32_SHL, I32_ADD];
+  /** if (x < worst) { insert below from j = m - 1; worst = out[m - 1]; } */
+  const insertBelow = (): number[] => [...get(X), ...get(WORST), F64_LT, ...IF, ...get(M), ...i32c(1), I32_SUB, ...set(J), ...insert(), ...lastAt, ...f64Load(0), ...set(WORST), ...END];
+  /** x = src[i] (a = its address). */
+  const loadX = [...get(SRC), ...get(I), ...i32c(3), I32_SHL, I32_ADD, ...tee(A), ...f64Load(0), ...set(X)];
+  const b: number[] = [];
+  // The first m, insertion-sorted.
+  b.push(...BLOCK, ...LOOP, ...get(I), ...get(M), I32_GE_S, ...brIf(1));
+  b.push(...loadX, ...get(I), ...set(J), ...insert());
+  b.push(...get(I), ...i32c(1), I32_ADD, ...set(I), ...br(0), ...END, ...END);
+  b.push(...lastAt, ...f64Load(0), ...tee(WORST), ...F64X2_SPLAT, ...set(W));
+  // Groups of eight while i + 7 < n.
+  b.push(...BLOCK, ...LOOP, ...get(I), ...i32c(GROUP - 1), I32_ADD, ...get(N), I32_GE_S, ...brIf(1));
+  b.push(...get(SRC), ...get(I), ...i32c(3), I32_SHL, I32_ADD, ...set(A));
+  for (let v = 0; v < GROUP / 2; v++) {
+    b.push(...get(A), ...V_LOAD(v * 16), ...get(W), ...F64X2_LT);
+    if (v > 0) b.push(...V128_OR);
+  }
+  b.push(...V128_ANY_TRUE, ...IF);
+  for (let g = 0; g < GROUP; g++) b.push(...get(A), ...f64Load(g * 8), ...set(X), ...insertBelow());
+  b.push(...get(WORST), ...F64X2_SPLAT, ...set(W), ...END);
+  b.push(...get(I), ...i32c(GROUP), I32_ADD, ...set(I), ...br(0), ...END, ...END);
+  // The rest one by one.
+  b.push(...BLOCK, ...LOOP, ...get(I), ...get(N), I32_GE_S, ...brIf(1));
+  b.push(...loadX, ...insertBelow(), ...get(I), ...i32c(1), I32_ADD, ...set(I), ...br(0), ...END, ...END);
+  return wasmFunction({ params: [I32, I32, I32, I32], result: undefined, locals: [[3, I32], [2, F64], [1, V128]], body: b, memory, minPages: 1 }) as SmallestSortedKernel | undefined;
 }

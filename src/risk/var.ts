@@ -6,7 +6,7 @@
  */
 import type { History } from '../core/reference.js';
 import { ewmaCovariance } from './ewma.js';
-import { smallestSorted } from './quickselect.js';
+import { BUFFER_MAX, smallestSorted, smallestSortedKernel, type SmallestSortedKernel } from './quickselect.js';
 import { BLOCK, br, brIf, END, F64, f64Load, f64Store, get, i32c, I32, i32Load, IF, LOOP, set, tee, V128, wasmFunction, wasmMemory, type WasmMemory } from './wasm.js';
 
 /**
@@ -148,14 +148,30 @@ export class HistoricalVar {
 
   /** Sets `var` and `es` from the first `size` entries of `pnl` (left unchanged). */
   compute(pnl: Float64Array): void {
-    const S = this.size;
-    if (S === 0) {
+    if (this.size === 0) {
       this.var = 0;
       this.es = 0;
       return;
     }
-    const x = this.tail;
-    smallestSorted(pnl, S, this.m, x, this.scratch);
+    smallestSorted(pnl, this.size, this.m, this.tail, this.scratch);
+    this.fromTail(this.tail);
+  }
+
+  /**
+   * {@link compute} of `pnl`, a P&L vector resident in `fold`'s memory at byte `at`
+   * (ScenarioFold.residentL), with its selection in WebAssembly (ScenarioFold.smallestOf): the
+   * same order statistics, so the same bits. Falls back to compute() where the fold has no
+   * selection kernel or the tail is too long for it.
+   */
+  computeResident(pnl: Float64Array, fold: ScenarioFold, at: number): void {
+    const x = this.size === 0 ? undefined : fold.smallestOf(at, this.size, this.m);
+    if (x === undefined) this.compute(pnl);
+    else this.fromTail(x);
+  }
+
+  /** Sets `var` and `es` from the m smallest scenario P&Ls in ascending order. */
+  private fromTail(x: Float64Array): void {
+    const S = this.size;
     let v: number;
     let e: number;
     if (this.quantile === 'lower') {
@@ -292,6 +308,10 @@ export class ScenarioFold {
   /** L's copy in the memory (SIMD path). */
   private readonly lw: Float64Array | undefined;
   private readonly kernel: FoldFn | undefined;
+  /** The tail selection over resident vectors (see {@link smallestOf}), and its output, at byte tailAt. */
+  private readonly select: SmallestSortedKernel | undefined;
+  private readonly tail: Float64Array | undefined;
+  private readonly tailAt: number;
   private readonly returns = new Map<string, Float64Array>();
   /** Each instrument's returns id (see {@link returnsId}), its vector, and the vector's byte offset in the memory (SIMD path). */
   private readonly ids = new Map<string, number>();
@@ -313,13 +333,14 @@ export class ScenarioFold {
     const S = scenarios.size;
     this.size = S;
     const n = scenarios.returns.size + extra;
-    // Layout: L (S doubles), d (n doubles), offsets (n int32), the return vectors, then the
-    // resident L slots. Every part 16-byte aligned.
+    // Layout: L (S doubles), d (n doubles), offsets (n int32), the selected tail (BUFFER_MAX
+    // doubles), the return vectors, then the resident L slots. Every part 16-byte aligned.
     const align = (x: number): number => Math.ceil(x / 16) * 16;
     this.lwAt = 0;
     this.dAt = align(S * 8);
     this.offAt = align(this.dAt + Math.max(n, 1) * 8);
-    const rAt = align(this.offAt + Math.max(n, 1) * 4);
+    this.tailAt = align(this.offAt + Math.max(n, 1) * 4);
+    const rAt = align(this.tailAt + BUFFER_MAX * 8);
     this.nextLAt = align(rAt + scenarios.returns.size * S * 8);
     this.lEnd = this.nextLAt + (S > 0 ? residents : 0) * align(S * 8);
     const bytes = this.lEnd;
@@ -331,6 +352,8 @@ export class ScenarioFold {
       this.lw = new Float64Array(buf, this.lwAt, S);
       this.d = new Float64Array(buf, this.dAt, Math.max(n, 1));
       this.off = new Int32Array(buf, this.offAt, Math.max(n, 1));
+      this.select = smallestSortedKernel(kernel.memory);
+      this.tail = this.select === undefined ? undefined : new Float64Array(buf, this.tailAt, BUFFER_MAX);
       let at = rAt;
       for (const [name, r] of scenarios.returns) {
         const v = new Float64Array(buf, at, S);
@@ -382,6 +405,18 @@ export class ScenarioFold {
     if (at + step > this.lEnd) return undefined;
     this.nextLAt = at + step;
     return { L: new Float64Array(this.lw.buffer, at, this.size), at };
+  }
+
+  /**
+   * The `m` smallest of the first `n` entries of the resident vector at byte `at` (see
+   * {@link residentL}) in ascending order, as smallestSorted writes them (selected in WebAssembly:
+   * smallestSortedKernel); a view in the memory, valid until the next call. undefined when there
+   * is no selection kernel or m is past its buffer (the caller then selects in JavaScript).
+   */
+  smallestOf(at: number, n: number, m: number): Float64Array | undefined {
+    if (this.select === undefined || !(m >= 1 && m <= BUFFER_MAX && m <= n && n <= this.size)) return undefined;
+    this.select(at, n, m, this.tailAt);
+    return this.tail;
   }
 
   /**

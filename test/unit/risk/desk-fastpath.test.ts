@@ -253,20 +253,22 @@ describe('queued trade folds (TraderRisk.pending)', { timeout: 60_000 }, () => {
   });
 });
 
-describe("deferVar's and foldAll's flat copy of each book (TraderRisk.posIds / posBounds / posR)", () => {
-  it('holds every known position of the book in order, with its instrument bound, after every event', () => {
+describe("deferVar's and foldAll's flat copy of each book (TraderRisk.pos)", () => {
+  it('holds every known position of the book in order, with its riskNotional and instrument bound, after every event', () => {
     const day = generateDay(5, { events: 6_000 });
     const run = newRun(day.reference);
     let checked = 0;
     for (const e of processingOrder(day.events)) {
       feed(run.desk, e);
       for (const t of run.desk.book.traders) {
-        const tr = t.ext as { known: number; posIds: Int32Array; posBounds: Float64Array; posR: Int32Array };
+        const tr = t.ext as { known: number; pos: Float64Array };
         expect(tr.known).toBeLessThanOrEqual(t.positions.length);
         for (let j = 0; j < tr.known; j++) {
           const p = t.positions[j]!;
           const x = p.inst.ext as { bound: number; r: Float64Array | undefined; ri: number };
-          if (tr.posIds[j] !== p.id || !sameBits(tr.posBounds[j], x.bound) || tr.posR[j] !== x.ri) throw new Error(`${t.id} position ${j}`);
+          const [id, ri, rn, bound] = tr.pos.subarray(4 * j, 4 * j + 4);
+          if (id !== p.id || !sameBits(bound, x.bound) || ri !== x.ri) throw new Error(`${t.id} position ${j}`);
+          if (!sameBits(rn, p.riskNotional)) throw new Error(`${t.id} position ${j}: riskNotional copy ${rn} != ${p.riskNotional}`);
           if ((x.r === undefined) !== (x.ri < 0)) throw new Error(`${p.inst.name} returns id`);
           checked++;
         }

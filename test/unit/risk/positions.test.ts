@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyFill, MarkSource, PositionBook, type Position } from '../../../src/risk/positions.js';
+import { bookMemory } from '../../../src/risk/mark-kernel.js';
+import { applyFill, IM, IM_HOLDERS, IM_IDS_AT, IM_LAST_QUOTE, IM_MARK, IM_SOURCE, IM_TIS_AT, MarkSource, PositionBook, type Position } from '../../../src/risk/positions.js';
 import { generateDay, near, processingOrder, refState, type Ev } from './desk-reference.js';
 
 const PREV: Record<string, number> = { A: 100, B: 50, C: 20 };
@@ -240,6 +241,34 @@ describe('PositionBook', () => {
       { numRuns: 100 },
     );
   });
+  it('keeps each instrument record (im) equal to the instrument: mark, last quote, source, holder count, holder-list places (with and without memory, restored)', () => {
+    const check = (book: PositionBook): void => {
+      for (const inst of book.instruments) {
+        const o = inst.index * IM;
+        const at = (a: Int32Array): number => (book.memory === undefined ? 0 : a.byteOffset);
+        const rec = [IM_MARK, IM_LAST_QUOTE, IM_SOURCE, IM_HOLDERS, IM_IDS_AT, IM_TIS_AT].map((slot) => book.im[o + slot]);
+        expect(rec).toEqual([inst.mark, inst.lastQuoteTs, inst.source, inst.holders.length, at(inst.holderIds), at(inst.holderTraders)]);
+        if (book.memory !== undefined) expect(inst.holderIds.buffer).toBe(book.memory.buffer);
+      }
+    };
+    // Many instruments and traders, so that the records and the memory grow while quoted.
+    const names = Array.from({ length: 40 }, (_, i) => `I${i}`);
+    const rnd = ((a) => () => (a = (a * 16807) % 2147483647) / 2147483647)(7);
+    for (const memory of [undefined, bookMemory()]) {
+      const book = new PositionBook(() => 10, undefined, undefined, memory);
+      for (let k = 0; k < 4000; k++) {
+        const inst = names[Math.floor(rnd() * names.length)]!;
+        if (rnd() < 0.5) book.applyQuote(k, inst, 9 + rnd(), 11 + rnd());
+        else book.applyTrade(k, `T${Math.floor(rnd() * 60)}`, inst, rnd() < 0.5 ? 'BUY' : 'SELL', 1 + Math.floor(rnd() * 3), 9 + rnd() * 2);
+        if (k % 97 === 0) check(book);
+      }
+      check(book);
+      const again = new PositionBook(() => 10, undefined, undefined, bookMemory());
+      again.restore(structuredClone(book.snapshot()));
+      check(again);
+    }
+  });
+
   it('resolves instrument and trader names through its name caches as through a plain Map (colliding slots included)', () => {
     // 3000 names over 1024 cache slots: many share a slot, and the random order makes them alternate.
     fc.assert(

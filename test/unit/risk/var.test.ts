@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { History } from '../../../src/core/reference.js';
-import { selectInPlace, smallestSorted } from '../../../src/risk/quickselect.js';
+import { BUFFER_MAX, selectInPlace, smallestSorted, smallestSortedKernel } from '../../../src/risk/quickselect.js';
 import {
   addScaled,
   addScaledMany,
@@ -15,6 +15,7 @@ import {
   ScenarioFold,
   type ScenarioSet,
 } from '../../../src/risk/var.js';
+import { wasmMemory } from '../../../src/risk/wasm.js';
 import { near, prng, refEsLinear, refQuantile7, refVarLower } from './desk-reference.js';
 
 const CONFIDENCES_PERMILLE = [900, 950, 975, 990, 995, 999];
@@ -63,6 +64,35 @@ describe('selectInPlace', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('smallestSortedKernel writes the bits of smallestSorted (ties, signed zeros, infinities, NaN, every m up to the buffer)', () => {
+    const memory = wasmMemory(1)!;
+    const sel = smallestSortedKernel(memory)!;
+    expect(sel).toBeDefined();
+    const rnd = prng(41);
+    const pick = (kind: number): number => {
+      const u = rnd();
+      if (kind === 0) return (u - 0.52) * 2e5;
+      if (kind === 1) return Math.round((u - 0.5) * 8);
+      // Signed zeros, infinities and NaN among ties.
+      return [0, -0, 1, -1, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 2][Math.floor(u * 8)]!;
+    };
+    const srcAt = 1024;
+    for (let round = 0; round < 3000; round++) {
+      const n = 1 + Math.floor(rnd() * (round < 2000 ? 40 : 300));
+      const m = 1 + Math.floor(rnd() * Math.min(n, BUFFER_MAX));
+      const kind = round % 3 === 2 && rnd() < 0.7 ? (rnd() < 0.5 ? 0 : 1) : round % 3;
+      const src = new Float64Array(memory.buffer, srcAt, n);
+      for (let i = 0; i < n; i++) src[i] = pick(kind);
+      const before = Array.from(src);
+      const want = new Float64Array(m);
+      smallestSorted(src, n, m, want);
+      sel(srcAt, n, m, 0);
+      const got = new Float64Array(memory.buffer, 0, m);
+      for (let i = 0; i < m; i++) if (!Object.is(got[i], want[i])) throw new Error(`round ${round} n=${n} m=${m} i=${i}: ${got[i]} != ${want[i]}`);
+      expect(Array.from(src)).toEqual(before);
+    }
   });
 
   it('rejects a rank outside the range', () => {
@@ -256,6 +286,27 @@ describe('ScenarioFold', () => {
       }
       for (const [name, r] of sc.returns) expect(Array.from(f.returnsOf(name)!)).toEqual(Array.from(r));
     }
+  });
+
+  it('computes VaR and ES of resident L vectors with the bits of HistoricalVar.compute (WebAssembly selection, and its fallbacks)', () => {
+    const rnd = prng(43);
+    for (const S of [1, 7, 8, 250, 257]) {
+      const sc = scenarioSet(rnd, S, 6);
+      const f = new ScenarioFold(sc, 0, 2);
+      const slot = f.residentL()!;
+      // c = 0.5 needs more order statistics than the buffer holds (the JavaScript selection).
+      for (const [confidence, quantile] of [[0.99, 'lower'], [0.9, 'lower'], [0.95, 'linear'], [0.5, 'lower']] as const) {
+        const a = new HistoricalVar(S, { confidence, quantile });
+        const b = new HistoricalVar(S, { confidence, quantile });
+        for (let round = 0; round < 30; round++) {
+          for (let s = 0; s < S; s++) slot.L[s] = round % 5 === 4 ? Math.round((rnd() - 0.5) * 6) * 1000 : (rnd() - 0.52) * 2e5;
+          a.compute(slot.L);
+          b.computeResident(slot.L, f, slot.at);
+          expect([Object.is(a.var, b.var), Object.is(a.es, b.es)]).toEqual([true, true]);
+        }
+      }
+    }
+    expect(new ScenarioFold(scenarioSet(rnd, 250, 2), 0, 1).smallestOf(0, 250, BUFFER_MAX + 1)).toBeUndefined();
   });
 
   it('has no resident L without WebAssembly', () => {
