@@ -24,14 +24,11 @@ export interface FlashCrashParams {
 export const FLASH_CRASH_DEFAULTS: FlashCrashParams = { windowMs: 60_000, movePct: 0.05, rearmPct: 0.02 };
 
 /**
- * Every instrument's state in two typed arrays: its header in `heads` (instrument k at k * HEADER)
- * and the marks of its trailing window in `rings` (at k * cap * 3), a ring buffer of `cap` (value,
- * ts, end) triples, oldest first: `end` is when the mark stopped holding (the next mark's ts; +Inf
- * for the current one). Shared arrays rather than one per instrument: a quote reads its book
- * without first loading a typed array object of its own. All rings share `cap`; a ring that fills
- * it doubles it for all. The headers are apart from the rings, all together: every quote reads its
- * header, and with the rings in between (the busiest instrument's window for every instrument)
- * each header was a cache miss on a page of its own.
+ * Every instrument's state in one typed array (the books), instrument k at k * stride: a header,
+ * then the marks of its trailing window as a ring buffer of `cap` (value, ts, end) triples, oldest
+ * first: `end` is when the mark stopped holding (the next mark's ts; +Inf for the current one).
+ * One array rather than one per instrument: a quote reads its book without first loading a typed
+ * array object of its own. All books share `cap`; a ring that fills it doubles it for all.
  *
  * The header also bounds the trailing max and min: over the blocks of `window` (block b is
  * [b * window, (b + 1) * window)), the max and min of the marks that held in the current block
@@ -55,7 +52,12 @@ const LO_PREV = 9;
 const HEADER = 10;
 const INITIAL_CAP = 32;
 
-/** A fresh header at `base`: no mark, both directions armed, an empty ring. */
+/** Doubles of one book with a ring of `cap` entries. */
+function strideOf(cap: number): number {
+  return HEADER + cap * 3;
+}
+
+/** A fresh book at `base`: no mark, both directions armed, an empty ring. */
 function initBook(b: Float64Array, base: number): void {
   b[base + MARK] = Number.NaN;
   b[base + DOWN_ARMED] = 1;
@@ -69,20 +71,21 @@ function initBook(b: Float64Array, base: number): void {
   b[base + LO_PREV] = Number.POSITIVE_INFINITY;
 }
 
-/** Offset of entry j (0 = oldest) of the ring at `rb` whose head is `head`. */
-function entry(rb: number, head: number, j: number, cap: number): number {
-  return rb + ((head + j) & (cap - 1)) * 3;
+/** Offset of entry j (0 = oldest) of the ring of the book at `base` whose head is `head`. */
+function entry(base: number, head: number, j: number, cap: number): number {
+  return base + HEADER + ((head + j) & (cap - 1)) * 3;
 }
 
-/**
- * Copies the n rings of `cap` entries of `r` into `g` with rings of `gcap`, entries from the
- * oldest, and sets their heads (in `h`) to 0.
- */
-function relayout(h: Float64Array, r: Float64Array, cap: number, g: Float64Array, gcap: number, n: number): void {
+/** Copies n books laid out with rings of `cap` into `g` with rings of `gcap` (entries from the oldest). */
+function relayout(b: Float64Array, cap: number, g: Float64Array, gcap: number, n: number): void {
+  const s = strideOf(cap);
+  const gs = strideOf(gcap);
   for (let k = 0; k < n; k++) {
-    const hb = k * HEADER;
-    unwrapRing(r, k * cap * 3, cap, h[hb + HEAD] as number, h[hb + N] as number, 3, g, k * gcap * 3);
-    h[hb + HEAD] = 0;
+    const base = k * s;
+    const gb = k * gs;
+    for (let i = 0; i < HEADER; i++) g[gb + i] = b[base + i] as number;
+    unwrapRing(b, base + HEADER, cap, b[base + HEAD] as number, b[base + N] as number, 3, g, gb + HEADER);
+    g[gb + HEAD] = 0;
   }
 }
 
@@ -92,15 +95,15 @@ function relayout(h: Float64Array, r: Float64Array, cap: number, g: Float64Array
  * mark reaches (a newer equal one replaces an older), oldest first, what a step-mode
  * {@link MonotonicDeque} holds after the same pushes and evictions.
  */
-function dequeSnapshot(h: Float64Array, hb: number, b: Float64Array, rb: number, cap: number, windowMs: number, lo: boolean): MonotonicDequeSnapshot {
-  const head = h[hb + HEAD] as number;
-  const n = h[hb + N] as number;
+function dequeSnapshot(b: Float64Array, base: number, cap: number, windowMs: number, lo: boolean): MonotonicDequeSnapshot {
+  const head = b[base + HEAD] as number;
+  const n = b[base + N] as number;
   const keep: number[] = [];
   if (n > 0) {
-    const cutoff = (b[entry(rb, head, n - 1, cap) + 1] as number) - windowMs;
+    const cutoff = (b[entry(base, head, n - 1, cap) + 1] as number) - windowMs;
     let best = lo ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
     for (let j = n - 1; j >= 0; j--) {
-      const i = entry(rb, head, j, cap);
+      const i = entry(base, head, j, cap);
       const v = b[i] as number;
       if ((b[i + 2] as number) <= cutoff) break;
       if (lo ? v < best : v > best) {
@@ -160,10 +163,7 @@ export class FlashCrashDetector {
   private slots = new InstrumentSlots<number>();
   /** Entries per ring, shared by every book (a power of two). */
   private cap = INITIAL_CAP;
-  /** The books' headers, instrument k at k * HEADER. */
-  private heads: Float64Array = new Float64Array(64 * HEADER);
-  /** The books' rings, instrument k at k * cap * 3. */
-  private rings: Float64Array = new Float64Array(64 * INITIAL_CAP * 3);
+  private books: Float64Array = new Float64Array(64 * strideOf(INITIAL_CAP));
   /** What {@link extremes} found: max, its newest ts, min, its newest ts. */
   private readonly ext = new Float64Array(4);
 
@@ -183,11 +183,11 @@ export class FlashCrashDetector {
     const { windowMs, movePct, rearmPct } = this.p;
     const cutoff = t - windowMs;
     let cap = this.cap;
-    const h = this.heads;
-    const base = k * HEADER;
-    const prev = h[base + MARK] as number;
-    let downArmed = h[base + DOWN_ARMED] === 1;
-    let upArmed = h[base + UP_ARMED] === 1;
+    let b = this.books;
+    let base = k * strideOf(cap);
+    const prev = b[base + MARK] as number;
+    let downArmed = b[base + DOWN_ARMED] === 1;
+    let upArmed = b[base + UP_ARMED] === 1;
     const ext = this.ext;
     if (!Number.isNaN(prev) && (!downArmed || !upArmed)) {
       // Re-arm with the mark that held until now, over [t - window, t].
@@ -197,65 +197,63 @@ export class FlashCrashDetector {
     }
     // The bounds: the block of t and the one before it.
     const blk = Math.floor(t / windowMs);
-    const sb = h[base + BLOCK] as number;
+    const sb = b[base + BLOCK] as number;
     if (blk === sb) {
-      if (mark > (h[base + HI_CUR] as number)) h[base + HI_CUR] = mark;
-      if (mark < (h[base + LO_CUR] as number)) h[base + LO_CUR] = mark;
+      if (mark > (b[base + HI_CUR] as number)) b[base + HI_CUR] = mark;
+      if (mark < (b[base + LO_CUR] as number)) b[base + LO_CUR] = mark;
     } else if (Number.isNaN(prev)) {
-      h[base + HI_PREV] = Number.NEGATIVE_INFINITY;
-      h[base + LO_PREV] = Number.POSITIVE_INFINITY;
-      h[base + HI_CUR] = mark;
-      h[base + LO_CUR] = mark;
+      b[base + HI_PREV] = Number.NEGATIVE_INFINITY;
+      b[base + LO_PREV] = Number.POSITIVE_INFINITY;
+      b[base + HI_CUR] = mark;
+      b[base + LO_CUR] = mark;
     } else if (!Number.isNaN(sb)) {
       // A new block: the previous one's marks are those of the block of the last quote, or the
       // mark that held through it; this one starts with the mark carried in.
       const near = blk === sb + 1;
-      h[base + HI_PREV] = near ? (h[base + HI_CUR] as number) : prev;
-      h[base + LO_PREV] = near ? (h[base + LO_CUR] as number) : prev;
-      h[base + HI_CUR] = mark > prev ? mark : prev;
-      h[base + LO_CUR] = mark < prev ? mark : prev;
+      b[base + HI_PREV] = near ? (b[base + HI_CUR] as number) : prev;
+      b[base + LO_PREV] = near ? (b[base + LO_CUR] as number) : prev;
+      b[base + HI_CUR] = mark > prev ? mark : prev;
+      b[base + LO_CUR] = mark < prev ? mark : prev;
     } else {
       // Restored: the bounds cover every mark in the ring; they cover this block from now on.
-      if (mark > (h[base + HI_CUR] as number)) h[base + HI_CUR] = mark;
-      if (mark < (h[base + LO_CUR] as number)) h[base + LO_CUR] = mark;
+      if (mark > (b[base + HI_CUR] as number)) b[base + HI_CUR] = mark;
+      if (mark < (b[base + LO_CUR] as number)) b[base + LO_CUR] = mark;
     }
-    h[base + BLOCK] = blk;
-    h[base + MARK] = mark;
+    b[base + BLOCK] = blk;
+    b[base + MARK] = mark;
     // Append the mark: the newest entry stops holding now.
-    let head = h[base + HEAD] as number;
-    let n = h[base + N] as number;
-    let b = this.rings;
-    let rb = k * cap * 3;
+    let head = b[base + HEAD] as number;
+    let n = b[base + N] as number;
     if (n === cap) {
       // Full: the marks that stopped holding a window ago leave first.
-      while (n > 0 && (b[entry(rb, head, 0, cap) + 2] as number) <= cutoff) {
+      while (n > 0 && (b[entry(base, head, 0, cap) + 2] as number) <= cutoff) {
         head = (head + 1) & (cap - 1);
         n--;
       }
-      h[base + HEAD] = head;
-      h[base + N] = n;
+      b[base + HEAD] = head;
+      b[base + N] = n;
       if (n === cap) {
         this.grow();
         cap = this.cap;
-        b = this.rings;
-        rb = k * cap * 3;
+        b = this.books;
+        base = k * strideOf(cap);
         head = 0;
       }
     }
-    if (n > 0) b[entry(rb, head, n - 1, cap) + 2] = t;
-    const i = entry(rb, head, n, cap);
+    if (n > 0) b[entry(base, head, n - 1, cap) + 2] = t;
+    const i = entry(base, head, n, cap);
     b[i] = mark;
     b[i + 1] = t;
     b[i + 2] = Number.POSITIVE_INFINITY;
-    h[base + N] = n + 1;
+    b[base + N] = n + 1;
     // CONTRACTS.md 4, FLASH_CRASH: fall from the trailing max / rise from the trailing min. The
     // bounds give a larger move than the window's (or the same): under the limit with them, the
     // window's is too, and an armed episode neither starts nor changes.
-    const hiBound = h[base + HI_CUR]! > h[base + HI_PREV]! ? (h[base + HI_CUR] as number) : (h[base + HI_PREV] as number);
-    const loBound = h[base + LO_CUR]! < h[base + LO_PREV]! ? (h[base + LO_CUR] as number) : (h[base + LO_PREV] as number);
+    const hiBound = b[base + HI_CUR]! > b[base + HI_PREV]! ? (b[base + HI_CUR] as number) : (b[base + HI_PREV] as number);
+    const loBound = b[base + LO_CUR]! < b[base + LO_PREV]! ? (b[base + LO_CUR] as number) : (b[base + LO_PREV] as number);
     if (downArmed && upArmed && 1 - mark / hiBound < movePct && mark / loBound - 1 < movePct) {
-      h[base + DOWN_ARMED] = 1;
-      h[base + UP_ARMED] = 1;
+      b[base + DOWN_ARMED] = 1;
+      b[base + UP_ARMED] = 1;
       return;
     }
     this.extremes(k, cutoff);
@@ -271,8 +269,8 @@ export class FlashCrashDetector {
     else if (!downArmed && fall <= rearmPct) downArmed = true;
     if (up) upArmed = false;
     else if (!upArmed && rise <= rearmPct) upArmed = true;
-    h[base + DOWN_ARMED] = downArmed ? 1 : 0;
-    h[base + UP_ARMED] = upArmed ? 1 : 0;
+    b[base + DOWN_ARMED] = downArmed ? 1 : 0;
+    b[base + UP_ARMED] = upArmed ? 1 : 0;
     // A whipsaw can break both ways at one quote: one alert (the larger move), since two alerts of
     // one rule, instrument and instant would share an alert id.
     if (down && (!up || fall >= rise)) {
@@ -301,21 +299,20 @@ export class FlashCrashDetector {
   }
 
   snapshot(): FlashCrashSnapshot {
-    const h = this.heads;
-    const b = this.rings;
+    const b = this.books;
     const cap = this.cap;
     const w = this.p.windowMs;
     return {
       states: this.names.map((name, k) => {
-        const base = k * HEADER;
+        const base = k * strideOf(cap);
         return [
           name,
           {
-            hi: dequeSnapshot(h, base, b, k * cap * 3, cap, w, false),
-            lo: dequeSnapshot(h, base, b, k * cap * 3, cap, w, true),
-            mark: h[base + MARK] as number,
-            downArmed: h[base + DOWN_ARMED] === 1,
-            upArmed: h[base + UP_ARMED] === 1,
+            hi: dequeSnapshot(b, base, cap, w, false),
+            lo: dequeSnapshot(b, base, cap, w, true),
+            mark: b[base + MARK] as number,
+            downArmed: b[base + DOWN_ARMED] === 1,
+            upArmed: b[base + UP_ARMED] === 1,
           },
         ];
       }),
@@ -346,32 +343,29 @@ export class FlashCrashDetector {
     let cap = INITIAL_CAP;
     for (const r of rings) while (cap < r.length + 1) cap *= 2;
     this.cap = cap;
-    const room = Math.max(64, s.states.length);
-    this.heads = new Float64Array(room * HEADER);
-    this.rings = new Float64Array(room * cap * 3);
+    this.books = new Float64Array(Math.max(64, s.states.length) * strideOf(cap));
     this.names = [];
     this.slots = new InstrumentSlots<number>();
-    const h = this.heads;
-    const b = this.rings;
+    const b = this.books;
     s.states.forEach(([name, v], k) => {
       this.names.push(name);
       this.slots.set(name, k);
-      const base = k * HEADER;
-      initBook(h, base);
-      h[base + MARK] = v.mark;
-      h[base + DOWN_ARMED] = v.downArmed ? 1 : 0;
-      h[base + UP_ARMED] = v.upArmed ? 1 : 0;
+      const base = k * strideOf(cap);
+      initBook(b, base);
+      b[base + MARK] = v.mark;
+      b[base + DOWN_ARMED] = v.downArmed ? 1 : 0;
+      b[base + UP_ARMED] = v.upArmed ? 1 : 0;
       const r = rings[k]!;
       r.forEach(([ts, end, value], j) => {
-        const i = entry(k * cap * 3, 0, j, cap);
+        const i = entry(base, 0, j, cap);
         b[i] = value;
         b[i + 1] = ts;
         b[i + 2] = end;
         // The bounds cover every mark kept (BLOCK stays NaN: see onQuote).
-        if (value > (h[base + HI_CUR] as number)) h[base + HI_CUR] = value;
-        if (value < (h[base + LO_CUR] as number)) h[base + LO_CUR] = value;
+        if (value > (b[base + HI_CUR] as number)) b[base + HI_CUR] = value;
+        if (value < (b[base + LO_CUR] as number)) b[base + LO_CUR] = value;
       });
-      h[base + N] = r.length;
+      b[base + N] = r.length;
     });
   }
 
@@ -381,24 +375,22 @@ export class FlashCrashDetector {
    */
   private extremes(k: number, cutoff: number): void {
     const cap = this.cap;
-    const h = this.heads;
-    const b = this.rings;
-    const base = k * HEADER;
-    const rb = k * cap * 3;
-    let head = h[base + HEAD] as number;
-    let n = h[base + N] as number;
-    while (n > 0 && (b[entry(rb, head, 0, cap) + 2] as number) <= cutoff) {
+    const b = this.books;
+    const base = k * strideOf(cap);
+    let head = b[base + HEAD] as number;
+    let n = b[base + N] as number;
+    while (n > 0 && (b[entry(base, head, 0, cap) + 2] as number) <= cutoff) {
       head = (head + 1) & (cap - 1);
       n--;
     }
-    h[base + HEAD] = head;
-    h[base + N] = n;
+    b[base + HEAD] = head;
+    b[base + N] = n;
     let hi = Number.NaN;
     let hiTs = Number.NaN;
     let lo = Number.NaN;
     let loTs = Number.NaN;
     for (let j = 0; j < n; j++) {
-      const i = entry(rb, head, j, cap);
+      const i = entry(base, head, j, cap);
       const v = b[i] as number;
       // Ties: the newest (a deque keeps the newest of equal values).
       if (!(v < hi)) {
@@ -419,9 +411,9 @@ export class FlashCrashDetector {
 
   private add(name: string): number {
     const k = this.names.length;
-    if ((k + 1) * HEADER > this.heads.length) this.heads = grown(this.heads, (k + 1) * HEADER);
-    if ((k + 1) * this.cap * 3 > this.rings.length) this.rings = grown(this.rings, (k + 1) * this.cap * 3);
-    initBook(this.heads, k * HEADER);
+    const stride = strideOf(this.cap);
+    if ((k + 1) * stride > this.books.length) this.books = grown(this.books, (k + 1) * stride);
+    initBook(this.books, k * stride);
     this.names.push(name);
     this.slots.set(name, k);
     return k;
@@ -431,9 +423,9 @@ export class FlashCrashDetector {
   private grow(): void {
     const cap = this.cap * 2;
     const n = this.names.length;
-    const g = new Float64Array(Math.max(64, n * 2) * cap * 3);
-    relayout(this.heads, this.rings, this.cap, g, cap, n);
-    this.rings = g;
+    const g = new Float64Array(Math.max(64, n * 2) * strideOf(cap));
+    relayout(this.books, this.cap, g, cap, n);
+    this.books = g;
     this.cap = cap;
   }
 }

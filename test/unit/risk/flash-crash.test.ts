@@ -355,8 +355,8 @@ describe('FLASH_CRASH books against monotonic deques', () => {
     expect(alerts).toBeGreaterThan(30);
     expect(restores).toBeGreaterThan(100);
   });
-  it('keeps 150 instruments apart while their headers and rings grow (headers past 64 books, rings past 32 marks), through a restore', () => {
-    // Instruments join over time (the headers and rings grow for new books), some with bursts of
+  it('keeps 150 instruments apart while the books grow (past 64 books, rings past 32 marks), through a restore', () => {
+    // Instruments join over time (the books grow for new instruments), some with bursts of
     // quotes every 100 ms (the shared ring capacity doubles while other books hold marks), with
     // crashes and spikes; alerts after every quote and snapshots against two deques per instrument.
     let seed = 11;
