@@ -350,7 +350,7 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
   );
 }
 
-/** How the rule tape calls a driver's calculator directly (see {@link TapeSubscriber.next}). */
+/** How the rule tape calls a driver's calculator directly (see {@link RuleTape.record}). */
 const RuleKind = {
   Generic: 0,
   FlashCrash: 1,
@@ -438,7 +438,7 @@ class DrivenCore {
   begin(ts: number): void {
     const t = this.t;
     // The common case (in order, no snapshot instant passed, not the first record) in a few
-    // comparisons: TapeSubscriber.next does the same on its times, and calls this when they fail.
+    // comparisons: RuleTape.record does the same on its times, and calls this when they fail.
     if (ts > t[NEXT]! || !(ts >= t[LAST]!) || !(ts > t[WM]!) || this.ended) this.beginSlow(ts);
     t[LAST] = ts;
   }
@@ -592,15 +592,14 @@ function tapeOf(input: Stream<MarketRecord>): RuleTape {
  * record instead of one per rule step, and the cores run back to back on the same record.
  */
 class RuleTape {
-  /** The rules driven, in subscription order (read by {@link TapeSubscriber.next} per record). */
-  rules: readonly RuleLink[] = [];
+  private rules: readonly RuleLink[] = [];
   private link: TapeSubscriber | undefined;
   /**
    * The times of every rule's core added so far, three per rule at its `at` (each core's `t` is a
-   * view of its three): one array that the loop in {@link TapeSubscriber.next} reads for every
-   * rule, rather than a typed array per core. Slots of removed rules are not reused.
+   * view of its three): one array that the loop in {@link record} reads for every rule, rather than
+   * a typed array per core. Slots of removed rules are not reused.
    */
-  times = new Float64Array(0);
+  private times = new Float64Array(0);
 
   constructor(private readonly input: Stream<MarketRecord>) {}
 
@@ -630,77 +629,17 @@ class RuleTape {
     }
   }
 
-  watermark(w: Watermark): void {
-    const rules = this.rules;
-    for (let k = 0; k < rules.length; k++) {
-      const rule = rules[k]!;
-      if (rule.done) continue;
-      try {
-        rule.core.watermark(w);
-        rule.out.next(w);
-      } catch (err) {
-        this.fail(rule, err);
-      }
-    }
-  }
-
-  complete(): void {
-    for (const rule of this.rules) {
-      if (rule.done) continue;
-      rule.done = true;
-      try {
-        rule.core.end();
-        rule.out.complete();
-      } catch (err) {
-        rule.out.error(err);
-      }
-    }
-  }
-
-  error(err: unknown): void {
-    for (const rule of this.rules) {
-      if (rule.done) continue;
-      rule.done = true;
-      rule.out.error(err);
-    }
-  }
-
-  /** A rule's failure: it is done, its output errors. */
-  fail(rule: RuleLink, err: unknown): void {
-    rule.done = true;
-    rule.out.error(err);
-  }
-}
-
-/** The tape's subscription to its input (a Subscriber, so RxJS calls it directly). */
-class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
-  constructor(private readonly tape: RuleTape) {
-    super();
-  }
-
   /**
-   * A watermark goes to {@link RuleTape.watermark}; a record goes through every rule, in order:
-   * each rule's core does its bookkeeping, then its calculator gets `advance(ts)` and the record,
-   * by a direct call per calculator class. The loop is here rather than in a method of the tape
-   * (one call less per record: V8 does not inline a function this large).
+   * One record through every rule, in order: each rule's core does its bookkeeping, then its
+   * calculator gets `advance(ts)` and the record, by a direct call per calculator class.
    */
-  override next(e: Element<MarketRecord>): void {
-    if (this.isStopped) {
-      super.next(e);
-      return;
-    }
-    const tape = this.tape;
-    if (e instanceof WatermarkClass) {
-      tape.watermark(e);
-      return;
-    }
-    const r: MarketRecord = e;
-    const rules = tape.rules;
+  record(r: MarketRecord): void {
+    const rules = this.rules;
     const ts = r.ts;
     const trade = r.type === 'trade';
     // One lookup of the instrument per record, for every calculator.
     const id = idOf(r.instrument);
-    let times = tape.times;
+    let times = this.times;
     for (let k = 0; k < rules.length; k++) {
       const rule = rules[k]!;
       if (rule.done) continue;
@@ -712,7 +651,7 @@ class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
           rule.core.begin(ts);
           // Whatever the slow path did, the core's times are current (a rule added meanwhile
           // would have moved them).
-          times = tape.times;
+          times = this.times;
         } else times[o + LAST] = ts;
         const calc = rule.calc;
         switch (rule.kind) {
@@ -762,9 +701,65 @@ class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
           }
         }
       } catch (err) {
-        tape.fail(rule, err);
+        this.fail(rule, err);
       }
     }
+  }
+
+  watermark(w: Watermark): void {
+    const rules = this.rules;
+    for (let k = 0; k < rules.length; k++) {
+      const rule = rules[k]!;
+      if (rule.done) continue;
+      try {
+        rule.core.watermark(w);
+        rule.out.next(w);
+      } catch (err) {
+        this.fail(rule, err);
+      }
+    }
+  }
+
+  complete(): void {
+    for (const rule of this.rules) {
+      if (rule.done) continue;
+      rule.done = true;
+      try {
+        rule.core.end();
+        rule.out.complete();
+      } catch (err) {
+        rule.out.error(err);
+      }
+    }
+  }
+
+  error(err: unknown): void {
+    for (const rule of this.rules) {
+      if (rule.done) continue;
+      rule.done = true;
+      rule.out.error(err);
+    }
+  }
+
+  private fail(rule: RuleLink, err: unknown): void {
+    rule.done = true;
+    rule.out.error(err);
+  }
+}
+
+/** The tape's subscription to its input (a Subscriber, so RxJS calls it directly). */
+class TapeSubscriber extends Subscriber<Element<MarketRecord>> {
+  constructor(private readonly tape: RuleTape) {
+    super();
+  }
+
+  override next(e: Element<MarketRecord>): void {
+    if (this.isStopped) {
+      super.next(e);
+      return;
+    }
+    if (e instanceof WatermarkClass) this.tape.watermark(e);
+    else this.tape.record(e);
   }
 
   protected override _error(err: unknown): void {
