@@ -305,14 +305,11 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
       () => {
         let qb = new EventTimeBuffer<MarketRecord>();
         let tb = new EventTimeBuffer<MarketRecord>();
-        // The released records of both inputs, nq and nt of them: the arrays keep their capacity
-        // from one watermark to the next (emptying a JS array frees its backing store).
+        // The released records of both inputs (written by releaseInto, no callback per record),
+        // nq and nt of them: the arrays keep their capacity from one watermark to the next
+        // (emptying a JS array frees its backing store).
         const qa: MarketRecord[] = [];
         const ta: MarketRecord[] = [];
-        let nq = 0;
-        let nt = 0;
-        const pushQ = (r: MarketRecord) => void (qa[nq++] = r);
-        const pushT = (r: MarketRecord) => void (ta[nt++] = r);
         let wm = Number.NEGATIVE_INFINITY;
         return {
           onRecord(r) {
@@ -324,8 +321,8 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
           onWatermark(w, emit) {
             if (!(w.ts > wm)) return;
             wm = w.ts;
-            qb.releaseUpTo(wm, pushQ);
-            tb.releaseUpTo(wm, pushT);
+            const nq = qb.releaseInto(wm, qa, 0);
+            const nt = tb.releaseInto(wm, ta, 0);
             let i = 0;
             let j = 0;
             // Ties: a quote before a trade (stream order quote < trade < order).
@@ -333,8 +330,6 @@ function orderMarketEvents(env: StepBuildEnv, quotes: Stream<MarketRecord>, trad
               if (j >= nt || (i < nq && qa[i]!.ts <= ta[j]!.ts)) emit(qa[i++]!);
               else emit(ta[j++]!);
             }
-            nq = 0;
-            nt = 0;
             emit(wm === Number.POSITIVE_INFINITY ? w : new MarketWatermark(wm));
           },
           checkpoint: {

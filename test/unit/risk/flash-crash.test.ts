@@ -355,4 +355,45 @@ describe('FLASH_CRASH books against monotonic deques', () => {
     expect(alerts).toBeGreaterThan(30);
     expect(restores).toBeGreaterThan(100);
   });
+  it('keeps 150 instruments apart while the books grow (past 64 books, rings past 32 marks), through a restore', () => {
+    // Instruments join over time (the books grow for new instruments), some with bursts of
+    // quotes every 100 ms (the shared ring capacity doubles while other books hold marks), with
+    // crashes and spikes; alerts after every quote and snapshots against two deques per instrument.
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const p = FLASH_CRASH_DEFAULTS;
+    const got: MarketAlert[] = [];
+    const want: MarketAlert[] = [];
+    let d = new FlashCrashDetector(p, (a) => got.push(a));
+    const ref = new DequeFlash(p, (a) => want.push(a));
+    const level = new Map<string, number>();
+    let t = T0;
+    for (let step = 0; step < 6000; step++) {
+      const joined = Math.min(150, 5 + (step >> 5));
+      const inst = `I${rand(joined)}`;
+      const burst = rand(40) === 0 ? 20 + rand(700) : 1;
+      for (let r = 0; r < burst; r++) {
+        t += burst > 1 ? 100 : rand(400);
+        const move = rand(200) === 0 ? (rand(2) === 0 ? -800 : 700) : rand(41) - 20;
+        const l = Math.round(Math.max(1, (level.get(inst) ?? 100) * (1 + move / 10_000)) * 100) / 100;
+        level.set(inst, l);
+        const q = quote(t, inst, l);
+        d.onQuote(q);
+        ref.onQuote(q);
+      }
+      if (step === 3000) {
+        const snap = d.snapshot();
+        expect(snap).toEqual(ref.snapshot());
+        d = new FlashCrashDetector(p, (a) => got.push(a));
+        d.restore(structuredClone(snap));
+      }
+      expect(got.length).toBe(want.length);
+    }
+    expect(got).toEqual(want);
+    expect(d.snapshot()).toEqual(ref.snapshot());
+    expect(want.length).toBeGreaterThan(20);
+  });
 });
