@@ -12,7 +12,7 @@ import { Observable, Subscriber, Subscription, type OperatorFunction } from 'rxj
  * m.next(1);
  */
 export class Multicast<T> extends Observable<T> {
-  private subs: ReadonlyArray<Subscriber<T>> = [];
+  protected subs: ReadonlyArray<Subscriber<T>> = [];
   private stopped = false;
   private failed = false;
   private failure: unknown;
