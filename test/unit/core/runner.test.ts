@@ -144,7 +144,12 @@ describe('Runner', () => {
     expect(new Set(sinks.alerts.map((a) => a.alertId)).size).toBe(sinks.alerts.length);
   });
 
-  it('every reader of a stream gets the watermarks of its own bound (targets with equal watermarks share one object)', async () => {
+  it('every reader of a stream gets the watermarks of its own bound (targets with equal watermarks share one object), in batches of any size', async () => {
+    // Batches of 600: push reads event times ahead in chunks of 256 records, so chunk edges are crossed.
+    for (const size of [64, 600]) await readerWatermarks(size);
+  });
+
+  async function readerWatermarks(size: number): Promise<void> {
     const all = items(600);
     const bounds = [0, 0, 50, 0];
     const seen: number[][] = bounds.map(() => []);
@@ -157,7 +162,7 @@ describe('Runner', () => {
         });
       },
     }));
-    await new Runner({ source: new ArraySource(['alpha', 'beta'], all, 64), topologies, reference: emptyReference(), sinks: new MemorySinks(), clock: new ManualClock(0) }).run();
+    await new Runner({ source: new ArraySource(['alpha', 'beta'], all, size), topologies, reference: emptyReference(), sinks: new MemorySinks(), clock: new ManualClock(0) }).run();
     // Independent reference: max ts seen minus the bound minus 1, sent once it moved >= 100 ms, then END_OF_TIME.
     bounds.forEach((bound, k) => {
       const want: number[] = [];
@@ -173,9 +178,9 @@ describe('Runner', () => {
         }
       }
       want.push(Number.POSITIVE_INFINITY);
-      expect(seen[k]).toEqual(want);
+      expect(seen[k], `batches of ${size}`).toEqual(want);
     });
-  });
+  }
 
   it('readers of one stream with equal bounds share a tracker: each sees what it sees alone, across a checkpoint too', async () => {
     // alpha goes quiet from 3000 to 9000 while beta goes on: its readers' watermarks then follow the
