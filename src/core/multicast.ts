@@ -12,7 +12,7 @@ import { Observable, Subscriber, Subscription, type OperatorFunction } from 'rxj
  * m.next(1);
  */
 export class Multicast<T> extends Observable<T> {
-  private subs: ReadonlyArray<Subscriber<T>> = [];
+  protected subs: ReadonlyArray<Subscriber<T>> = [];
   private stopped = false;
   private failed = false;
   private failure: unknown;
@@ -59,13 +59,19 @@ export class Multicast<T> extends Observable<T> {
   }
 }
 
-/** Forwards everything from upstream into a Multicast (a Subscriber, so RxJS calls it directly). */
+/**
+ * Forwards everything from upstream into a Multicast (a Subscriber, so RxJS calls it directly). It
+ * overrides `next` itself: `Subscriber.prototype.next` is shared by every subscriber of the
+ * process, so its `this._next(...)` call site is megamorphic.
+ */
 class Forwarder<T> extends Subscriber<T> {
   constructor(private readonly target: Multicast<T>) {
     super();
   }
-  protected override _next(v: T): void {
-    this.target.next(v);
+  override next(v: T): void {
+    // Stopped: RxJS's own handling (the stopped-notification hook).
+    if (this.isStopped) super.next(v);
+    else this.target.next(v);
   }
   protected override _error(e: unknown): void {
     this.target.error(e);

@@ -182,11 +182,33 @@ class LatencySampler {
   }
 }
 
-interface Target {
-  subject: Multicast<Element<Timestamped>>;
+/**
+ * The runner's input subjects. `next` is the same loop as `Multicast.next`, but a method of its
+ * own: its call site sees only the subscribers of topology inputs (a few operator links), where
+ * the shared `Multicast.next` sees every multicast of the job and goes megamorphic.
+ */
+class InputMulticast<T> extends Multicast<T> {
+  override next(value: T): void {
+    const s = this.subs;
+    for (let i = 0; i < s.length; i++) s[i]!.next(value);
+  }
+}
+
+/**
+ * The readers of one stream with the same watermark bounds: they observe the same records and the
+ * same event-time clock, so one tracker (and one last-sent watermark) serves them all.
+ */
+interface WatermarkGroup {
   tracker: WatermarkTracker;
   lastWm: number;
   partition: string;
+  /** Set while a record (or an idle check) is pushed: the watermark to send after it, if any. */
+  send: Watermark | undefined;
+}
+
+interface Target {
+  subject: InputMulticast<Element<Timestamped>>;
+  group: WatermarkGroup;
 }
 
 interface RunnerSnapshot {
@@ -216,6 +238,9 @@ export class Runner {
   private readonly ctx: JobContext;
   private readonly targets: Target[] = [];
   private readonly routes: Target[][] = [];
+  /** Every watermark group, and those of each stream (indexed like `routes`). */
+  private readonly groups: WatermarkGroup[] = [];
+  private readonly routeGroups: WatermarkGroup[][] = [];
   private failure: unknown;
   private globalMax = Number.NEGATIVE_INFINITY;
   private nextIdleCheck = Number.NEGATIVE_INFINITY;
@@ -243,7 +268,10 @@ export class Runner {
       restoredFromSeq: restore?.seq,
       completed: false,
     };
-    for (let i = 0; i < opts.source.streamNames.length; i++) this.routes.push([]);
+    for (let i = 0; i < opts.source.streamNames.length; i++) {
+      this.routes.push([]);
+      this.routeGroups.push([]);
+    }
     this.streamCounts = new Float64Array(opts.source.streamNames.length);
     this.latency = opts.latencySampleEvery ? new LatencySampler() : undefined;
     this.untilSample = opts.latencySampleEvery ?? 1;
@@ -315,6 +343,7 @@ export class Runner {
   private wire(): void {
     const { source, topologies, sinks, reference } = this.opts;
     const streamIndex = new Map(source.streamNames.map((s, i) => [s, i] as const));
+    const groupByKey = new Map<string, WatermarkGroup>();
     for (const topo of topologies) {
       const inputs: Record<string, Stream<any>> = {};
       for (const decl of topo.sources) {
@@ -322,13 +351,21 @@ export class Runner {
         if (idx === undefined) {
           throw new InternalError(`topology '${topo.name}' reads stream '${decl.stream}' that the source does not provide`);
         }
-        const target: Target = {
-          subject: new Multicast(),
-          tracker: new WatermarkTracker({ outOfOrdernessMs: decl.outOfOrdernessMs, idleTimeoutMs: decl.idleTimeoutMs }),
-          lastWm: Number.NEGATIVE_INFINITY,
-          partition: decl.stream,
-        };
-        target.tracker.addPartition(decl.stream);
+        const key = `${idx}|${decl.outOfOrdernessMs}|${decl.idleTimeoutMs}`;
+        let group = groupByKey.get(key);
+        if (group === undefined) {
+          group = {
+            tracker: new WatermarkTracker({ outOfOrdernessMs: decl.outOfOrdernessMs, idleTimeoutMs: decl.idleTimeoutMs }),
+            lastWm: Number.NEGATIVE_INFINITY,
+            partition: decl.stream,
+            send: undefined,
+          };
+          group.tracker.addPartition(decl.stream);
+          groupByKey.set(key, group);
+          this.groups.push(group);
+          this.routeGroups[idx]!.push(group);
+        }
+        const target: Target = { subject: new InputMulticast(), group };
         this.targets.push(target);
         this.routes[idx]!.push(target);
         inputs[decl.name] = target.subject;
@@ -386,13 +423,15 @@ export class Runner {
     if (!Number.isFinite(this.globalMax) || !Number.isFinite(this.lastRecordWall)) return false;
     const to = this.globalMax + Math.max(0, this.clock.now() - this.lastRecordWall);
     let moved = false;
-    for (const t of this.targets) {
-      if (to > t.lastWm) {
-        t.lastWm = to;
-        t.subject.next(new Watermark(to));
+    const w = new W(to);
+    for (const g of this.groups) {
+      g.send = to > g.lastWm ? w : undefined;
+      if (g.send !== undefined) {
+        g.lastWm = to;
         moved = true;
       }
     }
+    for (const t of this.targets) if (t.group.send !== undefined) t.subject.next(t.group.send);
     return moved;
   }
   /** Wall time the last batch with records arrived (for `idleWallMs`). */
@@ -405,43 +444,50 @@ export class Runner {
     const interval = this.interval;
     const counts = this.streamCounts;
     const sampler = this.latency;
-    // The last watermark object sent: targets reading one stream (same bounds) reach the same
-    // watermark at the same record, and share one immutable object instead of one each.
+    // The last watermark object sent: groups that reach the same watermark at the same record
+    // share one immutable object instead of one each.
     let lastW = this.lastW;
+    const ahead = this.tsAhead;
+    let from = 0;
+    let upTo = 0;
     for (let i = 0; i < length; i++) {
+      if (i === upTo) {
+        // The event times of the next records, read in a tight loop: their loads overlap, where
+        // one record at a time each would wait for memory (a batch's records were built before
+        // it and are out of cache by the time they come), and the records are in cache after.
+        from = i;
+        upTo = Math.min(length, i + ahead.length);
+        for (let k = from; k < upTo; k++) ahead[k - from] = records[k]!.ts;
+      }
       const rec = records[i]!;
       const s = streams[i]!;
-      const ts = rec.ts;
+      const ts = ahead[i - from]!;
       // Every Nth record is timed from entering the graph until everything it caused (watermark
       // firings included) has run: the per-event processing latency of the benchmark.
       const t0 = sampler !== undefined && --this.untilSample === 0 ? performance.now() : 0;
       if (ts > this.globalMax) this.globalMax = ts;
-      const targets = this.routes[s]!;
       const partition = partitions ? partitions[i]! : undefined;
+      // The watermark is computed before the record goes downstream: only this record moved it.
+      const groups = this.routeGroups[s]!;
+      for (let j = 0; j < groups.length; j++) {
+        const g = groups[j]!;
+        const wm = g.tracker.observeCurrent(partition ?? g.partition, ts);
+        if (wm - g.lastWm >= interval) {
+          g.lastWm = wm;
+          if (lastW.ts !== wm) lastW = new W(wm);
+          g.send = lastW;
+        } else {
+          g.send = undefined;
+        }
+      }
+      const targets = this.routes[s]!;
       for (let j = 0; j < targets.length; j++) {
         const t = targets[j]!;
-        // The watermark is computed before the record goes downstream: only this record moved it.
-        const wm = t.tracker.observeCurrent(partition ?? t.partition, ts);
         t.subject.next(rec);
-        if (wm - t.lastWm >= interval) {
-          t.lastWm = wm;
-          if (lastW.ts !== wm) lastW = new W(wm);
-          t.subject.next(lastW);
-        }
+        const w = t.group.send;
+        if (w !== undefined) t.subject.next(w);
       }
-      if (this.globalMax >= this.nextIdleCheck) {
-        // Idle sources follow the job's event-time clock; checking every interval keeps it cheap.
-        this.nextIdleCheck = this.globalMax + interval;
-        for (const t of this.targets) {
-          t.tracker.advanceClock(this.globalMax);
-          const wm = t.tracker.current();
-          if (wm - t.lastWm >= interval) {
-            t.lastWm = wm;
-            if (lastW.ts !== wm) lastW = new W(wm);
-            t.subject.next(lastW);
-          }
-        }
-      }
+      if (this.globalMax >= this.nextIdleCheck) lastW = this.checkIdle(lastW);
       counts[s]!++;
       if (t0 !== 0) {
         sampler!.add((performance.now() - t0) * 1000);
@@ -451,6 +497,37 @@ export class Runner {
     this.lastW = lastW;
     if (length > 0) this.countBatch(records, length);
   }
+
+  /**
+   * Idle sources follow the job's event-time clock; checking every interval keeps it cheap.
+   * Returns the last watermark object sent (see `push`).
+   */
+  private checkIdle(lastW: Watermark): Watermark {
+    const interval = this.interval;
+    this.nextIdleCheck = this.globalMax + interval;
+    const groups = this.groups;
+    for (let j = 0; j < groups.length; j++) {
+      const g = groups[j]!;
+      g.tracker.advanceClock(this.globalMax);
+      const wm = g.tracker.current();
+      if (wm - g.lastWm >= interval) {
+        g.lastWm = wm;
+        if (lastW.ts !== wm) lastW = new W(wm);
+        g.send = lastW;
+      } else {
+        g.send = undefined;
+      }
+    }
+    const targets = this.targets;
+    for (let j = 0; j < targets.length; j++) {
+      const t = targets[j]!;
+      const w = t.group.send;
+      if (w !== undefined) t.subject.next(w);
+    }
+    return lastW;
+  }
+  /** Event times of the records `push` is about to send (see there). */
+  private readonly tsAhead = new Float64Array(256);
   /** The last watermark object `push` sent (shared by the targets that reach the same watermark). */
   private lastW: Watermark = new W(Number.NEGATIVE_INFINITY);
 
@@ -482,7 +559,7 @@ export class Runner {
 
   private snapshotRunner(): RunnerSnapshot {
     return {
-      targets: this.targets.map((t) => ({ tracker: t.tracker.snapshot(), lastWm: t.lastWm })),
+      targets: this.targets.map((t) => ({ tracker: t.group.tracker.snapshot(), lastWm: t.group.lastWm })),
       globalMax: this.globalMax,
       nextIdleCheck: this.nextIdleCheck,
       lastCheckpointEventTime: this.lastCheckpointEventTime,
@@ -554,10 +631,11 @@ export class Runner {
     if (r.targets.length !== this.targets.length) {
       throw new RiskflowError('E_CHECKPOINT', 'the checkpoint has a different set of sources');
     }
+    // The targets of one group have equal entries (they were one group when it was taken).
     r.targets.forEach((s, i) => {
-      const t = this.targets[i]!;
-      t.tracker.restore(s.tracker);
-      t.lastWm = s.lastWm;
+      const g = this.targets[i]!.group;
+      g.tracker.restore(s.tracker);
+      g.lastWm = s.lastWm;
     });
     this.globalMax = r.globalMax;
     this.nextIdleCheck = r.nextIdleCheck;

@@ -293,7 +293,24 @@ export class EventTimeBuffer<T> {
 
   /** Calls `cb` for every record with ts <= wm, in (ts, arrival) order, and forgets them. */
   releaseUpTo(wm: number, cb: (rec: T, ts: number) => void): void {
-    for (let r = this.take(wm); r !== undefined; r = this.take(wm)) cb(r, this.takenTs);
+    for (;;) {
+      const h = this.head;
+      let r: T | undefined;
+      let t: number;
+      if (this.heap.size === 0) {
+        // Nothing out of order (the usual case): the in-order run's head, while ts <= wm. Checked
+        // per record: `cb` may push a record that goes to the heap.
+        if (h >= this.tail || (t = this.ts[h] as number) > wm) break;
+        r = this.recs[h] as T;
+        this.recs[h] = undefined;
+        this.head = h + 1;
+      } else {
+        r = this.take(wm);
+        if (r === undefined) break;
+        t = this.takenTs;
+      }
+      cb(r, t);
+    }
     this.compact();
   }
 
@@ -303,10 +320,26 @@ export class EventTimeBuffer<T> {
    * count. No callback per record (`releaseUpTo`'s call site sees every user's callback).
    */
   releaseInto(wm: number, out: T[], n: number): number {
-    for (let r = this.take(wm); r !== undefined; r = this.take(wm)) {
-      if (n < out.length) out[n] = r;
-      else out.push(r);
-      n++;
+    if (this.heap.size === 0) {
+      // Nothing out of order (the usual case): the in-order run's head, while ts <= wm.
+      const ts = this.ts;
+      const recs = this.recs;
+      const tail = this.tail;
+      let h = this.head;
+      for (; h < tail && (ts[h] as number) <= wm; h++) {
+        const r = recs[h] as T;
+        recs[h] = undefined;
+        if (n < out.length) out[n] = r;
+        else out.push(r);
+        n++;
+      }
+      this.head = h;
+    } else {
+      for (let r = this.take(wm); r !== undefined; r = this.take(wm)) {
+        if (n < out.length) out[n] = r;
+        else out.push(r);
+        n++;
+      }
     }
     this.compact();
     return n;

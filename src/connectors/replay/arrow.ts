@@ -2,6 +2,7 @@ import { isAscii } from 'node:buffer';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import {
+  DataType,
   DateUnit,
   makeVector,
   RecordBatchReader,
@@ -132,11 +133,24 @@ function factsOf(c: Column): ColumnFacts {
   return { kind: 'values', values: c.arr! };
 }
 
-/** Null cells become `undefined` (a missing field to validateEvent; dropped by JSON.stringify). */
+/**
+ * Null cells become `undefined` (a missing field to validateEvent; dropped by JSON.stringify).
+ * A plain array from `decodeValues` is its own and gets them in place; the validity bitmap is read
+ * directly (what `Data.getValid` does, without a call per cell), except for unions.
+ */
 function withNulls(values: ArrayLike<unknown>, data: Data): ArrayLike<unknown> {
   if (data.nullCount === 0) return values;
-  const out = Array.from(values as ArrayLike<unknown>);
-  for (let i = 0; i < out.length; i++) if (!data.getValid(i)) out[i] = undefined;
+  const out = Array.isArray(values) ? (values as unknown[]) : Array.from(values);
+  const bits = data.nullBitmap as Uint8Array | undefined;
+  if (DataType.isUnion(data.type) || bits === undefined || bits.byteLength === 0) {
+    for (let i = 0; i < out.length; i++) if (!data.getValid(i)) out[i] = undefined;
+    return out;
+  }
+  const off = data.offset;
+  for (let i = 0; i < out.length; i++) {
+    const k = off + i;
+    if ((bits[k >> 3]! & (1 << (k & 7))) === 0) out[i] = undefined;
+  }
   return out;
 }
 

@@ -42,8 +42,9 @@ export interface DayReplayOptions {
 
 /**
  * One batch of merged records. `records[i]` came from stream `opts.streams[streams[i]]`. The
- * arrays are reused by the next `nextBatch()` call: copy what must outlive the batch. Only the
- * first `length` entries of `streams` are meaningful (`records.length === length`).
+ * batch object and `streams` are reused by the next `nextBatch()` call (`records` is a new array
+ * each time): copy what must outlive the batch. Only the first `length` entries of `streams` are
+ * meaningful (`records.length === length`).
  *
  * @example
  * for (let i = 0; i < b.length; i++) route(opts.streams[b.streams[i]!]!, b.records[i]!);
@@ -197,7 +198,9 @@ export class DayReplaySource {
     if (!this.opened) await this.open();
     const cursors = this.cursors;
     const nc = cursors.length;
-    const records = this.batch.records;
+    // A new array per batch: it is young, like the records stored into it, so the stores need no
+    // remembered-set entry (a long-lived array would take one per record, for the scavenger).
+    const records: object[] = new Array<object>(this.batchSize);
     const streams = this.batch.streams;
     const max = this.batchSize;
     let eventTime = this.eventTime;
@@ -267,11 +270,12 @@ export class DayReplaySource {
     this.eventTime = eventTime;
     this.events += n;
     if (n === 0) {
-      records.length = 0;
+      this.batch.records = [];
       this.batch.length = 0;
       return null;
     }
-    records.length = n;
+    if (n < max) records.length = n;
+    this.batch.records = records;
     this.batch.length = n;
     return this.batch;
   }

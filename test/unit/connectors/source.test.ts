@@ -114,6 +114,19 @@ describe('DayReplaySource merge', () => {
     await src.close();
   });
 
+  it("keeps a batch's records array intact after later batches (a new array each time)", async () => {
+    const day = await loadDay(DEMO);
+    const streams: StreamName[] = ['quote', 'trade', 'order'];
+    const src = new DayReplaySource(day, { streams, batchSize: 100, onDeadLetter: () => {} });
+    await src.open();
+    const kept: object[][] = [];
+    for (let b = await src.nextBatch(); b; b = await src.nextBatch()) kept.push(b.records);
+    await src.close();
+    expect(kept.length).toBeGreaterThan(3);
+    const one = await replay(day, streams, { batchSize: 1_000_000 });
+    expect(kept.flat().map((r) => JSON.stringify(r))).toEqual(one.out.map((s) => s.slice(s.indexOf(':') + 1)));
+  });
+
   it('rejects unknown or repeated streams and bad batch sizes', async () => {
     const day = await loadDay(DEMO);
     const onDeadLetter = (): void => {};

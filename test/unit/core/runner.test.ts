@@ -144,7 +144,12 @@ describe('Runner', () => {
     expect(new Set(sinks.alerts.map((a) => a.alertId)).size).toBe(sinks.alerts.length);
   });
 
-  it('every reader of a stream gets the watermarks of its own bound (targets with equal watermarks share one object)', async () => {
+  it('every reader of a stream gets the watermarks of its own bound (targets with equal watermarks share one object), in batches of any size', async () => {
+    // Batches of 600: push reads event times ahead in chunks of 256 records, so chunk edges are crossed.
+    for (const size of [64, 600]) await readerWatermarks(size);
+  });
+
+  async function readerWatermarks(size: number): Promise<void> {
     const all = items(600);
     const bounds = [0, 0, 50, 0];
     const seen: number[][] = bounds.map(() => []);
@@ -157,7 +162,7 @@ describe('Runner', () => {
         });
       },
     }));
-    await new Runner({ source: new ArraySource(['alpha', 'beta'], all, 64), topologies, reference: emptyReference(), sinks: new MemorySinks(), clock: new ManualClock(0) }).run();
+    await new Runner({ source: new ArraySource(['alpha', 'beta'], all, size), topologies, reference: emptyReference(), sinks: new MemorySinks(), clock: new ManualClock(0) }).run();
     // Independent reference: max ts seen minus the bound minus 1, sent once it moved >= 100 ms, then END_OF_TIME.
     bounds.forEach((bound, k) => {
       const want: number[] = [];
@@ -173,8 +178,69 @@ describe('Runner', () => {
         }
       }
       want.push(Number.POSITIVE_INFINITY);
-      expect(seen[k]).toEqual(want);
+      expect(seen[k], `batches of ${size}`).toEqual(want);
     });
+  }
+
+  it('readers of one stream with equal bounds share a tracker: each sees what it sees alone, across a checkpoint too', async () => {
+    // alpha goes quiet from 3000 to 9000 while beta goes on: its readers' watermarks then follow the
+    // job's clock once they are idle (after 1000 or 2500 ms), so idleness is exercised as well.
+    const all: Array<[number, Rec]> = [];
+    for (let t = 0; t < 12_000; t += 7) all.push([(t >= 3000 && t < 9000) || t % 3 === 0 ? 1 : 0, { ts: t - (t % 11), k: 'K', v: 1 }]);
+    const readers = [
+      { stream: 'alpha', bound: 50, idle: 1000 },
+      { stream: 'beta', bound: 0, idle: 1000 },
+      { stream: 'alpha', bound: 50, idle: 1000 },
+      { stream: 'alpha', bound: 50, idle: 2500 },
+      { stream: 'alpha', bound: 0, idle: 1000 },
+      { stream: 'beta', bound: 0, idle: 1000 },
+      { stream: 'alpha', bound: 50, idle: 1000 },
+    ];
+    const reader = (k: number, log: string[]): RunnableTopology => ({
+      name: `r${k}`,
+      sources: [{ name: 'a', stream: readers[k]!.stream, outOfOrdernessMs: readers[k]!.bound, idleTimeoutMs: readers[k]!.idle }],
+      build(env) {
+        env.inputs.a!.subscribe((e) => log.push('k' in (e as object) ? `r${(e as Rec).ts}` : `w${(e as Watermark).ts}`));
+      },
+    });
+    const run = async (ks: number[], logs: string[][], extra: { stopAfter?: number; restore?: CheckpointData; store?: CheckpointStore } = {}) => {
+      const ac = new AbortController();
+      let batches = 0;
+      return new Runner({
+        source: new ArraySource(['alpha', 'beta'], all, 64),
+        topologies: ks.map((k, i) => reader(k, logs[i]!)),
+        reference: emptyReference(),
+        sinks: new MemorySinks(),
+        clock: new ManualClock(0),
+        checkpoint: extra.store ? { store: extra.store, fingerprint: 'f', everyEventMs: 1e9, restore: extra.restore } : undefined,
+        signal: ac.signal,
+        checkpointOnStop: true,
+        onBatch: () => {
+          if (++batches === extra.stopAfter) ac.abort();
+        },
+      }).run();
+    };
+    const ks = readers.map((_, k) => k);
+    const together = ks.map((): string[] => []);
+    await run(ks, together);
+    for (const k of ks) {
+      const alone: string[][] = [[]];
+      await run([k], alone);
+      expect(together[k]).toEqual(alone[0]);
+      const wms = alone[0]!.filter((x) => x.startsWith('w')).map((x) => Number(x.slice(1)));
+      expect(wms.length).toBeGreaterThan(20);
+      // While alpha is quiet, its readers' watermarks come from the idle checks alone: once idle,
+      // every 100 ms of the job's clock.
+      const { stream, idle } = readers[k]!;
+      if (stream === 'alpha') expect(wms.filter((w) => w > 3000 + idle && w < 8900).length).toBeGreaterThan((5900 - idle) / 100 - 10);
+    }
+    // Stopped after 15 of 27 batches (alpha idle by then), checkpointed, restored: the rest follows on.
+    const store = new CheckpointStore(await mkdtemp(join(tmpdir(), 'rf-run-')));
+    const cut = ks.map((): string[] => []);
+    await run(ks, cut, { stopAfter: 15, store });
+    const restored = ks.map((): string[] => []);
+    await run(ks, restored, { restore: (await store.latest())!, store });
+    expect(ks.map((k) => [...cut[k]!, ...restored[k]!])).toEqual(together);
   });
 
   it('gives the same output whatever the batch size', async () => {
