@@ -29,7 +29,7 @@ import {
 import type { Alert } from '../core/alerts.js';
 import { InputError, InternalError } from '../core/errors.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
-import { IpcFileTemplates, type IpcColumn, type IpcSample } from './arrow-ipc-file.js';
+import { IpcFileTemplates, type IpcAlloc, type IpcColumn, type IpcSample } from './arrow-ipc-file.js';
 
 /**
  * How a column is stored. `timestamp`: Arrow Timestamp(ms, "UTC") from epoch ms (or an ISO string);
@@ -629,18 +629,20 @@ const ipcFiles = new IpcFileTemplates();
  * Encodes one snapshot as an Arrow IPC file: `snapshot_time` = `snapshotTime` on every row, then
  * `columns` taken from the rows by name (a missing key is null). The bytes are those of
  * apache-arrow's `tableToIPC(table, 'file')` ({@link encodeSnapshotWithArrow}), written from
- * templates of the metadata ({@link IpcFileTemplates}) without building the Arrow table.
+ * templates of the metadata ({@link IpcFileTemplates}) without building the Arrow table, in
+ * `alloc`'s bytes when given (see {@link IpcAlloc}).
  *
  * @example
  * const bytes = encodeSnapshot(SNAPSHOT_TABLES.market.columns, 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
  */
-export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): Uint8Array {
+export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows, alloc?: IpcAlloc): Uint8Array {
   return ipcFiles.encode(
     columns,
     rows.length,
     snapshotIpcColumns(columns, snapshotTime, rows),
     () => snapshotIpcSample(columns, snapshotTime, rows),
     () => encodeSnapshotWithArrow(columns, snapshotTime, rows),
+    alloc,
   );
 }
 
@@ -874,6 +876,50 @@ function normalise(v: unknown, type: SnapshotColumnType): unknown {
 
 /** Snapshot files a sink lets the job run ahead of (see `SnapshotSink.writeBehind`). */
 const MAX_IN_FLIGHT = 256;
+
+/**
+ * Memory for the snapshot files being written, reused: a file's bytes are handed back once its
+ * write is done, and the next file of at most that size is encoded into them. Fresh memory for
+ * every file (180 MB over the bench day, most files above malloc's mmap threshold) costs a page
+ * fault per 4 KB and counts towards V8's external memory, which schedules garbage collections.
+ */
+class FileBuffers {
+  private free: ArrayBuffer[] = [];
+  private freeBytes = 0;
+  /** The buffers `alloc` made (only those are reused: a file's bytes may be a view of other memory). */
+  private readonly made = new WeakSet<ArrayBuffer>();
+
+  /** `size` zeroed bytes: of the smallest free buffer they fit in, else of a new one. */
+  readonly alloc = (size: number): Uint8Array => {
+    const free = this.free;
+    let best = -1;
+    for (let i = 0; i < free.length; i++) {
+      const len = free[i]!.byteLength;
+      if (len >= size && (best < 0 || len < free[best]!.byteLength)) best = i;
+    }
+    if (best < 0) {
+      const fresh = new ArrayBuffer(size + (size >> 3));
+      this.made.add(fresh);
+      return new Uint8Array(fresh, 0, size);
+    }
+    const buf = free[best]!;
+    free[best] = free[free.length - 1]!;
+    free.pop();
+    this.freeBytes -= buf.byteLength;
+    return new Uint8Array(buf, 0, size).fill(0);
+  };
+
+  /** Hands back bytes from {@link alloc} (others are let go). Keeps up to {@link FREE_BYTES} bytes. */
+  release(bytes: Uint8Array): void {
+    const buf = bytes.buffer;
+    if (!(buf instanceof ArrayBuffer) || !this.made.has(buf) || this.freeBytes + buf.byteLength > FREE_BYTES) return;
+    this.free.push(buf);
+    this.freeBytes += buf.byteLength;
+  }
+}
+
+/** Free file memory a sink keeps for its next files (see FileBuffers). */
+const FREE_BYTES = 16 << 20;
 
 /**
  * Writes snapshot tables as Arrow IPC files. Feed it a job's `onSnapshot(table, time, rows)` and
@@ -1142,14 +1188,20 @@ export class SnapshotSink {
     const { table, time } = p;
     const folder = this.folderOf(table);
     const rows = p.columnar ?? p.rows;
-    const bytes = encodeSnapshot(this.columnsFor(table, rows), time, rows);
+    const bytes = encodeSnapshot(this.columnsFor(table, rows), time, rows, this.buffers.alloc);
     const key = `${table}\u0000${time}`;
     const before = this.inFlight.get(key);
     const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
     const job = (async () => {
       if (before) await before;
       // The callback API: no FileHandle object per file (cheaper on the main thread).
-      await new Promise<void>((res, rej) => fsWriteFile(tmp, bytes, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) =>
+        fsWriteFile(tmp, bytes, (e) => {
+          this.buffers.release(bytes);
+          if (e) rej(e);
+          else res();
+        }),
+      );
       await new Promise<void>((res, rej) => fsRename(tmp, join(folder, `${time}.arrow`), (e) => (e ? rej(e) : res())));
     })().catch((e: unknown) => {
       this.writeError ??= e;
@@ -1172,6 +1224,9 @@ export class SnapshotSink {
     renameSync(tmp, path);
     this.recordFile(table, time, merged.rows.length);
   }
+
+  /** Memory of the files being written, reused once they are (see {@link FileBuffers}). */
+  private readonly buffers = new FileBuffers();
 
   private track(key: string, job: Promise<void>): void {
     this.inFlight.set(key, job);

@@ -283,6 +283,27 @@ describe('SnapshotSink: Arrow IPC files of CONTRACTS.md section 5', () => {
     }
   });
 
+  it('reuses the memory of written files without a stale byte (files growing and shrinking)', async () => {
+    // Each file is written before the next is encoded, so the next one of at most its size is
+    // encoded into the same memory: every byte of it (padding included) must be its own.
+    const dir = await tempDir();
+    const sink = new SnapshotSink({ dir, alerts: false });
+    await sink.open();
+    const cols = snapshotTableSchema('positions')!.columns;
+    const want = new Map<number, Buffer>();
+    const sizes = [900, 7, 3000, 1, 450, 0, 2100, 33, 2999, 12];
+    for (let k = 0; k < sizes.length; k++) {
+      const t = T0 + k * MIN;
+      // Instrument names of odd lengths: the dictionary's Utf8 data ends inside its padding.
+      const rows = positionRows(sizes[k]!, k + 3).map((r, i) => ({ ...r, instrument: `${String(r['instrument'])}${'x'.repeat((i + k) % 5)}` }));
+      want.set(t, Buffer.from(encodeSnapshot(cols, t, rows)));
+      sink.onSnapshot('positions', t, rows);
+      await sink.flush();
+    }
+    await sink.close();
+    for (const [t, bytes] of want) expect(Buffer.compare(await readFile(join(dir, 'positions', `${t}.arrow`)), bytes), `file ${t}`).toBe(0);
+  });
+
   it('rows given as columns make the same file bytes as the same rows given as objects', async () => {
     /** The rows as columns: Float64Array for number columns without nulls, arrays otherwise. */
     const asColumns = (rows: Array<Record<string, unknown>>, drop: string[] = []): SnapshotColumns => {
