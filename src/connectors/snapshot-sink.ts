@@ -492,6 +492,13 @@ type DictionaryMemos = Array<DictionaryMemo | undefined>;
 /** The dictionary memos of each table, by its columns array. */
 const dictionaryMemos = new WeakMap<readonly SnapshotColumn[], DictionaryMemos>();
 
+/** Whether `a` and `b` hold the same objects in the same order. */
+function sameObjects(a: readonly object[], b: readonly object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -636,10 +643,15 @@ const ipcFiles = new IpcFileTemplates();
  * const bytes = encodeSnapshot(SNAPSHOT_TABLES.market.columns, 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
  */
 export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows, alloc?: IpcAlloc): Uint8Array {
+  return encodeIpcColumns(columns, snapshotTime, rows, snapshotIpcColumns(columns, snapshotTime, rows), alloc);
+}
+
+/** {@link encodeSnapshot} of rows whose columns `ipc` are already made ({@link snapshotIpcColumns}). */
+function encodeIpcColumns(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows, ipc: IpcColumn[], alloc?: IpcAlloc): Uint8Array {
   return ipcFiles.encode(
     columns,
     rows.length,
-    snapshotIpcColumns(columns, snapshotTime, rows),
+    ipc,
     () => snapshotIpcSample(columns, snapshotTime, rows),
     () => encodeSnapshotWithArrow(columns, snapshotTime, rows),
     alloc,
@@ -691,8 +703,7 @@ function sampleRows(columns: readonly SnapshotColumn[], rows: SnapshotRows): Sna
  */
 export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): IpcColumn[] {
   const n = rows.length;
-  const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
-  const ipc: IpcColumn[] = [{ length: n, nullCount: 0, validity: undefined, buffers: [times], dictionary: undefined }];
+  const ipc: IpcColumn[] = [snapshotTimeColumn(snapshotTime, n)];
   let memos = dictionaryMemos.get(columns);
   if (!memos) dictionaryMemos.set(columns, (memos = []));
   if (rows instanceof SnapshotColumns) {
@@ -711,6 +722,12 @@ export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotT
     }
   }
   return ipc;
+}
+
+/** The `snapshot_time` column of a snapshot of `n` rows. */
+function snapshotTimeColumn(snapshotTime: number, n: number): IpcColumn {
+  const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
+  return { length: n, nullCount: 0, validity: undefined, buffers: [times], dictionary: undefined };
 }
 
 /**
@@ -1188,7 +1205,19 @@ export class SnapshotSink {
     const { table, time } = p;
     const folder = this.folderOf(table);
     const rows = p.columnar ?? p.rows;
-    const bytes = encodeSnapshot(this.columnsFor(table, rows), time, rows, this.buffers.alloc);
+    const columns = this.columnsFor(table, rows);
+    let bytes: Uint8Array;
+    if (table === 'alerts' && this.withAlerts && !p.columnar) {
+      // The alerts table is cumulative: most of its files have the rows of the one before (the
+      // same row objects, made once per alert by the sink and never changed). Only the snapshot
+      // time is new then.
+      const last = this.lastAlerts;
+      let ipc: IpcColumn[];
+      if (last !== undefined && last.columns === columns && sameObjects(last.rows, p.rows)) ipc = [snapshotTimeColumn(time, p.rows.length), ...last.ipc.slice(1)];
+      else ipc = snapshotIpcColumns(columns, time, p.rows);
+      this.lastAlerts = { columns, rows: p.rows, ipc };
+      bytes = encodeIpcColumns(columns, time, p.rows, ipc, this.buffers.alloc);
+    } else bytes = encodeSnapshot(columns, time, rows, this.buffers.alloc);
     const key = `${table}\u0000${time}`;
     const before = this.inFlight.get(key);
     const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
@@ -1224,6 +1253,9 @@ export class SnapshotSink {
     renameSync(tmp, path);
     this.recordFile(table, time, merged.rows.length);
   }
+
+  /** The last alerts file's rows and columns (see startWrite). */
+  private lastAlerts: { columns: readonly SnapshotColumn[]; rows: ReadonlyArray<Record<string, unknown>>; ipc: IpcColumn[] } | undefined = undefined;
 
   /** Memory of the files being written, reused once they are (see {@link FileBuffers}). */
   private readonly buffers = new FileBuffers();

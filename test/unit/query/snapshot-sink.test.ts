@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   SNAPSHOT_TABLES,
   SnapshotSink,
+  alertRow,
   decodeSnapshotRows,
   defineSnapshotTable,
   encodeSnapshot,
@@ -147,6 +148,36 @@ describe('SnapshotSink: Arrow IPC files of CONTRACTS.md section 5', () => {
     expect(await at(1)).toEqual([a1.alertId, late.alertId]);
     expect(await at(2)).toEqual([a1.alertId, late.alertId, a2.alertId]);
     expect(await at(3)).toEqual([a1.alertId, late.alertId, a2.alertId]);
+  });
+
+  it('an alerts file with the rows of the one before differs from it in snapshot_time only; every file is its plain encoding', async () => {
+    // Alerts come at some snapshot times only, one of them late (event time before the last
+    // snapshot: close() rewrites the files it belongs to), so files alternate between new rows
+    // and the rows of the file before.
+    const dir = await tempDir();
+    const sink = new SnapshotSink({ dir });
+    await sink.open();
+    const fired = [
+      [1, alert({ eventTime: T0 + 10_000, entity: { traderId: 'TR01' } })],
+      [4, alert({ eventTime: T0 + 3 * MIN + 5_000, type: 'LIQUIDITY_SPREAD', entity: { instrument: 'ACME' }, message: 'spread wide' })],
+      [4, alert({ eventTime: T0 + 3 * MIN + 9_000, windowStart: T0 + 3 * MIN, windowEnd: T0 + 4 * MIN })],
+      [7, alert({ eventTime: T0 + 2 * MIN + 1_000, entity: { traderId: 'TR09' }, message: 'late é' })],
+    ] as const;
+    for (let k = 1; k <= 9; k++) {
+      for (const [at, a] of fired) if (at === k) sink.onAlert(a);
+      sink.onSnapshot('market', T0 + k * MIN, market);
+      await sink.flush();
+    }
+    await sink.close();
+    const cols = snapshotTableSchema('alerts')!.columns;
+    for (let k = 1; k <= 9; k++) {
+      const t = T0 + k * MIN;
+      const rows = fired
+        .filter(([, a]) => a.eventTime <= t)
+        .map(([, a]) => alertRow(a))
+        .sort((x, y) => (x.event_time as number) - (y.event_time as number));
+      expect(Buffer.compare(await readFile(join(dir, 'alerts', `${t}.arrow`)), Buffer.from(encodeSnapshot(cols, t, rows))), `alerts at ${k}m`).toBe(0);
+    }
   });
 
   it('advance() gives the alerts table a snapshot at every interval even without other tables, and one at the end', async () => {
