@@ -406,7 +406,7 @@ function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number, memo
     case 'float64':
       return cells instanceof Float64Array ? float64Given(cells, n) : float64Column(cells, n);
     case 'timestamp':
-      return timestampColumn(cells, n);
+      return cells instanceof Float64Array ? timestampsGiven(cells, n) : timestampColumn(cells, n);
     case 'bool':
       return boolColumn(cells, n);
     case 'dictionary':
@@ -460,6 +460,25 @@ function timestampColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
       halves[2 * i] = lo;
       halves[2 * i + 1] = hi;
     } else valid.setNull(i);
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
+/**
+ * {@link timestampColumn} of times given as numbers: each run of one time (a window's bounds on
+ * every row of the window) converted once and filled natively; a NaN or infinite time is null.
+ */
+function timestampsGiven(cells: Float64Array, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new BigInt64Array(n);
+  let i = 0;
+  while (i < n) {
+    const ms = cells[i] as number;
+    let j = i + 1;
+    while (j < n && cells[j] === ms) j++;
+    if (Number.isFinite(ms)) out.fill(BigInt(Math.floor(ms)), i, j);
+    else for (let k = i; k < j; k++) valid.setNull(k);
+    i = j;
   }
   return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
 }

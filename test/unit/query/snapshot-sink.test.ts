@@ -348,10 +348,20 @@ describe('SnapshotSink: Arrow IPC files of CONTRACTS.md section 5', () => {
     };
     const big = positionRows(5000);
     for (const r of big.slice(0, 40)) r['avg_price'] = Number.NaN; // NaN numbers stay NaN, never null
+    // Window bounds given as numbers: runs of one time, fractional and negative ms, a NaN and an
+    // infinity (null), the run ending at the last row.
+    const starts = [T0, T0, T0, T0 + 0.75, T0 + 0.75, Number.NaN, Number.NaN, T0, -1.5, Number.POSITIVE_INFINITY, T0 + 60_000, T0 + 60_000];
+    const manyWindows = Array.from({ length: 40 }, (_, i) => ({
+      ...correlations[0]!,
+      window_start: starts[Math.min(i, starts.length - 1)]!,
+      window_end: i < 20 ? T0 + MIN : T0 + 2 * MIN,
+      n: i,
+    }));
     const cases: Array<[string, Array<Record<string, unknown>>]> = [
       ['positions', big],
       ['trader_risk', traderRisk],
       ['correlations', correlations],
+      ['correlations', manyWindows],
       ['market', market],
     ];
     for (const [table, rows] of cases) {
