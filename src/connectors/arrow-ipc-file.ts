@@ -120,10 +120,19 @@ function setInt64(view: DataView, at: number, v: number): void {
 }
 
 /**
- * Encodes a file from a template: the metadata bytes copied and their numbers set, the bodies
- * written buffer by buffer.
+ * Where a file is written: `size` zeroed bytes (the padding is left as it is found).
+ *
+ * @example const alloc: IpcAlloc = (size) => new Uint8Array(size);
  */
-function encodeWith(t: FileTemplate, numRows: number, columns: readonly IpcColumn[]): Uint8Array {
+export type IpcAlloc = (size: number) => Uint8Array;
+
+const freshBytes: IpcAlloc = (size) => new Uint8Array(size);
+
+/**
+ * Encodes a file from a template into `alloc(size)`: the metadata bytes copied and their numbers
+ * set, the bodies written buffer by buffer.
+ */
+function encodeWith(t: FileTemplate, numRows: number, columns: readonly IpcColumn[], alloc: IpcAlloc): Uint8Array {
   let size = 8 + t.footer.byteLength;
   let k = 0;
   let batchBody = 0;
@@ -132,8 +141,8 @@ function encodeWith(t: FileTemplate, numRows: number, columns: readonly IpcColum
     if (c.dictionary) size += t.dictionaries[k++]!.meta.byteLength + dictionaryBodyLength(c.dictionary);
   }
   size += t.batch.meta.byteLength + batchBody;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  const out = alloc(size);
+  const view = new DataView(out.buffer, out.byteOffset, size);
   out.set(MAGIC, 0);
   let pos = 8;
   // Blocks of the footer, set once every message's place is known.
@@ -340,8 +349,16 @@ export class IpcFileTemplates {
    * first file of a shape, `sample` gives a few rows of that shape: the template is made from
    * apache-arrow's file of them and kept if it gives that file's bytes exactly. `reference`,
    * apache-arrow's file of the whole batch, is asked for only in a shape without a template.
+   * A file written from a template is in `alloc`'s bytes (by default fresh ones).
    */
-  encode(schemaKey: object, numRows: number, columns: readonly IpcColumn[], sample: () => IpcSample, reference: () => Uint8Array): Uint8Array {
+  encode(
+    schemaKey: object,
+    numRows: number,
+    columns: readonly IpcColumn[],
+    sample: () => IpcSample,
+    reference: () => Uint8Array,
+    alloc: IpcAlloc = freshBytes,
+  ): Uint8Array {
     let shapes = this.bySchema.get(schemaKey);
     if (!shapes) this.bySchema.set(schemaKey, (shapes = new Map()));
     const shape = ipcShape(numRows, columns);
@@ -349,10 +366,10 @@ export class IpcFileTemplates {
     if (t === undefined) {
       const s = sample();
       const made = ipcShape(s.numRows, s.columns) === shape ? fileTemplate(s.file, s.columns) : undefined;
-      t = made && sameBytes(encodeWith(made, s.numRows, s.columns), s.file) ? made : null;
+      t = made && sameBytes(encodeWith(made, s.numRows, s.columns, freshBytes), s.file) ? made : null;
       shapes.set(shape, t);
     }
-    return t ? encodeWith(t, numRows, columns) : reference();
+    return t ? encodeWith(t, numRows, columns, alloc) : reference();
   }
 }
 

@@ -29,7 +29,7 @@ import {
 import type { Alert } from '../core/alerts.js';
 import { InputError, InternalError } from '../core/errors.js';
 import { SnapshotColumns, type SnapshotRows } from '../core/snapshot-rows.js';
-import { IpcFileTemplates, type IpcColumn, type IpcSample } from './arrow-ipc-file.js';
+import { IpcFileTemplates, type IpcAlloc, type IpcColumn, type IpcSample } from './arrow-ipc-file.js';
 
 /**
  * How a column is stored. `timestamp`: Arrow Timestamp(ms, "UTC") from epoch ms (or an ISO string);
@@ -406,7 +406,7 @@ function ipcColumn(c: SnapshotColumn, cells: ArrayLike<unknown>, n: number, memo
     case 'float64':
       return cells instanceof Float64Array ? float64Given(cells, n) : float64Column(cells, n);
     case 'timestamp':
-      return timestampColumn(cells, n);
+      return cells instanceof Float64Array ? timestampsGiven(cells, n) : timestampColumn(cells, n);
     case 'bool':
       return boolColumn(cells, n);
     case 'dictionary':
@@ -464,6 +464,25 @@ function timestampColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
   return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
 }
 
+/**
+ * {@link timestampColumn} of times given as numbers: each run of one time (a window's bounds on
+ * every row of the window) converted once and filled natively; a NaN or infinite time is null.
+ */
+function timestampsGiven(cells: Float64Array, n: number): IpcColumn {
+  const valid = new Validity(n);
+  const out = new BigInt64Array(n);
+  let i = 0;
+  while (i < n) {
+    const ms = cells[i] as number;
+    let j = i + 1;
+    while (j < n && cells[j] === ms) j++;
+    if (Number.isFinite(ms)) out.fill(BigInt(Math.floor(ms)), i, j);
+    else for (let k = i; k < j; k++) valid.setNull(k);
+    i = j;
+  }
+  return { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [out], dictionary: undefined };
+}
+
 function boolColumn(cells: ArrayLike<unknown>, n: number): IpcColumn {
   const valid = new Validity(n);
   const out = new Uint8Array((n + 7) >> 3);
@@ -491,6 +510,13 @@ type DictionaryMemos = Array<DictionaryMemo | undefined>;
 
 /** The dictionary memos of each table, by its columns array. */
 const dictionaryMemos = new WeakMap<readonly SnapshotColumn[], DictionaryMemos>();
+
+/** Whether `a` and `b` hold the same objects in the same order. */
+function sameObjects(a: readonly object[], b: readonly object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -629,18 +655,25 @@ const ipcFiles = new IpcFileTemplates();
  * Encodes one snapshot as an Arrow IPC file: `snapshot_time` = `snapshotTime` on every row, then
  * `columns` taken from the rows by name (a missing key is null). The bytes are those of
  * apache-arrow's `tableToIPC(table, 'file')` ({@link encodeSnapshotWithArrow}), written from
- * templates of the metadata ({@link IpcFileTemplates}) without building the Arrow table.
+ * templates of the metadata ({@link IpcFileTemplates}) without building the Arrow table, in
+ * `alloc`'s bytes when given (see {@link IpcAlloc}).
  *
  * @example
  * const bytes = encodeSnapshot(SNAPSHOT_TABLES.market.columns, 1_710_513_000_000, [{ instrument: 'ACME', mark_price: 101.5 }]);
  */
-export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): Uint8Array {
+export function encodeSnapshot(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows, alloc?: IpcAlloc): Uint8Array {
+  return encodeIpcColumns(columns, snapshotTime, rows, snapshotIpcColumns(columns, snapshotTime, rows), alloc);
+}
+
+/** {@link encodeSnapshot} of rows whose columns `ipc` are already made ({@link snapshotIpcColumns}). */
+function encodeIpcColumns(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows, ipc: IpcColumn[], alloc?: IpcAlloc): Uint8Array {
   return ipcFiles.encode(
     columns,
     rows.length,
-    snapshotIpcColumns(columns, snapshotTime, rows),
+    ipc,
     () => snapshotIpcSample(columns, snapshotTime, rows),
     () => encodeSnapshotWithArrow(columns, snapshotTime, rows),
+    alloc,
   );
 }
 
@@ -689,8 +722,7 @@ function sampleRows(columns: readonly SnapshotColumn[], rows: SnapshotRows): Sna
  */
 export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotTime: number, rows: SnapshotRows): IpcColumn[] {
   const n = rows.length;
-  const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
-  const ipc: IpcColumn[] = [{ length: n, nullCount: 0, validity: undefined, buffers: [times], dictionary: undefined }];
+  const ipc: IpcColumn[] = [snapshotTimeColumn(snapshotTime, n)];
   let memos = dictionaryMemos.get(columns);
   if (!memos) dictionaryMemos.set(columns, (memos = []));
   if (rows instanceof SnapshotColumns) {
@@ -709,6 +741,12 @@ export function snapshotIpcColumns(columns: readonly SnapshotColumn[], snapshotT
     }
   }
   return ipc;
+}
+
+/** The `snapshot_time` column of a snapshot of `n` rows. */
+function snapshotTimeColumn(snapshotTime: number, n: number): IpcColumn {
+  const times = new BigInt64Array(n).fill(BigInt(Math.floor(snapshotTime)));
+  return { length: n, nullCount: 0, validity: undefined, buffers: [times], dictionary: undefined };
 }
 
 /**
@@ -874,6 +912,50 @@ function normalise(v: unknown, type: SnapshotColumnType): unknown {
 
 /** Snapshot files a sink lets the job run ahead of (see `SnapshotSink.writeBehind`). */
 const MAX_IN_FLIGHT = 256;
+
+/**
+ * Memory for the snapshot files being written, reused: a file's bytes are handed back once its
+ * write is done, and the next file of at most that size is encoded into them. Fresh memory for
+ * every file (180 MB over the bench day, most files above malloc's mmap threshold) costs a page
+ * fault per 4 KB and counts towards V8's external memory, which schedules garbage collections.
+ */
+class FileBuffers {
+  private free: ArrayBuffer[] = [];
+  private freeBytes = 0;
+  /** The buffers `alloc` made (only those are reused: a file's bytes may be a view of other memory). */
+  private readonly made = new WeakSet<ArrayBuffer>();
+
+  /** `size` zeroed bytes: of the smallest free buffer they fit in, else of a new one. */
+  readonly alloc = (size: number): Uint8Array => {
+    const free = this.free;
+    let best = -1;
+    for (let i = 0; i < free.length; i++) {
+      const len = free[i]!.byteLength;
+      if (len >= size && (best < 0 || len < free[best]!.byteLength)) best = i;
+    }
+    if (best < 0) {
+      const fresh = new ArrayBuffer(size + (size >> 3));
+      this.made.add(fresh);
+      return new Uint8Array(fresh, 0, size);
+    }
+    const buf = free[best]!;
+    free[best] = free[free.length - 1]!;
+    free.pop();
+    this.freeBytes -= buf.byteLength;
+    return new Uint8Array(buf, 0, size).fill(0);
+  };
+
+  /** Hands back bytes from {@link alloc} (others are let go). Keeps up to {@link FREE_BYTES} bytes. */
+  release(bytes: Uint8Array): void {
+    const buf = bytes.buffer;
+    if (!(buf instanceof ArrayBuffer) || !this.made.has(buf) || this.freeBytes + buf.byteLength > FREE_BYTES) return;
+    this.free.push(buf);
+    this.freeBytes += buf.byteLength;
+  }
+}
+
+/** Free file memory a sink keeps for its next files (see FileBuffers). */
+const FREE_BYTES = 16 << 20;
 
 /**
  * Writes snapshot tables as Arrow IPC files. Feed it a job's `onSnapshot(table, time, rows)` and
@@ -1142,14 +1224,32 @@ export class SnapshotSink {
     const { table, time } = p;
     const folder = this.folderOf(table);
     const rows = p.columnar ?? p.rows;
-    const bytes = encodeSnapshot(this.columnsFor(table, rows), time, rows);
+    const columns = this.columnsFor(table, rows);
+    let bytes: Uint8Array;
+    if (table === 'alerts' && this.withAlerts && !p.columnar) {
+      // The alerts table is cumulative: most of its files have the rows of the one before (the
+      // same row objects, made once per alert by the sink and never changed). Only the snapshot
+      // time is new then.
+      const last = this.lastAlerts;
+      let ipc: IpcColumn[];
+      if (last !== undefined && last.columns === columns && sameObjects(last.rows, p.rows)) ipc = [snapshotTimeColumn(time, p.rows.length), ...last.ipc.slice(1)];
+      else ipc = snapshotIpcColumns(columns, time, p.rows);
+      this.lastAlerts = { columns, rows: p.rows, ipc };
+      bytes = encodeIpcColumns(columns, time, p.rows, ipc, this.buffers.alloc);
+    } else bytes = encodeSnapshot(columns, time, rows, this.buffers.alloc);
     const key = `${table}\u0000${time}`;
     const before = this.inFlight.get(key);
     const tmp = join(folder, `.${time}.arrow.${process.pid}.tmp`);
     const job = (async () => {
       if (before) await before;
       // The callback API: no FileHandle object per file (cheaper on the main thread).
-      await new Promise<void>((res, rej) => fsWriteFile(tmp, bytes, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) =>
+        fsWriteFile(tmp, bytes, (e) => {
+          this.buffers.release(bytes);
+          if (e) rej(e);
+          else res();
+        }),
+      );
       await new Promise<void>((res, rej) => fsRename(tmp, join(folder, `${time}.arrow`), (e) => (e ? rej(e) : res())));
     })().catch((e: unknown) => {
       this.writeError ??= e;
@@ -1172,6 +1272,12 @@ export class SnapshotSink {
     renameSync(tmp, path);
     this.recordFile(table, time, merged.rows.length);
   }
+
+  /** The last alerts file's rows and columns (see startWrite). */
+  private lastAlerts: { columns: readonly SnapshotColumn[]; rows: ReadonlyArray<Record<string, unknown>>; ipc: IpcColumn[] } | undefined = undefined;
+
+  /** Memory of the files being written, reused once they are (see {@link FileBuffers}). */
+  private readonly buffers = new FileBuffers();
 
   private track(key: string, job: Promise<void>): void {
     this.inFlight.set(key, job);

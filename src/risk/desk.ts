@@ -248,6 +248,8 @@ interface PositionLayout {
   traders: number;
   ids: Int32Array;
   instIdx: Int32Array;
+  /** Per row, its trader's index in the book. */
+  traderIdx: Int32Array;
   traderId: string[];
   instrument: string[];
 }
@@ -1105,8 +1107,11 @@ export class DeskRisk implements PositionListener {
       const tr = t.ext as TraderRisk;
       if (this.foldAll(t, tr) || tr.isStale) this.computeVar(tr);
     }
-    this.sink.snapshot('positions', T, this.positionColumns());
-    this.sink.snapshot('trader_risk', T, this.traderColumns());
+    // The positions pass notes each trader's largest |notional|: the trader_risk pass then has
+    // the concentration of a trader without tracking without scanning its positions again.
+    const largest = new Float64Array(this.book.traders.length);
+    this.sink.snapshot('positions', T, this.positionColumns(largest));
+    this.sink.snapshot('trader_risk', T, this.traderColumns(largest));
   }
 
   private traders(): TraderBook[] {
@@ -1126,13 +1131,17 @@ export class DeskRisk implements PositionListener {
 
   /**
    * The `positions` table now, column by column (what the snapshot sink gets: no object per row,
-   * numbers in Float64Arrays); rows in the order of {@link positionRows}.
+   * numbers in Float64Arrays); rows in the order of {@link positionRows}. Given `largest` (zeros,
+   * one per trader of the book), sets each trader's to its largest |notional| (0 without
+   * positions), as {@link PositionBook.concentrationOf}'s scan finds it.
    */
-  positionColumns(): SnapshotColumns {
+  positionColumns(largest?: Float64Array): SnapshotColumns {
     const lay = this.positionLayout();
     const n = lay.ids.length;
     const ids = lay.ids;
     const instIdx = lay.instIdx;
+    const traderIdx = lay.traderIdx;
+    const big = largest ?? new Float64Array(this.book.traders.length);
     const qty = new Float64Array(n);
     const avgPrice = new Float64Array(n);
     const markPrice = new Float64Array(n);
@@ -1154,6 +1163,9 @@ export class DeskRisk implements PositionListener {
       notional[i] = (pf[b + PF_NOTIONAL] as number) + 0;
       realized[i] = (rp[id] as number) + 0;
       unrealized[i] = (pf[b + PF_UNREALIZED] as number) + 0;
+      const a = pf[b + PF_ABS] as number;
+      const ti = traderIdx[i] as number;
+      if (a > (big[ti] as number)) big[ti] = a;
     }
     return new SnapshotColumns(n, {
       trader_id: lay.traderId,
@@ -1186,6 +1198,7 @@ export class DeskRisk implements PositionListener {
       traders: this.book.traders.length,
       ids: new Int32Array(n),
       instIdx: new Int32Array(n),
+      traderIdx: new Int32Array(n),
       traderId: new Array<string>(n),
       instrument: new Array<string>(n),
     };
@@ -1194,6 +1207,7 @@ export class DeskRisk implements PositionListener {
       for (const p of (t.ext as TraderRisk).byName) {
         lay.ids[i] = p.id;
         lay.instIdx[i] = p.inst.index;
+        lay.traderIdx[i] = t.index;
         lay.traderId[i] = t.id;
         lay.instrument[i] = p.inst.name;
         i++;
@@ -1225,8 +1239,10 @@ export class DeskRisk implements PositionListener {
   /**
    * The `trader_risk` table now, column by column (what the snapshot sink gets: no object per
    * row, numbers in Float64Arrays); rows in the order of {@link traderRows}, traders by id.
+   * `largest`, from {@link positionColumns} of the same state, spares the concentration scan of
+   * the traders whose largest position is not tracked.
    */
-  traderColumns(): SnapshotColumns {
+  traderColumns(largest?: Float64Array): SnapshotColumns {
     const lay = this.traderLayout();
     const traders = lay.traders;
     const n = traders.length;
@@ -1250,7 +1266,9 @@ export class DeskRisk implements PositionListener {
       net[i] = (tf[c + TF_NET] as number) + 0;
       pnlCol[i] = pnl + 0;
       drawdown[i] = (tf[c + TF_PEAK] as number) - pnl + 0;
-      concentration[i] = book.concentrationOf(t.index);
+      // PositionBook.concentrationOf, its scan's maximum taken from `largest`.
+      const g = tf[c + TF_GROSS] as number;
+      concentration[i] = largest === undefined || book.largestTracked[t.index] !== 0 ? book.concentrationOf(t.index) : g > 0 ? (largest[t.index] as number) / g : 0;
       var99[i] = tf[c + D_VAR] as number;
       es99[i] = tr.es;
     }

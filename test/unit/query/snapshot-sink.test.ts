@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   SNAPSHOT_TABLES,
   SnapshotSink,
+  alertRow,
   decodeSnapshotRows,
   defineSnapshotTable,
   encodeSnapshot,
@@ -149,6 +150,36 @@ describe('SnapshotSink: Arrow IPC files of CONTRACTS.md section 5', () => {
     expect(await at(3)).toEqual([a1.alertId, late.alertId, a2.alertId]);
   });
 
+  it('an alerts file with the rows of the one before differs from it in snapshot_time only; every file is its plain encoding', async () => {
+    // Alerts come at some snapshot times only, one of them late (event time before the last
+    // snapshot: close() rewrites the files it belongs to), so files alternate between new rows
+    // and the rows of the file before.
+    const dir = await tempDir();
+    const sink = new SnapshotSink({ dir });
+    await sink.open();
+    const fired = [
+      [1, alert({ eventTime: T0 + 10_000, entity: { traderId: 'TR01' } })],
+      [4, alert({ eventTime: T0 + 3 * MIN + 5_000, type: 'LIQUIDITY_SPREAD', entity: { instrument: 'ACME' }, message: 'spread wide' })],
+      [4, alert({ eventTime: T0 + 3 * MIN + 9_000, windowStart: T0 + 3 * MIN, windowEnd: T0 + 4 * MIN })],
+      [7, alert({ eventTime: T0 + 2 * MIN + 1_000, entity: { traderId: 'TR09' }, message: 'late é' })],
+    ] as const;
+    for (let k = 1; k <= 9; k++) {
+      for (const [at, a] of fired) if (at === k) sink.onAlert(a);
+      sink.onSnapshot('market', T0 + k * MIN, market);
+      await sink.flush();
+    }
+    await sink.close();
+    const cols = snapshotTableSchema('alerts')!.columns;
+    for (let k = 1; k <= 9; k++) {
+      const t = T0 + k * MIN;
+      const rows = fired
+        .filter(([, a]) => a.eventTime <= t)
+        .map(([, a]) => alertRow(a))
+        .sort((x, y) => (x.event_time as number) - (y.event_time as number));
+      expect(Buffer.compare(await readFile(join(dir, 'alerts', `${t}.arrow`)), Buffer.from(encodeSnapshot(cols, t, rows))), `alerts at ${k}m`).toBe(0);
+    }
+  });
+
   it('advance() gives the alerts table a snapshot at every interval even without other tables, and one at the end', async () => {
     const dir = await tempDir();
     const run = async (batches: Array<[number, number]>) => {
@@ -283,6 +314,27 @@ describe('SnapshotSink: Arrow IPC files of CONTRACTS.md section 5', () => {
     }
   });
 
+  it('reuses the memory of written files without a stale byte (files growing and shrinking)', async () => {
+    // Each file is written before the next is encoded, so the next one of at most its size is
+    // encoded into the same memory: every byte of it (padding included) must be its own.
+    const dir = await tempDir();
+    const sink = new SnapshotSink({ dir, alerts: false });
+    await sink.open();
+    const cols = snapshotTableSchema('positions')!.columns;
+    const want = new Map<number, Buffer>();
+    const sizes = [900, 7, 3000, 1, 450, 0, 2100, 33, 2999, 12];
+    for (let k = 0; k < sizes.length; k++) {
+      const t = T0 + k * MIN;
+      // Instrument names of odd lengths: the dictionary's Utf8 data ends inside its padding.
+      const rows = positionRows(sizes[k]!, k + 3).map((r, i) => ({ ...r, instrument: `${String(r['instrument'])}${'x'.repeat((i + k) % 5)}` }));
+      want.set(t, Buffer.from(encodeSnapshot(cols, t, rows)));
+      sink.onSnapshot('positions', t, rows);
+      await sink.flush();
+    }
+    await sink.close();
+    for (const [t, bytes] of want) expect(Buffer.compare(await readFile(join(dir, 'positions', `${t}.arrow`)), bytes), `file ${t}`).toBe(0);
+  });
+
   it('rows given as columns make the same file bytes as the same rows given as objects', async () => {
     /** The rows as columns: Float64Array for number columns without nulls, arrays otherwise. */
     const asColumns = (rows: Array<Record<string, unknown>>, drop: string[] = []): SnapshotColumns => {
@@ -296,10 +348,20 @@ describe('SnapshotSink: Arrow IPC files of CONTRACTS.md section 5', () => {
     };
     const big = positionRows(5000);
     for (const r of big.slice(0, 40)) r['avg_price'] = Number.NaN; // NaN numbers stay NaN, never null
+    // Window bounds given as numbers: runs of one time, fractional and negative ms, a NaN and an
+    // infinity (null), the run ending at the last row.
+    const starts = [T0, T0, T0, T0 + 0.75, T0 + 0.75, Number.NaN, Number.NaN, T0, -1.5, Number.POSITIVE_INFINITY, T0 + 60_000, T0 + 60_000];
+    const manyWindows = Array.from({ length: 40 }, (_, i) => ({
+      ...correlations[0]!,
+      window_start: starts[Math.min(i, starts.length - 1)]!,
+      window_end: i < 20 ? T0 + MIN : T0 + 2 * MIN,
+      n: i,
+    }));
     const cases: Array<[string, Array<Record<string, unknown>>]> = [
       ['positions', big],
       ['trader_risk', traderRisk],
       ['correlations', correlations],
+      ['correlations', manyWindows],
       ['market', market],
     ];
     for (const [table, rows] of cases) {
