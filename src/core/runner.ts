@@ -206,6 +206,23 @@ interface WatermarkGroup {
   send: Watermark | undefined;
 }
 
+/**
+ * Sets what `g` sends after the record (or idle check) being pushed: its watermark `wm` when it
+ * moved by `interval` or more since the last one sent, else nothing. Groups reaching the same
+ * watermark at the same record share one object: returns the latest one made (`lastW` if none).
+ */
+function stageWatermark(g: WatermarkGroup, wm: number, interval: number, lastW: Watermark): Watermark {
+  // Written as a move of at least `interval`: -Infinity - -Infinity is NaN, and no move.
+  if (wm - g.lastWm >= interval) {
+    g.lastWm = wm;
+    const w = lastW.ts === wm ? lastW : new W(wm);
+    g.send = w;
+    return w;
+  }
+  g.send = undefined;
+  return lastW;
+}
+
 interface Target {
   subject: InputMulticast<Element<Timestamped>>;
   group: WatermarkGroup;
@@ -471,14 +488,7 @@ export class Runner {
       const groups = this.routeGroups[s]!;
       for (let j = 0; j < groups.length; j++) {
         const g = groups[j]!;
-        const wm = g.tracker.observeCurrent(partition ?? g.partition, ts);
-        if (wm - g.lastWm >= interval) {
-          g.lastWm = wm;
-          if (lastW.ts !== wm) lastW = new W(wm);
-          g.send = lastW;
-        } else {
-          g.send = undefined;
-        }
+        lastW = stageWatermark(g, g.tracker.observeCurrent(partition ?? g.partition, ts), interval, lastW);
       }
       const targets = this.routes[s]!;
       for (let j = 0; j < targets.length; j++) {
@@ -509,14 +519,7 @@ export class Runner {
     for (let j = 0; j < groups.length; j++) {
       const g = groups[j]!;
       g.tracker.advanceClock(this.globalMax);
-      const wm = g.tracker.current();
-      if (wm - g.lastWm >= interval) {
-        g.lastWm = wm;
-        if (lastW.ts !== wm) lastW = new W(wm);
-        g.send = lastW;
-      } else {
-        g.send = undefined;
-      }
+      lastW = stageWatermark(g, g.tracker.current(), interval, lastW);
     }
     const targets = this.targets;
     for (let j = 0; j < targets.length; j++) {
