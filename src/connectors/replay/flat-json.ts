@@ -74,14 +74,15 @@ const INTERN_PROBE = 4096;
 
 /**
  * Parses flat JSON objects by the fast path, or declines. A line is given as bytes (ASCII; any
- * other byte is declined) together with the same line as text, `text.charCodeAt(i - shift) ===
- * bytes[i]`: the reader decodes a run of ASCII lines once and passes both.
+ * other byte is declined) with a {@link TextPiece} of them, from which the strings that are not
+ * shared are cut: the reader makes one piece per run of ASCII lines.
  *
  * @example
  * const p = new FlatJsonParser();
- * const line = '{"ts":1,"instrument":"ACME"}';
- * p.parse(Buffer.from(line, 'latin1'), 0, line.length, line, 0) // { ts: 1, instrument: 'ACME' }
- * p.parseText('{"a": [1]}')                                     // undefined: use JSON.parse
+ * const bytes = Buffer.from('{"ts":1,"instrument":"ACME"}\n{"ts":2}\n', 'latin1');
+ * const piece = new TextPiece(bytes, 0, bytes.length);
+ * p.parse(bytes, 0, bytes.length, piece) // { ts: 1, instrument: 'ACME' }, p.at === 28 (its end)
+ * p.parseText('{"a": [1]}')              // undefined: use JSON.parse
  */
 export class FlatJsonParser {
   private readonly layouts: Layout[] = [];
@@ -185,7 +186,7 @@ export class FlatJsonParser {
     return -1;
   }
 
-  /** Where the last {@link value} ended. */
+  /** Just past the last value read, and after a line parsed, just past its closing brace. */
   at = 0;
 
   /**
