@@ -228,6 +228,15 @@ interface Target {
   group: WatermarkGroup;
 }
 
+/** Sends each target the watermark its group staged (see {@link stageWatermark}), if any. */
+function sendStaged(targets: Target[]): void {
+  for (let j = 0; j < targets.length; j++) {
+    const t = targets[j]!;
+    const w = t.group.send;
+    if (w !== undefined) t.subject.next(w);
+  }
+}
+
 interface RunnerSnapshot {
   targets: Array<{ tracker: WatermarkTrackerSnapshot; lastWm: number }>;
   globalMax: number;
@@ -448,7 +457,7 @@ export class Runner {
         moved = true;
       }
     }
-    for (const t of this.targets) if (t.group.send !== undefined) t.subject.next(t.group.send);
+    sendStaged(this.targets);
     return moved;
   }
   /** Wall time the last batch with records arrived (for `idleWallMs`). */
@@ -521,12 +530,7 @@ export class Runner {
       g.tracker.advanceClock(this.globalMax);
       lastW = stageWatermark(g, g.tracker.current(), interval, lastW);
     }
-    const targets = this.targets;
-    for (let j = 0; j < targets.length; j++) {
-      const t = targets[j]!;
-      const w = t.group.send;
-      if (w !== undefined) t.subject.next(w);
-    }
+    sendStaged(this.targets);
     return lastW;
   }
   /** Event times of the records `push` is about to send (see there). */

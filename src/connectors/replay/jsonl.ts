@@ -243,12 +243,12 @@ export class JsonlReader implements EventReader {
     this.handleParsed(obj, text, 0, text.length, endOffset);
   }
 
-  /** A parsed line (text[from..to), or bytes of a piece): validated, then a record or a dead letter. */
+  /** A parsed line (text[from..to), or bytes from..to of a piece): validated, then a record or a dead letter. */
   private handleParsed(obj: unknown, text: string | TextPiece, from: number, to: number, endOffset: number): void {
     if (!quickValid(this.stream, obj)) {
       const v = validateEvent(this.stream, obj);
       if (!v.ok) {
-        this.dead(v.reason, v.field, typeof text !== 'string' ? text.slice(from, to) : from === 0 && to === text.length ? text : text.slice(from, to));
+        this.dead(v.reason, v.field, text.slice(from, to));
         return;
       }
     }
