@@ -511,14 +511,8 @@ type DictionaryMemos = Array<DictionaryMemo | undefined>;
 /** The dictionary memos of each table, by its columns array. */
 const dictionaryMemos = new WeakMap<readonly SnapshotColumn[], DictionaryMemos>();
 
-/** Whether `a` and `b` hold the same objects in the same order. */
-function sameObjects(a: readonly object[], b: readonly object[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+/** Whether `a` and `b` hold the same items (by ===) in the same order. */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -595,7 +589,7 @@ function dictionaryColumn(cells: ArrayLike<unknown>, n: number, memos: Dictionar
   // its Utf8 buffers are then reused.
   let offsets: Int32Array;
   let data: Uint8Array;
-  if (before !== undefined && sameStrings(before.values, values)) ({ offsets, data } = before);
+  if (before !== undefined && sameItems(before.values, values)) ({ offsets, data } = before);
   else [offsets, data] = utf8Buffers(values);
   const column: IpcColumn = { length: n, nullCount: valid.nulls, validity: valid.bits, buffers: [codes], dictionary: { length: values.length, offsets, data } };
   memos[at] = { values, offsets, data, column };
@@ -1232,7 +1226,7 @@ export class SnapshotSink {
       // time is new then.
       const last = this.lastAlerts;
       let ipc: IpcColumn[];
-      if (last !== undefined && last.columns === columns && sameObjects(last.rows, p.rows)) ipc = [snapshotTimeColumn(time, p.rows.length), ...last.ipc.slice(1)];
+      if (last !== undefined && last.columns === columns && sameItems(last.rows, p.rows)) ipc = [snapshotTimeColumn(time, p.rows.length), ...last.ipc.slice(1)];
       else ipc = snapshotIpcColumns(columns, time, p.rows);
       this.lastAlerts = { columns, rows: p.rows, ipc };
       bytes = encodeIpcColumns(columns, time, p.rows, ipc, this.buffers.alloc);
