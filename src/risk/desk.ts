@@ -57,7 +57,7 @@ const IM_MARK = layout.IM_MARK;
 const IM_HOLDERS = layout.IM_HOLDERS;
 const IM_IDS_AT = layout.IM_IDS_AT;
 const IM_TIS_AT = layout.IM_TIS_AT;
-/** The desk's slot in an instrument's record of the book: InstRisk.bound. */
+/** The desk's slot in an instrument's record of the book: InstRisk.bound (read there on the per-quote and per-trade paths). */
 const IM_BOUND = layout.IM_EXT;
 const RESUM_EVERY = layout.RESUM_EVERY;
 const TF = layout.TF;
@@ -478,8 +478,6 @@ export class DeskRisk implements PositionListener {
   private sortedTraders: TraderBook[] | undefined;
   private layout: PositionLayout | undefined;
   private traderLay: TraderLayout | undefined;
-  /** VaR change bound per unit of unfolded notional, by instrument index (InstRisk.bound). */
-  private instBound = new Float64Array(16);
   /**
    * The queued folds of every trader (TraderRisk.pending): trader i's are entries
    * i * PENDING_MAX ..., notional changes and returns ids (ScenarioFold.returnsId). One array for
@@ -577,8 +575,6 @@ export class DeskRisk implements PositionListener {
     }
     const ri = this.scenarioFold !== undefined ? this.scenarioFold.returnsId(inst.name) : -1;
     inst.ext = { r, ri, row, bound } satisfies InstRisk;
-    if (inst.index >= this.instBound.length) this.instBound = grown(this.instBound, inst.index + 1);
-    this.instBound[inst.index] = bound;
     this.book.im[inst.index * IM + IM_BOUND] = bound;
     if (r === undefined) {
       this.sink.warn(`VaR: ${inst.name} has no price history in history.csv; it contributes 0 to every scenario`);
@@ -684,7 +680,7 @@ export class DeskRisk implements PositionListener {
     const ids = inst.holderIds;
     const tis = inst.holderTraders;
     const mark = inst.mark;
-    const bnd = this.instBound[inst.index] as number;
+    const bnd = book.im[inst.index * IM + IM_BOUND] as number;
     const pf = book.pf;
     const tf = book.tf;
     for (let k = from; k < to; k++) {
@@ -784,7 +780,7 @@ export class DeskRisk implements PositionListener {
     const pf = book.pf;
     const df = book.tf;
     const d = i * TF;
-    const b = this.instBound[ii] as number;
+    const b = book.im[ii * IM + IM_BOUND] as number;
     if (b > 0) {
       const pb = id * PF;
       const term = Math.abs((pf[pb + PF_NOTIONAL] as number) - (pf[pb + PF_RISK_NOTIONAL] as number)) * b;
@@ -832,7 +828,7 @@ export class DeskRisk implements PositionListener {
     // history), so the exact vector is 0 and any rounding residue can go.
     if (t.open === 0) this.zero(tr);
     else if (tr.folds >= REBUILD_EVERY) this.rebuild(t, tr);
-    else if (tr.L !== undefined && this.deferVar(t, tr, moved * this.instBound[pos.inst.index]!)) return;
+    else if (tr.L !== undefined && this.deferVar(t, tr, moved * (this.book.im[pos.inst.index * IM + IM_BOUND] as number))) return;
     this.computeVar(tr);
     // The rest of the book may still carry unfolded mark moves: same rule as for a quote.
     if (this.varDecisionOpen(tr)) {
@@ -886,7 +882,7 @@ export class DeskRisk implements PositionListener {
       pos[j * POS + POS_ID] = p.id;
       pos[j * POS + POS_RI] = (p.inst.ext as InstRisk).ri;
       pos[j * POS + POS_RN] = p.riskNotional;
-      pos[j * POS + POS_BOUND] = this.instBound[p.inst.index] as number;
+      pos[j * POS + POS_BOUND] = this.book.im[p.inst.index * IM + IM_BOUND] as number;
     }
     tr.known = ps.length;
   }
