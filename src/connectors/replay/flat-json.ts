@@ -10,7 +10,10 @@
  * the keys as constant 4-byte words, reads each value by code for the kind it had before (numbers
  * four digits at a time), and builds the object with one object literal per layout (one hidden
  * class per layout for the whole file). Short string values (ids, sides, codes) are shared from a
- * small table instead of a copy per line. The line is read as bytes of the file's buffer:
+ * small table instead of a copy per line. Once a field's first values have settled how it is read,
+ * the parser is generated again for it: a field that had one value (a file's `type`) is compared
+ * in place like a key, a field of shared values is hashed while its closing quote is looked for,
+ * and a field of values unique per line (order ids) is cut from the text. The line is read as bytes of the file's buffer:
  * indexing a Uint8Array costs about a third of `charCodeAt` on the decoded text (101 against 293
  * ns to scan a quote line here); the text is used only to cut the string values that are not
  * shared. A line the generated parser does not take goes through a general loop, which learns a
@@ -47,6 +50,11 @@ const MAX_LAYOUTS = 16;
 const INTERN_BITS = 12;
 const INTERN_MAX_LEN = 24;
 
+/** One byte into the shared table's hash (the generated parser inlines the same expression). */
+function hashStep(h: number, c: number): number {
+  return (Math.imul(h, 31) + c) | 0;
+}
+
 type Build = (v: unknown[]) => Record<string, unknown>;
 
 /**
@@ -64,6 +72,13 @@ interface Layout {
   intern: boolean[];
   tries: Int32Array;
   hits: Int32Array;
+  /**
+   * Per field: its value while every value probed so far was that one (undefined once another
+   * came, or before the first). A field that had one value through its whole probe (a file's
+   * `type`) is compared as a constant by the generated parser.
+   */
+  only: Array<string | undefined>;
+  varied: boolean[];
   build: Build;
   /** The kind of each value in the line that made the layout (see {@link kindOf}). */
   kinds: Kind[];
@@ -136,6 +151,10 @@ export class FlatJsonParser {
     const view = this.view;
     let p = start + 1;
     if (bytes[p] === 125) return undefined; // {}: rare, JSON.parse
+    if (this.stale) {
+      this.stale = false;
+      this.fast = compileFast(this, this.layouts);
+    }
     const r = this.fast(bytes, view, p, end, piece);
     if (r !== undefined) {
       this.generated++;
@@ -261,23 +280,33 @@ export class FlatJsonParser {
     const v = this.intern(bytes, a, b, piece);
     if (layout.tries[k]! < INTERN_PROBE) {
       if (this.hit) layout.hits[k] = layout.hits[k]! + 1;
+      if (!layout.varied[k]) {
+        if (layout.only[k] === undefined && layout.tries[k] === 0) layout.only[k] = v;
+        else if (layout.only[k] !== v) {
+          layout.only[k] = undefined;
+          layout.varied[k] = true;
+        }
+      }
       layout.tries[k] = layout.tries[k]! + 1;
-      if (layout.tries[k] === INTERN_PROBE && layout.hits[k]! * 2 < INTERN_PROBE) layout.intern[k] = false;
+      if (layout.tries[k] === INTERN_PROBE) {
+        if (layout.hits[k]! * 2 < INTERN_PROBE) layout.intern[k] = false;
+        // The field's way of reading is settled: the generated parser is remade for it.
+        this.stale = true;
+      }
     }
     return v;
   }
 
-  /** Whether the last `intern` found the value in the table. */
-  private hit = false;
-
-  /** bytes[a..b) as a string, shared with earlier equal values when short. */
-  private intern(bytes: Uint8Array, a: number, b: number, piece: TextPiece): string {
+  /**
+   * The shared string of bytes[a..b) (see {@link intern}), given `h`, the hash of its bytes
+   * ({@link hashStep} over them from 0): the generated parser computes it while it looks for the
+   * closing quote, so the value's bytes are read once before the table's comparison.
+   */
+  shared(h: number, bytes: Uint8Array, a: number, b: number, piece: TextPiece): string {
     const n = b - a;
     if (n > INTERN_MAX_LEN) return piece.slice(a, b);
-    let h = n;
-    for (let i = a; i < b; i++) h = (Math.imul(h, 31) + bytes[i]!) | 0;
     // Fibonacci hashing: ids that differ in their last character (TXAA, TXAB) land far apart.
-    h = Math.imul(h, 0x9e3779b1) >>> (32 - INTERN_BITS);
+    h = Math.imul(h ^ n, 0x9e3779b1) >>> (32 - INTERN_BITS);
     // Two slots per value (h and its neighbour), so that two values of a file whose hashes
     // collide do not evict each other on every line.
     const interned = this.interned;
@@ -305,6 +334,19 @@ export class FlatJsonParser {
     return fresh;
   }
 
+  /** Set when a field's probe ends: the generated parser is remade before the next line. */
+  private stale = false;
+
+  /** Whether the last `intern` found the value in the table. */
+  private hit = false;
+
+  /** bytes[a..b) as a string, shared with earlier equal values when short. */
+  private intern(bytes: Uint8Array, a: number, b: number, piece: TextPiece): string {
+    let h = 0;
+    for (let i = a; i < b; i++) h = hashStep(h, bytes[i]!);
+    return this.shared(h, bytes, a, b, piece);
+  }
+
   /** The layout of these keys (made once: a generated object literal), or undefined when they cannot have one. */
   private layoutOf(keys: string[], k: number): Layout | undefined {
     for (const l of this.layouts) {
@@ -323,7 +365,17 @@ export class FlatJsonParser {
     const heads = names.map((n) => `"${n}":`);
     const codes = heads.map((h) => Uint8Array.from(h, (c) => c.charCodeAt(0)));
     const kinds = names.map((_, j) => kindOf(this.values[j]));
-    const layout: Layout = { heads, codes, intern: names.map(() => true), tries: new Int32Array(k), hits: new Int32Array(k), build, kinds };
+    const layout: Layout = {
+      heads,
+      codes,
+      intern: names.map(() => true),
+      tries: new Int32Array(k),
+      hits: new Int32Array(k),
+      only: names.map(() => undefined),
+      varied: names.map(() => false),
+      build,
+      kinds,
+    };
     this.layouts.push(layout);
     this.fast = compileFast(this, this.layouts);
     return layout;
@@ -418,7 +470,7 @@ function keyTrie(layouts: Layout[]): KeyNode[] {
  * Code reading the value of `node` at p into v<depth>: inline for the node's kind, through
  * `parser.value` for any other (undefined returned when that declines).
  */
-function valueCode(node: KeyNode): string[] {
+function valueCode(node: KeyNode, layouts: Layout[], consts: string[]): string[] {
   const v = `v${node.depth}`;
   const other = (lead: string) => [`${lead}{ ${v} = parser.value(layouts[${node.owner}], ${node.depth}, bytes, p, end, piece); if (${v} === DECLINE) return undefined; p = parser.at; }`];
   switch (node.kind) {
@@ -452,37 +504,55 @@ function valueCode(node: KeyNode): string[] {
         '}',
         ...other('else '),
       ];
-    case 's':
-      return [
-        'if (bytes[p] === 34) {',
-        '  for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined; }',
-        `  ${v} = parser.field(layouts[${node.owner}], ${node.depth}, bytes, p + 1, q, piece);`,
-        '  p = q + 1;',
-        '}',
-        ...other('else '),
-      ];
+    case 's': {
+      // How the field's strings are read, once its probe has settled it (see FlatJsonParser.field):
+      // a constant compared in place, shared by the hash computed while scanning, or cut.
+      const layout = layouts[node.owner]!;
+      const k = node.depth;
+      const settled = layout.tries[k]! >= INTERN_PROBE;
+      const scan = (hash: boolean) =>
+        `  for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined;${hash ? ' h = Math.imul(h, 31) + c | 0;' : ''} }`;
+      const read = !settled
+        ? [scan(false), `  ${v} = parser.field(layouts[${node.owner}], ${k}, bytes, p + 1, q, piece);`]
+        : layout.intern[k]
+          ? ['  h = 0;', scan(true), `  ${v} = parser.shared(h, bytes, p + 1, q, piece);`]
+          : [scan(false), `  ${v} = piece.slice(p + 1, q);`];
+      const string = ['if (bytes[p] === 34) {', ...read, '  p = q + 1;', '}', ...other('else ')];
+      const only = settled && layout.intern[k] ? layout.only[k] : undefined;
+      if (only === undefined) return string;
+      consts.push(only);
+      const quoted = Uint8Array.from(`"${only}"`, (ch) => ch.charCodeAt(0));
+      return [`if (${wordsEqual(quoted)}) { ${v} = CONSTS[${consts.length - 1}]; p += ${quoted.length}; }`, ...string.map((l, j) => (j === 0 ? `else ${l}` : l))];
+    }
     default:
       // true, false and null are rare: parser.value reads them.
       return other('');
   }
 }
 
-/** Code for the keys that may come at p (one of `nodes`), each followed by its value and what comes after it. */
-function keysCode(nodes: KeyNode[], layouts: Layout[]): string[] {
+/** A test that the bytes at p are `code`: compared as little-endian 4-byte words, then the last bytes. */
+function wordsEqual(code: Uint8Array): string {
+  const len = code.length;
+  const cmp: string[] = [`p + ${len} <= end`];
+  const words = new DataView(code.buffer, code.byteOffset, code.byteLength);
+  for (let w = 0; w + 4 <= len; w += 4) cmp.push(`view.getInt32(p + ${w}, true) === ${words.getInt32(w, true)}`);
+  for (let b = len & ~3; b < len; b++) cmp.push(`bytes[p + ${b}] === ${code[b]}`);
+  return cmp.join(' && ');
+}
+
+/**
+ * Code for the keys that may come at p (one of `nodes`), each followed by its value and what
+ * comes after it. Constant string values met on the way go to `consts`.
+ */
+function keysCode(nodes: KeyNode[], layouts: Layout[], consts: string[]): string[] {
   const out: string[] = [];
   for (const node of nodes) {
-    const code = node.code;
-    const len = code.length;
-    const cmp: string[] = [`p + ${len} <= end`];
-    const words = new DataView(code.buffer, code.byteOffset, code.byteLength);
-    for (let w = 0; w + 4 <= len; w += 4) cmp.push(`view.getInt32(p + ${w}, true) === ${words.getInt32(w, true)}`);
-    for (let b = len & ~3; b < len; b++) cmp.push(`bytes[p + ${b}] === ${code[b]}`);
-    out.push(`if (${cmp.join(' && ')}) {`, `p += ${len};`, ...valueCode(node));
+    out.push(`if (${wordsEqual(node.code)}) {`, `p += ${node.code.length};`, ...valueCode(node, layouts, consts));
     if (node.ends >= 0) {
       const names = layouts[node.ends]!.heads.map((h) => h.slice(1, -2));
       out.push(`if (closes(bytes, p, end)) { parser.at = p + 1; return { ${names.map((n, j) => `${JSON.stringify(n)}: v${j}`).join(', ')} }; }`);
     }
-    if (node.next.length > 0) out.push('if (bytes[p] !== 44) return undefined;', 'p++;', ...keysCode(node.next, layouts));
+    if (node.next.length > 0) out.push('if (bytes[p] !== 44) return undefined;', 'p++;', ...keysCode(node.next, layouts, consts));
     out.push('return undefined;', '}');
   }
   return out;
@@ -500,11 +570,20 @@ function keysCode(nodes: KeyNode[], layouts: Layout[]): string[] {
 function compileFast(parser: FlatJsonParser, layouts: Layout[]): Fast {
   const depth = Math.max(...layouts.map((l) => l.heads.length));
   const vars = Array.from({ length: depth }, (_, j) => `v${j}`);
+  const consts: string[] = [];
   const body = [
-    `let c = 0, q = 0, i = 0, m = 0, f = 0, d = 0, w = 0, x = 0, ${vars.join(', ')};`,
-    ...keysCode(keyTrie(layouts), layouts),
+    `let c = 0, q = 0, i = 0, m = 0, f = 0, d = 0, w = 0, x = 0, h = 0, ${vars.join(', ')};`,
+    ...keysCode(keyTrie(layouts), layouts, consts),
     'return undefined;',
   ];
-  const make = new Function('parser', 'layouts', 'POW10', 'DECLINE', 'closes', `return function fast(bytes, view, p, end, piece) {\n${body.join('\n')}\n};`);
-  return make(parser, layouts.slice(), POW10, DECLINE, closes) as Fast;
+  const make = new Function(
+    'parser',
+    'layouts',
+    'POW10',
+    'DECLINE',
+    'closes',
+    'CONSTS',
+    `return function fast(bytes, view, p, end, piece) {\n${body.join('\n')}\n};`,
+  );
+  return make(parser, layouts.slice(), POW10, DECLINE, closes, consts) as Fast;
 }

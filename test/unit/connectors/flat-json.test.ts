@@ -198,6 +198,47 @@ describe('FlatJsonParser', { timeout: 60_000 }, () => {
     expect(p.declined).toBeGreaterThan(300);
   });
 
+  it('reads settled fields (a constant, shared values, unique ids) exactly, and values that break the pattern', () => {
+    // Past 4096 values of a field its way of reading is settled and the parser is generated
+    // again: `type` one constant, `instrument` shared values, `id` cut from the text. Lines after
+    // that bring what the settled code must not mistake: other constants with the same start,
+    // a longer value, an escape, another kind, new and long instruments.
+    const p = new FlatJsonParser();
+    const line = (i: number, over: Record<string, unknown> = {}) =>
+      JSON.stringify({ type: 'quote', ts: 1710509400000 + i, instrument: `I${i % 50}`, id: `Q${i}`, side: i % 3 ? 'BUY' : 'SELL', ...over });
+    const check = (l: string) => {
+      const got = parseIn(p, l);
+      expect(got, l).toBeDefined();
+      expectSame(got!, JSON.parse(l));
+    };
+    for (let i = 0; i < 5000; i++) check(line(i));
+    const tricky = [
+      { type: 'quota' },
+      { type: 'quote ' },
+      { type: 'quot' },
+      { type: 'quotes' },
+      { type: 'QUOTE' },
+      { type: '' },
+      { type: 'trade' },
+      { type: 'quotequotequotequotequote' },
+      { instrument: 'I0' },
+      { instrument: 'NEW1' },
+      { instrument: 'X'.repeat(24) },
+      { instrument: 'Y'.repeat(25) },
+      { instrument: '' },
+      { id: 'quote' },
+      { side: 'quote' },
+    ];
+    for (let r = 0; r < 3; r++) for (const [j, over] of tricky.entries()) check(line(6000 + r * 100 + j, over));
+    for (let i = 7000; i < 7100; i++) check(line(i));
+    // Escapes and other kinds: JSON.parse (or the general value reader) gives them.
+    for (const l of [line(8000, { type: 'quo\u0074e' }), line(8001, { type: 7 }), line(8002, { instrument: null }), line(8003, { type: 'quote' })]) {
+      const got = parseIn(p, l);
+      if (got !== undefined) expectSame(got, JSON.parse(l));
+    }
+    expect(p.generated).toBeGreaterThan(5100);
+  });
+
   it('decimal numbers of up to 15 digits are the correctly rounded doubles (against JSON.parse)', () => {
     const p = new FlatJsonParser();
     fc.assert(
