@@ -55,6 +55,30 @@ function hashStep(h: number, c: number): number {
   return (Math.imul(h, 31) + c) | 0;
 }
 
+/** Fibonacci hashing's multiplier (2^32 / golden ratio): ids differing in one character land far apart. */
+const FIB = 0x9e3779b1;
+
+/**
+ * Values of at most this many bytes are shared by their code: 7 ASCII bytes of 7 bits each make
+ * an integer below 2^49, exact in a double, and distinct strings have distinct codes (no byte is
+ * 0: control characters are declined).
+ */
+const SHORT_MAX = 7;
+
+/** One byte into a short value's code (the generated parser inlines the same expression). */
+function shortCode(k: number, c: number): number {
+  return k * 128 + c;
+}
+
+/**
+ * V8's internalised copy of `s` (the one it keeps for property names): it compares by pointer
+ * with string literals ('BUY', 'NEW') and with the Arrow reader's dictionary values, and carries
+ * its hash into every Map lookup. Made once per shared value, on its first line.
+ */
+function internalised(s: string): string {
+  return Object.keys({ [s]: 0 })[0]!;
+}
+
 type Build = (v: unknown[]) => Record<string, unknown>;
 
 /**
@@ -306,7 +330,7 @@ export class FlatJsonParser {
     const n = b - a;
     if (n > INTERN_MAX_LEN) return piece.slice(a, b);
     // Fibonacci hashing: ids that differ in their last character (TXAA, TXAB) land far apart.
-    h = Math.imul(h ^ n, 0x9e3779b1) >>> (32 - INTERN_BITS);
+    h = Math.imul(h ^ n, FIB) >>> (32 - INTERN_BITS);
     // Two slots per value (h and its neighbour), so that two values of a file whose hashes
     // collide do not evict each other on every line.
     const interned = this.interned;
@@ -324,14 +348,48 @@ export class FlatJsonParser {
       }
     }
     this.hit = false;
-    // V8's internalised copy (the one it keeps for property names): it compares by pointer with
-    // string literals ('BUY', 'NEW') and with the Arrow reader's dictionary values, and carries
-    // its hash into every Map lookup. Made once per value, on its first line.
-    const fresh = Object.keys({ [piece.slice(a, b)]: 0 })[0]!;
+    const fresh = internalised(piece.slice(a, b));
     const slot = interned[h] === undefined || interned[h ^ 1] !== undefined ? h : h ^ 1;
     interned[slot] = fresh;
     pool.set(bytes.subarray(a, b), slot * INTERN_MAX_LEN);
     return fresh;
+  }
+
+  /**
+   * The shared string of bytes[a..b), a value of at most {@link SHORT_MAX} bytes whose code `k`
+   * ({@link shortCode}) and hash `h` are given: the generated parser looks both table slots up
+   * itself and calls this on a miss; {@link intern} calls it for every short value.
+   */
+  sharedShort(k: number, h: number, bytes: Uint8Array, a: number, b: number, piece: TextPiece): string {
+    const slot0 = Math.imul(h ^ (b - a), FIB) >>> (32 - INTERN_BITS);
+    const keys = this.shortKeys;
+    if (keys[slot0] === k) {
+      this.hit = true;
+      return this.shortVals[slot0]!;
+    }
+    if (keys[slot0 ^ 1] === k) {
+      this.hit = true;
+      return this.shortVals[slot0 ^ 1]!;
+    }
+    this.hit = false;
+    const fresh = internalised(piece.slice(a, b));
+    const slot = keys[slot0] === -1 || keys[slot0 ^ 1] !== -1 ? slot0 : slot0 ^ 1;
+    keys[slot] = k;
+    this.shortVals[slot] = fresh;
+    return fresh;
+  }
+
+  /**
+   * The table of shared values of at most {@link SHORT_MAX} bytes: each one's code (its bytes as
+   * one exact integer, see {@link shortCode}; -1 for a free slot) and its string. A lookup is one
+   * comparison of numbers, inlined in the generated parser.
+   */
+  private readonly shortKeys = new Float64Array(1 << INTERN_BITS).fill(-1);
+  private readonly shortVals: string[] = new Array<string>(1 << INTERN_BITS).fill('');
+
+  /** The short values' table, for the generated parser's inlined lookups. */
+  shortTable(): { keys: Float64Array; vals: string[] } {
+    return { keys: this.shortKeys, vals: this.shortVals };
   }
 
   /** Set when a field's probe ends: the generated parser is remade before the next line. */
@@ -343,8 +401,12 @@ export class FlatJsonParser {
   /** bytes[a..b) as a string, shared with earlier equal values when short. */
   private intern(bytes: Uint8Array, a: number, b: number, piece: TextPiece): string {
     let h = 0;
-    for (let i = a; i < b; i++) h = hashStep(h, bytes[i]!);
-    return this.shared(h, bytes, a, b, piece);
+    let k = 0;
+    for (let i = a; i < b; i++) {
+      h = hashStep(h, bytes[i]!);
+      k = shortCode(k, bytes[i]!);
+    }
+    return b - a <= SHORT_MAX ? this.sharedShort(k, h, bytes, a, b, piece) : this.shared(h, bytes, a, b, piece);
   }
 
   /** The layout of these keys (made once: a generated object literal), or undefined when they cannot have one. */
@@ -511,11 +573,20 @@ function valueCode(node: KeyNode, layouts: Layout[], consts: string[]): string[]
       const k = node.depth;
       const settled = layout.tries[k]! >= INTERN_PROBE;
       const scan = (hash: boolean) =>
-        `  for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined;${hash ? ' h = Math.imul(h, 31) + c | 0;' : ''} }`;
+        `  for (q = p + 1; ; q++) { if (q >= end) return undefined; c = bytes[q]; if (c === 34) break; if (c === 92 || c < 32 || c > 127) return undefined;${hash ? ' h = Math.imul(h, 31) + c | 0; k = k * 128 + c;' : ''} }`;
+      // A short value is looked up here: one comparison of codes per slot (see sharedShort).
       const read = !settled
         ? [scan(false), `  ${v} = parser.field(layouts[${node.owner}], ${k}, bytes, p + 1, q, piece);`]
         : layout.intern[k]
-          ? ['  h = 0;', scan(true), `  ${v} = parser.shared(h, bytes, p + 1, q, piece);`]
+          ? [
+              '  h = 0; k = 0;',
+              scan(true),
+              '  n = q - p - 1;',
+              `  if (n <= ${SHORT_MAX}) {`,
+              `    s = Math.imul(h ^ n, ${FIB}) >>> ${32 - INTERN_BITS};`,
+              `    if (SK[s] === k) ${v} = SV[s]; else if (SK[s ^ 1] === k) ${v} = SV[s ^ 1]; else ${v} = parser.sharedShort(k, h, bytes, p + 1, q, piece);`,
+              `  } else ${v} = parser.shared(h, bytes, p + 1, q, piece);`,
+            ]
           : [scan(false), `  ${v} = piece.slice(p + 1, q);`];
       const string = ['if (bytes[p] === 34) {', ...read, '  p = q + 1;', '}', ...other('else ')];
       const only = settled && layout.intern[k] ? layout.only[k] : undefined;
@@ -572,7 +643,7 @@ function compileFast(parser: FlatJsonParser, layouts: Layout[]): Fast {
   const vars = Array.from({ length: depth }, (_, j) => `v${j}`);
   const consts: string[] = [];
   const body = [
-    `let c = 0, q = 0, i = 0, m = 0, f = 0, d = 0, w = 0, x = 0, h = 0, ${vars.join(', ')};`,
+    `let c = 0, q = 0, i = 0, m = 0, f = 0, d = 0, w = 0, x = 0, h = 0, k = 0, n = 0, s = 0, ${vars.join(', ')};`,
     ...keysCode(keyTrie(layouts), layouts, consts),
     'return undefined;',
   ];
@@ -583,7 +654,10 @@ function compileFast(parser: FlatJsonParser, layouts: Layout[]): Fast {
     'DECLINE',
     'closes',
     'CONSTS',
+    'SK',
+    'SV',
     `return function fast(bytes, view, p, end, piece) {\n${body.join('\n')}\n};`,
   );
-  return make(parser, layouts.slice(), POW10, DECLINE, closes, consts) as Fast;
+  const { keys, vals } = parser.shortTable();
+  return make(parser, layouts.slice(), POW10, DECLINE, closes, consts, keys, vals) as Fast;
 }
