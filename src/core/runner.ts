@@ -446,6 +446,8 @@ export class Runner {
         onSnapshot: (table, time, rows) => (this.holding ? this.hold(SNAPSHOT, table, time, rows) : sinks.onSnapshot?.(table, time, rows)),
       });
     }
+    this.firstRoutes = this.topoRoutes[0] ?? source.streamNames.map(() => []);
+    this.firstTargets = this.topoTargets[0] ?? [];
   }
 
   /** The source's next batch; with `idleWallMs`, the idle flush while it keeps the runner waiting. */
@@ -502,14 +504,14 @@ export class Runner {
   private nextIdleWall = Number.NaN;
 
   /**
-   * Pushes a batch topology by topology: first the watermarks every record (and idle check) makes
-   * are staged for the whole batch, as a function of the record sequence alone; then each
-   * topology takes the whole batch, its records and watermarks in the order the record-by-record
-   * interleaving gives it, its working set staying in cache for a batch instead of a few records
-   * (pushing each record through every topology in turn mixed the three standard topologies'
-   * working sets every few records). What the
-   * topologies hand the sinks meanwhile is held and delivered afterwards in the interleaved order
-   * (by record, then topology), so the sinks see exactly the calls of a record-by-record run.
+   * Pushes a batch topology by topology. The first topology takes each record as its watermarks
+   * (and those of the idle checks) are staged, as a function of the record sequence alone; then
+   * each further topology takes the whole batch, its records and watermarks in the order the
+   * record-by-record interleaving gives it, its working set staying in cache for a batch instead
+   * of a few records (pushing each record through every topology in turn mixed the three standard
+   * topologies' working sets every few records). What the topologies hand the sinks meanwhile is
+   * held and delivered afterwards in the interleaved order (by record, then topology), so the sinks
+   * see exactly the calls of a record-by-record run.
    */
   private push(batch: SourceBatch): void {
     const { records, streams, partitions, length } = batch;
@@ -527,38 +529,67 @@ export class Runner {
     }
     const sampleAt = this.sampleAt;
     const sampleMs = this.sampleMs;
+    // The first topology takes each record as it is staged (a job of one topology makes one pass).
+    const routes = this.firstRoutes;
+    const first = this.firstTargets;
     // The last watermark object staged: groups that reach the same watermark at the same record
     // share one immutable object instead of one each.
     let lastW = this.lastW;
     let nIdle = 0;
     let nSample = 0;
-    for (let i = 0; i < length; i++) {
-      const ts = records[i]!.ts;
-      const s = streams[i]!;
-      // Every Nth record is timed from entering the graph until everything it caused (watermark
-      // firings included) has run, in every topology: the per-event processing latency.
-      const t0 = sampler !== undefined && --this.untilSample === 0 ? performance.now() : 0;
-      if (ts > this.globalMax) this.globalMax = ts;
-      const partition = partitions ? partitions[i]! : undefined;
-      // The watermark is computed before the record goes downstream: only this record moved it.
-      const gs = this.routeGroups[s]!;
-      for (let j = 0; j < gs.length; j++) {
-        const g = gs[j]!;
-        lastW = stageWatermark(g, g.tracker.observeCurrent(partition ?? g.partition, ts), interval, lastW);
-        g.stage[i] = g.send;
-      }
-      if (this.globalMax >= this.nextIdleCheck) lastW = this.stageIdle(lastW, i, nIdle++);
-      counts[s]!++;
-      if (t0 !== 0) {
-        sampleAt[nSample] = i;
-        sampleMs[nSample++] = performance.now() - t0;
-        this.untilSample = this.opts.latencySampleEvery!;
-      }
-    }
-    this.lastW = lastW;
+    const ahead = this.tsAhead;
+    let from = 0;
+    let upTo = 0;
     this.holding = true;
     try {
-      for (let k = 0; k < this.topoRoutes.length; k++) this.pushTopology(k, records, streams, length, nIdle, nSample);
+      for (let i = 0; i < length; i++) {
+        if (i === upTo) {
+          // The event times of the next records, read in a tight loop: their loads overlap, where
+          // one record at a time each would wait for memory (a batch's records were built before
+          // it and are out of cache by the time they come), and the records are in cache after.
+          from = i;
+          upTo = Math.min(length, i + ahead.length);
+          for (let k = from; k < upTo; k++) ahead[k - from] = records[k]!.ts;
+        }
+        const ts = ahead[i - from]!;
+        const s = streams[i]!;
+        // Every Nth record is timed from entering the graph until everything it caused (watermark
+        // firings included) has run, in every topology: the per-event processing latency.
+        const t0 = sampler !== undefined && --this.untilSample === 0 ? performance.now() : 0;
+        if (ts > this.globalMax) this.globalMax = ts;
+        const partition = partitions ? partitions[i]! : undefined;
+        // The watermark is computed before the record goes downstream: only this record moved it.
+        const gs = this.routeGroups[s]!;
+        for (let j = 0; j < gs.length; j++) {
+          const g = gs[j]!;
+          lastW = stageWatermark(g, g.tracker.observeCurrent(partition ?? g.partition, ts), interval, lastW);
+          g.stage[i] = g.send;
+        }
+        const targets = routes[s]!;
+        if (targets.length > 0) {
+          this.at = 2 * i;
+          const rec = records[i]!;
+          for (let j = 0; j < targets.length; j++) {
+            const t = targets[j]!;
+            const w = t.group.send;
+            t.subject.next(rec);
+            if (w !== undefined) t.subject.next(w);
+          }
+        }
+        if (this.globalMax >= this.nextIdleCheck) {
+          lastW = this.stageIdle(lastW, i, nIdle++);
+          this.at = 2 * i + 1;
+          sendStaged(first);
+        }
+        counts[s]!++;
+        if (t0 !== 0) {
+          sampleAt[nSample] = i;
+          sampleMs[nSample++] = performance.now() - t0;
+          this.untilSample = this.opts.latencySampleEvery!;
+        }
+      }
+      this.lastW = lastW;
+      for (let k = 1; k < this.topoRoutes.length; k++) this.pushTopology(k, records, streams, length, nIdle, nSample);
     } finally {
       this.holding = false;
       this.deliver();
@@ -590,8 +621,10 @@ export class Runner {
         const rec = records[i]!;
         for (let j = 0; j < targets.length; j++) {
           const t = targets[j]!;
-          t.subject.next(rec);
+          // Read before the record goes down: after it, whatever the topology did has evicted
+          // the group and its stage from the cache.
           const w = t.group.stage[i];
+          t.subject.next(rec);
           if (w !== undefined) t.subject.next(w);
         }
       }
@@ -665,6 +698,11 @@ export class Runner {
   /** Records after which `push` checks idleness (for its batch), and what each group sends there. */
   private idleAt = new Int32Array(64);
   private readonly idleSends: Array<Watermark | undefined> = [];
+  /** The first topology's targets of each stream, and all of them (none without topologies). */
+  private firstRoutes: Target[][] = [];
+  private firstTargets: Target[] = [];
+  /** Event times of the records `push` is about to stage (see there). */
+  private readonly tsAhead = new Float64Array(256);
   /** The batch's sampled records (latency) and their time so far, in ms. */
   private sampleAt = new Int32Array(0);
   private sampleMs = new Float64Array(0);
