@@ -202,8 +202,12 @@ interface WatermarkGroup {
   tracker: WatermarkTracker;
   lastWm: number;
   partition: string;
-  /** Set while a record (or an idle check) is pushed: the watermark to send after it, if any. */
+  /** Set while a record (or an idle check) is staged: the watermark to send after it, if any. */
   send: Watermark | undefined;
+  /** Position in `Runner.groups`. */
+  index: number;
+  /** What `send` was after each record of the batch being pushed (indexed like the batch). */
+  stage: Array<Watermark | undefined>;
 }
 
 /**
@@ -228,6 +232,26 @@ interface Target {
   group: WatermarkGroup;
 }
 
+/** What a topology hands the sinks during a batch (see `Runner.push`): kinds of `Effect`. */
+const ALERT = 0;
+const OUTPUT = 1;
+const LATE = 2;
+const SNAPSHOT = 3;
+const FAILURE = 4;
+
+/**
+ * One call a topology made to its env during a batch, held until every topology has run the
+ * batch. `at` is where the interleaved order would have made it: 2 x the record's index, plus 1
+ * for the idle check after it.
+ */
+interface Effect {
+  at: number;
+  kind: number;
+  a: unknown;
+  b: unknown;
+  c: unknown;
+}
+
 /** Sends each target the watermark its group staged (see {@link stageWatermark}), if any. */
 function sendStaged(targets: Target[]): void {
   for (let j = 0; j < targets.length; j++) {
@@ -246,10 +270,14 @@ interface RunnerSnapshot {
 }
 
 /**
- * The runner loop: pulls a batch, pushes each record synchronously through every topology that
- * reads its stream (generating per-source watermarks on the way), flushes the sinks, checkpoints
+ * The runner loop: pulls a batch, pushes its records synchronously through every topology that
+ * reads their stream (generating per-source watermarks on the way), flushes the sinks, checkpoints
  * when due, and pulls the next batch. At the end of a bounded input it sends END_OF_TIME so every
  * window and timer fires, then completes the inputs.
+ *
+ * A batch goes through one topology after the other, and what they hand the sinks is delivered in
+ * the order of a record-by-record run (see `push`): the topologies of a job share nothing but the
+ * records, which operators never change (steps make new records).
  *
  * Watermarks are emitted as a function of the record sequence alone (never of batch boundaries or
  * wall time), so a replay gives the same output however it is batched, stopped and resumed.
@@ -263,8 +291,10 @@ export class Runner {
   private readonly interval: number;
   private readonly ctx: JobContext;
   private readonly targets: Target[] = [];
-  private readonly routes: Target[][] = [];
-  /** Every watermark group, and those of each stream (indexed like `routes`). */
+  /** Per topology: its targets of each stream (indexed like the source's streams), and all of them. */
+  private readonly topoRoutes: Target[][][] = [];
+  private readonly topoTargets: Target[][] = [];
+  /** Every watermark group, and those of each stream (indexed like the source's streams). */
   private readonly groups: WatermarkGroup[] = [];
   private readonly routeGroups: WatermarkGroup[][] = [];
   private failure: unknown;
@@ -294,10 +324,7 @@ export class Runner {
       restoredFromSeq: restore?.seq,
       completed: false,
     };
-    for (let i = 0; i < opts.source.streamNames.length; i++) {
-      this.routes.push([]);
-      this.routeGroups.push([]);
-    }
+    for (let i = 0; i < opts.source.streamNames.length; i++) this.routeGroups.push([]);
     this.streamCounts = new Float64Array(opts.source.streamNames.length);
     this.latency = opts.latencySampleEvery ? new LatencySampler() : undefined;
     this.untilSample = opts.latencySampleEvery ?? 1;
@@ -372,6 +399,8 @@ export class Runner {
     const groupByKey = new Map<string, WatermarkGroup>();
     for (const topo of topologies) {
       const inputs: Record<string, Stream<any>> = {};
+      const routes: Target[][] = source.streamNames.map(() => []);
+      const mine: Target[] = [];
       for (const decl of topo.sources) {
         const idx = streamIndex.get(decl.stream);
         if (idx === undefined) {
@@ -385,6 +414,8 @@ export class Runner {
             lastWm: Number.NEGATIVE_INFINITY,
             partition: decl.stream,
             send: undefined,
+            index: this.groups.length,
+            stage: [],
           };
           group.tracker.addPartition(decl.stream);
           groupByKey.set(key, group);
@@ -393,23 +424,30 @@ export class Runner {
         }
         const target: Target = { subject: new InputMulticast(), group };
         this.targets.push(target);
-        this.routes[idx]!.push(target);
+        routes[idx]!.push(target);
+        mine.push(target);
         inputs[decl.name] = target.subject;
       }
+      this.topoRoutes.push(routes);
+      this.topoTargets.push(mine);
+      // During a batch a topology's calls are held (see `push`), otherwise they go straight on.
       topo.build({
         ctx: this.ctx,
         inputs,
         reference,
-        onAlert: (a) => sinks.onAlert(a),
-        onOutput: (n, r) => sinks.onOutput(n, r),
-        onLate: (s, r) => sinks.onLate(s, r),
+        onAlert: (a) => (this.holding ? this.hold(ALERT, a, undefined, undefined) : sinks.onAlert(a)),
+        onOutput: (n, r) => (this.holding ? this.hold(OUTPUT, n, r, undefined) : sinks.onOutput(n, r)),
+        onLate: (s, r) => (this.holding ? this.hold(LATE, s, r, undefined) : sinks.onLate(s, r)),
         onError: (err) => {
-          this.failure ??= err;
+          if (this.holding) this.hold(FAILURE, err, undefined, undefined);
+          else this.failure ??= err;
         },
         snapshotIntervalMs: this.opts.snapshotIntervalMs ?? 60_000,
-        onSnapshot: (table, time, rows) => sinks.onSnapshot?.(table, time, rows),
+        onSnapshot: (table, time, rows) => (this.holding ? this.hold(SNAPSHOT, table, time, rows) : sinks.onSnapshot?.(table, time, rows)),
       });
     }
+    this.firstRoutes = this.topoRoutes[0] ?? source.streamNames.map(() => []);
+    this.firstTargets = this.topoTargets[0] ?? [];
   }
 
   /** The source's next batch; with `idleWallMs`, the idle flush while it keeps the runner waiting. */
@@ -465,77 +503,210 @@ export class Runner {
   /** When the next idle flush is due (`idleWallMs`); NaN until the first wait. */
   private nextIdleWall = Number.NaN;
 
+  /**
+   * Pushes a batch topology by topology. The first topology takes each record as its watermarks
+   * (and those of the idle checks) are staged, as a function of the record sequence alone; then
+   * each further topology takes the whole batch, its records and watermarks in the order the
+   * record-by-record interleaving gives it, its working set staying in cache for a batch instead
+   * of a few records (pushing each record through every topology in turn mixed the three standard
+   * topologies' working sets every few records). What the topologies hand the sinks meanwhile is
+   * held and delivered afterwards in the interleaved order (by record, then topology), so the sinks
+   * see exactly the calls of a record-by-record run.
+   */
   private push(batch: SourceBatch): void {
     const { records, streams, partitions, length } = batch;
     const interval = this.interval;
     const counts = this.streamCounts;
     const sampler = this.latency;
-    // The last watermark object sent: groups that reach the same watermark at the same record
+    const groups = this.groups;
+    for (let j = 0; j < groups.length; j++) {
+      const g = groups[j]!;
+      if (g.stage.length < length) g.stage = new Array<Watermark | undefined>(length).fill(undefined);
+    }
+    if (this.sampleAt.length < length) {
+      this.sampleAt = new Int32Array(length);
+      this.sampleMs = new Float64Array(length);
+    }
+    const sampleAt = this.sampleAt;
+    const sampleMs = this.sampleMs;
+    // The first topology takes each record as it is staged (a job of one topology makes one pass).
+    const routes = this.firstRoutes;
+    const first = this.firstTargets;
+    // The last watermark object staged: groups that reach the same watermark at the same record
     // share one immutable object instead of one each.
     let lastW = this.lastW;
+    let nIdle = 0;
+    let nSample = 0;
     const ahead = this.tsAhead;
     let from = 0;
     let upTo = 0;
-    for (let i = 0; i < length; i++) {
-      if (i === upTo) {
-        // The event times of the next records, read in a tight loop: their loads overlap, where
-        // one record at a time each would wait for memory (a batch's records were built before
-        // it and are out of cache by the time they come), and the records are in cache after.
-        from = i;
-        upTo = Math.min(length, i + ahead.length);
-        for (let k = from; k < upTo; k++) ahead[k - from] = records[k]!.ts;
+    this.holding = true;
+    try {
+      for (let i = 0; i < length; i++) {
+        if (i === upTo) {
+          // The event times of the next records, read in a tight loop: their loads overlap, where
+          // one record at a time each would wait for memory (a batch's records were built before
+          // it and are out of cache by the time they come), and the records are in cache after.
+          from = i;
+          upTo = Math.min(length, i + ahead.length);
+          for (let k = from; k < upTo; k++) ahead[k - from] = records[k]!.ts;
+        }
+        const ts = ahead[i - from]!;
+        const s = streams[i]!;
+        // Every Nth record is timed from entering the graph until everything it caused (watermark
+        // firings included) has run, in every topology: the per-event processing latency.
+        const t0 = sampler !== undefined && --this.untilSample === 0 ? performance.now() : 0;
+        if (ts > this.globalMax) this.globalMax = ts;
+        const partition = partitions ? partitions[i]! : undefined;
+        // The watermark is computed before the record goes downstream: only this record moved it.
+        const gs = this.routeGroups[s]!;
+        for (let j = 0; j < gs.length; j++) {
+          const g = gs[j]!;
+          lastW = stageWatermark(g, g.tracker.observeCurrent(partition ?? g.partition, ts), interval, lastW);
+          g.stage[i] = g.send;
+        }
+        const targets = routes[s]!;
+        if (targets.length > 0) {
+          this.at = 2 * i;
+          const rec = records[i]!;
+          for (let j = 0; j < targets.length; j++) {
+            const t = targets[j]!;
+            const w = t.group.send;
+            t.subject.next(rec);
+            if (w !== undefined) t.subject.next(w);
+          }
+        }
+        if (this.globalMax >= this.nextIdleCheck) {
+          lastW = this.stageIdle(lastW, i, nIdle++);
+          this.at = 2 * i + 1;
+          sendStaged(first);
+        }
+        counts[s]!++;
+        if (t0 !== 0) {
+          sampleAt[nSample] = i;
+          sampleMs[nSample++] = performance.now() - t0;
+          this.untilSample = this.opts.latencySampleEvery!;
+        }
       }
-      const rec = records[i]!;
-      const s = streams[i]!;
-      const ts = ahead[i - from]!;
-      // Every Nth record is timed from entering the graph until everything it caused (watermark
-      // firings included) has run: the per-event processing latency of the benchmark.
-      const t0 = sampler !== undefined && --this.untilSample === 0 ? performance.now() : 0;
-      if (ts > this.globalMax) this.globalMax = ts;
-      const partition = partitions ? partitions[i]! : undefined;
-      // The watermark is computed before the record goes downstream: only this record moved it.
-      const groups = this.routeGroups[s]!;
-      for (let j = 0; j < groups.length; j++) {
-        const g = groups[j]!;
-        lastW = stageWatermark(g, g.tracker.observeCurrent(partition ?? g.partition, ts), interval, lastW);
-      }
-      const targets = this.routes[s]!;
-      for (let j = 0; j < targets.length; j++) {
-        const t = targets[j]!;
-        t.subject.next(rec);
-        const w = t.group.send;
-        if (w !== undefined) t.subject.next(w);
-      }
-      if (this.globalMax >= this.nextIdleCheck) lastW = this.checkIdle(lastW);
-      counts[s]!++;
-      if (t0 !== 0) {
-        sampler!.add((performance.now() - t0) * 1000);
-        this.untilSample = this.opts.latencySampleEvery!;
-      }
+      this.lastW = lastW;
+      for (let k = 1; k < this.topoRoutes.length; k++) this.pushTopology(k, records, streams, length, nIdle, nSample);
+    } finally {
+      this.holding = false;
+      this.deliver();
     }
-    this.lastW = lastW;
+    for (let m = 0; m < nSample; m++) sampler!.add(sampleMs[m]! * 1000);
     if (length > 0) this.countBatch(records, length);
   }
 
+  /** Topology k's part of `push`: the batch's records, with the watermarks staged for them. */
+  private pushTopology(k: number, records: ReadonlyArray<Timestamped>, streams: Uint8Array, length: number, nIdle: number, nSample: number): void {
+    const routes = this.topoRoutes[k]!;
+    const mine = this.topoTargets[k]!;
+    const idleAt = this.idleAt;
+    const idleSends = this.idleSends;
+    const ng = this.groups.length;
+    const sampleAt = this.sampleAt;
+    const sampleMs = this.sampleMs;
+    let q = 0;
+    let nextIdle = nIdle > 0 ? idleAt[0]! : -1;
+    let m = 0;
+    let nextSample = nSample > 0 ? sampleAt[0]! : -1;
+    for (let i = 0; i < length; i++) {
+      const targets = routes[streams[i]!]!;
+      const idle = i === nextIdle;
+      // A sampled record's time here, where this topology has something to do with it.
+      const t0 = i === nextSample && (targets.length > 0 || idle) ? performance.now() : 0;
+      if (targets.length > 0) {
+        this.at = 2 * i;
+        const rec = records[i]!;
+        for (let j = 0; j < targets.length; j++) {
+          const t = targets[j]!;
+          // Read before the record goes down: after it, whatever the topology did has evicted
+          // the group and its stage from the cache.
+          const w = t.group.stage[i];
+          t.subject.next(rec);
+          if (w !== undefined) t.subject.next(w);
+        }
+      }
+      if (idle) {
+        this.at = 2 * i + 1;
+        const base = q * ng;
+        for (let j = 0; j < mine.length; j++) {
+          const t = mine[j]!;
+          const w = idleSends[base + t.group.index];
+          if (w !== undefined) t.subject.next(w);
+        }
+        q++;
+        nextIdle = q < nIdle ? idleAt[q]! : -1;
+      }
+      if (i === nextSample) {
+        if (t0 !== 0) sampleMs[m] = sampleMs[m]! + (performance.now() - t0);
+        m++;
+        nextSample = m < nSample ? sampleAt[m]! : -1;
+      }
+    }
+  }
+
   /**
-   * Idle sources follow the job's event-time clock; checking every interval keeps it cheap.
-   * Returns the last watermark object sent (see `push`).
+   * Idle sources follow the job's event-time clock; checking every interval keeps it cheap. Stages
+   * what each group sends after record i as idle check q. Returns the last watermark object staged.
    */
-  private checkIdle(lastW: Watermark): Watermark {
+  private stageIdle(lastW: Watermark, i: number, q: number): Watermark {
     const interval = this.interval;
     this.nextIdleCheck = this.globalMax + interval;
     const groups = this.groups;
+    if (q === this.idleAt.length) this.idleAt = grown(this.idleAt, q + 1);
+    this.idleAt[q] = i;
+    const base = q * groups.length;
     for (let j = 0; j < groups.length; j++) {
       const g = groups[j]!;
       g.tracker.advanceClock(this.globalMax);
       lastW = stageWatermark(g, g.tracker.current(), interval, lastW);
+      this.idleSends[base + j] = g.send;
     }
-    sendStaged(this.targets);
     return lastW;
   }
-  /** Event times of the records `push` is about to send (see there). */
+
+  /** Holds a topology's call to its env made during `push`, at the position being pushed. */
+  private hold(kind: number, a: unknown, b: unknown, c: unknown): void {
+    this.held.push({ at: this.at, kind, a, b, c });
+  }
+
+  /** Hands the calls held during `push` to the sinks, in the record-by-record order. */
+  private deliver(): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    // Stable: calls at one position stay in topology order (the topologies ran in that order),
+    // and each topology's own calls in theirs.
+    held.sort((x, y) => x.at - y.at);
+    const sinks = this.opts.sinks;
+    for (const e of held) {
+      if (e.kind === ALERT) sinks.onAlert(e.a as Alert);
+      else if (e.kind === OUTPUT) sinks.onOutput(e.a as string, e.b);
+      else if (e.kind === LATE) sinks.onLate(e.a as string, e.b);
+      else if (e.kind === SNAPSHOT) sinks.onSnapshot?.(e.a as string, e.b as number, e.c as SnapshotRows);
+      else this.failure ??= e.a;
+    }
+  }
+
+  /** Set while `push` runs the topologies: their calls to the sinks are held. */
+  private holding = false;
+  /** Where `push` is: 2 x the record's index, plus 1 during the idle check after it. */
+  private at = 0;
+  private held: Effect[] = [];
+  /** Records after which `push` checks idleness (for its batch), and what each group sends there. */
+  private idleAt = new Int32Array(64);
+  private readonly idleSends: Array<Watermark | undefined> = [];
+  /** The first topology's targets of each stream, and all of them (none without topologies). */
+  private firstRoutes: Target[][] = [];
+  private firstTargets: Target[] = [];
+  /** Event times of the records `push` is about to stage (see there). */
   private readonly tsAhead = new Float64Array(256);
-  /** The last watermark object `push` sent (shared by the targets that reach the same watermark). */
+  /** The batch's sampled records (latency) and their time so far, in ms. */
+  private sampleAt = new Int32Array(0);
+  private sampleMs = new Float64Array(0);
+  /** The last watermark object `push` staged (shared by the groups that reach the same watermark). */
   private lastW: Watermark = new W(Number.NEGATIVE_INFINITY);
 
   /**

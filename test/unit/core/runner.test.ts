@@ -243,6 +243,133 @@ describe('Runner', () => {
     expect(ks.map((k) => [...cut[k]!, ...restored[k]!])).toEqual(together);
   });
 
+  it('hands the sinks what the topologies give in record-by-record order (records, then topologies), in batches of any size', async () => {
+    // Beta stops at record 400, so its readers go idle and the idle checks send their watermarks.
+    const all = items(900).filter(([s], i) => s === 0 || i < 400);
+    const decls = [
+      [{ name: 'a', stream: 'alpha', outOfOrdernessMs: 50, idleTimeoutMs: 3000 }, { name: 'b', stream: 'beta', outOfOrdernessMs: 0, idleTimeoutMs: 3000 }],
+      [{ name: 'b', stream: 'beta', outOfOrdernessMs: 0, idleTimeoutMs: 3000 }],
+      [{ name: 'x', stream: 'alpha', outOfOrdernessMs: 0, idleTimeoutMs: 1000 }, { name: 'y', stream: 'alpha', outOfOrdernessMs: 0, idleTimeoutMs: 1000 }, { name: 'b', stream: 'beta', outOfOrdernessMs: 10, idleTimeoutMs: 500 }],
+    ];
+    // Every element a topology reads goes to the sinks at once, by a call of its own kind.
+    const topologies: RunnableTopology[] = decls.map((sources, k) => ({
+      name: `t${k}`,
+      sources,
+      build(env) {
+        for (const d of sources) {
+          let n = 0;
+          env.inputs[d.name]!.subscribe((e) => {
+            const r = e as Rec;
+            if (!('k' in (e as object))) env.onLate(`t${k}`, `${d.name} wm ${r.ts}`);
+            else if (++n % 5 === 0) env.onSnapshot?.(`t${k}`, r.ts, [{ from: d.name }]);
+            else if (n % 7 === 0) env.onAlert({ alertId: `t${k} ${d.name} ${r.ts}` } as Alert);
+            else env.onOutput(`t${k}`, `${d.name} ${r.ts}`);
+          });
+        }
+      },
+    }));
+    const want = interleaved(all, decls);
+    for (const size of [1, 7, 64, 1000]) {
+      const got: string[] = [];
+      const sinks: JobSinks = {
+        onAlert: (a) => got.push(a.alertId),
+        onOutput: (name, r) => got.push(`${name} ${String(r)}`),
+        onLate: (step, r) => got.push(`${step} ${String(r)}`),
+        onSnapshot: (table, time, rows) => got.push(`${table} ${(rows as Array<{ from: string }>)[0]!.from} ${time} snapshot`),
+        flush: async () => undefined,
+      };
+      await new Runner({ source: new ArraySource(['alpha', 'beta'], all, size), topologies, reference: emptyReference(), sinks, clock: new ManualClock(0) }).run();
+      expect(got, `batches of ${size}`).toEqual(want);
+    }
+  });
+
+  /**
+   * Independent reference of the sink calls of the test above: the runner's semantics one record
+   * at a time. Each record goes to every topology in turn (each of its readers of the record's
+   * stream: the record, then that reader's watermark if it moved by 100 ms or more); every 100 ms
+   * of event time an idle check moves idle readers to the clock; END_OF_TIME comes last.
+   */
+  function interleaved(all: Array<[number, Rec]>, decls: Array<Array<{ name: string; stream: string; outOfOrdernessMs: number; idleTimeoutMs: number }>>): string[] {
+    const out: string[] = [];
+    const groups = new Map<string, { stream: number; bound: number; idle: number; maxTs: number; active: number; clock: number; emitted: number; last: number; send: number | undefined }>();
+    const key = (d: { stream: string; outOfOrdernessMs: number; idleTimeoutMs: number }) => `${d.stream}|${d.outOfOrdernessMs}|${d.idleTimeoutMs}`;
+    for (const ds of decls) for (const d of ds) if (!groups.has(key(d))) groups.set(key(d), { stream: d.stream === 'alpha' ? 0 : 1, bound: d.outOfOrdernessMs, idle: d.idleTimeoutMs, maxTs: -Infinity, active: -Infinity, clock: -Infinity, emitted: -Infinity, last: -Infinity, send: undefined });
+    type G = typeof groups extends Map<string, infer V> ? V : never;
+    const moveClock = (g: G, now: number) => {
+      if (now <= g.clock) return;
+      if (g.clock === -Infinity && g.active === -Infinity) g.active = now;
+      g.clock = now;
+    };
+    const stage = (g: G) => {
+      const held = g.clock - g.active >= g.idle ? Math.max(g.maxTs, g.clock) : g.maxTs;
+      if (held !== Infinity && held - g.bound - 1 > g.emitted) g.emitted = held - g.bound - 1;
+      g.send = g.emitted - g.last >= 100 ? (g.last = g.emitted) : undefined;
+    };
+    const counters = decls.map((ds) => ds.map(() => 0));
+    let globalMax = -Infinity;
+    let nextIdle = -Infinity;
+    for (const [s, r] of all) {
+      globalMax = Math.max(globalMax, r.ts);
+      for (const g of groups.values()) {
+        if (g.stream !== s) continue;
+        moveClock(g, r.ts);
+        g.maxTs = Math.max(g.maxTs, r.ts);
+        g.active = g.clock;
+        stage(g);
+      }
+      decls.forEach((ds, k) =>
+        ds.forEach((d, j) => {
+          if ((d.stream === 'alpha' ? 0 : 1) !== s) return;
+          const n = ++counters[k]![j]!;
+          // Alerts (every 7th) and outputs read alike here; the order is what is checked.
+          out.push(n % 5 === 0 ? `t${k} ${d.name} ${r.ts} snapshot` : `t${k} ${d.name} ${r.ts}`);
+          const w = groups.get(key(d))!.send;
+          if (w !== undefined) out.push(`t${k} ${d.name} wm ${w}`);
+        }),
+      );
+      if (globalMax >= nextIdle) {
+        nextIdle = globalMax + 100;
+        for (const g of groups.values()) {
+          moveClock(g, globalMax);
+          stage(g);
+        }
+        decls.forEach((ds, k) =>
+          ds.forEach((d) => {
+            const w = groups.get(key(d))!.send;
+            if (w !== undefined) out.push(`t${k} ${d.name} wm ${w}`);
+          }),
+        );
+      }
+    }
+    decls.forEach((ds, k) => ds.forEach((d) => out.push(`t${k} ${d.name} wm Infinity`)));
+    return out;
+  }
+
+  it('times a sampled record over everything it causes in every topology', async () => {
+    const all = items(30);
+    // Every topology spends 3 ms on the third record (the first sampled one with latencySampleEvery 3).
+    const slow = all[2]![1];
+    const topologies: RunnableTopology[] = [0, 1].map((k) => ({
+      name: `t${k}`,
+      sources: [{ name: 'a', stream: 'alpha', outOfOrdernessMs: 0, idleTimeoutMs: 1000 }, { name: 'b', stream: 'beta', outOfOrdernessMs: 0, idleTimeoutMs: 1000 }],
+      build(env) {
+        const busy = (e: unknown) => {
+          if (e !== slow) return;
+          const until = performance.now() + 3;
+          while (performance.now() < until);
+        };
+        env.inputs.a!.subscribe(busy);
+        env.inputs.b!.subscribe(busy);
+      },
+    }));
+    const runner = new Runner({ source: new ArraySource(['alpha', 'beta'], all, 16), topologies, reference: emptyReference(), sinks: new MemorySinks(), clock: new ManualClock(0), latencySampleEvery: 3 });
+    await runner.run();
+    const l = runner.latencyPercentiles()!;
+    expect(l.samples).toBe(10);
+    expect(l.max).toBeGreaterThanOrEqual(6000);
+    expect(l.p50).toBeLessThan(3000);
+  });
+
   it('gives the same output whatever the batch size', async () => {
     const run = async (size: number) => {
       const sinks = new MemorySinks();
