@@ -550,6 +550,10 @@ export class DeskRisk implements PositionListener {
             dLo: D_DLO,
             dHi: D_DHI,
             conc: D_CONC,
+            mark: IM_MARK,
+            bound: IM_BOUND,
+            idsAt: IM_IDS_AT,
+            tisAt: IM_TIS_AT,
             pf: PF,
             tf: TF,
             resumEvery: RESUM_EVERY,
@@ -605,7 +609,7 @@ export class DeskRisk implements PositionListener {
   quote(q: QuoteIn): void {
     const ts = q.ts;
     this.advance(ts);
-    if (!this.book.applyQuote(ts, q.instrument, q.bid, q.ask)) this.stats.ignored++;
+    if (!this.book.applyQuoteRecord(q)) this.stats.ignored++;
     this.after(ts);
   }
 
@@ -613,7 +617,7 @@ export class DeskRisk implements PositionListener {
   trade(t: TradeIn): void {
     const ts = t.ts;
     this.advance(ts);
-    if (this.book.applyTrade(ts, t.traderId, t.instrument, t.side, t.qty, t.price) === undefined) this.stats.ignored++;
+    if (this.book.applyTradeRecord(t) === undefined) this.stats.ignored++;
     this.after(ts);
   }
 
@@ -637,7 +641,7 @@ export class DeskRisk implements PositionListener {
    * leaves to JavaScript and to {@link checkHolder} those whose limits need a check; without it,
    * revalueHolders for all.
    */
-  onMarkMove(ii: number, ts: number, skip: number): void {
+  onMarkMove(ii: number, skip: number): void {
     const book = this.book;
     const kernel = this.kernel;
     // The instrument's record (nothing below adds an instrument, which is what moves it).
@@ -645,29 +649,39 @@ export class DeskRisk implements PositionListener {
     const o = ii * IM;
     const count = im[o + IM_HOLDERS] as number;
     if (kernel === undefined) {
-      this.revalueHolders(book.instruments[ii]!, ts, skip, 0, count);
+      this.revalueHolders(book.instruments[ii]!, book.markTs, skip, 0, count);
       return;
     }
-    const mark = im[o + IM_MARK] as number;
-    const bnd = im[o + IM_BOUND] as number;
+    // The record's byte offset: the kernel reads the mark, bound and holder lists there.
+    const instAt = book.imAt + o * 8;
     let k = 0;
     while (k < count) {
       // The places are read afresh (nothing below adds to the book, which is what moves them).
-      const r = kernel(im[o + IM_IDS_AT] as number, im[o + IM_TIS_AT] as number, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
+      const r = kernel(instAt, k, count, skip, book.pfAt, book.tfAt);
       k = r >> 1;
       if (k >= count) return;
-      if ((r & 1) === 0) this.revalueHolders(book.instruments[ii]!, ts, skip, k, k + 1);
-      else {
-        // Re-valued by the kernel (a trader without concentration tracking): its limit checks,
-        // on the values it wrote.
-        const ti = book.instruments[ii]!.holderTraders[k] as number;
-        const tf = book.tf;
-        const c = ti * TF;
-        const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
-        this.checkHolder(ti, tf[c + TF_GROSS] as number, -pnl, (tf[c + TF_PEAK] as number) - pnl, tf[c + D_DRIFT] as number, false, ts);
-      }
+      this.handBack(ii, skip, k, (r & 1) !== 0);
       k++;
     }
+  }
+
+  /**
+   * Holder k of instrument `ii`, handed back by the kernel (the move at PositionBook.markTs): re-valued in
+   * JavaScript (revalueHolders), or, when the kernel re-valued it (`done`: a trader without
+   * concentration tracking), its limit checks on the values the kernel wrote.
+   */
+  private handBack(ii: number, skip: number, k: number, done: boolean): void {
+    const book = this.book;
+    const ts = book.markTs;
+    if (!done) {
+      this.revalueHolders(book.instruments[ii]!, ts, skip, k, k + 1);
+      return;
+    }
+    const ti = book.instruments[ii]!.holderTraders[k] as number;
+    const tf = book.tf;
+    const c = ti * TF;
+    const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+    this.checkHolder(ti, tf[c + TF_GROSS] as number, -pnl, (tf[c + TF_PEAK] as number) - pnl, tf[c + D_DRIFT] as number, false, ts);
   }
 
   /**
