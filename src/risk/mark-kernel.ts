@@ -85,7 +85,7 @@ export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKerne
   const [I32_EQZ, I32_EQ, I32_GE_S, I32_ADD, I32_MUL, I32_AND, I32_OR, I32_SHL] = [0x45, 0x46, 0x4e, 0x6a, 0x6c, 0x71, 0x72, 0x74];
   const [F64_EQ, F64_NE, F64_LT, F64_GT, F64_LE, F64_ABS, F64_NEG, F64_FLOOR, F64_ADD, F64_SUB, F64_MUL] = [0x61, 0x62, 0x63, 0x64, 0x65, 0x99, 0x9a, 0x9c, 0xa0, 0xa1, 0xa2];
   const I32_LOAD = i32Load(0);
-  const I32_TRUNC_F64_S = 0xaa;
+  const I32_TRUNC_F64_U = 0xab;
   // Record slots are in doubles.
   const slotLoad = (s: number): number[] => f64Load(s * 8);
   const slotStore = (s: number): number[] => f64Store(s * 8);
@@ -98,9 +98,9 @@ export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKerne
   const tfLoad = (s: number): number[] => [...get(C), ...slotLoad(s)];
   const instLoad = (s: number): number[] => [...get(INST), ...slotLoad(s)];
   const b: number[] = [];
-  // The instrument record's numbers (byte offsets are integral doubles below 2^31).
+  // The instrument record's numbers (the byte offsets: integral doubles below 2^32, as i32 addresses).
   b.push(...instLoad(slot.mark), ...set(MARK), ...instLoad(slot.bound), ...set(BND));
-  b.push(...instLoad(slot.idsAt), I32_TRUNC_F64_S, ...set(IDS), ...instLoad(slot.tisAt), I32_TRUNC_F64_S, ...set(TIS));
+  b.push(...instLoad(slot.idsAt), I32_TRUNC_F64_U, ...set(IDS), ...instLoad(slot.tisAt), I32_TRUNC_F64_U, ...set(TIS));
   // block $done: loop $next: while k < count
   b.push(...BLOCK, ...LOOP, ...get(K), ...get(COUNT), I32_GE_S, ...brIf(1));
   b.push(...get(TIS), ...get(K), ...i32c(2), I32_SHL, I32_ADD, ...I32_LOAD, ...set(TI));
