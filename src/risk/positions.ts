@@ -708,6 +708,15 @@ export class PositionBook {
       }
       return this.traders[i]!;
     }
+    return this.addTrader(id);
+  }
+
+  /**
+   * A new trader (traderOf's slow path). Apart because of the closure it passes to regrown: a
+   * function that makes a closure allocates its context at every call, even when the closure is
+   * not made (40 bytes per traderOf, positionOf and addHolder call before).
+   */
+  private addTrader(id: string): TraderBook {
     const index = this.traders.length;
     if ((index + 1) * TF > this.tf.length) {
       this.tf = this.regrown(() => this.tf, (index + 1) * TF);
@@ -729,32 +738,35 @@ export class PositionBook {
   }
 
   positionOf(t: TraderBook, inst: InstrumentMark): Position {
-    let p = t.byInstrument[inst.index];
-    if (p === undefined) {
-      const k = inst.positionCount++;
-      if (k % BLOCK === 0) {
-        const base = this.nextId;
-        this.nextId += BLOCK;
-        inst.blocks.push(base);
-        const n = this.nextId;
-        if (n * PF > this.pf.length) {
-          this.pf = this.regrown(() => this.pf, n * PF);
-          if (this.memory !== undefined) this.notePlaces();
-        }
-        if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
+    const p = t.byInstrument[inst.index];
+    return p === undefined ? this.openPosition(t, inst) : p;
+  }
+
+  /** A new position of `t` in `inst` (positionOf's slow path, apart for the reason given at {@link addTrader}). */
+  private openPosition(t: TraderBook, inst: InstrumentMark): Position {
+    const k = inst.positionCount++;
+    if (k % BLOCK === 0) {
+      const base = this.nextId;
+      this.nextId += BLOCK;
+      inst.blocks.push(base);
+      const n = this.nextId;
+      if (n * PF > this.pf.length) {
+        this.pf = this.regrown(() => this.pf, n * PF);
+        if (this.memory !== undefined) this.notePlaces();
       }
-      const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
-      p = new Position(this, id, t, inst);
-      this.byId[id] = p;
-      this.pf[id * PF + PF_TRADER] = t.index;
-      // A new position is worth 0 until its trade re-values it: keep the runner-up bound above it.
-      const rc = t.index * TF + TF_RUNNER_UP;
-      if (!((this.tf[rc] as number) >= 0)) this.tf[rc] = 0;
-      t.byInstrument[inst.index] = p;
-      if (t.positions.length === t.ids.length) t.ids = grown(t.ids, t.positions.length + 1);
-      t.ids[t.positions.length] = id;
-      t.positions.push(p);
+      if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
     }
+    const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
+    const p = new Position(this, id, t, inst);
+    this.byId[id] = p;
+    this.pf[id * PF + PF_TRADER] = t.index;
+    // A new position is worth 0 until its trade re-values it: keep the runner-up bound above it.
+    const rc = t.index * TF + TF_RUNNER_UP;
+    if (!((this.tf[rc] as number) >= 0)) this.tf[rc] = 0;
+    t.byInstrument[inst.index] = p;
+    if (t.positions.length === t.ids.length) t.ids = grown(t.ids, t.positions.length + 1);
+    t.ids[t.positions.length] = id;
+    t.positions.push(p);
     return p;
   }
 
@@ -1059,14 +1071,17 @@ export class PositionBook {
     const k = h.length;
     p.holderSlot = k;
     h.push(p);
-    if (k === inst.holderIds.length) {
-      inst.holderIds = this.regrown(() => inst.holderIds, k + 1);
-      inst.holderTraders = this.regrown(() => inst.holderTraders, k + 1);
-      if (this.memory !== undefined) this.notePlaces();
-    }
+    if (k === inst.holderIds.length) this.growHolders(inst, k + 1);
     inst.holderIds[k] = p.id;
     inst.holderTraders[k] = p.trader.index;
     this.im[inst.index * IM + IM_HOLDERS] = k + 1;
+  }
+
+  /** Room for `n` holders in the instrument's lists (addHolder's slow path, apart for the reason given at {@link addTrader}). */
+  private growHolders(inst: InstrumentMark, n: number): void {
+    inst.holderIds = this.regrown(() => inst.holderIds, n);
+    inst.holderTraders = this.regrown(() => inst.holderTraders, n);
+    if (this.memory !== undefined) this.notePlaces();
   }
 
   private removeHolder(p: Position): void {
