@@ -241,6 +241,16 @@ function insideBox(tf: Float64Array, d: number, g: number, loss: number, dd: num
   );
 }
 
+/**
+ * insideBox of the trader's own gross exposure, loss and drawdown (its record at tf[d..]). Only
+ * integers cross this call: where it is not inlined (the trade path's quietBook), passing the
+ * three numbers to insideBox would box each.
+ */
+function insideOwnBox(tf: Float64Array, d: number): boolean {
+  const pnl = (tf[d + TF_REALIZED] as number) + (tf[d + TF_UNREALIZED] as number);
+  return insideBox(tf, d, tf[d + TF_GROSS] as number, -pnl, (tf[d + TF_PEAK] as number) - pnl);
+}
+
 /** The rows of the `positions` table while no position is added (DeskRisk.positionLayout). */
 interface PositionLayout {
   /** Positions and traders in the book when built. */
@@ -816,8 +826,7 @@ export class DeskRisk implements PositionListener {
   private quietBook(i: number): boolean {
     const df = this.book.tf;
     const d = i * TF;
-    const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
-    return insideBox(df, d, df[d + TF_GROSS] as number, -pnl, (df[d + TF_PEAK] as number) - pnl) && (df[d + D_CONC] === 0 || this.quietConcentration(i));
+    return insideOwnBox(df, d) && (df[d + D_CONC] === 0 || this.quietConcentration(i));
   }
 
   /** Concentration inside its quiet box (the value TraderBook.concentration returns, as checkBook reads it). */
@@ -835,7 +844,8 @@ export class DeskRisk implements PositionListener {
     // The book-level checks, skipped inside the quiet box as for a quote (the VaR room that
     // setQuiet would also refresh is kept current wherever the VaR or its state changes).
     if (!this.quietBook(t.index)) this.checkBookOf(t.index, ts);
-    const moved = Math.abs(pos.notional - pos.riskNotional);
+    const pb = pos.id * PF;
+    const moved = Math.abs((this.book.pf[pb + PF_NOTIONAL] as number) - (this.book.pf[pb + PF_RISK_NOTIONAL] as number));
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
     // Flat: every position was folded in at notional 0 (fold records riskNotional even without
@@ -943,14 +953,21 @@ export class DeskRisk implements PositionListener {
    */
   private fold(tr: TraderRisk, p: Position): boolean {
     // The drift term goes even when d is 0 (a trade that brought the notional back): the term is
-    // then exactly 0, which is also what a restore recomputes.
-    tr.drift -= p.riskDrift;
-    p.riskDrift = 0;
-    const d = p.notional - p.riskNotional;
+    // then exactly 0, which is also what a restore recomputes. The position's and the trader's
+    // records are read and written directly (tr.drift -= p.riskDrift, p.riskDrift = 0, ...): a
+    // getter or setter that is not inlined boxes the number it passes.
+    const pf = this.book.pf;
+    const tf = this.book.tf;
+    const b = p.id * PF;
+    const c = tr.i * TF + D_DRIFT;
+    tf[c] = (tf[c] as number) - (pf[b + PF_RISK_DRIFT] as number);
+    pf[b + PF_RISK_DRIFT] = 0;
+    const n = pf[b + PF_NOTIONAL] as number;
+    const d = n - (pf[b + PF_RISK_NOTIONAL] as number);
     if (d === 0) return false;
-    p.riskNotional = p.notional;
+    pf[b + PF_RISK_NOTIONAL] = n;
     // Its copy (positions not yet known get theirs from the record in knowPositions).
-    if (p.slot < tr.known) tr.pos[p.slot * POS + POS_RN] = p.riskNotional;
+    if (p.slot < tr.known) tr.pos[p.slot * POS + POS_RN] = n;
     const x = p.inst.ext as InstRisk;
     if (tr.L !== undefined) {
       if (x.r === undefined) return false;
