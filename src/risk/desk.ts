@@ -241,6 +241,16 @@ function insideBox(tf: Float64Array, d: number, g: number, loss: number, dd: num
   );
 }
 
+/**
+ * insideBox of the trader's own gross exposure, loss and drawdown (its record at tf[d..]). Only
+ * integers cross this call: where it is not inlined (the trade path's quietBook), passing the
+ * three numbers to insideBox would box each.
+ */
+function insideOwnBox(tf: Float64Array, d: number): boolean {
+  const pnl = (tf[d + TF_REALIZED] as number) + (tf[d + TF_UNREALIZED] as number);
+  return insideBox(tf, d, tf[d + TF_GROSS] as number, -pnl, (tf[d + TF_PEAK] as number) - pnl);
+}
+
 /** The rows of the `positions` table while no position is added (DeskRisk.positionLayout). */
 interface PositionLayout {
   /** Positions and traders in the book when built. */
@@ -550,6 +560,10 @@ export class DeskRisk implements PositionListener {
             dLo: D_DLO,
             dHi: D_DHI,
             conc: D_CONC,
+            mark: IM_MARK,
+            bound: IM_BOUND,
+            idsAt: IM_IDS_AT,
+            tisAt: IM_TIS_AT,
             pf: PF,
             tf: TF,
             resumEvery: RESUM_EVERY,
@@ -605,7 +619,7 @@ export class DeskRisk implements PositionListener {
   quote(q: QuoteIn): void {
     const ts = q.ts;
     this.advance(ts);
-    if (!this.book.applyQuote(ts, q.instrument, q.bid, q.ask)) this.stats.ignored++;
+    if (!this.book.applyQuoteRecord(q)) this.stats.ignored++;
     this.after(ts);
   }
 
@@ -613,7 +627,7 @@ export class DeskRisk implements PositionListener {
   trade(t: TradeIn): void {
     const ts = t.ts;
     this.advance(ts);
-    if (this.book.applyTrade(ts, t.traderId, t.instrument, t.side, t.qty, t.price) === undefined) this.stats.ignored++;
+    if (this.book.applyTradeRecord(t) === undefined) this.stats.ignored++;
     this.after(ts);
   }
 
@@ -637,7 +651,7 @@ export class DeskRisk implements PositionListener {
    * leaves to JavaScript and to {@link checkHolder} those whose limits need a check; without it,
    * revalueHolders for all.
    */
-  onMarkMove(ii: number, ts: number, skip: number): void {
+  onMarkMove(ii: number, skip: number): void {
     const book = this.book;
     const kernel = this.kernel;
     // The instrument's record (nothing below adds an instrument, which is what moves it).
@@ -645,29 +659,39 @@ export class DeskRisk implements PositionListener {
     const o = ii * IM;
     const count = im[o + IM_HOLDERS] as number;
     if (kernel === undefined) {
-      this.revalueHolders(book.instruments[ii]!, ts, skip, 0, count);
+      this.revalueHolders(book.instruments[ii]!, book.markTs, skip, 0, count);
       return;
     }
-    const mark = im[o + IM_MARK] as number;
-    const bnd = im[o + IM_BOUND] as number;
+    // The record's byte offset: the kernel reads the mark, bound and holder lists there.
+    const instAt = book.imAt + o * 8;
     let k = 0;
     while (k < count) {
       // The places are read afresh (nothing below adds to the book, which is what moves them).
-      const r = kernel(im[o + IM_IDS_AT] as number, im[o + IM_TIS_AT] as number, k, count, skip, book.pfAt, book.tfAt, mark, bnd);
+      const r = kernel(instAt, k, count, skip, book.pfAt, book.tfAt);
       k = r >> 1;
       if (k >= count) return;
-      if ((r & 1) === 0) this.revalueHolders(book.instruments[ii]!, ts, skip, k, k + 1);
-      else {
-        // Re-valued by the kernel (a trader without concentration tracking): its limit checks,
-        // on the values it wrote.
-        const ti = book.instruments[ii]!.holderTraders[k] as number;
-        const tf = book.tf;
-        const c = ti * TF;
-        const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
-        this.checkHolder(ti, tf[c + TF_GROSS] as number, -pnl, (tf[c + TF_PEAK] as number) - pnl, tf[c + D_DRIFT] as number, false, ts);
-      }
+      this.handBack(ii, skip, k, (r & 1) !== 0);
       k++;
     }
+  }
+
+  /**
+   * Holder k of instrument `ii`, handed back by the kernel (the move at PositionBook.markTs): re-valued in
+   * JavaScript (revalueHolders), or, when the kernel re-valued it (`done`: a trader without
+   * concentration tracking), its limit checks on the values the kernel wrote.
+   */
+  private handBack(ii: number, skip: number, k: number, done: boolean): void {
+    const book = this.book;
+    const ts = book.markTs;
+    if (!done) {
+      this.revalueHolders(book.instruments[ii]!, ts, skip, k, k + 1);
+      return;
+    }
+    const ti = book.instruments[ii]!.holderTraders[k] as number;
+    const tf = book.tf;
+    const c = ti * TF;
+    const pnl = (tf[c + TF_REALIZED] as number) + (tf[c + TF_UNREALIZED] as number);
+    this.checkHolder(ti, tf[c + TF_GROSS] as number, -pnl, (tf[c + TF_PEAK] as number) - pnl, tf[c + D_DRIFT] as number, false, ts);
   }
 
   /**
@@ -802,8 +826,7 @@ export class DeskRisk implements PositionListener {
   private quietBook(i: number): boolean {
     const df = this.book.tf;
     const d = i * TF;
-    const pnl = (df[d + TF_REALIZED] as number) + (df[d + TF_UNREALIZED] as number);
-    return insideBox(df, d, df[d + TF_GROSS] as number, -pnl, (df[d + TF_PEAK] as number) - pnl) && (df[d + D_CONC] === 0 || this.quietConcentration(i));
+    return insideOwnBox(df, d) && (df[d + D_CONC] === 0 || this.quietConcentration(i));
   }
 
   /** Concentration inside its quiet box (the value TraderBook.concentration returns, as checkBook reads it). */
@@ -821,7 +844,8 @@ export class DeskRisk implements PositionListener {
     // The book-level checks, skipped inside the quiet box as for a quote (the VaR room that
     // setQuiet would also refresh is kept current wherever the VaR or its state changes).
     if (!this.quietBook(t.index)) this.checkBookOf(t.index, ts);
-    const moved = Math.abs(pos.notional - pos.riskNotional);
+    const pb = pos.id * PF;
+    const moved = Math.abs((this.book.pf[pb + PF_NOTIONAL] as number) - (this.book.pf[pb + PF_RISK_NOTIONAL] as number));
     const changed = this.fold(tr, pos);
     if (!changed && t.open !== 0) return;
     // Flat: every position was folded in at notional 0 (fold records riskNotional even without
@@ -929,14 +953,21 @@ export class DeskRisk implements PositionListener {
    */
   private fold(tr: TraderRisk, p: Position): boolean {
     // The drift term goes even when d is 0 (a trade that brought the notional back): the term is
-    // then exactly 0, which is also what a restore recomputes.
-    tr.drift -= p.riskDrift;
-    p.riskDrift = 0;
-    const d = p.notional - p.riskNotional;
+    // then exactly 0, which is also what a restore recomputes. The position's and the trader's
+    // records are read and written directly (tr.drift -= p.riskDrift, p.riskDrift = 0, ...): a
+    // getter or setter that is not inlined boxes the number it passes.
+    const pf = this.book.pf;
+    const tf = this.book.tf;
+    const b = p.id * PF;
+    const c = tr.i * TF + D_DRIFT;
+    tf[c] = (tf[c] as number) - (pf[b + PF_RISK_DRIFT] as number);
+    pf[b + PF_RISK_DRIFT] = 0;
+    const n = pf[b + PF_NOTIONAL] as number;
+    const d = n - (pf[b + PF_RISK_NOTIONAL] as number);
     if (d === 0) return false;
-    p.riskNotional = p.notional;
+    pf[b + PF_RISK_NOTIONAL] = n;
     // Its copy (positions not yet known get theirs from the record in knowPositions).
-    if (p.slot < tr.known) tr.pos[p.slot * POS + POS_RN] = p.riskNotional;
+    if (p.slot < tr.known) tr.pos[p.slot * POS + POS_RN] = n;
     const x = p.inst.ext as InstRisk;
     if (tr.L !== undefined) {
       if (x.r === undefined) return false;

@@ -46,6 +46,11 @@ export interface MarkKernelSlots {
   dLo: number;
   dHi: number;
   conc: number;
+  /** An instrument record's mark, VaR bound and holder-list byte offsets (IM_MARK, IM_EXT, IM_IDS_AT, IM_TIS_AT of positions.ts). */
+  mark: number;
+  bound: number;
+  idsAt: number;
+  tisAt: number;
   /** Doubles per position record and per trader record (powers of two times 8 not required). */
   pf: number;
   tf: number;
@@ -54,12 +59,13 @@ export interface MarkKernelSlots {
 }
 
 /**
- * run(idsAt, tisAt, k, count, skip, pfAt, tfAt, mark, bound): re-values holders k.. of an
- * instrument (holder position ids as int32 at byte idsAt, their trader indices at tisAt; position
- * records at byte pfAt, trader records at tfAt), skipping trader `skip`, until one needs
- * JavaScript; returns 2k, 2k + 1 or 2 count as described above.
+ * run(instAt, k, count, skip, pfAt, tfAt): re-values holders k.. of the instrument whose record
+ * is at byte instAt (its mark, VaR bound and the byte offsets of its holder lists: position ids and
+ * trader indices as int32; position records at byte pfAt, trader records at tfAt), skipping
+ * trader `skip`, until one needs JavaScript; returns 2k, 2k + 1 or 2 count as described above.
+ * Every argument is an integer: a double passed from JavaScript would be boxed at each call.
  */
-export type MarkKernel = (idsAt: number, tisAt: number, k: number, count: number, skip: number, pfAt: number, tfAt: number, mark: number, bound: number) => number;
+export type MarkKernel = (instAt: number, k: number, count: number, skip: number, pfAt: number, tfAt: number) => number;
 
 /**
  * A fresh growable WebAssembly memory of one 64 KiB page for a PositionBook, or undefined when
@@ -79,17 +85,22 @@ export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKerne
   const [I32_EQZ, I32_EQ, I32_GE_S, I32_ADD, I32_MUL, I32_AND, I32_OR, I32_SHL] = [0x45, 0x46, 0x4e, 0x6a, 0x6c, 0x71, 0x72, 0x74];
   const [F64_EQ, F64_NE, F64_LT, F64_GT, F64_LE, F64_ABS, F64_NEG, F64_FLOOR, F64_ADD, F64_SUB, F64_MUL] = [0x61, 0x62, 0x63, 0x64, 0x65, 0x99, 0x9a, 0x9c, 0xa0, 0xa1, 0xa2];
   const I32_LOAD = i32Load(0);
+  const I32_TRUNC_F64_U = 0xab;
   // Record slots are in doubles.
   const slotLoad = (s: number): number[] => f64Load(s * 8);
   const slotStore = (s: number): number[] => f64Store(s * 8);
-  // Params 0 idsAt, 1 tisAt, 2 k, 3 count, 4 skip, 5 pfAt, 6 tfAt (i32), 7 mark, 8 bound (f64);
-  // locals 9 ti, 10 b, 11 c (i32), 12.. f64.
-  const [IDS, TIS, K, COUNT, SKIP, PFAT, TFAT, MARK, BND, TI, B, C] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const [TOUCHES, Q, OLD_N, OLD_U, ABS_OLD, N, U, ABS_N, G, UN, PNL, PEAK, DRIFT, TERM, LOSS, DD, T] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
+  // Params 0 instAt, 1 k, 2 count, 3 skip, 4 pfAt, 5 tfAt (i32); locals 6 ti, 7 b, 8 c, 9 idsAt,
+  // 10 tisAt (i32), 11.. f64 (the mark and bound first, read from the instrument record).
+  const [INST, K, COUNT, SKIP, PFAT, TFAT, TI, B, C, IDS, TIS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [MARK, BND, TOUCHES, Q, OLD_N, OLD_U, ABS_OLD, N, U, ABS_N, G, UN, PNL, PEAK, DRIFT, TERM, LOSS, DD, T] = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29];
   const retK = (plus: number): number[] => [...get(K), ...i32c(1), I32_SHL, ...(plus ? [...i32c(plus), I32_ADD] : []), ...RETURN];
   const pfLoad = (s: number): number[] => [...get(B), ...slotLoad(s)];
   const tfLoad = (s: number): number[] => [...get(C), ...slotLoad(s)];
+  const instLoad = (s: number): number[] => [...get(INST), ...slotLoad(s)];
   const b: number[] = [];
+  // The instrument record's numbers (the byte offsets: integral doubles below 2^32, as i32 addresses).
+  b.push(...instLoad(slot.mark), ...set(MARK), ...instLoad(slot.bound), ...set(BND));
+  b.push(...instLoad(slot.idsAt), I32_TRUNC_F64_U, ...set(IDS), ...instLoad(slot.tisAt), I32_TRUNC_F64_U, ...set(TIS));
   // block $done: loop $next: while k < count
   b.push(...BLOCK, ...LOOP, ...get(K), ...get(COUNT), I32_GE_S, ...brIf(1));
   b.push(...get(TIS), ...get(K), ...i32c(2), I32_SHL, I32_ADD, ...I32_LOAD, ...set(TI));
@@ -131,5 +142,5 @@ export function markKernel(memory: BookMemory, slot: MarkKernelSlots): MarkKerne
   b.push(...get(DRIFT), ...tfLoad(slot.varRoom), F64_GT, I32_OR, ...IF, ...retK(1), ...END);
   b.push(...get(K), ...i32c(1), I32_ADD, ...set(K), ...br(0), ...END, ...END);
   b.push(...get(COUNT), ...i32c(1), I32_SHL);
-  return wasmFunction({ params: [I32, I32, I32, I32, I32, I32, I32, F64, F64], result: I32, locals: [[3, I32], [17, F64]], body: b, memory, minPages: 1 }) as MarkKernel | undefined;
+  return wasmFunction({ params: [I32, I32, I32, I32, I32, I32], result: I32, locals: [[5, I32], [19, F64]], body: b, memory, minPages: 1 }) as MarkKernel | undefined;
 }

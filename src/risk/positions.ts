@@ -388,6 +388,32 @@ export class TraderBook {
 }
 
 /**
+ * The fields of a quote record that {@link PositionBook.applyQuoteRecord} reads (CONTRACTS.md 1).
+ *
+ * @example book.applyQuoteRecord({ ts: 1001, instrument: 'ACME', bid: 142.4, ask: 142.6 });
+ */
+export interface QuoteFields {
+  ts: number;
+  instrument: string;
+  bid: number;
+  ask: number;
+}
+
+/**
+ * The fields of a trade record that {@link PositionBook.applyTradeRecord} reads (CONTRACTS.md 1).
+ *
+ * @example book.applyTradeRecord({ ts: 1000, traderId: 'TR01', instrument: 'ACME', side: 'BUY', qty: 100, price: 142.5 });
+ */
+export interface TradeFields {
+  ts: number;
+  traderId: string;
+  instrument: string;
+  side: Side | string;
+  qty: number;
+  price: number;
+}
+
+/**
  * What the book tells its consumer after each change, once per touched trader per event, after
  * the trader's aggregates (and peak) are up to date.
  *
@@ -407,14 +433,15 @@ export interface PositionListener {
   onRevalueById?(positionId: number, traderIndex: number, instrumentIndex: number, ts: number): void;
   /**
    * When present, called instead of the book's own per-holder loop once the mark of instrument
-   * `ii` (its index: the record of {@link PositionBook.im}, and `instruments[ii]`) has moved: the
-   * listener re-values every holder of the instrument but those of trader `skip` (-1: none) itself,
-   * performing for each exactly the book's steps (see {@link PositionBook.revalueHolder}: the
+   * `ii` (its index: the record of {@link PositionBook.im}, and `instruments[ii]`) has moved, by
+   * an event at time {@link PositionBook.markTs} (not an argument: a number passed to a call
+   * that is not inlined is boxed, a heap object per quote): the listener re-values every holder
+   * of the instrument but those of trader `skip` (-1: none) itself, performing for each exactly the book's steps (see {@link PositionBook.revalueHolder}: the
    * same floating-point operations in the same order, rescanLargest and resum at the same
    * points) followed by its own checks, in holder order. The per-quote hot path of desk.ts, fused
    * into one loop with no call per holder.
    */
-  onMarkMove?(ii: number, ts: number, skip: number): void;
+  onMarkMove?(ii: number, skip: number): void;
 }
 
 /**
@@ -495,7 +522,7 @@ export class PositionBook {
   tf = new Float64Array(16 * TF);
   /** Open positions (qty != 0) of each trader. */
   openCount = new Int32Array(16);
-  /** Instrument records (see {@link IM}); reallocated as instruments come. */
+  /** Instrument records (see {@link IM}); reallocated as instruments come (in the memory when there is one). */
   im = new Float64Array(16 * IM);
   /**
    * Whether each trader's largest position is tracked as marks move (1, the default) or found by a
@@ -516,7 +543,7 @@ export class PositionBook {
   private readonly traderCacheNames = new Array<string | undefined>(NAME_CACHE).fill(undefined);
   private readonly traderCacheIdx = new Int32Array(NAME_CACHE);
   /**
-   * The WebAssembly memory holding `pf`, `tf` and every instrument's `holderIds` and
+   * The WebAssembly memory holding `pf`, `tf`, `im` and every instrument's `holderIds` and
    * `holderTraders` (views into it), so that a WebAssembly loop can re-value holders (desk.ts);
    * undefined: plain typed arrays. Growing the memory moves every view (see {@link reserve}):
    * read them afresh after anything that may add a trader, a position or a holder.
@@ -524,9 +551,12 @@ export class PositionBook {
   readonly memory: BookMemory | undefined;
   /** End of the memory's used part (bytes). */
   private top = 0;
-  /** Byte offsets of `pf` and `tf` in the memory (0 without one; see InstrumentMark.holderIdsAt). */
+  /** The event time of the latest mark move (see PositionListener.onMarkMove). */
+  markTs = Number.NaN;
+  /** Byte offsets of `pf`, `tf` and `im` in the memory (0 without one; see InstrumentMark.holderIdsAt). */
   pfAt = 0;
   tfAt = 0;
+  imAt = 0;
 
   constructor(
     private readonly prevCloseOf: (instrument: string) => number,
@@ -540,6 +570,7 @@ export class PositionBook {
     if (memory !== undefined) {
       this.pf = this.moved(this.pf, this.pf.length);
       this.tf = this.moved(this.tf, this.tf.length);
+      this.im = this.moved(this.im, this.im.length);
       this.notePlaces();
     }
   }
@@ -548,6 +579,7 @@ export class PositionBook {
   private notePlaces(): void {
     this.pfAt = this.pf.byteOffset;
     this.tfAt = this.tf.byteOffset;
+    this.imAt = this.im.byteOffset;
     const im = this.im;
     for (const inst of this.instruments) {
       im[inst.index * IM + IM_IDS_AT] = inst.holderIds.byteOffset;
@@ -592,7 +624,7 @@ export class PositionBook {
     const have = m.buffer.byteLength;
     if (end > have) {
       const old = m.buffer;
-      const views: Array<Float64Array | Int32Array> = [this.pf, this.tf];
+      const views: Array<Float64Array | Int32Array> = [this.pf, this.tf, this.im];
       for (const inst of this.instruments) views.push(inst.holderIds, inst.holderTraders);
       // Where each view of the old buffer was (a detached view forgets it).
       const spots = views.map((v) => (v.buffer === old ? [v.byteOffset, v.length] : undefined));
@@ -603,7 +635,8 @@ export class PositionBook {
       };
       this.pf = again(this.pf, 0);
       this.tf = again(this.tf, 1);
-      let k = 2;
+      this.im = again(this.im, 2);
+      let k = 3;
       for (const inst of this.instruments) {
         inst.holderIds = again(inst.holderIds, k++);
         inst.holderTraders = again(inst.holderTraders, k++);
@@ -650,7 +683,7 @@ export class PositionBook {
 
   private addInstrument(name: string): number {
     const index = this.instruments.length;
-    if ((index + 1) * IM > this.im.length) this.im = grown(this.im, (index + 1) * IM);
+    if ((index + 1) * IM > this.im.length) this.im = this.regrown(() => this.im, (index + 1) * IM);
     const inst = new InstrumentMark(this, name, index, this.prevCloseOf(name));
     this.instrumentIndex.set(name, inst.index);
     this.instruments.push(inst);
@@ -675,6 +708,15 @@ export class PositionBook {
       }
       return this.traders[i]!;
     }
+    return this.addTrader(id);
+  }
+
+  /**
+   * A new trader (traderOf's slow path). Apart because of the closure it passes to regrown: a
+   * function that makes a closure allocates its context at every call, even when the closure is
+   * not made (40 bytes per traderOf, positionOf and addHolder call before).
+   */
+  private addTrader(id: string): TraderBook {
     const index = this.traders.length;
     if ((index + 1) * TF > this.tf.length) {
       this.tf = this.regrown(() => this.tf, (index + 1) * TF);
@@ -696,32 +738,35 @@ export class PositionBook {
   }
 
   positionOf(t: TraderBook, inst: InstrumentMark): Position {
-    let p = t.byInstrument[inst.index];
-    if (p === undefined) {
-      const k = inst.positionCount++;
-      if (k % BLOCK === 0) {
-        const base = this.nextId;
-        this.nextId += BLOCK;
-        inst.blocks.push(base);
-        const n = this.nextId;
-        if (n * PF > this.pf.length) {
-          this.pf = this.regrown(() => this.pf, n * PF);
-          if (this.memory !== undefined) this.notePlaces();
-        }
-        if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
+    const p = t.byInstrument[inst.index];
+    return p === undefined ? this.openPosition(t, inst) : p;
+  }
+
+  /** A new position of `t` in `inst` (positionOf's slow path, apart for the reason given at {@link addTrader}). */
+  private openPosition(t: TraderBook, inst: InstrumentMark): Position {
+    const k = inst.positionCount++;
+    if (k % BLOCK === 0) {
+      const base = this.nextId;
+      this.nextId += BLOCK;
+      inst.blocks.push(base);
+      const n = this.nextId;
+      if (n * PF > this.pf.length) {
+        this.pf = this.regrown(() => this.pf, n * PF);
+        if (this.memory !== undefined) this.notePlaces();
       }
-      const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
-      p = new Position(this, id, t, inst);
-      this.byId[id] = p;
-      this.pf[id * PF + PF_TRADER] = t.index;
-      // A new position is worth 0 until its trade re-values it: keep the runner-up bound above it.
-      const rc = t.index * TF + TF_RUNNER_UP;
-      if (!((this.tf[rc] as number) >= 0)) this.tf[rc] = 0;
-      t.byInstrument[inst.index] = p;
-      if (t.positions.length === t.ids.length) t.ids = grown(t.ids, t.positions.length + 1);
-      t.ids[t.positions.length] = id;
-      t.positions.push(p);
+      if (n > this.realizedPnl.length) this.realizedPnl = grown(this.realizedPnl, n);
     }
+    const id = (inst.blocks[Math.floor(k / BLOCK)] as number) + (k % BLOCK);
+    const p = new Position(this, id, t, inst);
+    this.byId[id] = p;
+    this.pf[id * PF + PF_TRADER] = t.index;
+    // A new position is worth 0 until its trade re-values it: keep the runner-up bound above it.
+    const rc = t.index * TF + TF_RUNNER_UP;
+    if (!((this.tf[rc] as number) >= 0)) this.tf[rc] = 0;
+    t.byInstrument[inst.index] = p;
+    if (t.positions.length === t.ids.length) t.ids = grown(t.ids, t.positions.length + 1);
+    t.ids[t.positions.length] = id;
+    t.positions.push(p);
     return p;
   }
 
@@ -731,15 +776,34 @@ export class PositionBook {
    * move the mark. Returns false when the quote is unusable (bid or ask not a positive number).
    */
   applyQuote(ts: number, instrument: string, bid: number, ask: number): boolean {
+    return this.applyQuoteRecord({ ts, instrument, bid, ask });
+  }
+
+  /**
+   * {@link applyQuote} of a quote record. A per-record caller passes the record rather than its
+   * numbers: a number passed to a call that is not inlined is boxed (a heap object per number
+   * and record), the record's fields are read here unboxed.
+   */
+  applyQuoteRecord(q: QuoteFields): boolean {
+    const ts = q.ts;
+    const bid = q.bid;
+    const ask = q.ask;
     if (!(bid > 0 && ask > 0 && Number.isFinite(bid) && Number.isFinite(ask))) return false;
     // The instrument's record only: the InstrumentMark object is not needed.
-    const ii = this.instrumentIndexOf(instrument);
+    const ii = this.instrumentIndexOf(q.instrument);
     const im = this.im;
     const o = ii * IM;
     if (ts < (im[o + IM_LAST_QUOTE] as number)) return true;
     im[o + IM_LAST_QUOTE] = ts;
     im[o + IM_SOURCE] = MarkSource.Quote;
-    this.setMark(ii, (bid + ask) / 2, ts, -1);
+    // setMark(ii, mid, ts, -1) written out, its time in markTs: no number passed to a call (each
+    // would be boxed per quote where the call is not inlined).
+    const mark = (bid + ask) / 2;
+    if (mark !== im[o + IM_MARK]) {
+      im[o + IM_MARK] = mark;
+      this.markTs = ts;
+      this.marked(ii, -1);
+    }
     return true;
   }
 
@@ -749,11 +813,20 @@ export class PositionBook {
    * undefined when the trade is unusable (qty or price not a positive number, unknown side).
    */
   applyTrade(ts: number, traderId: string, instrument: string, side: Side | string, qty: number, price: number): Position | undefined {
+    return this.applyTradeRecord({ ts, traderId, instrument, side, qty, price });
+  }
+
+  /** {@link applyTrade} of a trade record (passed whole for the reason given at {@link applyQuoteRecord}). */
+  applyTradeRecord(r: TradeFields): Position | undefined {
+    const ts = r.ts;
+    const qty = r.qty;
+    const price = r.price;
+    const side = r.side;
     if (!(qty > 0 && price > 0 && Number.isFinite(qty) && Number.isFinite(price))) return undefined;
     const sign = side === 'BUY' ? 1 : side === 'SELL' ? -1 : 0;
     if (sign === 0) return undefined;
-    const inst = this.instrumentOf(instrument);
-    const t = this.traderOf(traderId);
+    const inst = this.instrumentOf(r.instrument);
+    const t = this.traderOf(r.traderId);
     const p = this.positionOf(t, inst);
     if (inst.source !== MarkSource.Quote) {
       inst.source = MarkSource.Trade;
@@ -776,20 +849,36 @@ export class PositionBook {
   }
 
   /**
-   * Sets a mark and re-values the holders; the holders of trader `skip` (-1: none) are left to
-   * the caller. The hot loop of desk risk: one pass per quote over the instrument's open
-   * positions, revalue() and afterTouch() inlined (the same floating-point operations, in the
-   * same order).
+   * Sets a mark (at time `ts`) and re-values the holders; the holders of trader `skip` (-1: none)
+   * are left to the caller. The hot loop of desk risk: one pass per quote over the instrument's
+   * open positions (the listener's onMarkMove, else {@link markMoveLoop}).
    */
   private setMark(ii: number, mark: number, ts: number, skip: number): void {
     const o = ii * IM + IM_MARK;
     if (mark === this.im[o]) return;
     this.im[o] = mark;
+    this.markTs = ts;
+    this.marked(ii, skip);
+  }
+
+  /**
+   * The holders' re-valuation of {@link setMark} once the mark (in the record) and markTs are
+   * set: the listener's onMarkMove, else {@link markMoveLoop}.
+   */
+  private marked(ii: number, skip: number): void {
     const listener = this.listener;
-    if (listener !== undefined && listener.onMarkMove !== undefined) {
-      listener.onMarkMove(ii, ts, skip);
-      return;
-    }
+    if (listener !== undefined && listener.onMarkMove !== undefined) listener.onMarkMove(ii, skip);
+    else this.markMoveLoop(ii, skip);
+  }
+
+  /**
+   * The book's own per-holder loop of {@link marked}: revalue() and afterTouch() inlined (the same
+   * floating-point operations, in the same order).
+   */
+  private markMoveLoop(ii: number, skip: number): void {
+    const mark = this.im[ii * IM + IM_MARK] as number;
+    const ts = this.markTs;
+    const listener = this.listener;
     const inst = this.instruments[ii]!;
     const ids = inst.holderIds;
     const tis = inst.holderTraders;
@@ -982,14 +1071,17 @@ export class PositionBook {
     const k = h.length;
     p.holderSlot = k;
     h.push(p);
-    if (k === inst.holderIds.length) {
-      inst.holderIds = this.regrown(() => inst.holderIds, k + 1);
-      inst.holderTraders = this.regrown(() => inst.holderTraders, k + 1);
-      if (this.memory !== undefined) this.notePlaces();
-    }
+    if (k === inst.holderIds.length) this.growHolders(inst, k + 1);
     inst.holderIds[k] = p.id;
     inst.holderTraders[k] = p.trader.index;
     this.im[inst.index * IM + IM_HOLDERS] = k + 1;
+  }
+
+  /** Room for `n` holders in the instrument's lists (addHolder's slow path, apart for the reason given at {@link addTrader}). */
+  private growHolders(inst: InstrumentMark, n: number): void {
+    inst.holderIds = this.regrown(() => inst.holderIds, n);
+    inst.holderTraders = this.regrown(() => inst.holderTraders, n);
+    if (this.memory !== undefined) this.notePlaces();
   }
 
   private removeHolder(p: Position): void {
