@@ -349,7 +349,7 @@ export class LuldMonitor implements EventTimeDriven {
     const state = num[k * NUM + STATE] as number;
     if (state === PAUSED) return;
     const cond = this.condition(k);
-    if (cond !== state) this.enter(this.insts[k]!, k, cond, q.ts);
+    if (cond !== state) this.enterAt(k, cond, q);
   }
 
   onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
@@ -368,7 +368,7 @@ export class LuldMonitor implements EventTimeDriven {
     const state = num[k * NUM + STATE] as number;
     if (state === PAUSED) return;
     const cond = this.condition(k);
-    if (cond !== state) this.enter(this.insts[k]!, k, cond, t.ts);
+    if (cond !== state) this.enterAt(k, cond, t);
   }
 
   snapshot(): LuldSnapshot {
@@ -507,8 +507,8 @@ export class LuldMonitor implements EventTimeDriven {
 
   /**
    * The limit condition of instrument k with its current quote and bands: NORMAL, LIMIT_DOWN or
-   * LIMIT_UP. (Its callers pass the time only on a change: a double read from a record and passed
-   * to a call is a new heap number, and this runs at every quote.)
+   * LIMIT_UP. (It takes no time: a double read from a record and passed to a call is a new heap
+   * number, and this runs at every quote.)
    */
   private condition(k: number): number {
     const num = this.num;
@@ -522,6 +522,14 @@ export class LuldMonitor implements EventTimeDriven {
     if (ask <= ref - w) return LIMIT_DOWN;
     if ((num[k * NUM + BID] as number) >= ref + w) return LIMIT_UP;
     return NORMAL;
+  }
+
+  /**
+   * {@link enter} at the record's time, read here: onQuote and onTrade pass the record, not its
+   * time, since TurboFan boxed a double argument of their (rare) call to enter at every record.
+   */
+  private enterAt(k: number, cond: number, r: { ts: number }): void {
+    this.enter(this.insts[k]!, k, cond, r.ts);
   }
 
   /** Instrument k's condition changed to `cond` at `t` (not paused): a limit state starts or ends. */
