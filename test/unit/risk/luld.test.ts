@@ -381,9 +381,11 @@ describe('LULD bands kept with the reference (property)', () => {
         };
         for (const s of steps) {
           ts += s.dt;
-          const mid = Math.round(Math.max(0.05, base[s.inst]! * (1 + s.shock / 100)) * 100) / 100;
-          // Now and then a quote without an ask (NaN), and a bid high enough for limit up.
-          const r = s.trade ? t(ts, s.inst, mid) : q(ts, s.inst, Math.max(0.01, mid - 0.01), s.noAsk === 0 ? Number.NaN : mid + 0.01);
+          // Prices in 64ths: the monitor's running sums and the brute force's sums are then exact
+          // (the same reference to the bit, so a quote at a band edge is judged alike).
+          const mid = Math.max(1, Math.round(base[s.inst]! * (1 + s.shock / 100) * 64)) / 64;
+          // Now and then a quote without an ask (NaN).
+          const r = s.trade ? t(ts, s.inst, mid) : q(ts, s.inst, Math.max(1 / 64, mid - 1 / 64), s.noAsk === 0 ? Number.NaN : mid + 1 / 64);
           m.advance(r.ts);
           if (r.kind === 'quote') {
             m.onQuote(r);
