@@ -51,6 +51,8 @@ const LO_CUR = 8;
 const LO_PREV = 9;
 const HEADER = 10;
 const INITIAL_CAP = 32;
+/** The slot of {@link FlashCrashDetector}'s `ext` that passes the window's start to `extremes`. */
+const CUTOFF = 4;
 
 /** Doubles of one book with a ring of `cap` entries. */
 function strideOf(cap: number): number {
@@ -164,8 +166,12 @@ export class FlashCrashDetector {
   /** Entries per ring, shared by every book (a power of two). */
   private cap = INITIAL_CAP;
   private books: Float64Array = new Float64Array(64 * strideOf(INITIAL_CAP));
-  /** What {@link extremes} found: max, its newest ts, min, its newest ts. */
-  private readonly ext = new Float64Array(4);
+  /**
+   * What {@link extremes} found: max, its newest ts, min, its newest ts; and at CUTOFF its
+   * argument. The cutoff goes through here rather than as a parameter: a double passed to a call
+   * that is not inlined is boxed, and TurboFan boxed it ahead of both (rare) calls, at every quote.
+   */
+  private readonly ext = new Float64Array(5);
 
   constructor(p: FlashCrashParams, out: AlertSink) {
     this.p = p;
@@ -191,7 +197,8 @@ export class FlashCrashDetector {
     const ext = this.ext;
     if (!Number.isNaN(prev) && (!downArmed || !upArmed)) {
       // Re-arm with the mark that held until now, over [t - window, t].
-      this.extremes(k, cutoff);
+      ext[CUTOFF] = cutoff;
+      this.extremes(k);
       if (!downArmed && 1 - prev / (ext[0] as number) <= rearmPct) downArmed = true;
       if (!upArmed && prev / (ext[2] as number) - 1 <= rearmPct) upArmed = true;
     }
@@ -256,7 +263,8 @@ export class FlashCrashDetector {
       b[base + UP_ARMED] = 1;
       return;
     }
-    this.extremes(k, cutoff);
+    ext[CUTOFF] = cutoff;
+    this.extremes(k);
     const hi = ext[0] as number;
     const hiTs = ext[1] as number;
     const lo = ext[2] as number;
@@ -370,10 +378,12 @@ export class FlashCrashDetector {
   }
 
   /**
-   * The max and min of instrument k's marks over [cutoff, now] into `ext`, each with the newest
-   * ts it was set at (NaN: no mark), dropping the marks that stopped holding at or before cutoff.
+   * The max and min of instrument k's marks over [cutoff, now] (cutoff: `ext[CUTOFF]`) into
+   * `ext`, each with the newest ts it was set at (NaN: no mark), dropping the marks that stopped
+   * holding at or before cutoff.
    */
-  private extremes(k: number, cutoff: number): void {
+  private extremes(k: number): void {
+    const cutoff = this.ext[CUTOFF] as number;
     const cap = this.cap;
     const b = this.books;
     const base = k * strideOf(cap);

@@ -94,16 +94,24 @@ const REF = 1;
 const BID = 2;
 const ASK = 3;
 const STATE = 4;
-const TIER = 5;
+/**
+ * The bands of the reference at REF: ref - w and ref + w (w = {@link luldBandWidth}), set with
+ * REF (NaN with it), so that a quote compares with them (see {@link LuldMonitor.condition}).
+ */
+const LOWER = 5;
+const UPPER = 6;
 /** Trades in the reference window (an integer). */
-const COUNT = 6;
-/** 1 while an eviction pass has the instrument in its `touched` list. */
-const TOUCHED = 7;
+const COUNT = 7;
 /**
  * Doubles per instrument in `num` (a quote reads and writes only these: one cache line; a trade,
- * and its leaving the window, only these and the queue).
+ * and its leaving the window, only these, its tier and the queue).
  */
 const NUM = 8;
+/** Offsets of an instrument's small numbers in the monitor's `meta` array. */
+const TIER = 0;
+/** 1 while an eviction pass has the instrument in its `touched` list. */
+const TOUCHED = 1;
+const META = 2;
 const STATE_NAMES: Record<number, LuldStateName> = { [NORMAL]: 'normal', [LIMIT_DOWN]: 'limit_down', [LIMIT_UP]: 'limit_up', [PAUSED]: 'paused' };
 
 interface Inst {
@@ -267,8 +275,10 @@ export class LuldMonitor implements EventTimeDriven {
   private readonly dueAt = Float64Array.of(Number.POSITIVE_INFINITY);
   /** What {@link bandsAt} computed: lower, upper, reference. */
   private readonly bandsOut = new Float64Array(3);
-  /** Per instrument k at k * NUM: sum, ref, bid, ask, state, tier (see {@link Inst}). */
+  /** Per instrument k at k * NUM: sum, ref, bid, ask, state, bands, count (see {@link Inst}). */
   private num = new Float64Array(64 * NUM);
+  /** Per instrument k at k * META: tier and the eviction pass's flag. */
+  private meta = new Uint8Array(64 * META);
 
   constructor(p: LuldParams, ref: ReferenceData, out: AlertSink) {
     this.p = p;
@@ -309,7 +319,7 @@ export class LuldMonitor implements EventTimeDriven {
       tier = ins?.tier === 1 ? 1 : 2;
     } else {
       ref = this.num[k * NUM + REF] as number;
-      tier = this.num[k * NUM + TIER] as number;
+      tier = this.meta[k * META + TIER] as number;
       state = this.num[k * NUM + STATE] as number;
     }
     if (Number.isNaN(ref)) return undefined;
@@ -349,7 +359,7 @@ export class LuldMonitor implements EventTimeDriven {
     const state = num[k * NUM + STATE] as number;
     if (state === PAUSED) return;
     const cond = this.condition(k);
-    if (cond !== state) this.enter(this.insts[k]!, k, cond, q.ts);
+    if (cond !== state) this.enterAt(k, cond, q);
   }
 
   onTrade(t: MarketTrade, id = instrumentId(t.instrument)): void {
@@ -365,16 +375,17 @@ export class LuldMonitor implements EventTimeDriven {
     num[k * NUM + COUNT] = count;
     // CONTRACTS.md 4, LULD: reference = mean trade price over the preceding 5 minutes.
     num[k * NUM + REF] = sum / count;
+    this.rebands(k);
     const state = num[k * NUM + STATE] as number;
     if (state === PAUSED) return;
     const cond = this.condition(k);
-    if (cond !== state) this.enter(this.insts[k]!, k, cond, t.ts);
+    if (cond !== state) this.enterAt(k, cond, t);
   }
 
   snapshot(): LuldSnapshot {
     const num = this.num;
     return {
-      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * NUM + SUM] as number, ref: num[k * NUM + REF] as number, bid: num[k * NUM + BID] as number, ask: num[k * NUM + ASK] as number, state: num[k * NUM + STATE] as number, tier: num[k * NUM + TIER] as number, count: num[k * NUM + COUNT] as number })),
+      insts: this.insts.map((s, k) => ({ ...s, sum: num[k * NUM + SUM] as number, ref: num[k * NUM + REF] as number, bid: num[k * NUM + BID] as number, ask: num[k * NUM + ASK] as number, state: num[k * NUM + STATE] as number, tier: this.meta[k * META + TIER] as number, count: num[k * NUM + COUNT] as number })),
       trades: this.trades.live(), pauses: this.pauses.live(), resumes: this.resumes.live() };
   }
 
@@ -382,15 +393,16 @@ export class LuldMonitor implements EventTimeDriven {
     const s = st as LuldSnapshot;
     this.insts = s.insts.map((x) => ({ ...x }));
     this.num = new Float64Array(Math.max(64, this.insts.length) * NUM);
+    this.meta = new Uint8Array(Math.max(64, this.insts.length) * META);
     this.insts.forEach((x, k) => {
       this.num[k * NUM + SUM] = x.sum;
       this.num[k * NUM + REF] = x.ref;
       this.num[k * NUM + BID] = x.bid;
       this.num[k * NUM + ASK] = x.ask;
       this.num[k * NUM + STATE] = x.state;
-      this.num[k * NUM + TIER] = x.tier;
+      this.meta[k * META + TIER] = x.tier;
       this.num[k * NUM + COUNT] = x.count;
-      this.num[k * NUM + TOUCHED] = 0;
+      this.rebands(k);
     });
     this.index = new Map(this.insts.map((x, k) => [x.name, k]));
     this.slots = new InstrumentSlots<number>();
@@ -411,6 +423,7 @@ export class LuldMonitor implements EventTimeDriven {
     const pq = this.pauses;
     const rq = this.resumes;
     const num = this.num;
+    const meta = this.meta;
     for (;;) {
       // The heads read in place (a double returned by a call is a heap number).
       const te = tq.n > 0 ? (tq.buf[tq.head * 3] as number) : Number.POSITIVE_INFINITY;
@@ -427,8 +440,8 @@ export class LuldMonitor implements EventTimeDriven {
           const k = (tb[x + 1] as number) | 0;
           num[k * NUM + COUNT] = (num[k * NUM + COUNT] as number) - 1;
           num[k * NUM + SUM] = (num[k * NUM + SUM] as number) - (tb[x + 2] as number);
-          if (num[k * NUM + TOUCHED] === 0) {
-            num[k * NUM + TOUCHED] = 1;
+          if (meta[k * META + TOUCHED] === 0) {
+            meta[k * META + TOUCHED] = 1;
             if (nt === touched.length) this.touched = touched = grown(touched, nt + 1);
             touched[nt++] = k;
           }
@@ -436,11 +449,13 @@ export class LuldMonitor implements EventTimeDriven {
         } while (tq.n > 0 && tb[tq.head * 3] === te);
         for (let j = 0; j < nt; j++) {
           const k = touched[j]!;
-          num[k * NUM + TOUCHED] = 0;
+          meta[k * META + TOUCHED] = 0;
           const count = num[k * NUM + COUNT] as number;
           // An empty window keeps the previous reference in effect (restarting the sum exactly).
-          if (count > 0) num[k * NUM + REF] = (num[k * NUM + SUM] as number) / count;
-          else num[k * NUM + SUM] = 0;
+          if (count > 0) {
+            num[k * NUM + REF] = (num[k * NUM + SUM] as number) / count;
+            this.rebands(k);
+          } else num[k * NUM + SUM] = 0;
         }
         for (let j = 0; j < nt; j++) {
           const k = touched[j]!;
@@ -474,7 +489,7 @@ export class LuldMonitor implements EventTimeDriven {
     if ((state !== LIMIT_DOWN && state !== LIMIT_UP) || s.pauseAt !== at) return;
     const down = state === LIMIT_DOWN;
     const ref = num[k * NUM + REF] as number;
-    const w = luldBandWidth(ref, num[k * NUM + TIER] as number, this.p);
+    const w = luldBandWidth(ref, this.meta[k * META + TIER] as number, this.p);
     const band = down ? ref - w : ref + w;
     this.out(
       instrumentAlert(
@@ -507,21 +522,37 @@ export class LuldMonitor implements EventTimeDriven {
 
   /**
    * The limit condition of instrument k with its current quote and bands: NORMAL, LIMIT_DOWN or
-   * LIMIT_UP. (Its callers pass the time only on a change: a double read from a record and passed
-   * to a call is a new heap number, and this runs at every quote.)
+   * LIMIT_UP. (It takes no time: a double read from a record and passed to a call is a new heap
+   * number, and this runs at every quote.) The bands are those {@link rebands} set with the
+   * reference: a quote does not work them out again.
    */
   private condition(k: number): number {
     const num = this.num;
-    const ref = num[k * NUM + REF] as number;
     const ask = num[k * NUM + ASK] as number;
-    if (Number.isNaN(ref) || Number.isNaN(ask)) return NORMAL;
+    // CONTRACTS.md 4, LULD: the best offer reaches the lower band, or the best bid the upper (no
+    // reference: NaN bands, neither; no ask: neither).
+    if (ask <= (num[k * NUM + LOWER] as number)) return LIMIT_DOWN;
+    if ((num[k * NUM + BID] as number) >= (num[k * NUM + UPPER] as number) && !Number.isNaN(ask)) return LIMIT_UP;
+    return NORMAL;
+  }
+
+  /** Sets instrument k's bands (LOWER, UPPER) from its reference and tier: at every change of either. */
+  private rebands(k: number): void {
+    const num = this.num;
+    const ref = num[k * NUM + REF] as number;
     // luldBandWidth, inline (the same operations): a double returned by a call is a heap number.
     const p = this.p;
-    const w = ref > p.highPrice ? ref * (num[k * NUM + TIER] === 1 ? p.tier1Pct : p.tier2Pct) : ref >= p.lowPrice ? ref * p.midPct : Math.min(p.lowCap, ref * p.lowPct);
-    // CONTRACTS.md 4, LULD: the best offer reaches the lower band, or the best bid the upper.
-    if (ask <= ref - w) return LIMIT_DOWN;
-    if ((num[k * NUM + BID] as number) >= ref + w) return LIMIT_UP;
-    return NORMAL;
+    const w = ref > p.highPrice ? ref * (this.meta[k * META + TIER] === 1 ? p.tier1Pct : p.tier2Pct) : ref >= p.lowPrice ? ref * p.midPct : Math.min(p.lowCap, ref * p.lowPct);
+    num[k * NUM + LOWER] = ref - w;
+    num[k * NUM + UPPER] = ref + w;
+  }
+
+  /**
+   * {@link enter} at the record's time, read here: onQuote and onTrade pass the record, not its
+   * time, since TurboFan boxed a double argument of their (rare) call to enter at every record.
+   */
+  private enterAt(k: number, cond: number, r: { ts: number }): void {
+    this.enter(this.insts[k]!, k, cond, r.ts);
   }
 
   /** Instrument k's condition changed to `cond` at `t` (not paused): a limit state starts or ends. */
@@ -530,7 +561,7 @@ export class LuldMonitor implements EventTimeDriven {
     const ref = num[k * NUM + REF] as number;
     const bid = num[k * NUM + BID] as number;
     const ask = num[k * NUM + ASK] as number;
-    const tier = num[k * NUM + TIER] as number;
+    const tier = this.meta[k * META + TIER] as number;
     const w = luldBandWidth(ref, tier, this.p);
     const band = cond === LIMIT_DOWN ? ref - w : ref + w;
     num[k * NUM + STATE] = cond;
@@ -567,15 +598,17 @@ export class LuldMonitor implements EventTimeDriven {
       const prev = ins?.prevClose;
       k = this.insts.length;
       if ((k + 1) * NUM > this.num.length) this.num = grown(this.num, (k + 1) * NUM);
+      if ((k + 1) * META > this.meta.length) this.meta = grown(this.meta, (k + 1) * META);
       const ref = prev !== undefined && prev > 0 ? prev : Number.NaN;
       this.num[k * NUM + SUM] = 0;
       this.num[k * NUM + REF] = ref;
       this.num[k * NUM + BID] = Number.NaN;
       this.num[k * NUM + ASK] = Number.NaN;
       this.num[k * NUM + STATE] = NORMAL;
-      this.num[k * NUM + TIER] = ins?.tier === 1 ? 1 : 2;
+      this.meta[k * META + TIER] = ins?.tier === 1 ? 1 : 2;
+      this.meta[k * META + TOUCHED] = 0;
       this.num[k * NUM + COUNT] = 0;
-      this.num[k * NUM + TOUCHED] = 0;
+      this.rebands(k);
       this.insts.push({
         name,
         tier: ins?.tier === 1 ? 1 : 2,

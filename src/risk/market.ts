@@ -144,20 +144,22 @@ export function instrumentAlert(
 
 /** Process-wide instrument ids (see {@link instrumentId}). */
 const instrumentIds = new Map<string, number>();
-/** Slots of the direct-mapped cache in front of {@link instrumentIds} (a power of two). */
-const ID_CACHE = 1024;
-/** The name cached in each slot (undefined: none) and its id. */
-const cachedNames = new Array<string | undefined>(ID_CACHE).fill(undefined);
-const cachedIds = new Int32Array(ID_CACHE);
+/** Sets of the two-way cache in front of {@link instrumentIds} (a power of two: 2^ID_SET_BITS). */
+const ID_SET_BITS = 10;
+/** The name cached in each slot (undefined: none) and its id; set s has slots 2s and 2s + 1. */
+const cachedNames = new Array<string | undefined>(2 << ID_SET_BITS).fill(undefined);
+const cachedIds = new Int32Array(2 << ID_SET_BITS);
 
 /**
- * The cache slot of a name: its length and three of its characters, mixed. Instrument names are
- * short codes; two names sharing a slot only cost a Map lookup when they alternate.
+ * The first slot of a name's cache set: its length and three of its characters, mixed by a
+ * multiplicative hash. Instrument names are short codes; names sharing the characters read (two
+ * of the bench day's 200 do) or a set cost a Map lookup only when three or more of them alternate.
  */
 function idSlot(name: string): number {
   const n = name.length;
   if (n === 0) return 0;
-  return (n * 0x9e3 + name.charCodeAt(0) * 31 + name.charCodeAt(n - 1) * 7 + name.charCodeAt(n >> 1) * 131) & (ID_CACHE - 1);
+  const x = ((n * 31 + name.charCodeAt(0)) * 31 + name.charCodeAt(n >> 1)) * 31 + name.charCodeAt(n - 1);
+  return (Math.imul(x, 0x9e3779b1) >>> (32 - ID_SET_BITS)) << 1;
 }
 
 /**
@@ -165,7 +167,7 @@ function idSlot(name: string): number {
  * market-risk rule tape looks up the instrument of each record once, for every calculator, and
  * the calculators index plain arrays by the id ({@link InstrumentSlots}) instead of each probing
  * its own Map. Records come in no particular instrument order, so the lookup goes through a
- * direct-mapped cache keyed by a few characters of the name (a string compare, which for the
+ * two-way cache keyed by a few characters of the name (a string compare, which for the
  * interned names of decoded records is a pointer compare) before the Map (hashing and probing).
  * Ids are never observable: each calculator keeps its own order of instruments.
  *
@@ -174,13 +176,19 @@ function idSlot(name: string): number {
 export function instrumentId(name: string): number {
   // A name that is not a string (a record a mapping step broke) takes the Map alone, as before.
   const slot = typeof name === 'string' ? idSlot(name) : -1;
-  if (slot >= 0 && cachedNames[slot] === name) return cachedIds[slot]!;
+  if (slot >= 0) {
+    if (cachedNames[slot] === name) return cachedIds[slot]!;
+    if (cachedNames[slot + 1] === name) return cachedIds[slot + 1]!;
+  }
   let id = instrumentIds.get(name);
   if (id === undefined) {
     id = instrumentIds.size;
     instrumentIds.set(name, id);
   }
   if (slot >= 0) {
+    // The newest name in the set's first slot, the one it displaces in the second.
+    cachedNames[slot + 1] = cachedNames[slot];
+    cachedIds[slot + 1] = cachedIds[slot]!;
     cachedNames[slot] = name;
     cachedIds[slot] = id;
   }

@@ -337,6 +337,89 @@ describe('LULD vs a brute-force simulation (property)', () => {
   });
 });
 
+describe('LULD bands kept with the reference (property)', () => {
+  it('the state after every record is the condition of the latest quote and the bands of the trades in the window, through trades leaving it and restores', () => {
+    const ref = reference([
+      { instrument: 'BIG', tier: 1, prevClose: 100 },
+      { instrument: 'T2', tier: 2, prevClose: 40 },
+      { instrument: 'LOW', tier: 1, prevClose: 2 },
+      { instrument: 'NONE', tier: 2, prevClose: 0 },
+    ]);
+    const base: Record<string, number> = { BIG: 100, T2: 40, LOW: 2, NONE: 0.5 };
+    // A short window (trades leave between quotes all the time) and no pause (the state is the condition).
+    const p: LuldParams = { ...LULD_DEFAULTS, referenceWindowMs: 3 * S, pauseAfterMs: 1e12 };
+    const stepArb = fc.record({
+      dt: fc.integer({ min: 0, max: 2 * S }),
+      inst: fc.constantFrom('BIG', 'T2', 'LOW', 'NONE'),
+      trade: fc.boolean(),
+      shock: fc.integer({ min: -40, max: 40 }),
+      noAsk: fc.integer({ min: 0, max: 9 }),
+      cut: fc.integer({ min: 0, max: 14 }),
+    });
+    let limits = 0;
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 80 }), (steps) => {
+        let m = new LuldMonitor(p, ref, () => undefined);
+        let ts = T0;
+        const trades: Rec[] = [];
+        const quote = new Map<string, [number, number]>();
+        // The reference in effect at `at`: the mean of the trades in (u - window, u] at the latest
+        // instant u <= at when that window held a trade (instants: trade times and exit times), else prevClose.
+        const refAt = (name: string, at: number): number => {
+          const mine = trades.filter((x) => x.instrument === name && x.ts <= at);
+          const mean = (u: number): number => {
+            const win = mine.filter((x) => x.ts > u - p.referenceWindowMs && x.ts <= u);
+            return win.length === 0 ? Number.NaN : win.reduce((a, x) => a + (x as MarketTrade).price, 0) / win.length;
+          };
+          if (mine.length === 0) {
+            const prev = ref.instruments.get(name)!.prevClose;
+            return prev > 0 ? prev : Number.NaN;
+          }
+          const until = mine[mine.length - 1]!.ts + p.referenceWindowMs;
+          const u = Math.max(...mine.flatMap((x) => [x.ts, x.ts + p.referenceWindowMs]).filter((v) => v < until && v <= at));
+          return mean(u);
+        };
+        for (const s of steps) {
+          ts += s.dt;
+          // Prices in 64ths: the monitor's running sums and the brute force's sums are then exact
+          // (the same reference to the bit, so a quote at a band edge is judged alike).
+          const mid = Math.max(1, Math.round(base[s.inst]! * (1 + s.shock / 100) * 64)) / 64;
+          // Now and then a quote without an ask (NaN).
+          const r = s.trade ? t(ts, s.inst, mid) : q(ts, s.inst, Math.max(1 / 64, mid - 1 / 64), s.noAsk === 0 ? Number.NaN : mid + 1 / 64);
+          m.advance(r.ts);
+          if (r.kind === 'quote') {
+            m.onQuote(r);
+            quote.set(r.instrument, [r.bid, r.ask]);
+          } else {
+            m.onTrade(r);
+            trades.push(r);
+          }
+          if (s.cut === 0) {
+            const restored = new LuldMonitor(p, ref, () => undefined);
+            restored.restore(structuredClone(m.snapshot()));
+            m = restored;
+          }
+          for (const name of Object.keys(base)) {
+            const rp = refAt(name, ts);
+            const [bid, ask] = quote.get(name) ?? [Number.NaN, Number.NaN];
+            let want = 'normal';
+            if (!Number.isNaN(rp) && !Number.isNaN(ask)) {
+              const w = luldBandWidth(rp, ref.instruments.get(name)!.tier, p);
+              if (ask <= rp - w) want = 'limit_down';
+              else if (bid >= rp + w) want = 'limit_up';
+            }
+            if (want !== 'normal') limits++;
+            const got = m.bands(name);
+            expect(got === undefined ? 'normal' : got.state).toBe(want);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(limits).toBeGreaterThan(300);
+  });
+});
+
 describe('LULD snapshot', () => {
   it('snapshot -> restore -> continue equals an uninterrupted run', () => {
     const ref = reference([{ instrument: 'ACME', tier: 1, prevClose: 100 }]);

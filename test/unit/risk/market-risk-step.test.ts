@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import '../../../src/topology/steps/market-risk.js';
 import type { Alert } from '../../../src/core/alerts.js';
 import { CheckpointStore } from '../../../src/core/checkpoint.js';
-import type { Timestamped } from '../../../src/core/element.js';
+import { END_OF_TIME, type Element, type Timestamped } from '../../../src/core/element.js';
+import { JobContext } from '../../../src/core/context.js';
+import { Subject } from 'rxjs';
 import { emptyReference, type ReferenceData } from '../../../src/core/reference.js';
 import { Runner, type BatchSource, type JobSinks, type SourceBatch } from '../../../src/core/runner.js';
 import { ManualClock } from '../../../src/core/time.js';
@@ -424,6 +426,42 @@ describe('market-risk topology', () => {
     await expect(runJob(session().filter((r) => r.type === 'quote'), { topology: t })).rejects.toThrow(
       /the input of this step must be a marketEvents step/,
     );
+  });
+  it('fails a rule step at a record its core refuses (out of event-time order); the other steps run on', () => {
+    // Built by hand on a raw source (no watermark comes first): the flash-crash core sees a
+    // record behind the one before it, its step errors; the ultrafast step on the trades runs on.
+    const t = compileTopology({
+      name: 'x',
+      sources: { quotes: { stream: 'quote', outOfOrderness: '1s' }, trades: { stream: 'trade', outOfOrderness: '1s' } },
+      steps: [
+        { id: 'market', type: 'marketEvents', quotes: 'quotes', trades: 'trades' },
+        { id: 'fc', type: 'flashCrash', input: 'quotes' },
+        { id: 'uf', type: 'ultrafastExtremeEvent', input: 'market', minTrades: 2, maxDuration: '10s', minMovePct: 0.001 },
+      ],
+    });
+    const quotes = new Subject<Element<unknown>>();
+    const trades = new Subject<Element<unknown>>();
+    const errors: unknown[] = [];
+    const alerts: Alert[] = [];
+    t.build({
+      ctx: new JobContext({ clock: new ManualClock(0) }),
+      inputs: { quotes, trades },
+      reference: reference(),
+      onAlert: (a) => void alerts.push(a),
+      onOutput: () => undefined,
+      onLate: () => undefined,
+      onSnapshot: () => undefined,
+      onError: (e) => void errors.push(e),
+    });
+    const [a, b] = session().filter((r) => r.type === 'quote');
+    quotes.next({ ...b!, ts: a!.ts + 500 });
+    quotes.next(a!);
+    expect(errors.map((e) => String(e))).toEqual([expect.stringMatching(/a record at \d+ came out of event-time order/)]);
+    trades.next({ type: 'trade', ts: a!.ts + 1000, instrument: 'ACME', price: 100, qty: 1 });
+    trades.next({ type: 'trade', ts: a!.ts + 1100, instrument: 'ACME', price: 101, qty: 1 });
+    quotes.next(END_OF_TIME);
+    trades.next(END_OF_TIME);
+    expect(alerts.map((x) => x.type)).toEqual(['ULTRAFAST_EXTREME_EVENT']);
   });
 });
 

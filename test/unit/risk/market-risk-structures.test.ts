@@ -327,10 +327,10 @@ describe('LULD queues in typed rings', () => {
   });
 });
 
-describe('instrument ids through their direct-mapped cache', () => {
-  it('gives every name one id, distinct names distinct ids, whatever the order and however many share a cache slot', () => {
-    // 3000 names for 1024 cache slots: most slots are shared, and the lookups alternate between
-    // the names of a slot at random.
+describe('instrument ids through their two-way cache', () => {
+  it('gives every name one id, distinct names distinct ids, whatever the order and however many share a cache set', () => {
+    // 3000 names for 1024 cache sets of two slots: most sets hold more names than slots, and the
+    // lookups alternate between the names of a set at random (each name moving through both slots).
     let seed = 7;
     const rand = (n: number) => {
       seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
