@@ -32,6 +32,10 @@ export interface ReplayOptions {
   stderr?: NodeJS.WritableStream;
   keepAlerts?: boolean;
   signal?: AbortSignal;
+  /**
+   * Records per batch (default {@link REPLAY_BATCH}, or {@link FAST_REPLAY_BATCH} at full speed
+   * without checkpoints). Outputs do not depend on it.
+   */
   batchSize?: number;
   /** Event time between state snapshots (default 60s); written under <out>/snapshots. */
   snapshotEvery?: string;
@@ -44,6 +48,18 @@ export interface ReplayOptions {
   /** Called after every batch (tests stop a run at a chosen batch with it). */
   onBatch?: (stats: RunStats) => void;
 }
+
+/** Records per batch of a replay: the runner paces, checkpoints and stops between batches. */
+export const REPLAY_BATCH = 4096;
+
+/**
+ * Records per batch of a replay at full speed without checkpoints (nothing happens between its
+ * batches but the sinks' flush): the runner takes a batch through one topology after the other,
+ * and longer batches keep each topology's working set in cache longer. On the bench day (three
+ * topologies, 2.67M events) main-thread CPU fell 11% from 4096 (3 interleaved pairs; 16384: 6%,
+ * 65536: 15% but +127 MB peak RSS), for +57 MB peak RSS.
+ */
+export const FAST_REPLAY_BATCH = 32_768;
 
 export interface ReplaySummary {
   day: string;
@@ -136,7 +152,7 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
   const sinks = new ReplaySinks(o.outDir, { keepAlerts: o.keepAlerts ?? false, snapshots });
   const source = new DayReplaySource(day, {
     streams: streams as Array<'trade' | 'quote' | 'order'>,
-    batchSize: o.batchSize ?? 4096,
+    batchSize: o.batchSize ?? (Number.isFinite(speed) || o.checkpointDir !== undefined ? REPLAY_BATCH : FAST_REPLAY_BATCH),
     onDeadLetter: (d) => sinks.onDeadLetter(d),
   });
   await source.open();
