@@ -13,8 +13,8 @@
  * small table instead of a copy per line. Once a field's first values have settled how it is read,
  * the parser is generated again for it: a field that had one value (a file's `type`) is compared
  * in place like a key, a field of shared values is hashed while its closing quote is looked for,
- * and a field of values unique per line (order ids) is cut from the text. The line is read as bytes of the file's buffer:
- * indexing a Uint8Array costs about a third of `charCodeAt` on the decoded text (101 against 293
+ * and a field of values unique per line (order ids) is cut from the text. The line is read as
+ * bytes of the file's buffer: indexing a Uint8Array costs about a third of `charCodeAt` on the decoded text (101 against 293
  * ns to scan a quote line here); the text is used only to cut the string values that are not
  * shared. A line the generated parser does not take goes through a general loop, which learns a
  * new layout or declines.
@@ -110,12 +110,11 @@ interface Layout {
   tries: Int32Array;
   hits: Int32Array;
   /**
-   * Per field: its value while every value probed so far was that one (undefined once another
-   * came, or before the first). A field that had one value through its whole probe (a file's
-   * `type`) is compared as a constant by the generated parser.
+   * Per field: its value while every value probed so far was that one (undefined before the
+   * first, and once another came: the probe has then counted some). A field that had one value
+   * through its whole probe (a file's `type`) is compared as a constant by the generated parser.
    */
   only: Array<string | undefined>;
-  varied: boolean[];
   build: Build;
   /** The kind of each value in the line that made the layout (see {@link kindOf}). */
   kinds: Kind[];
@@ -317,13 +316,8 @@ export class FlatJsonParser {
     const v = this.intern(bytes, a, b, piece);
     if (layout.tries[k]! < INTERN_PROBE) {
       if (this.hit) layout.hits[k] = layout.hits[k]! + 1;
-      if (!layout.varied[k]) {
-        if (layout.only[k] === undefined && layout.tries[k] === 0) layout.only[k] = v;
-        else if (layout.only[k] !== v) {
-          layout.only[k] = undefined;
-          layout.varied[k] = true;
-        }
-      }
+      if (layout.tries[k] === 0) layout.only[k] = v;
+      else if (layout.only[k] !== v) layout.only[k] = undefined;
       layout.tries[k] = layout.tries[k]! + 1;
       if (layout.tries[k] === INTERN_PROBE) {
         if (layout.hits[k]! * 2 < INTERN_PROBE) layout.intern[k] = false;
@@ -447,7 +441,6 @@ export class FlatJsonParser {
       tries: new Int32Array(k),
       hits: new Int32Array(k),
       only: names.map(() => undefined),
-      varied: names.map(() => false),
       build,
       kinds,
     };
