@@ -436,9 +436,10 @@ export interface PositionListener {
    * `ii` (its index: the record of {@link PositionBook.im}, and `instruments[ii]`) has moved, by
    * an event at time {@link PositionBook.markTs} (not an argument: a number passed to a call
    * that is not inlined is boxed, a heap object per quote): the listener re-values every holder
-   * of the instrument but those of trader `skip` (-1: none) itself, performing for each exactly the book's steps (see {@link PositionBook.revalueHolder}: the
-   * same floating-point operations in the same order, rescanLargest and resum at the same
-   * points) followed by its own checks, in holder order. The per-quote hot path of desk.ts, fused
+   * of the instrument but those of trader `skip` (-1: none) itself, performing for each exactly
+   * the book's steps (see {@link PositionBook.revalueHolder}: the same floating-point operations
+   * in the same order, rescanLargest and resum at the same points) followed by its own checks, in
+   * holder order. The per-quote hot path of desk.ts, fused
    * into one loop with no call per holder.
    */
   onMarkMove?(ii: number, skip: number): void;
