@@ -676,9 +676,9 @@ export class DeskRisk implements PositionListener {
   }
 
   /**
-   * Holder k of instrument `ii`, handed back by the kernel (the move at PositionBook.markTs): re-valued in
-   * JavaScript (revalueHolders), or, when the kernel re-valued it (`done`: a trader without
-   * concentration tracking), its limit checks on the values the kernel wrote.
+   * Holder k of instrument `ii`, handed back by the kernel (the move at PositionBook.markTs):
+   * re-valued in JavaScript (revalueHolders), or, when the kernel re-valued it (`done`: a trader
+   * without concentration tracking), its limit checks on the values the kernel wrote.
    */
   private handBack(ii: number, skip: number, k: number, done: boolean): void {
     const book = this.book;
