@@ -158,7 +158,8 @@ function nameSlot(name: string): number {
  * Float64 slots of an instrument in {@link PositionBook.im} (`im[index * IM + slot]`), what a
  * quote reads and writes: its mark, the time of its latest quote, the mark's source, how many
  * positions are open in it (its holders), the byte offsets of its holder lists in the book's
- * memory (see InstrumentMark.holderIdsAt), and from IM_EXT on the consumer's (desk.ts: the VaR
+ * memory (IM_IDS_AT, IM_TIS_AT: a view's own byteOffset is a slow property read for the
+ * per-quote call into WebAssembly), and from IM_EXT on the consumer's (desk.ts: the VaR
  * bound). One 64-byte record per instrument: a quote reaches all of it with one cache line, where
  * the InstrumentMark object and its boxed doubles were three.
  *
@@ -227,16 +228,6 @@ export class InstrumentMark {
   }
   set lastQuoteTs(v: number) {
     this.book.im[this.index * IM + IM_LAST_QUOTE] = v;
-  }
-  /**
-   * Byte offsets of holderIds and holderTraders in PositionBook.memory (0 without one): a view's
-   * own byteOffset is a slow property read for the per-quote call into WebAssembly.
-   */
-  get holderIdsAt(): number {
-    return this.book.im[this.index * IM + IM_IDS_AT] as number;
-  }
-  get holderTradersAt(): number {
-    return this.book.im[this.index * IM + IM_TIS_AT] as number;
   }
 }
 
@@ -554,7 +545,7 @@ export class PositionBook {
   private top = 0;
   /** The event time of the latest mark move (see PositionListener.onMarkMove). */
   markTs = Number.NaN;
-  /** Byte offsets of `pf`, `tf` and `im` in the memory (0 without one; see InstrumentMark.holderIdsAt). */
+  /** Byte offsets of `pf`, `tf` and `im` in the memory (0 without one; see IM_IDS_AT). */
   pfAt = 0;
   tfAt = 0;
   imAt = 0;
@@ -576,7 +567,7 @@ export class PositionBook {
     }
   }
 
-  /** Records where each view is in the memory (pfAt, tfAt, InstrumentMark.holderIdsAt...): after any of them moved. */
+  /** Records where each view is in the memory (pfAt, tfAt, imAt, each instrument's IM_IDS_AT and IM_TIS_AT): after any of them moved. */
   private notePlaces(): void {
     this.pfAt = this.pf.byteOffset;
     this.tfAt = this.tf.byteOffset;
